@@ -1,0 +1,326 @@
+"""The backend contract: what every kind of bottle offers, with no UI or tmux in sight.
+
+Vocabulary (shared with the app and the docs):
+
+- agent: a definition from the config file (``AgentSpec``).
+- bottle: the running sandbox of one agent (a container or a microVM, plus its volumes
+  and network). It outlives the dashboard and is found again by its labels.
+- backend: ``docker`` or ``smolmachines``; each prepares, launches, lists, stops and
+  removes its bottles.
+- plan: everything a launch will do, resolved before anything is done (``BottlePlan``).
+
+This module imports nothing from Textual, libtmux or ``bottle_dash``: the dependency runs
+``bottle_dash -> backends`` only (checked by tests/unit/test_layering.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+VERSION = "0.1.0"
+
+#: Agent names are slugs; the bottle name is derived from them.
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+SLUG_MAX = 40
+BOTTLE_PREFIX = "bottle-"
+
+LABEL_AGENT = "bottle-dash.agent"
+LABEL_BACKEND = "bottle-dash.backend"
+LABEL_VERSION = "bottle-dash.version"
+
+#: Guest layout, identical for every backend.
+GUEST_USER = "node"
+GUEST_UID = 1000
+GUEST_HOME = "/home/node"
+GUEST_WORKSPACE = "/workspace"
+GUEST_PROMPT = "/home/node/.bottle-dash/prompt.md"
+GUEST_SKILLS = "/home/node/.claude/skills"
+CLAUDE = "claude"
+
+# Bottle states as shown in `ls` and the dashboard.
+RUNNING = "running"
+STOPPED = "stopped"
+NOT_CREATED = "not created"
+
+ProgressFn = Callable[[str], None]
+
+
+def _no_progress(step: str) -> None:
+    """Default progress sink: launches report steps; callers may ignore them."""
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class BackendError(Exception):
+    """Root of every error a backend raises. ``fix`` says what the operator can do."""
+
+    def __init__(self, message: str, *, fix: str | None = None, agent: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.agent = agent
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text
+
+
+class BackendUnavailable(BackendError):
+    """The engine or CLI behind a backend is not there (Docker down, smolvm missing)."""
+
+
+class UnknownBackend(BackendError):
+    """A backend name that is not registered."""
+
+
+class BottleNotFound(BackendError):
+    """No bottle exists for that agent."""
+
+
+class ImageNotFound(BackendError):
+    """The agent's image is not available to the backend."""
+
+
+class LaunchError(BackendError):
+    """A launch failed; everything it had created has been removed."""
+
+
+class ProvisionError(LaunchError):
+    """Provisioning a started bottle failed (prompt, skills, ownership)."""
+
+
+class CommandFailed(BackendError):
+    """A command run through ``backends.run`` exited non-zero or timed out."""
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a backend (or tmux) needs that is missing, with the exact fix."""
+
+    component: str
+    what: str
+    fix: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.component}: {self.what}\n  fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The outcome of one command run in a bottle or on the host."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One agent as the config file defines it, already validated.
+
+    ``memory`` is in bytes; ``skills`` are host directories; ``source`` is the config
+    file the agent came from (for error messages).
+    """
+
+    name: str
+    backend: str = "docker"
+    image: str = "bottle-dash-agent:latest"
+    workspace: Path | None = None
+    prompt: str = ""
+    skills: tuple[Path, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    claude_args: tuple[str, ...] = ()
+    cpus: float | None = None
+    memory: int | None = None
+    pids: int | None = None
+    source: Path | None = None
+
+
+@dataclass
+class BottlePlan:
+    """Everything a launch will do, resolved up front; printable as a dry run."""
+
+    agent: str
+    backend: str
+    bottle: str
+    image: str
+    labels: dict[str, str]
+    env: dict[str, str]
+    workspace: str | None
+    prompt_host: str
+    prompt_guest: str
+    prompt_nonempty: bool
+    skills: list[tuple[str, str]]
+    claude_args: list[str]
+    cpus: float | None = None
+    memory: int | None = None
+    pids: int | None = None
+    network: str | None = None
+    home_volume: str | None = None
+    user: str = GUEST_USER
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skills"] = [{"source": s, "dest": d} for s, d in self.skills]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BottlePlan:
+        data = dict(data)
+        data["skills"] = [(s["source"], s["dest"]) for s in data.get("skills", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class BottleInfo:
+    """One bottle as a backend's listing sees it (from one cheap call)."""
+
+    agent: str
+    backend: str
+    bottle: str
+    state: str
+    image: str
+    created: str
+    #: Engine id (container id, machine name) — stable while the bottle exists.
+    ident: str = ""
+    #: Host process whose tree carries the bottle's CPU and memory, when known cheaply.
+    host_pid: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        return data
+
+
+# --------------------------------------------------------------------------- names
+
+
+def is_slug(name: str) -> bool:
+    """True when ``name`` is a valid agent name."""
+    return len(name) <= SLUG_MAX and bool(SLUG_RE.match(name))
+
+
+def bottle_name(agent: str) -> str:
+    """The container or machine name of an agent's bottle."""
+    return f"{BOTTLE_PREFIX}{agent}"
+
+
+def bottle_labels(agent: str, backend: str) -> dict[str, str]:
+    """The labels put on every resource of a bottle; listing is by these."""
+    return {LABEL_AGENT: agent, LABEL_BACKEND: backend, LABEL_VERSION: VERSION}
+
+
+def skill_dest(skill: Path) -> str:
+    """Guest directory of a skill: ``~/.claude/skills/<dir name>``."""
+    return f"{GUEST_SKILLS}/{skill.name}"
+
+
+# --------------------------------------------------------------------------- contract
+
+
+class Bottle(ABC):
+    """A handle on one existing bottle."""
+
+    #: The container or machine name.
+    name: str
+    #: The agent slug it belongs to.
+    agent: str
+
+    @abstractmethod
+    def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
+        """The exact host argv that runs ``claude <argv...>`` in the bottle as the agent user.
+
+        The last ``len(argv) + 1`` items are always ``["claude", *argv]``: the resume
+        fallback (``backends.claude.resume_fallback``) relies on that to split by index.
+        """
+
+    def exec_claude(self, argv: Sequence[str], *, tty: bool = True) -> int:
+        """Run claude in the foreground on this terminal; returns its exit status."""
+        return subprocess.run(self.claude_argv(argv, tty=tty), check=False).returncode
+
+    @abstractmethod
+    def exec(self, script: str, *, user: str = GUEST_USER, timeout: float = 120) -> Completed:
+        """Run ``script`` with ``sh -c`` in the bottle as ``user``; never raises on non-zero."""
+
+    @abstractmethod
+    def exec_argv(
+        self, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
+    ) -> list[str]:
+        """Host argv that runs ``argv`` in the bottle as ``user`` (for `bottle-dash exec`)."""
+
+    @abstractmethod
+    def cp_in(
+        self, src: Path, dst: str, *, mode: int | None = None, user: str = GUEST_USER
+    ) -> None:
+        """Copy a host file or directory to ``dst`` in the bottle, owned by ``user``."""
+
+
+class BottleBackend(ABC):
+    """One kind of bottle. Implementations must not import Textual, libtmux or bottle_dash."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def preflight(self) -> list[Problem]:
+        """What this backend needs and lacks, each with how to fix it. Never raises."""
+
+    @abstractmethod
+    def prepare(self, agent: AgentSpec) -> BottlePlan:
+        """Resolve the plan for ``agent`` and write its prompt file (mode 0600)."""
+
+    @abstractmethod
+    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> Bottle:
+        """Create, start and provision the bottle; on any failure remove what was made."""
+
+    @abstractmethod
+    def list_bottles(self) -> list[BottleInfo]:
+        """Every bottle of this backend, found by label, in one cheap call."""
+
+    @abstractmethod
+    def attach(self, agent: str) -> Bottle:
+        """A handle on the existing bottle of ``agent`` (raises ``BottleNotFound``)."""
+
+    @abstractmethod
+    def start(self, agent: str) -> None:
+        """Start a stopped bottle again (its home survives)."""
+
+    @abstractmethod
+    def stop(self, agent: str) -> None:
+        """Stop the bottle; it can be started again with its home intact."""
+
+    @abstractmethod
+    def remove(self, agent: str, *, volumes: bool = False) -> None:
+        """Remove the bottle and its network; the home too when ``volumes``."""
+
+    @abstractmethod
+    def logs(self, agent: str, *, tail: int = 200) -> str:
+        """The last lines of the bottle's own output."""
+
+    def host_pid(self, info: BottleInfo) -> int | None:
+        """The host process that carries the bottle's resource use (None if unknown)."""
+        return info.host_pid

@@ -1,0 +1,3 @@
+from bottle_dash.cli import main
+
+raise SystemExit(main())

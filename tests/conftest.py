@@ -1,0 +1,190 @@
+"""Shared test set-up: isolation from the operator's own config and tmux, tier marking,
+the real components each tier needs, and a per-tier count at the end of the run.
+
+Tiers (see README "Tests"): unit, ui, tmux, docker, shim, smolvm. A test's tier is its
+directory (tests/unit, tests/ui) or the marker its module sets (integration tests). In CI
+(CI=true) a tier whose component cannot start fails the run instead of skipping; only the
+smolvm tier (real microVMs, needs hardware virtualization) may skip, and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FAKES = REPO / "tests" / "fakes"
+sys.path.insert(0, str(FAKES))
+
+TIERS = ("unit", "ui", "tmux", "docker", "shim", "smolvm")
+#: Tiers that must run (not skip) in CI.
+REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: Per-run id: every agent a test creates is named with it, so a sweep finds them.
+RUN_ID = uuid.uuid4().hex[:6]
+
+
+def unavailable(what: str) -> None:
+    """A tier's component is missing: fail in CI, skip (with the reason) elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI runs every tier that can run)", pytrace=False)
+    pytest.skip(what)
+
+
+def agent_name(label: str) -> str:
+    """A slug unique to this run, for a test's agent (``t<run>-<label>``)."""
+    return f"t{RUN_ID}-{label}"[:40]
+
+
+def tier_of(item: pytest.Item) -> str:
+    for tier in TIERS:
+        if item.get_closest_marker(tier):
+            return tier
+    parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+    return parts[0] if parts and parts[0] in ("unit", "ui") else "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if not item.get_closest_marker(tier):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never read the operator's config or state, never touch their tmux server."""
+    base = tmp_path_factory.mktemp("xdg")
+    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        path = base / var.lower()
+        path.mkdir()
+        monkeypatch.setenv(var, str(path))
+    monkeypatch.delenv("BOTTLE_DASH_CONFIG", raising=False)
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("TMUX_PANE", raising=False)
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    from backends import registry
+
+    registry.reset()
+
+
+# ----------------------------------------------------------------------- components
+
+
+def _docker_answers() -> str | None:
+    if shutil.which("docker") is None:
+        return "docker CLI not installed (apt-get install -y docker.io)"
+    probe = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return "Docker engine not answering (start dockerd): " + probe.stderr.strip()[:200]
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """A real Docker engine answers (tiers docker and shim)."""
+    problem = _docker_answers()
+    if problem:
+        unavailable(problem)
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_engine: None) -> str:
+    """Tag of the offline test agent image (built locally with ``docker import``)."""
+    import image
+
+    return image.ensure_image()
+
+
+@pytest.fixture(scope="session")
+def tmux_bin() -> str:
+    path = shutil.which("tmux")
+    if path is None:
+        unavailable("tmux not installed (apt-get install -y tmux)")
+    assert path
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_run_bottles() -> Iterator[None]:
+    """Remove every labelled resource this run created (names start with t<RUN_ID>)."""
+    yield
+    if shutil.which("docker") is None or _docker_answers():
+        return
+    prefix = f"t{RUN_ID}-"
+    for kind in ("container", "network", "volume"):
+        listing = subprocess.run(
+            ["docker", kind, "ls", "-q", "--filter", "label=bottle-dash.agent"]
+            + (["-a"] if kind == "container" else []),
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        for ident in listing:
+            agent = subprocess.run(
+                [
+                    "docker",
+                    kind,
+                    "inspect",
+                    "--format",
+                    '{{ index .Labels "bottle-dash.agent" }}'
+                    if kind != "container"
+                    else '{{ index .Config.Labels "bottle-dash.agent" }}',
+                    ident,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            if agent.startswith(prefix):
+                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
+                subprocess.run([*rm, ident], capture_output=True, check=False)
+
+
+# ----------------------------------------------------------------------- tier counts
+
+_counts: dict[str, Counter[str]] = {t: Counter() for t in TIERS}
+_skip_reasons: dict[str, set[str]] = {t: set() for t in TIERS}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier = next((t for t in TIERS if t in report.keywords), "unit")
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _counts[tier][report.outcome] += 1
+        if report.skipped and isinstance(report.longrepr, tuple):
+            _skip_reasons[tier].add(str(report.longrepr[2]))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    tr = terminalreporter
+    tr.section("tests run per tier")
+    for tier in TIERS:
+        c = _counts[tier]
+        line = f"tier {tier:7s} {c['passed']:4d} passed, {c['failed']:3d} failed, {c['skipped']:3d} skipped"
+        tr.write_line(line)
+        for reason in sorted(_skip_reasons[tier])[:3]:
+            tr.write_line(f"    skipped because: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not IN_CI or exitstatus != 0:
+        return
+    ran_all = not session.config.getoption("-k") and not session.config.getoption("-m")
+    missing = [t for t in REQUIRED_IN_CI if _counts[t]["passed"] == 0]
+    if ran_all and missing:
+        print(f"\nCI: tiers that ran no test: {', '.join(missing)}", file=sys.stderr)
+        session.exitstatus = 1
