@@ -174,7 +174,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr.section("tests run per tier")
     for tier in TIERS:
         c = _counts[tier]
-        line = f"tier {tier:7s} {c['passed']:4d} passed, {c['failed']:3d} failed, {c['skipped']:3d} skipped"
+        line = (
+            f"tier {tier:7s} {c['passed']:4d} passed, "
+            f"{c['failed']:3d} failed, {c['skipped']:3d} skipped"
+        )
         tr.write_line(line)
         for reason in sorted(_skip_reasons[tier])[:3]:
             tr.write_line(f"    skipped because: {reason}")
