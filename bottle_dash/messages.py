@@ -1,0 +1,70 @@
+"""Typed messages that thread workers post to the UI (``post_message`` is thread-safe).
+
+Widgets never call a backend or tmux: workers do the I/O and report with one of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from backends.base import Problem
+from bottle_dash.poller import PollResult
+
+
+@dataclass
+class PollDone(Message):
+    """One poll finished: every agent, its bottle, its pane and its resource use."""
+
+    result: PollResult
+
+
+@dataclass
+class PreflightDone(Message):
+    """Each backend's preflight ran; ``problems`` may be empty."""
+
+    problems: list[Problem]
+
+
+@dataclass
+class ActionProgress(Message):
+    """A long action (launch, stop, remove) reports a step."""
+
+    agent: str
+    action: str
+    step: str
+
+
+@dataclass
+class ActionDone(Message):
+    """An action finished; ``error`` is the reason when it failed."""
+
+    agent: str
+    action: str
+    detail: str = ""
+    error: str | None = None
+
+
+@dataclass
+class LogsLoaded(Message):
+    """A bottle's own output, fetched for the logs screen."""
+
+    agent: str
+    text: str
+
+
+@dataclass
+class RunInForeground(Message):
+    """Without tmux: hand the terminal to ``argv`` (claude) until it exits."""
+
+    agent: str
+    argv: list[str]
+
+
+@dataclass
+class PreviewCaptured(Message):
+    """The last lines of an agent's pane, captured when it was selected."""
+
+    agent: str
+    lines: list[str]

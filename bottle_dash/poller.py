@@ -1,0 +1,181 @@
+"""One poll of everything the dashboard shows, as a blocking call for a thread worker.
+
+Per tick: the config is read, each backend is listed once (through ``ops.list_agents``),
+resource use comes from psutil on each bottle's host process tree (no per-bottle stats
+call), and every agent's pane state comes from one tmux call. The main screen runs this in
+a thread worker and schedules the next poll only after this one has finished.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from backends.base import BackendError, BottleBackend, Problem
+from bottle_dash.tmux import PaneHost, PaneInfo
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU (percent of one core, summed over the process tree) and resident memory."""
+
+    cpu: float
+    memory: int
+
+
+@dataclass
+class PollResult:
+    """Everything one poll found. ``rows`` are ``ops.AgentRow`` values."""
+
+    rows: list[Any] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    panes: dict[str, PaneInfo] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=dict)
+    #: (agent, last lines of its pane) for the agent selected when the poll started.
+    preview: tuple[str, list[str]] | None = None
+    config_path: Path | None = None
+    config_error: str | None = None
+    took: float = 0.0
+
+
+class ProcessUsage:
+    """psutil figures for process trees, keeping ``Process`` objects between polls.
+
+    ``cpu_percent(None)`` measures since the previous call on the same object, so the
+    objects are cached by pid; the first sight of a process reads 0 %.
+    """
+
+    def __init__(self) -> None:
+        self._procs: dict[int, psutil.Process] = {}
+        self._seen: set[int] = set()
+
+    def _proc(self, pid: int) -> psutil.Process:
+        proc = self._procs.get(pid)
+        if proc is None:
+            proc = self._procs[pid] = psutil.Process(pid)
+        return proc
+
+    def tree(self, pid: int) -> Usage | None:
+        """Summed CPU % and RSS of ``pid`` and its descendants (None if it is gone)."""
+        try:
+            root = self._proc(pid)
+            members = [root, *root.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            self._procs.pop(pid, None)
+            return None
+        cpu, memory = 0.0, 0
+        for member in members:
+            self._seen.add(member.pid)
+            try:
+                proc = self._proc(member.pid)
+                cpu += proc.cpu_percent(None)
+                memory += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                self._procs.pop(member.pid, None)
+        return Usage(cpu=cpu, memory=memory)
+
+    def sweep(self) -> None:
+        """Forget processes not seen since the last sweep (bounded memory over days)."""
+        for pid in set(self._procs) - self._seen:
+            del self._procs[pid]
+        self._seen = set()
+
+
+class Poller:
+    """Collects a ``PollResult``; ``poll`` blocks and must run in a thread worker.
+
+    ``load_config`` returns a ``config.Config`` (or raises ``config.ConfigError``);
+    ``backends`` maps backend names to instances (injected fakes in tests).
+    """
+
+    def __init__(
+        self,
+        load_config: Callable[[], Any],
+        backends: Mapping[str, BottleBackend],
+        pane_host: PaneHost | None,
+        list_agents: Callable[..., tuple[list[Any], list[Problem]]] | None = None,
+        preview_lines: int = 8,
+    ) -> None:
+        self.load_config = load_config
+        self.backends = backends
+        self.pane_host = pane_host
+        self._list_agents = list_agents
+        self.preview_lines = preview_lines
+        self.usage = ProcessUsage()
+        #: The last config that loaded (kept while the file has an error).
+        self.last_config: Any = None
+
+    def _lister(self) -> Callable[..., tuple[list[Any], list[Problem]]]:
+        if self._list_agents is None:
+            ops = importlib.import_module("bottle_dash.ops")
+            self._list_agents = ops.list_agents
+        return self._list_agents
+
+    def poll(self, preview_agent: str | None = None) -> PollResult:
+        """One tick: config, one listing per backend, psutil, one tmux call, one capture."""
+        started = time.perf_counter()
+        result = PollResult()
+        config = self._config(result)
+        if config is not None:
+            try:
+                rows, problems = self._lister()(config, backends=self.backends)
+            except BackendError as exc:
+                rows, problems = [], [Problem("backends", exc.message, exc.fix or "")]
+            result.rows, result.problems = list(rows), list(problems)
+        if self.pane_host is not None:
+            try:
+                result.panes = self.pane_host.panes()
+            except Exception as exc:  # tmux gone is a problem to show, not a crash
+                result.problems.append(
+                    Problem("tmux", f"cannot list panes: {exc}", "check the tmux server")
+                )
+        result.usage = self._usage(result.rows)
+        if preview_agent is None and result.rows:
+            preview_agent = result.rows[0].name  # the cursor starts on the first row
+        pane = result.panes.get(preview_agent or "")
+        if pane is not None and self.pane_host is not None:
+            try:
+                result.preview = (pane.agent, self.pane_host.capture(pane.pane_id))
+            except Exception:
+                result.preview = (pane.agent, [])
+        result.took = time.perf_counter() - started
+        return result
+
+    def _config(self, result: PollResult) -> Any:
+        try:
+            config = self.load_config()
+        except Exception as exc:  # config.ConfigError: show it, keep the last good one
+            result.config_error = str(exc)
+            result.problems.append(
+                Problem("config", str(exc).splitlines()[0], "fix the config file and save it")
+            )
+            config = self.last_config
+        else:
+            self.last_config = config
+        result.config_path = getattr(config, "path", None)
+        return config
+
+    def _usage(self, rows: list[Any]) -> dict[str, Usage]:
+        usage: dict[str, Usage] = {}
+        for row in rows:
+            info = getattr(row, "info", None)
+            backend = self.backends.get(getattr(row, "backend", ""))
+            if info is None or backend is None:
+                continue
+            try:
+                pid = backend.host_pid(info)
+            except BackendError:
+                pid = None
+            if pid is None:
+                continue
+            figures = self.usage.tree(pid)
+            if figures is not None:
+                usage[row.name] = figures
+        self.usage.sweep()
+        return usage

@@ -1,0 +1,439 @@
+"""The main screen: the agents table, details, problems, and every agent action.
+
+I/O never runs here: polls and actions are thread workers that post typed messages
+(``bottle_dash.messages``). Polling reschedules itself after each completed poll, so
+polls never overlap, and it pauses while a modal screen is open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input
+
+from backends.base import NOT_CREATED, RUNNING, Problem
+from bottle_dash.actions import Attached, describe
+from bottle_dash.messages import (
+    ActionDone,
+    ActionProgress,
+    LogsLoaded,
+    PollDone,
+    PreflightDone,
+    PreviewCaptured,
+    RunInForeground,
+)
+from bottle_dash.poller import PollResult
+from bottle_dash.screens.modals import ConfirmRemove, LogsScreen, RemoveChoice
+from bottle_dash.screens.new_agent import NewAgent, NewAgentScreen
+from bottle_dash.widgets.agents_table import AgentCells, AgentsTable, human_age
+from bottle_dash.widgets.details import AgentDetails
+from bottle_dash.widgets.status import CountsHeader, EmptyState, ProblemsPanel, StatusLine
+
+if TYPE_CHECKING:
+    from bottle_dash.app import BottleDashApp
+
+#: Labels shown in the state column while an action runs.
+BUSY = {
+    "attach": "attaching",
+    "restart": "restarting",
+    "up": "starting",
+    "stop": "stopping",
+    "remove": "removing",
+}
+
+
+class MainScreen(Screen[None]):
+    """Every agent, its bottle and its pane; the keys act on the selected agent."""
+
+    DEFAULT_CSS = """
+    MainScreen #filter { display: none; height: 3; border: round $accent; }
+    MainScreen #filter.-shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("enter", "attach", "Attach"),
+        Binding("R", "restart", "Fresh"),
+        Binding("u", "up", "Up"),
+        Binding("s", "stop", "Stop"),
+        Binding("d", "remove", "Remove"),
+        Binding("n", "new_agent", "New"),
+        Binding("l", "logs", "Logs"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result = PollResult()
+        self.preflight: list[Problem] = []
+        self.busy: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.filter_text = ""
+        self.polls = 0
+        self._polling = False
+        self._poll_again = False
+        self._timer: Timer | None = None
+
+    @property
+    def dash(self) -> BottleDashApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield CountsHeader(id="counts")
+        yield ProblemsPanel(id="problems")
+        yield Input(placeholder="filter agents by name", id="filter")
+        yield EmptyState(id="empty")
+        yield AgentsTable(id="agents")
+        yield AgentDetails(id="details")
+        yield StatusLine(id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(CountsHeader).show({})
+        self.query_one(AgentDetails).show(None)
+        self.query_one(AgentsTable).focus()
+        self.run_preflight()
+        self.poll_now()
+
+    # ------------------------------------------------------------------ polling
+
+    def poll_now(self) -> None:
+        """Start a poll unless one runs (then one more follows it) or a modal is open."""
+        if self._polling:
+            self._poll_again = True
+            return
+        if self.app.screen is not self:
+            self._schedule()  # paused while a modal is up; look again next tick
+            return
+        self._polling = True
+        selected = self.query_one(AgentsTable).selected_agent
+        self.run_worker(
+            partial(self._poll_worker, selected),
+            thread=True,
+            group="poll",
+            name="poll",
+            exit_on_error=False,
+        )
+
+    def _poll_worker(self, selected: str | None) -> None:
+        try:
+            result = self.dash.poller.poll(selected)
+        except Exception as exc:  # a poll that fails shows why and polling goes on
+            result = PollResult(problems=[Problem("dashboard", f"poll failed: {exc}", "")])
+        self.post_message(PollDone(result))
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.dash.refresh_interval, self.poll_now)
+
+    def on_poll_done(self, message: PollDone) -> None:
+        self._polling = False
+        self.polls += 1
+        self.result = message.result
+        self.refresh_view()
+        if self._poll_again:
+            self._poll_again = False
+            self.poll_now()
+        else:
+            self._schedule()
+
+    def on_screen_resume(self) -> None:
+        # A modal closed: catch up at once instead of waiting for the next tick.
+        if self.polls:
+            self.poll_now()
+
+    @work(thread=True, group="preflight", exit_on_error=False)
+    def run_preflight(self) -> None:
+        """Each backend's preflight (Docker answering, smolvm installed), once at start."""
+        self.post_message(PreflightDone(self.dash.preflight()))
+
+    def on_preflight_done(self, message: PreflightDone) -> None:
+        self.preflight = message.problems
+        self.refresh_view()
+
+    # ------------------------------------------------------------------ view
+
+    def row(self, name: str | None) -> Any | None:
+        """The last poll's row for ``name``."""
+        return next((r for r in self.result.rows if r.name == name), None)
+
+    @property
+    def selected(self) -> Any | None:
+        return self.row(self.query_one(AgentsTable).selected_agent)
+
+    def _cells(self, row: Any, now: datetime) -> AgentCells:
+        pane = self.result.panes.get(row.name)
+        usage = self.result.usage.get(row.name)
+        created = getattr(row.info, "created", "") if row.info else ""
+        return AgentCells(
+            name=row.name,
+            defined=bool(row.defined),
+            backend=row.backend,
+            state=row.state,
+            busy=self.busy.get(row.name, ""),
+            pane="" if pane is None else ("dead" if pane.dead else "live"),
+            uptime=human_age(created, now) if row.state == RUNNING else "",
+            cpu=usage.cpu if usage and row.state == RUNNING else None,
+            memory=usage.memory if usage and row.state == RUNNING else None,
+        )
+
+    def refresh_view(self, force: bool = False) -> None:
+        """Apply the last poll to every widget (the table is diffed, never cleared).
+
+        ``force`` re-renders unchanged cells too (a new theme changes their colours).
+        """
+        rows = self.result.rows
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.state] = counts.get(row.state, 0) + 1
+        undefined = sum(1 for r in rows if not r.defined)
+        note = f"filter: {self.filter_text}" if self.filter_text else ""
+        self.query_one(CountsHeader).show(counts, undefined, note)
+        seen = {(p.component, p.what) for p in self.result.problems}
+        problems = self.result.problems + [
+            p for p in self.preflight if (p.component, p.what) not in seen
+        ]
+        self.query_one(ProblemsPanel).show(problems)
+        table = self.query_one(AgentsTable)
+        empty = self.query_one(EmptyState)
+        no_agents = not rows and self.polls > 0
+        empty.set_class(no_agents, "-shown")
+        table.display = not no_agents
+        if no_agents:
+            empty.show(self.result.config_path or self.dash.config_path)
+        now = self.dash.now()
+        shown = [r for r in rows if self.filter_text in r.name]
+        table.sync([self._cells(r, now) for r in shown], force=force)
+        self._show_details()
+
+    def _show_details(self) -> None:
+        row = self.selected
+        details = self.query_one(AgentDetails)
+        if row is None:
+            details.show(None)
+            return
+        pane = self.result.panes.get(row.name)
+        preview = None
+        if self.result.preview and self.result.preview[0] == row.name:
+            preview = self.result.preview[1]
+        pane_text = "" if pane is None else f"{pane.pane_id} ({'dead' if pane.dead else 'live'})"
+        details.show(row, pane=pane_text, error=self.errors.get(row.name), preview=preview)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_details()
+        row = self.selected
+        pane = self.result.panes.get(row.name) if row is not None else None
+        have = self.result.preview and row is not None and self.result.preview[0] == row.name
+        if pane is not None and not have and self.dash.pane_host is not None:
+            self.capture_preview(pane.agent, pane.pane_id)
+
+    @work(thread=True, group="preview", exclusive=True, exit_on_error=False)
+    def capture_preview(self, agent: str, pane_id: str) -> None:
+        """The selected agent's pane, at once rather than at the next tick."""
+        host = self.dash.pane_host
+        if host is not None:
+            self.post_message(PreviewCaptured(agent, host.capture(pane_id)))
+
+    def on_preview_captured(self, message: PreviewCaptured) -> None:
+        self.result.preview = (message.agent, message.lines)
+        self._show_details()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_attach()
+
+    def set_status(self, text: str) -> None:
+        """One line under the details: progress and outcomes."""
+        self.query_one(StatusLine).update(text)
+
+    # ------------------------------------------------------------------ actions
+
+    def _target(self, action: str) -> Any | None:
+        row = self.selected
+        if row is None:
+            self.notify("No agent selected", severity="warning", timeout=3)
+            return None
+        if row.name in self.busy:
+            self.notify(f"{row.name} is busy: {self.busy[row.name]}", timeout=3)
+            return None
+        return row
+
+    def start_action(self, action: str, row: Any, body: Callable[..., Any]) -> None:
+        """Run ``body(progress)`` for ``row`` in a thread worker; the UI stays responsive."""
+        self.busy[row.name] = BUSY.get(action, action)
+        self.errors.pop(row.name, None)
+        self.set_status(f"{row.name}: {self.busy[row.name]}…")
+        self.refresh_view()
+        self.run_worker(
+            partial(self._action_worker, action, row, body),
+            thread=True,
+            group=f"action-{row.name}",
+            name=action,
+            exit_on_error=False,
+        )
+
+    def _action_worker(self, action: str, row: Any, body: Callable[..., Any]) -> None:
+        def progress(step: str) -> None:
+            self.post_message(ActionProgress(row.name, action, step))
+
+        try:
+            outcome = body(progress)
+        except Exception as exc:  # the failure is shown on the agent, not raised
+            self.post_message(ActionDone(row.name, action, error=describe(exc)))
+            return
+        if isinstance(outcome, Attached) and outcome.how == "foreground":
+            self.post_message(RunInForeground(row.name, outcome.argv))
+            detail = "claude ran in the foreground"
+        elif isinstance(outcome, Attached):
+            detail = f"pane {outcome.pane_id} {outcome.how}"
+        else:
+            detail = str(outcome or "done")
+        self.post_message(ActionDone(row.name, action, detail=detail))
+
+    def on_action_progress(self, message: ActionProgress) -> None:
+        self.set_status(f"{message.agent}: {message.step}")
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.busy.pop(message.agent, None)
+        if message.error:
+            self.errors[message.agent] = message.error
+            self.set_status(f"{message.agent}: {message.action} failed: {message.error}")
+            self.notify(message.error, title=f"{message.action} failed", severity="error")
+        else:
+            self.set_status(f"{message.agent}: {message.action}: {message.detail}")
+        self.refresh_view()
+        self.poll_now()
+
+    def on_run_in_foreground(self, message: RunInForeground) -> None:
+        self.dash.run_in_foreground(message.argv)
+
+    def action_attach(self) -> None:
+        """enter: launch if needed, then focus, respawn or open the agent's pane."""
+        row = self._target("attach")
+        if row is not None:
+            actions = self.dash.actions
+            self.start_action("attach", row, lambda progress: actions.attach(row, progress))
+
+    def action_restart(self) -> None:
+        """R: restart claude in the agent's pane with a fresh conversation."""
+        row = self._target("restart")
+        if row is not None:
+            actions = self.dash.actions
+            self.start_action(
+                "restart", row, lambda progress: actions.attach(row, progress, fresh=True)
+            )
+
+    def action_up(self) -> None:
+        """u: create or start the bottle without attaching."""
+        row = self._target("up")
+        if row is not None:
+            actions = self.dash.actions
+            self.start_action("up", row, lambda progress: actions.up(row, progress))
+
+    def action_stop(self) -> None:
+        """s: stop the bottle."""
+        row = self._target("stop")
+        if row is None:
+            return
+        if row.state == NOT_CREATED:
+            self.notify(f"{row.name} has no bottle to stop", timeout=3)
+            return
+        actions = self.dash.actions
+        self.start_action("stop", row, lambda progress: actions.stop(row))
+
+    def action_remove(self) -> None:
+        """d: ask, then remove the bottle (and its volumes when chosen)."""
+        row = self._target("remove")
+        if row is None:
+            return
+        if row.state == NOT_CREATED:
+            self.notify(f"{row.name} has no bottle to remove", timeout=3)
+            return
+
+        def chosen(choice: RemoveChoice | None) -> None:
+            if choice is None:
+                return
+            actions = self.dash.actions
+            self.start_action(
+                "remove", row, lambda progress: actions.remove(row, volumes=choice.volumes)
+            )
+
+        self.app.push_screen(ConfirmRemove(row.name, row.bottle), chosen)
+
+    def action_new_agent(self) -> None:
+        """n: the new-agent form; a valid agent is appended to the config file."""
+
+        def chosen(agent: NewAgent | None) -> None:
+            if agent is not None:
+                self.save_agent(agent)
+
+        self.app.push_screen(
+            NewAgentScreen(self.dash.validate_agent, self.dash.backend_names()), chosen
+        )
+
+    @work(thread=True, group="config", exit_on_error=False)
+    def save_agent(self, agent: NewAgent) -> None:
+        """Append the agent to the config file (a worker: it is file I/O)."""
+        try:
+            self.dash.save_agent(agent.name, agent.table)
+        except Exception as exc:
+            self.post_message(ActionDone(agent.name, "new", error=describe(exc)))
+        else:
+            self.post_message(ActionDone(agent.name, "new", detail="saved to the config"))
+
+    def action_logs(self) -> None:
+        """l: the bottle's own output."""
+        row = self.selected
+        if row is None:
+            return
+        if row.state == NOT_CREATED:
+            self.notify(f"{row.name} has no bottle yet", timeout=3)
+            return
+        self.set_status(f"{row.name}: fetching logs…")
+        self.fetch_logs(row)
+
+    @work(thread=True, group="logs", exclusive=True, exit_on_error=False)
+    def fetch_logs(self, row: Any) -> None:
+        try:
+            text = self.dash.actions.logs(row)
+        except Exception as exc:
+            text = f"cannot read logs: {describe(exc)}"
+        self.post_message(LogsLoaded(row.name, text))
+
+    def on_logs_loaded(self, message: LogsLoaded) -> None:
+        self.set_status("")
+        self.app.push_screen(LogsScreen(message.agent, message.text))
+
+    def action_filter(self) -> None:
+        """/: show the filter box."""
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.refresh_view()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(AgentsTable).focus()
+
+    def action_clear_filter(self) -> None:
+        """escape: clear and hide the filter."""
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("-shown")
+        self.filter_text = ""
+        self.refresh_view()
+        self.query_one(AgentsTable).focus()

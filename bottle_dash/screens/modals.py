@@ -1,0 +1,153 @@
+"""Small modal screens: confirm remove, help, logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Label, Static
+
+
+@dataclass(frozen=True)
+class RemoveChoice:
+    """The operator confirmed a remove; ``volumes`` deletes the bottle's home too."""
+
+    agent: str
+    volumes: bool
+
+
+class ConfirmRemove(ModalScreen["RemoveChoice | None"]):
+    """Ask before removing a bottle, offering to delete its volumes too."""
+
+    DEFAULT_CSS = """
+    ConfirmRemove { align: center middle; }
+    ConfirmRemove > Vertical {
+        width: 64; height: auto; padding: 1 2;
+        border: thick $error; background: $surface;
+    }
+    ConfirmRemove Label { width: 100%; margin-bottom: 1; }
+    ConfirmRemove Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    ConfirmRemove Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("escape,n", "cancel", "Cancel"),
+        Binding("y", "confirm", "Remove"),
+        Binding("v", "toggle_volumes", "Volumes too", show=False),
+    ]
+
+    def __init__(self, agent: str, bottle: str) -> None:
+        super().__init__()
+        self.agent = agent
+        self.bottle = bottle
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text.assemble("Remove ", (self.bottle, "bold"), f" (agent {self.agent})?"))
+            yield Label(
+                "The container or VM and its network go. Its home volume (~/.claude, "
+                "the conversations) stays unless you delete it too."
+            )
+            yield Checkbox("Also delete its volumes (v)", id="volumes")
+            with Horizontal():
+                yield Button("Cancel (n)", id="cancel")
+                yield Button("Remove (y)", id="remove", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "remove":
+            self.action_confirm()
+        else:
+            self.action_cancel()
+
+    def action_toggle_volumes(self) -> None:
+        box = self.query_one("#volumes", Checkbox)
+        box.value = not box.value
+
+    def action_confirm(self) -> None:
+        self.dismiss(RemoveChoice(self.agent, self.query_one("#volumes", Checkbox).value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+#: (key, what it does) for the help screen; the same keys as the footer and palette.
+KEYS: tuple[tuple[str, str], ...] = (
+    ("enter", "attach: launch if needed, then focus / respawn / open the agent's pane"),
+    ("R", "restart claude fresh in its pane (no --continue)"),
+    ("u", "up: create or start the bottle without attaching"),
+    ("s", "stop the bottle (its home survives)"),
+    ("d", "remove the bottle (asks; can delete its volumes)"),
+    ("n", "define a new agent (saved to the config file)"),
+    ("l", "the bottle's logs"),
+    ("/", "filter agents by name (escape clears)"),
+    ("o", "sort by the next column"),
+    ("t", "next theme (remembered)"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("?", "this help"),
+    ("q", "quit (bottles and panes keep running)"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, in one place."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 80; height: auto; max-height: 90%; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical():
+            yield Static(Text("bottle-dash keys", style="bold"))
+            yield Static(table)
+            yield Static(Text("escape closes this help", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class LogsScreen(ModalScreen[None]):
+    """A bottle's own output (``bottle-dash logs``), scrollable."""
+
+    DEFAULT_CSS = """
+    LogsScreen { align: center middle; }
+    LogsScreen > Vertical {
+        width: 95%; height: 90%; padding: 0 1;
+        border: thick $primary; background: $surface;
+    }
+    LogsScreen VerticalScroll { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q,l", "close", "Close")]
+
+    def __init__(self, agent: str, text: str) -> None:
+        super().__init__()
+        self.agent = agent
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"logs: {self.agent}"
+            with VerticalScroll():
+                yield Static(Text(self.text or "(no output)"), id="logs")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).scroll_end(animate=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,190 @@
+"""Agents' panes in tmux: the only module that imports libtmux.
+
+The app talks to tmux through the small ``PaneHost`` protocol, so UI tests use a fake
+(tests/fakes/panehost.py) and ``TmuxPaneHost`` is tested against a real tmux server on an
+isolated socket. Each agent's pane is tagged with the pane user option
+``@bottle-agent <name>``, which is how panes are found again after a dashboard restart.
+
+Every command that a pane runs is handed to tmux as ``shlex.join(argv)``: tmux gives that
+string to a shell, so every piece is quoted and nothing is joined by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import libtmux
+
+#: Pane user option that names the agent whose claude runs in the pane.
+TAG = "@bottle-agent"
+#: The session ``bottle-dash`` creates when started outside tmux.
+SESSION = "bottle-dash"
+
+_FIELDS = ("pane_id", TAG, "pane_dead", "window_id", "pane_pid")
+_FORMAT = "\t".join("#{" + f + "}" for f in _FIELDS)
+
+
+class TmuxError(Exception):
+    """A tmux command failed; the message is tmux's own."""
+
+
+@dataclass(frozen=True)
+class PaneInfo:
+    """One tagged pane as a single ``list-panes -a`` call sees it."""
+
+    pane_id: str
+    agent: str
+    dead: bool
+    window_id: str = ""
+    pid: int | None = None
+
+
+class PaneHost(Protocol):
+    """Where agents' panes live. Every method is a blocking call: run it in a worker."""
+
+    def panes(self) -> dict[str, PaneInfo]:
+        """Every tagged pane by agent name, from one tmux call."""
+        ...
+
+    def split(self, agent: str, argv: Sequence[str]) -> str:
+        """Split a new pane from the dashboard's window running ``argv``; returns its id."""
+        ...
+
+    def respawn(self, pane_id: str, argv: Sequence[str]) -> None:
+        """Restart ``pane_id`` with ``argv`` (``respawn-pane -k``)."""
+        ...
+
+    def focus(self, pane_id: str) -> None:
+        """Bring ``pane_id`` (and its window) to the front."""
+        ...
+
+    def capture(self, pane_id: str, lines: int = 10) -> list[str]:
+        """The last ``lines`` non-blank lines shown in ``pane_id``."""
+        ...
+
+
+def parse_panes(lines: Sequence[str]) -> dict[str, PaneInfo]:
+    """Parse ``list-panes -a -F`` output in ``_FORMAT``; untagged panes are skipped.
+
+    When two panes carry the same tag (an operator may copy one), a live pane wins over a
+    dead one.
+    """
+    found: dict[str, PaneInfo] = {}
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) != len(_FIELDS) or not parts[1]:
+            continue
+        pane_id, agent, dead, window_id, pid = parts
+        info = PaneInfo(
+            pane_id=pane_id,
+            agent=agent,
+            dead=dead == "1",
+            window_id=window_id,
+            pid=int(pid) if pid.isdigit() else None,
+        )
+        old = found.get(agent)
+        if old is None or (old.dead and not info.dead):
+            found[agent] = info
+    return found
+
+
+def socket_path_from_env(env: dict[str, str] | None = None) -> str | None:
+    """The server socket of the tmux we run inside (``$TMUX`` is ``path,pid,session``)."""
+    value = (env if env is not None else os.environ).get("TMUX", "")
+    return value.split(",", 1)[0] or None
+
+
+def tmux_installed() -> bool:
+    """True when a ``tmux`` executable is on PATH."""
+    return shutil.which("tmux") is not None
+
+
+class TmuxPaneHost:
+    """``PaneHost`` on a real tmux server.
+
+    ``server`` defaults to the server of the tmux the dashboard runs in (``$TMUX``) and
+    ``dashboard_pane`` to ``$TMUX_PANE``: new agent panes split from that pane's window, and
+    the window's layout keeps the dashboard as the main pane.
+    """
+
+    def __init__(
+        self, server: libtmux.Server | None = None, dashboard_pane: str | None = None
+    ) -> None:
+        if server is None:
+            server = libtmux.Server(socket_path=socket_path_from_env())
+        self.server = server
+        self.dashboard_pane = dashboard_pane or os.environ.get("TMUX_PANE") or None
+
+    def _cmd(self, *args: Any) -> list[str]:
+        proc = self.server.cmd(*args)
+        if proc.returncode not in (0, None) or (proc.stderr and not proc.stdout):
+            raise TmuxError(" ".join(proc.stderr) or f"tmux {args[0]} failed")
+        return list(proc.stdout)
+
+    def panes(self) -> dict[str, PaneInfo]:
+        """Every tagged pane by agent name (one ``list-panes -a`` call)."""
+        proc = self.server.cmd("list-panes", "-a", "-F", _FORMAT)
+        if proc.returncode not in (0, None):
+            # No server yet (nothing split so far) is a normal state: no panes.
+            return {}
+        return parse_panes(proc.stdout)
+
+    def split(self, agent: str, argv: Sequence[str]) -> str:
+        """Split from the dashboard's window, tag, title, keep the dashboard as main pane."""
+        target = ["-t", self.dashboard_pane] if self.dashboard_pane else []
+        # One command sequence: the options reach the new pane (the sequence's current
+        # target) before tmux can notice its process exiting. remain-on-exit keeps a pane
+        # whose claude exited (dead), so the next attach respawns it in place.
+        out = self._cmd(
+            "split-window", "-h", *target, "-P", "-F", "#{pane_id}", shlex.join(list(argv)),
+            ";", "set-option", "-p", "remain-on-exit", "on",
+            ";", "set-option", "-p", TAG, agent,
+            ";", "select-pane", "-T", agent,
+        )  # fmt: skip
+        pane_id = out[0].strip()
+        self._keep_dashboard_main()
+        return pane_id
+
+    def _keep_dashboard_main(self) -> None:
+        if not self.dashboard_pane:
+            return
+        # main-vertical keeps the first pane (the dashboard) large on the left; the
+        # percentage form needs tmux >= 3.2, so a refusal is not an error.
+        self.server.cmd("set-option", "-w", "-t", self.dashboard_pane, "main-pane-width", "50%")
+        self.server.cmd("select-layout", "-t", self.dashboard_pane, "main-vertical")
+
+    def respawn(self, pane_id: str, argv: Sequence[str]) -> None:
+        """``respawn-pane -k`` with ``argv``; the tag and title stay on the pane."""
+        self._cmd("respawn-pane", "-k", "-t", pane_id, shlex.join(list(argv)))
+
+    def focus(self, pane_id: str) -> None:
+        """Select the pane's window, then the pane."""
+        self._cmd("select-window", "-t", pane_id)
+        self._cmd("select-pane", "-t", pane_id)
+
+    def capture(self, pane_id: str, lines: int = 10) -> list[str]:
+        """Last ``lines`` non-blank lines of what the pane shows (``capture-pane -p``)."""
+        proc = self.server.cmd("capture-pane", "-p", "-J", "-t", pane_id)
+        if proc.returncode not in (0, None):
+            return []
+        shown = [line.rstrip() for line in proc.stdout]
+        while shown and not shown[-1]:
+            shown.pop()
+        return shown[-lines:]
+
+
+# ----------------------------------------------------------------------- start-up
+
+
+def session_argv(tmux: str, dashboard_argv: Sequence[str], session: str = SESSION) -> list[str]:
+    """argv that attaches to the ``bottle-dash`` session, creating it to run the dashboard.
+
+    ``new-session -A`` attaches when the session exists and creates it otherwise, so a
+    second ``bottle-dash`` outside tmux re-attaches to the running dashboard.
+    """
+    return [tmux, "new-session", "-A", "-s", session, shlex.join(list(dashboard_argv))]

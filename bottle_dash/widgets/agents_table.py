@@ -1,0 +1,198 @@
+"""The agents table: a keyed ``DataTable`` diffed in place on every poll.
+
+Rows are keyed by agent name. A refresh removes gone keys, ``update_cell``s changed
+values and ``add_row``s new agents, so the cursor, the sort and the scroll position
+survive (the table is never cleared).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from backends.base import NOT_CREATED, RUNNING, STOPPED
+
+#: (column key, label)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "agent"),
+    ("backend", "backend"),
+    ("state", "state"),
+    ("pane", "pane"),
+    ("uptime", "uptime"),
+    ("cpu", "CPU %"),
+    ("memory", "memory"),
+)
+SORTABLE = ("name", "state", "backend", "cpu", "memory")
+
+
+@dataclass(frozen=True)
+class AgentCells:
+    """What one row shows; values compare equal when nothing changed."""
+
+    name: str
+    defined: bool
+    backend: str
+    state: str
+    busy: str
+    pane: str
+    uptime: str
+    cpu: float | None
+    memory: int | None
+
+
+def human_bytes(value: int | None) -> str:
+    """``1536`` -> ``1.5K``; ``None`` -> empty."""
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return ""
+
+
+def parse_created(created: str) -> datetime | None:
+    """A backend's creation time (ISO 8601, maybe with nanoseconds or ``Z``) or None."""
+    text = created.strip().replace("Z", "+00:00")
+    if not text:
+        return None
+    if "." in text:  # trim sub-microsecond digits that fromisoformat refuses
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        text = head + "." + digits[:6] + rest[len(digits) :]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def human_age(created: str, now: datetime) -> str:
+    """``3d 4h`` / ``2h 5m`` / ``4m`` since ``created``; empty when unknown."""
+    when = parse_created(created)
+    if when is None:
+        return ""
+    seconds = max(0, int((now - when).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+class AgentsTable(DataTable[Text | str]):
+    """Every agent, defined or found; ``sync`` applies a poll's rows in place."""
+
+    DEFAULT_CSS = """
+    AgentsTable {
+        height: 1fr;
+        border: round $panel;
+        &:focus { border: round $primary; }
+    }
+    """
+    BINDINGS = [
+        # Shown in the footer: enter selects the row, which the main screen turns into attach.
+        Binding("enter", "select_cursor", "Attach"),
+        Binding("o", "cycle_sort", "Sort", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self._cells: dict[str, AgentCells] = {}
+        self.sort_column: str | None = None
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def selected_agent(self) -> str | None:
+        """Name of the agent under the cursor."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
+    def _state_text(self, cells: AgentCells) -> Text:
+        colours = self.app.theme_variables
+        if cells.busy:
+            return Text(cells.busy + "…", style=colours.get("state-busy", ""))
+        key = {RUNNING: "running", STOPPED: "stopped", NOT_CREATED: "not-created"}.get(
+            cells.state, "not-created"
+        )
+        return Text(cells.state, style=colours.get(f"state-{key}", ""))
+
+    def render_cells(self, cells: AgentCells) -> dict[str, Text | str]:
+        """The cells of one row, coloured by the current theme."""
+        name = Text(cells.name)
+        if not cells.defined:
+            name.append(" (undefined)", style=self.app.theme_variables.get("state-undefined", ""))
+        return {
+            "name": name,
+            "backend": cells.backend,
+            "state": self._state_text(cells),
+            "pane": cells.pane,
+            "uptime": cells.uptime,
+            "cpu": Text("" if cells.cpu is None else f"{cells.cpu:.1f}", justify="right"),
+            "memory": Text(human_bytes(cells.memory), justify="right"),
+        }
+
+    def sync(self, rows: Sequence[AgentCells], force: bool = False) -> None:
+        """Make the table show ``rows`` (in that order for new ones) without clearing it."""
+        selected = self.selected_agent
+        wanted = {cells.name: cells for cells in rows}
+        for name in [n for n in self._cells if n not in wanted]:
+            self.remove_row(name)
+            del self._cells[name]
+        for cells in rows:
+            old = self._cells.get(cells.name)
+            rendered = self.render_cells(cells)
+            if old is None:
+                self.add_row(*(rendered[k] for k, _ in COLUMNS), key=cells.name)
+            elif old != cells or force:
+                for key, _ in COLUMNS:
+                    self.update_cell(cells.name, key, rendered[key])
+            self._cells[cells.name] = cells
+        if self.sort_column:
+            self._apply_sort()
+        if selected in self._cells:
+            self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+
+    def _sort_key(self, value: object) -> object:
+        if isinstance(value, Text):
+            value = value.plain
+        text = str(value)
+        try:
+            return (0, float(text.rstrip("BKMG%")), text)
+        except ValueError:
+            return (1, 0.0, text)
+
+    def _apply_sort(self) -> None:
+        assert self.sort_column
+        self.sort(self.sort_column, key=self._sort_key)
+
+    def action_cycle_sort(self) -> None:
+        """Sort by the next sortable column (then back to the order agents were added)."""
+        order = [None, *SORTABLE]
+        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
+        selected = self.selected_agent
+        if self.sort_column:
+            self._apply_sort()
+        else:
+            self.sort("name", key=self._sort_key)
+        if selected:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+        self.notify(f"sorted by {self.sort_column or 'name'}", timeout=2)
+
+    def rows_by_name(self) -> Mapping[str, AgentCells]:
+        """What each row currently shows (for tests and the details panel)."""
+        return dict(self._cells)

@@ -1,0 +1,80 @@
+"""The details panel: the selected agent's definition, bottle, last error and pane preview."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from bottle_dash.widgets.agents_table import human_bytes
+
+
+def limits_text(spec: Any) -> str:
+    """``cpus 2, memory 4.0G, pids 512`` from an ``AgentSpec`` (``-`` when none)."""
+    if spec is None:
+        return "-"
+    parts = []
+    if spec.cpus is not None:
+        parts.append(f"cpus {spec.cpus:g}")
+    if spec.memory is not None:
+        parts.append(f"memory {human_bytes(spec.memory)}")
+    if spec.pids is not None:
+        parts.append(f"pids {spec.pids}")
+    return ", ".join(parts) or "none"
+
+
+class AgentDetails(Static):
+    """Shows one agent; the main screen calls ``show`` with what the last poll found."""
+
+    DEFAULT_CSS = """
+    AgentDetails {
+        height: 10;
+        border: round $panel;
+        border-title-color: $text-muted;
+        padding: 0 1;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "details"
+
+    def show(
+        self,
+        row: Any | None,
+        *,
+        pane: str = "",
+        error: str | None = None,
+        preview: Sequence[str] | None = None,
+    ) -> None:
+        """Render ``row`` (an ``ops.AgentRow``) or a hint when nothing is selected."""
+        if row is None:
+            self.update(Text("Select an agent to see its details.", style="dim"))
+            return
+        spec, info = row.spec, row.info
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="ellipsis", no_wrap=True)
+        grid.add_row("image", row.image or (spec.image if spec else "") or "-")
+        grid.add_row("workspace", str(spec.workspace) if spec and spec.workspace else "-")
+        grid.add_row("limits", limits_text(spec))
+        grid.add_row("bottle", f"{row.bottle} ({row.backend}, {row.state})")
+        if not row.defined:
+            grid.add_row("config", Text("not defined: bottle found by its labels", "yellow"))
+        if info is not None and info.created:
+            grid.add_row("created", info.created)
+        grid.add_row("pane", pane or "none")
+        grid.add_row("last error", Text(error, style="red") if error else "-")
+        if not preview:
+            self.update(grid)
+            return
+        # The preview sits beside the facts so both fit in a 30-line terminal.
+        lines = Text("\n".join(preview[-7:]), no_wrap=True, overflow="ellipsis")
+        side = Table.grid(expand=True, padding=(0, 2))
+        side.add_column(ratio=1)
+        side.add_column(ratio=1)
+        side.add_row(grid, Group(Text("pane preview", style="dim"), lines))
+        self.update(side)

@@ -1,0 +1,112 @@
+"""Header counts, backend problems, the empty state and the status line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rich.text import Text
+from textual.widgets import Static
+
+from backends.base import NOT_CREATED, RUNNING, STOPPED, Problem
+
+_STATE_VAR = {RUNNING: "state-running", STOPPED: "state-stopped", NOT_CREATED: "state-not-created"}
+
+
+class CountsHeader(Static):
+    """``bottle-dash  3 running  1 stopped  2 not created`` — counts per state."""
+
+    DEFAULT_CSS = """
+    CountsHeader {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, counts: Mapping[str, int], undefined: int = 0, note: str = "") -> None:
+        """Render the counts (every state, zeros included, so the header never jumps)."""
+        colours = self.app.theme_variables
+        text = Text("bottle-dash", style="bold")
+        for state in (RUNNING, STOPPED, NOT_CREATED):
+            text.append("   ")
+            text.append(f"{counts.get(state, 0)} {state}", style=colours.get(_STATE_VAR[state]))
+        if undefined:
+            text.append("   ")
+            text.append(f"{undefined} undefined", style=colours.get("state-undefined"))
+        if note:
+            text.append(f"   {note}", style="dim")
+        self.update(text)
+
+
+class ProblemsPanel(Static):
+    """Backend problems (Docker not answering, smolvm missing), each with its fix."""
+
+    DEFAULT_CSS = """
+    ProblemsPanel {
+        height: auto;
+        max-height: 8;
+        border: round $error;
+        border-title-color: $error;
+        padding: 0 1;
+        display: none;
+        &.-shown { display: block; }
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "problems"
+
+    def show(self, problems: Sequence[Problem]) -> None:
+        """List ``problems``; hidden when there are none."""
+        self.set_class(bool(problems), "-shown")
+        text = Text()
+        for i, problem in enumerate(problems):
+            if i:
+                text.append("\n")
+            text.append(f"{problem.component}: ", style="bold")
+            text.append(problem.what)
+            text.append("\n  fix: ", style="dim")
+            text.append(problem.fix)
+        self.update(text)
+
+
+class EmptyState(Static):
+    """Shown instead of the table when no agent is defined and no bottle was found."""
+
+    DEFAULT_CSS = """
+    EmptyState {
+        height: 1fr;
+        content-align: center middle;
+        text-align: center;
+        color: $text-muted;
+        display: none;
+        &.-shown { display: block; }
+    }
+    """
+
+    def show(self, config_path: Path | None) -> None:
+        """Say where the config file is and how to add the first agent."""
+        where = str(config_path) if config_path else "(no config file found)"
+        text = Text()
+        text.append("No agents yet.\n\n", style="bold")
+        text.append("Agents are defined in\n")
+        text.append(where + "\n\n", style="bold")
+        text.append("Add an [agents.NAME] table there (name, image, workspace, prompt),\n")
+        text.append("or press ")
+        text.append("n", style="bold reverse")
+        text.append(" to add one here.")
+        self.update(text)
+
+
+class StatusLine(Static):
+    """One line: progress of long actions and the outcome of the last one."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """

@@ -1,0 +1,166 @@
+"""Builds the dashboard on fakes: FakeBackend, FakePaneHost, a fixed config and a frozen
+clock, so Pilot tests and snapshots see the same data every run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from backend import FakeBackend
+from panehost import FakePaneHost
+
+from backends.base import NOT_CREATED, RUNNING, STOPPED, AgentSpec, Problem
+from bottle_dash.app import BottleDashApp, make_app
+from bottle_dash.poller import Usage
+
+try:  # the real ops layer; the stand-in only while it has not landed
+    from bottle_dash import ops as ops_module
+except ImportError:  # pragma: no cover
+    import fake_ops as ops_module  # type: ignore[no-redef]
+
+NOW = datetime(2026, 1, 1, 12, 34, tzinfo=UTC)
+THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+THEMES = sorted(p.stem for p in THEMES_DIR.glob("*.toml"))
+
+
+def make_config(path: Path, agents: dict[str, AgentSpec]) -> Any:
+    try:
+        from bottle_dash.config import Config
+    except ImportError:  # pragma: no cover
+        return SimpleNamespace(path=path, agents=agents)
+    return Config(path=path, exists=True, agents=agents)
+
+
+class FixedUsage:
+    """psutil figures frozen per host pid (snapshots must not drift)."""
+
+    def tree(self, pid: int) -> Usage | None:
+        return Usage(cpu=12.5, memory=256 * 1024 * 1024)
+
+    def sweep(self) -> None:
+        pass
+
+
+@dataclass
+class Dash:
+    """One dashboard on fakes, and the fakes to assert on."""
+
+    app: BottleDashApp
+    backend: FakeBackend
+    panes: FakePaneHost
+    config: Any
+    extra: dict[str, FakeBackend] = field(default_factory=dict)
+
+    @property
+    def main(self) -> Any:
+        from bottle_dash.screens.main import MainScreen
+
+        return next(s for s in self.app.screen_stack if isinstance(s, MainScreen))
+
+    def rows(self) -> dict[str, Any]:
+        return dict(self.main.query_one("#agents").rows_by_name())
+
+
+def spec(name: str, backend: str = "docker", **kw: Any) -> AgentSpec:
+    return AgentSpec(
+        name=name,
+        backend=backend,
+        image=kw.pop("image", "agent-image:1"),
+        workspace=kw.pop("workspace", Path(f"/srv/{name}")),
+        **kw,
+    )
+
+
+def build(
+    tmp_path: Path,
+    agents: list[AgentSpec] | None = None,
+    *,
+    everything: bool = False,
+    problem: bool = False,
+    theme: str = "bottle-dark",
+    pane_host: bool = True,
+    **kw: Any,
+) -> Dash:
+    """A dashboard; ``everything`` puts agents in every state, with panes and a preview."""
+    backend = FakeBackend("docker", host_pid=1)
+    panes = FakePaneHost()
+    backends: dict[str, FakeBackend] = {"docker": backend}
+    agents = list(agents or [])
+    if everything:
+        agents = [
+            spec("alpha", cpus=2.0, memory=4 * 1024**3, pids=512, prompt="be kind"),
+            spec("beta"),
+            spec("gamma"),
+        ]
+        backend.add("alpha", RUNNING)
+        backend.add("beta", STOPPED)
+        backend.add("orphan", RUNNING)
+        panes.add(
+            "alpha",
+            lines=["STANDIN-CLAUDE start uid=1000", "STANDIN-CLAUDE fresh conversation turn=1"],
+        )
+        panes.add("beta", dead=True)
+    if problem:
+        smol = FakeBackend("smolmachines")
+        smol.unavailable = "smolvm is not installed"
+        smol.problems = [
+            Problem("smolmachines", "smolvm CLI not found", "pip install 'bottle-dash[smolvm]'")
+        ]
+        backends["smolmachines"] = smol
+        agents.append(spec("vm-agent", backend="smolmachines"))
+    config_path = tmp_path / "config.toml"
+    config = make_config(config_path, {a.name: a for a in agents})
+    app = make_app(
+        load_config=lambda: config,
+        pane_host=panes if pane_host else None,
+        backends=backends,
+        config_path=config_path,
+        theme=theme,
+        refresh_interval=3600,  # tests poll on demand; no tick may land mid-assertion
+        now=lambda: NOW,
+        ops=ops_module,
+        **kw,
+    )
+    app.poller.usage = FixedUsage()  # type: ignore[assignment]
+    dash = Dash(app, backend, panes, config)
+    dash.extra = {k: v for k, v in backends.items() if k != "docker"}
+    return dash
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows, as plain text (the same render as a screenshot)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), force_terminal=True,
+        color_system="truecolor", record=True, legacy_windows=False, safe_box=False,
+    )  # fmt: skip
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
+
+
+async def settle(pilot: Any) -> None:
+    """Wait for every worker (polls, actions) and the messages they posted."""
+    for _ in range(4):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+@pytest.fixture
+def dash_factory(tmp_path: Path) -> Any:
+    def factory(*args: Any, **kw: Any) -> Dash:
+        return build(tmp_path, *args, **kw)
+
+    return factory
+
+
+__all__ = ["NOT_CREATED", "THEMES", "build", "screen_text", "settle", "spec"]
