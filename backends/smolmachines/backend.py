@@ -1,0 +1,446 @@
+"""The smolmachines backend: each agent's bottle is a libkrun microVM run by the smolvm CLI.
+
+Lifecycle, as the operator sees it:
+
+- ``launch``: create the machine (labels, ``--user root`` so that exec can ``chown`` and
+  ``runuser``, ``--workdir /workspace``, the workspace mounted there, network on), start
+  it, then provision: ``chown -R node:node /home/node`` as root, the prompt file (0600,
+  owner node), the skills. Any failure deletes the machine again (an ``ExitStack``).
+- ``stop``/``start``: the VM's disk, and with it ``/home/node`` (``~/.claude``, so
+  ``claude --continue``), survives.
+- ``remove``: smolvm deletes a machine's disk with the machine, and that disk holds the
+  home. Docker's rule is "the home is kept unless asked", so ``remove`` without
+  ``volumes`` refuses (the fix says to ``down`` it, or to pass ``--volumes``), and
+  ``remove(volumes=True)`` deletes the machine and its disk. Nothing is lost silently.
+
+The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``, PATH, the
+``smolmachines`` wheel), so a test or an operator can switch it without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from contextlib import ExitStack, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+from backends import run as runner
+from backends.base import (
+    GUEST_PROMPT,
+    GUEST_USER,
+    GUEST_WORKSPACE,
+    LABEL_AGENT,
+    LABEL_BACKEND,
+    RUNNING,
+    STOPPED,
+    AgentSpec,
+    BackendError,
+    BackendUnavailable,
+    BottleBackend,
+    BottleInfo,
+    BottleNotFound,
+    BottlePlan,
+    LaunchError,
+    Problem,
+    ProgressFn,
+    ProvisionError,
+    _no_progress,
+    bottle_labels,
+    bottle_name,
+    is_slug,
+    skill_dest,
+)
+from backends.claude import claude_args
+from backends.paths import agent_state_dir, write_private
+from backends.smolmachines import images
+from backends.smolmachines import smolvm as cli
+from backends.smolmachines.bottle import SmolBottle
+
+NAME = "smolmachines"
+COMPONENT = "smolmachines"
+INSTALL_FIX = (
+    "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
+    "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
+)
+PLAN_FILE = "plan.json"
+PROMPT_FILE = "prompt.md"
+
+
+# --------------------------------------------------------------------------- host
+
+
+def kvm_state(path: str = "/dev/kvm") -> str:
+    """``ok`` when ``path`` opens read-write, else ``missing`` or ``denied``."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return "denied"
+    os.close(fd)
+    return "ok"
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    """Every CPU flag named in a ``/proc/cpuinfo`` text."""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return flags
+
+
+def host_problems(system: str, machine: str, cpuinfo: str, kvm: str) -> list[Problem]:
+    """Why microVMs cannot boot on this host (empty when they can). Pure, for tests.
+
+    Linux needs hardware virtualization (``vmx``/``svm``; aarch64 hosts expose KVM
+    without those flags) and a ``/dev/kvm`` this user can open read-write; macOS needs
+    Apple silicon.
+    """
+    problems: list[Problem] = []
+    if system == "Linux":
+        x86 = machine in ("x86_64", "amd64", "i686")
+        if x86 and not cpu_flags(cpuinfo) & {"vmx", "svm"}:
+            problems.append(
+                Problem(
+                    COMPONENT,
+                    "microVMs cannot boot here: the CPU shows no hardware virtualization "
+                    "(no vmx or svm flag in /proc/cpuinfo; a VM without nested "
+                    "virtualization looks like this)",
+                    "enable VT-x/AMD-V in the firmware, or nested virtualization on the "
+                    'hypervisor running this host; until then use backend = "docker"',
+                )
+            )
+        if kvm == "missing":
+            problems.append(
+                Problem(
+                    COMPONENT,
+                    "/dev/kvm does not exist: the KVM module is not loaded",
+                    "sudo modprobe kvm_intel (or kvm_amd), or enable virtualization first",
+                )
+            )
+        elif kvm == "denied":
+            problems.append(
+                Problem(
+                    COMPONENT,
+                    "/dev/kvm cannot be opened read-write by this user",
+                    "sudo usermod -aG kvm $USER, then log out and back in",
+                )
+            )
+    elif system == "Darwin":
+        if machine != "arm64":
+            problems.append(
+                Problem(
+                    COMPONENT,
+                    f"smolvm runs microVMs on Apple silicon only (this Mac is {machine})",
+                    'use backend = "docker" on this Mac',
+                )
+            )
+    else:
+        problems.append(
+            Problem(
+                COMPONENT,
+                f"smolvm microVMs are not supported on {system}",
+                'use backend = "docker"',
+            )
+        )
+    return problems
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class SmolmachinesBackend(BottleBackend):
+    """Bottles as smolvm machines named ``bottle-<agent>``, found by their labels."""
+
+    name = NAME
+
+    # ----------------------------------------------------------------- plumbing
+
+    def smolvm(self) -> str:
+        """The CLI to run; ``BackendUnavailable`` (with the fix) when there is none."""
+        path = cli.find_smolvm()
+        if path is None:
+            raise BackendUnavailable("the smolvm CLI is not installed", fix=INSTALL_FIX)
+        return path
+
+    def _run(self, argv: list[str], *, timeout: float = 120, what: str) -> str:
+        done = runner.run(argv, timeout=timeout)
+        if not done.ok:
+            detail = cli.clean_stderr(done.stderr).strip() or done.stdout.strip()
+            raise BackendError(f"{what} failed: {detail or f'exit {done.returncode}'}")
+        return done.stdout
+
+    def version(self) -> str | None:
+        """``smolvm --version`` (None when the CLI is missing or does not answer)."""
+        path = cli.find_smolvm()
+        if path is None:
+            return None
+        try:
+            done = runner.run(cli.version_argv(path), timeout=30)
+        except BackendError:
+            return None
+        if not done.ok:
+            return None
+        return done.stdout.strip() or None
+
+    # ----------------------------------------------------------------- contract
+
+    def preflight(self) -> list[Problem]:
+        """The CLI and its version, and whether microVMs can boot on this host."""
+        path = cli.find_smolvm()
+        if path is None:
+            return [Problem(COMPONENT, "the smolvm CLI is not installed", INSTALL_FIX)]
+        problems: list[Problem] = []
+        version = self.version()
+        if version is None:
+            problems.append(
+                Problem(
+                    COMPONENT,
+                    f"{path} does not answer `--version`",
+                    "reinstall it: pip install --force-reinstall 'bottle-dash[smolvm]'",
+                )
+            )
+        found = f"{version or 'smolvm'} at {path}"
+        for problem in host_problems(
+            platform.system(), platform.machine(), _read("/proc/cpuinfo"), kvm_state()
+        ):
+            problems.append(Problem(problem.component, f"{problem.what} [{found}]", problem.fix))
+        return problems
+
+    def prepare(self, agent: AgentSpec) -> BottlePlan:
+        """Resolve the plan (image source, labels, env, prompt, skills) and write the prompt
+        file (0600) under the agent's state dir. Touches neither smolvm nor Docker."""
+        if not is_slug(agent.name):
+            raise BackendError(f"{agent.name!r} is not a valid agent name", agent=agent.name)
+        missing = [s for s in agent.skills if not Path(s).is_dir()]
+        if missing:
+            raise BackendError(
+                f"agent {agent.name}: skill {missing[0].name!r} not found at {missing[0]}",
+                fix="create the skill directory or remove it from the agent's skills",
+                agent=agent.name,
+            )
+        state = agent_state_dir(agent.name)
+        prompt_host = state / PROMPT_FILE
+        write_private(prompt_host, agent.prompt.encode())
+        base = agent.source.parent if agent.source else None
+        source = images.resolve(agent.image, base=base)
+        workspace = str(agent.workspace) if agent.workspace else None
+        return BottlePlan(
+            agent=agent.name,
+            backend=NAME,
+            bottle=bottle_name(agent.name),
+            image=agent.image,
+            labels=bottle_labels(agent.name, NAME),
+            env=dict(agent.env),
+            workspace=workspace,
+            prompt_host=str(prompt_host),
+            prompt_guest=GUEST_PROMPT,
+            prompt_nonempty=bool(agent.prompt.strip()),
+            skills=[(str(s), skill_dest(Path(s))) for s in agent.skills],
+            claude_args=claude_args(GUEST_PROMPT, bool(agent.prompt.strip()), agent.claude_args),
+            cpus=agent.cpus,
+            memory=agent.memory,
+            pids=agent.pids,
+            user=GUEST_USER,
+            extra={
+                "source": source.to_dict(),
+                "net": True,
+                "workload": list(cli.KEEPALIVE),
+                "machine_user": cli.MACHINE_USER,
+                # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
+                "pids_limit_applied": False,
+            },
+        )
+
+    def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:
+        """The ``machine create`` argv of ``plan`` from a materialized image source."""
+        volumes = [f"{plan.workspace}:{GUEST_WORKSPACE}"] if plan.workspace else []
+        return cli.create_argv(
+            self.smolvm(),
+            plan.bottle,
+            image=source.image,
+            from_pack=source.from_pack,
+            labels=plan.labels,
+            net=bool(plan.extra.get("net", True)),
+            volumes=volumes,
+            workdir=GUEST_WORKSPACE,
+            user=str(plan.extra.get("machine_user", cli.MACHINE_USER)),
+            cpus=plan.cpus,
+            memory=plan.memory,
+            workload=plan.extra.get("workload", cli.KEEPALIVE),
+        )
+
+    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> SmolBottle:
+        """Create, start and provision; on any failure delete the machine and raise
+        ``LaunchError`` (``ProvisionError`` when provisioning failed)."""
+        smolvm = self.smolvm()
+        if any(r.name == plan.bottle for r in self._records()):
+            raise LaunchError(
+                f"bottle {plan.bottle} already exists",
+                fix=f"attach to it, or `bottle-dash rm --volumes {plan.agent}` first",
+                agent=plan.agent,
+            )
+        try:
+            with ExitStack() as undo:
+                progress("resolving the image")
+                source = images.materialize(images.ImageSource(**plan.extra["source"]))
+                progress(f"creating machine {plan.bottle}")
+                self._run(self.create_argv(plan, source), timeout=900, what="machine create")
+                undo.callback(self._delete_quietly, smolvm, plan.bottle)
+                progress(f"starting machine {plan.bottle}")
+                self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
+                bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env)
+                self._provision(bottle, plan, progress)
+                write_private(agent_state_dir(plan.agent) / PLAN_FILE, plan.to_json().encode())
+                undo.pop_all()
+        except LaunchError:
+            raise
+        except BackendError as exc:
+            raise LaunchError(
+                f"launching {plan.bottle} failed (nothing was left behind): {exc.message}",
+                fix=exc.fix,
+                agent=plan.agent,
+            ) from exc
+        progress("ready")
+        return bottle
+
+    def _provision(self, bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> None:
+        progress("provisioning: /home/node ownership")
+        done = bottle.exec("chown -R node:node /home/node", user="root")
+        if not done.ok:
+            raise ProvisionError(
+                f"chown of /home/node failed: {done.stderr.strip()}", agent=plan.agent
+            )
+        progress("provisioning: prompt")
+        # Always copied (an empty prompt too), so a stale one never lingers in the home.
+        bottle.cp_in(Path(plan.prompt_host), plan.prompt_guest, mode=0o600, user=GUEST_USER)
+        for src, dest in plan.skills:
+            progress(f"provisioning: skill {Path(src).name}")
+            if not Path(src).is_dir():
+                raise ProvisionError(
+                    f"skill {Path(src).name!r} not found at {src}", agent=plan.agent
+                )
+            bottle.cp_in(Path(src), dest, user=GUEST_USER)
+
+    def _delete_quietly(self, smolvm: str, name: str) -> None:
+        # Rollback must not mask the error that caused it.
+        with suppress(BackendError):
+            runner.run(cli.delete_argv(smolvm, name), timeout=300)
+
+    def _records(self) -> list[cli.MachineRecord]:
+        out = self._run(cli.ls_argv(self.smolvm()), timeout=60, what="machine ls")
+        try:
+            return cli.parse_ls(out)
+        except ValueError as exc:
+            raise BackendError(f"machine ls --json printed something else: {exc}") from exc
+
+    def _mine(self) -> list[cli.MachineRecord]:
+        return [
+            r
+            for r in self._records()
+            if r.labels.get(LABEL_BACKEND) == NAME and r.labels.get(LABEL_AGENT)
+        ]
+
+    def _record(self, agent: str) -> cli.MachineRecord:
+        for r in self._mine():
+            if r.labels.get(LABEL_AGENT) == agent:
+                return r
+        raise BottleNotFound(
+            f"agent {agent} has no smolmachines bottle",
+            fix=f"bottle-dash up {agent}",
+            agent=agent,
+        )
+
+    def list_bottles(self) -> list[BottleInfo]:
+        """Every machine labelled by bottle-dash for this backend, from one ``machine ls``."""
+        out = []
+        for r in self._mine():
+            created = datetime.fromtimestamp(r.created_at, UTC).isoformat() if r.created_at else ""
+            out.append(
+                BottleInfo(
+                    agent=r.labels[LABEL_AGENT],
+                    backend=NAME,
+                    bottle=r.name,
+                    state=RUNNING if r.live else STOPPED,
+                    image=r.image,
+                    created=created,
+                    ident=r.name,
+                    host_pid=r.pid if r.live else None,
+                    labels=dict(r.labels),
+                )
+            )
+        return out
+
+    def saved_plan(self, agent: str) -> BottlePlan | None:
+        """The plan of the last launch of ``agent`` (None when there is none)."""
+        path = agent_state_dir(agent) / PLAN_FILE
+        try:
+            return BottlePlan.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def attach(self, agent: str) -> SmolBottle:
+        """A handle on ``agent``'s machine, with the guest env of its last launch."""
+        record = self._record(agent)
+        plan = self.saved_plan(agent)
+        return SmolBottle(self.smolvm(), record.name, agent, plan.env if plan else {})
+
+    def start(self, agent: str) -> None:
+        """Start the stopped machine again; its disk (the home) is as it was."""
+        record = self._record(agent)
+        if not record.live:
+            self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
+
+    def stop(self, agent: str) -> None:
+        """Stop the machine (the workload gets SIGTERM first); the disk is kept."""
+        record = self._record(agent)
+        if record.live:
+            self._run(cli.stop_argv(self.smolvm(), record.name), timeout=120, what="stop")
+
+    def remove(self, agent: str, *, volumes: bool = False) -> None:
+        """Delete the machine with its disk when ``volumes``; refuse otherwise.
+
+        smolvm keeps no disk apart from its machine, and the disk holds ``/home/node``:
+        deleting without ``volumes`` would lose the home that docker keeps in a volume.
+        """
+        record = self._record(agent)
+        if not volumes:
+            raise BackendError(
+                f"removing {record.name} would delete its disk, which holds /home/node "
+                "(claude's conversations)",
+                fix=f"`bottle-dash down {agent}` only stops it; "
+                f"`bottle-dash rm --volumes {agent}` deletes it with its home",
+                agent=agent,
+            )
+        self._run(cli.delete_argv(self.smolvm(), record.name), timeout=300, what="delete")
+
+    def logs(self, agent: str, *, tail: int = 200) -> str:
+        """The machine's workload output (``machine logs``), not the output of execs."""
+        record = self._record(agent)
+        done = runner.run(cli.logs_argv(self.smolvm(), record.name, tail), timeout=60)
+        return done.stdout + cli.clean_stderr(done.stderr)
+
+    def pack_image(self, image: str, progress: ProgressFn = _no_progress) -> Path:
+        """Pack image ``image`` into a cached ``.smolmachine`` (``smolvm pack create``), so
+        later launches of it start ``--from`` the pack without a pull. Returns the pack."""
+        out = images.pack_output(image)
+        pack = out.with_suffix(".smolmachine")
+        if pack.is_file():
+            return pack
+        out.parent.mkdir(parents=True, exist_ok=True)
+        progress(f"packing {image}")
+        self._run(cli.pack_create_argv(self.smolvm(), image, str(out)), timeout=1800, what="pack")
+        if not pack.is_file():
+            raise BackendError(f"smolvm pack create wrote no {pack}")
+        return pack

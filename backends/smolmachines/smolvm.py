@@ -1,0 +1,261 @@
+"""The smolvm CLI as values: where it is, and pure builders for every argv we run.
+
+The grammar follows ``smolvm --help`` of the smolmachines 1.32 wheel (``smol/smol-vmm``):
+a machine is always named with ``--name`` (``exec`` takes only the long form), ``cp``
+takes ``SRC NAME:DST`` positionals, and ``machine ls --json`` prints a JSON array whose
+items carry ``name``, ``state`` (``created`` | ``started`` | ``running`` | ``stopped``),
+``image``, ``labels`` (a dict), ``pid`` (the VMM's host pid while running, else null) and
+``created_at`` (Unix seconds).
+
+Nothing here runs a command; ``backends.run`` does, elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backends.base import GUEST_HOME, GUEST_USER
+from backends.smolmachines import pty_resize
+
+#: Path of the smolvm binary to use, overriding PATH and the wheel (tests point it at
+#: the stand-in in tests/fakes).
+ENV_OVERRIDE = "BOTTLE_DASH_SMOLVM"
+#: Executable name of the wheel's CLI inside the ``smol`` package directory.
+WHEEL_BINARY = "smol-vmm"
+
+#: The machine's long-running workload. Without one smolvm launches the image's own
+#: CMD, which for an agent image may be ``claude`` itself (without a terminal); the
+#: agent's claude is started by ``exec`` instead, so the workload only keeps it up.
+KEEPALIVE: tuple[str, ...] = ("sleep", "infinity")
+#: The machine's default exec user. Agent images set ``USER node``, and ``machine exec``
+#: defaults to the machine's configured user: root is needed for ``chown`` and for
+#: ``runuser``, which is how every exec switches to the agent user.
+MACHINE_USER = "root"
+
+#: ``machine ls`` states that mean the VM is up.
+LIVE_STATES = frozenset({"running", "started"})
+
+#: Written by the wheel's binary to stderr on every call (it is named ``smol-vmm``, not
+#: ``smolvm``); it is noise, never the error, so error messages leave it out.
+_WHEEL_NOTE = "note: no packed assets found for"
+
+
+def find_smolvm() -> str | None:
+    """The smolvm CLI: ``$BOTTLE_DASH_SMOLVM``, else ``smolvm`` on PATH, else the binary the
+    ``smolmachines`` wheel ships (``smol/smol-vmm``). None when there is none.
+
+    ``importlib.util.find_spec("smol")`` locates the package without importing it (its
+    import loads a native extension and wires environment variables).
+    """
+    override = os.environ.get(ENV_OVERRIDE)
+    if override:
+        return override
+    on_path = shutil.which("smolvm")
+    if on_path:
+        return on_path
+    try:
+        spec = importlib.util.find_spec("smol")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / WHEEL_BINARY
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def clean_stderr(text: str) -> str:
+    """``text`` without the wheel binary's "no packed assets" note."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith(_WHEEL_NOTE))
+
+
+# --------------------------------------------------------------------------- argv
+
+
+def version_argv(smolvm: str) -> list[str]:
+    """``smolvm --version``."""
+    return [smolvm, "--version"]
+
+
+def _pairs(flag: str, items: Mapping[str, str]) -> list[str]:
+    out: list[str] = []
+    for key, value in items.items():
+        out += [flag, f"{key}={value}"]
+    return out
+
+
+def create_argv(
+    smolvm: str,
+    name: str,
+    *,
+    image: str | None = None,
+    from_pack: str | None = None,
+    labels: Mapping[str, str] = {},
+    env: Mapping[str, str] = {},
+    allow_cidrs: Sequence[str] = (),
+    net: bool = False,
+    volumes: Sequence[str] = (),
+    workdir: str | None = None,
+    user: str | None = MACHINE_USER,
+    cpus: float | None = None,
+    memory: int | None = None,
+    workload: Sequence[str] = KEEPALIVE,
+) -> list[str]:
+    """``smolvm machine create``: from ``image`` (a registry ref, a ``docker save`` archive
+    or a rootfs dir) or ``from_pack`` (a ``.smolmachine``), exactly one of them.
+
+    ``cpus`` is rounded up to whole vCPUs; ``memory`` is in bytes (smolvm takes MiB).
+    """
+    if (image is None) == (from_pack is None):
+        raise ValueError("give exactly one of image and from_pack")
+    argv = [smolvm, "machine", "create", "--name", name]
+    argv += ["--image", image] if image is not None else ["--from", str(from_pack)]
+    if user:
+        argv += ["--user", user]
+    if workdir:
+        argv += ["--workdir", workdir]
+    for volume in volumes:
+        argv += ["--volume", volume]
+    if net:
+        argv.append("--net")
+    for cidr in allow_cidrs:
+        argv += ["--allow-cidr", cidr]
+    if cpus is not None:
+        argv += ["--cpus", str(max(1, math.ceil(cpus)))]
+    if memory is not None:
+        argv += ["--mem", str(max(1, memory // (1024 * 1024)))]
+    argv += _pairs("-e", env)
+    argv += _pairs("--label", labels)
+    if workload:
+        argv += ["--", *workload]
+    return argv
+
+
+def start_argv(smolvm: str, name: str) -> list[str]:
+    """``smolvm machine start --name N``."""
+    return [smolvm, "machine", "start", "--name", name]
+
+
+def stop_argv(smolvm: str, name: str) -> list[str]:
+    """``smolvm machine stop --name N``."""
+    return [smolvm, "machine", "stop", "--name", name]
+
+
+def delete_argv(smolvm: str, name: str) -> list[str]:
+    """``smolvm machine delete --name N -f`` (no confirmation prompt)."""
+    return [smolvm, "machine", "delete", "--name", name, "-f"]
+
+
+def ls_argv(smolvm: str) -> list[str]:
+    """``smolvm machine ls --json``: every machine, one call."""
+    return [smolvm, "machine", "ls", "--json"]
+
+
+def cp_argv(smolvm: str, src: str, name: str, dst: str, *, mode: int | None = None) -> list[str]:
+    """``smolvm machine cp [--mode OCTAL] SRC NAME:DST`` (host to guest; the mode is set on
+    upload, so the file is never readable by others, even for a moment)."""
+    argv = [smolvm, "machine", "cp"]
+    if mode is not None:
+        argv += ["--mode", f"{mode:o}"]
+    return [*argv, src, f"{name}:{dst}"]
+
+
+def logs_argv(smolvm: str, name: str, tail: int) -> list[str]:
+    """``smolvm machine logs --name N --tail T``: the workload's output."""
+    return [smolvm, "machine", "logs", "--name", name, "--tail", str(tail)]
+
+
+def pack_create_argv(smolvm: str, image: str, output: str) -> list[str]:
+    """``smolvm pack create --image IMG -o OUT`` (writes OUT and ``OUT.smolmachine``)."""
+    return [smolvm, "pack", "create", "--image", image, "-o", output]
+
+
+def guest_env(user: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The env of every exec: ``HOME`` and ``USER`` of ``user``, then the agent's env.
+
+    Env given at create time never reaches exec'd processes, so it goes on every exec.
+    """
+    home = "/root" if user == "root" else (GUEST_HOME if user == GUEST_USER else f"/home/{user}")
+    out = {"HOME": home, "USER": user}
+    out.update({k: v for k, v in env.items() if k not in out})
+    return out
+
+
+def exec_argv(
+    smolvm: str,
+    name: str,
+    argv: Sequence[str],
+    *,
+    user: str = GUEST_USER,
+    env: Mapping[str, str] = {},
+    interactive: bool = False,
+    tty: bool = False,
+) -> list[str]:
+    """``smolvm machine exec --name N [-i] [-t] -e HOME=.. -e USER=.. -e K=V.. -- runuser -u
+    USER -- ARGV..``: ``argv`` runs as ``user`` (no login shell) with the guest env."""
+    out = [smolvm, "machine", "exec", "--name", name]
+    if interactive or tty:
+        out.append("-i")
+    if tty:
+        out.append("-t")
+    out += _pairs("-e", guest_env(user, env))
+    return [*out, "--", "runuser", "-u", user, "--", *argv]
+
+
+# The side channel lives in pty_resize.py (stdlib only, run by path); re-exported here
+# so that every argv the backend knows is importable from one module.
+side_channel_script = pty_resize.side_channel_script
+side_channel_argv = pty_resize.side_channel_argv
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class MachineRecord:
+    """One item of ``machine ls --json``, reduced to what a backend reads."""
+
+    name: str
+    state: str
+    image: str
+    labels: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None
+    created_at: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+
+def parse_ls(text: str) -> list[MachineRecord]:
+    """Parse ``machine ls --json`` output; items without a name are skipped."""
+    data = json.loads(text or "[]")
+    if isinstance(data, dict):  # tolerate {"machines": [...]}
+        data = data.get("machines", [])
+    out = []
+    for item in data if isinstance(data, list) else []:
+        if not isinstance(item, dict) or not item.get("name"):
+            continue
+        labels = item.get("labels") or {}
+        pid = item.get("pid")
+        created = item.get("created_at")
+        out.append(
+            MachineRecord(
+                name=str(item["name"]),
+                state=str(item.get("state") or "unknown"),
+                image=str(item.get("image") or ""),
+                labels={str(k): str(v) for k, v in labels.items()}
+                if isinstance(labels, dict)
+                else {},
+                pid=pid if isinstance(pid, int) and pid > 0 else None,
+                created_at=created if isinstance(created, int) else None,
+            )
+        )
+    return out

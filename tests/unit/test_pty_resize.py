@@ -1,0 +1,252 @@
+"""pty_resize.py: arguments, the side channel, the window size, exit status and signals."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from backends.smolmachines import pty_resize as pr
+from backends.smolmachines.bottle import PTY_RESIZE
+
+PY = sys.executable
+
+
+def wait_for(check: Callable[[], object], seconds: float = 10.0) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met before the deadline")
+
+
+# --------------------------------------------------------------------------- args
+
+
+def test_parse_args() -> None:
+    assert pr.parse_args(["m", "--", "/s", "machine", "exec", "--", "x"]) == (
+        "m",
+        ["/s", "machine", "exec", "--", "x"],
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["m"], ["m", "--"], ["m", "/s", "x"], ["--", "--", "/s"], ["", "--", "/s"]]
+)
+def test_parse_args_rejects(argv: list[str]) -> None:
+    with pytest.raises(pr.UsageError):
+        pr.parse_args(argv)
+
+
+def test_bad_usage_exits_2() -> None:
+    done = subprocess.run([PY, PTY_RESIZE, "m"], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_side_channel_command() -> None:
+    argv = pr.side_channel_argv("/abs/smolvm", "bottle-x", 132, 43)
+    assert argv == [
+        "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "--", "sh", "-c",
+        'for f in /dev/pts/*; do stty -F "$f" cols 132 rows 43 2>/dev/null; done; true',
+    ]  # fmt: skip
+
+
+def test_side_channel_script_runs_in_a_shell() -> None:
+    # Every PTY the script can reach gets the size; an unreachable one is not an error.
+    done = subprocess.run(["sh", "-n", "-c", pr.side_channel_script(80, 24)], check=False)
+    assert done.returncode == 0
+
+
+def test_exit_status() -> None:
+    assert pr.exit_status(0) == 0
+    assert pr.exit_status(3) == 3
+    assert pr.exit_status(-signal.SIGTERM) == 128 + signal.SIGTERM
+    assert pr.exit_status(-signal.SIGKILL) == 137
+
+
+# --------------------------------------------------------------------------- window size
+
+
+@pytest.fixture
+def ptys() -> Iterator[Callable[[int, int], int]]:
+    """Make PTYs with a given size; returns the slave fd (closed after the test)."""
+    fds: list[int] = []
+
+    def make(rows: int, cols: int) -> int:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        fds.extend([master, slave])
+        return slave
+
+    yield make
+    for fd in fds:
+        os.close(fd)
+
+
+def test_fd_size_of_a_terminal(ptys: Callable[[int, int], int]) -> None:
+    slave = ptys(40, 120)
+    assert pr.fd_size(slave) == (120, 40)
+
+
+def test_fd_size_zero_and_non_terminal(ptys: Callable[[int, int], int], tmp_path: Path) -> None:
+    zero = ptys(0, 0)
+    assert pr.fd_size(zero) is None
+    with open(tmp_path / "f", "w") as fh:
+        assert pr.fd_size(fh.fileno()) is None
+    assert pr.fd_size(9999) is None
+
+
+def test_window_size_falls_back_past_zero_and_non_tty(
+    ptys: Callable[[int, int], int], tmp_path: Path
+) -> None:
+    zero = ptys(0, 0)
+    good = ptys(30, 90)
+    with open(tmp_path / "f", "w") as fh:
+        assert pr.window_size([fh.fileno(), zero, good]) == (90, 30)
+        assert pr.window_size([zero, fh.fileno()]) is None
+    assert pr.window_size([good, zero]) == (90, 30)
+
+
+# --------------------------------------------------------------------------- resizer
+
+
+def test_resizer_schedule_and_request() -> None:
+    calls: list[Sequence[str]] = []
+    resizer = pr.Resizer(
+        "/s", "m", size=lambda: (100, 30), runner=lambda a: calls.append(a) or 0, schedule=[0.0]
+    )
+    resizer.start()
+    wait_for(lambda: len(calls) >= 1)
+    resizer.request()
+    wait_for(lambda: len(calls) >= 2)
+    resizer.stop()
+    assert calls[0] == pr.side_channel_argv("/s", "m", 100, 30)
+
+
+def test_resizer_skips_unknown_size() -> None:
+    calls: list[Sequence[str]] = []
+    resizer = pr.Resizer("/s", "m", size=lambda: None, runner=calls.append, schedule=[])
+    resizer.sync()
+    assert calls == []
+
+
+def test_resizer_request_does_not_wait_for_a_slow_side_channel() -> None:
+    # request() is what the SIGWINCH handler calls: it must return at once even while a
+    # side channel hangs.
+    started = []
+
+    def slow(argv: Sequence[str]) -> int:
+        started.append(argv)
+        time.sleep(2)
+        return 0
+
+    resizer = pr.Resizer("/s", "m", size=lambda: (1, 1), runner=slow, schedule=[0.0])
+    resizer.start()
+    wait_for(lambda: started)
+    t0 = time.monotonic()
+    for _ in range(100):
+        resizer.request()
+    assert time.monotonic() - t0 < 1.0  # functional bound: the handler never blocks
+    resizer.stop()
+
+
+# --------------------------------------------------------------------------- real child
+
+
+def test_forwards_exit_status(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [PY, PTY_RESIZE, "m", "--", PY, "-c", "import sys; sys.exit(7)"],
+        cwd="/",
+        check=False,
+    )
+    assert done.returncode == 7
+
+
+def test_child_killed_by_signal_becomes_128_plus_n() -> None:
+    done = subprocess.run(
+        [PY, PTY_RESIZE, "m", "--", PY, "-c", "import os, signal; os.kill(os.getpid(), 9)"],
+        check=False,
+    )
+    assert done.returncode == 137
+
+
+def test_missing_child_is_127() -> None:
+    done = subprocess.run(
+        [PY, PTY_RESIZE, "m", "--", "/nonexistent/smolvm"], capture_output=True, check=False
+    )
+    assert done.returncode == 127
+
+
+CHILD = """
+import signal, sys, time
+def on(sig, _):
+    print("child got", sig, flush=True)
+    sys.exit(40 + sig)
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, on)
+print("ready", flush=True)
+time.sleep(30)
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_forwards_signals_to_child(sig: int) -> None:
+    # The wrapper is in its own session so that only the signal we send reaches it; the
+    # child hears it only if the wrapper forwards it.
+    proc = subprocess.Popen(
+        [PY, PTY_RESIZE, "m", "--", PY, "-c", CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=10)
+    assert f"child got {int(sig)}" in out
+    assert proc.returncode == 40 + sig
+
+
+def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path) -> None:
+    """A real wrapper on a PTY: its side channel (a fake smolvm that logs its argv) runs at
+    start with the terminal size and again after a resize + SIGWINCH."""
+    log = tmp_path / "log"
+    fake = tmp_path / "smolvm"
+    fake.write_text(
+        f"#!{PY}\nimport sys\n"
+        "if '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
+        f"    open({str(log)!r}, 'a').write(sys.argv[-1] + '\\n')\n"
+        "else:\n    import time; time.sleep(30)\n"
+    )
+    fake.chmod(0o755)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [PY, PTY_RESIZE, "m", "--", str(fake), "machine", "exec", "--name", "m", "-t", "x"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: log.exists() and "cols 80 rows 24" in log.read_text())
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        proc.send_signal(signal.SIGWINCH)
+        wait_for(lambda: "cols 160 rows 50" in log.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        os.close(master)
+        os.close(slave)

@@ -1,0 +1,375 @@
+"""Exact argv of every smolvm call the smolmachines backend makes, and its pure helpers."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends.base import GUEST_PROMPT, AgentSpec, BackendError
+from backends.claude import resume_fallback
+from backends.smolmachines import images
+from backends.smolmachines import smolvm as cli
+from backends.smolmachines.backend import SmolmachinesBackend, cpu_flags, host_problems
+from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
+
+S = "/opt/smolvm"
+NASTY = {
+    "QUOTE": 'it\'s "quoted"',
+    "SPACE": "a b  c",
+    "DOLLAR": "$HOME and ${PATH} $(id)",
+    "NEWLINE": "line one\nline two",
+}
+
+
+def test_create_argv_from_image_with_everything() -> None:
+    argv = cli.create_argv(
+        S,
+        "bottle-a1",
+        image="/cache/img.tar",
+        labels={"bottle-dash.agent": "a1", "bottle-dash.backend": "smolmachines"},
+        env={"K": "v w"},
+        allow_cidrs=["10.0.0.0/8"],
+        net=True,
+        volumes=["/src:/workspace"],
+        workdir="/workspace",
+        cpus=1.5,
+        memory=512 * 1024 * 1024,
+    )
+    assert argv == [
+        S, "machine", "create", "--name", "bottle-a1",
+        "--image", "/cache/img.tar",
+        "--user", "root",
+        "--workdir", "/workspace",
+        "--volume", "/src:/workspace",
+        "--net",
+        "--allow-cidr", "10.0.0.0/8",
+        "--cpus", "2",
+        "--mem", "512",
+        "-e", "K=v w",
+        "--label", "bottle-dash.agent=a1",
+        "--label", "bottle-dash.backend=smolmachines",
+        "--", "sleep", "infinity",
+    ]  # fmt: skip
+
+
+def test_create_argv_from_pack_minimal() -> None:
+    argv = cli.create_argv(S, "m", from_pack="/p/agent.smolmachine", user=None, workload=())
+    assert argv == [S, "machine", "create", "--name", "m", "--from", "/p/agent.smolmachine"]
+
+
+def test_create_argv_needs_exactly_one_source() -> None:
+    with pytest.raises(ValueError):
+        cli.create_argv(S, "m")
+    with pytest.raises(ValueError):
+        cli.create_argv(S, "m", image="x", from_pack="y")
+
+
+def test_lifecycle_argv() -> None:
+    assert cli.start_argv(S, "m") == [S, "machine", "start", "--name", "m"]
+    assert cli.stop_argv(S, "m") == [S, "machine", "stop", "--name", "m"]
+    assert cli.delete_argv(S, "m") == [S, "machine", "delete", "--name", "m", "-f"]
+    assert cli.ls_argv(S) == [S, "machine", "ls", "--json"]
+    assert cli.version_argv(S) == [S, "--version"]
+    assert cli.logs_argv(S, "m", 50) == [S, "machine", "logs", "--name", "m", "--tail", "50"]
+    assert cli.pack_create_argv(S, "node:22", "/c/agent") == [
+        S, "pack", "create", "--image", "node:22", "-o", "/c/agent",
+    ]  # fmt: skip
+
+
+def test_cp_argv() -> None:
+    assert cli.cp_argv(S, "/h/a b.md", "m", "/home/node/x y") == [
+        S, "machine", "cp", "/h/a b.md", "m:/home/node/x y",
+    ]  # fmt: skip
+    assert cli.cp_argv(S, "/h/p", "m", "/d", mode=0o600) == [
+        S, "machine", "cp", "--mode", "600", "/h/p", "m:/d",
+    ]  # fmt: skip
+
+
+def test_exec_argv_env_and_uid_switch() -> None:
+    argv = cli.exec_argv(S, "m", ["sh", "-c", "echo $HOME"], user="node", env=NASTY)
+    assert argv == [
+        S, "machine", "exec", "--name", "m",
+        "-e", "HOME=/home/node", "-e", "USER=node",
+        "-e", "QUOTE=it's \"quoted\"",
+        "-e", "SPACE=a b  c",
+        "-e", "DOLLAR=$HOME and ${PATH} $(id)",
+        "-e", "NEWLINE=line one\nline two",
+        "--", "runuser", "-u", "node", "--", "sh", "-c", "echo $HOME",
+    ]  # fmt: skip
+
+
+def test_exec_argv_root_gets_root_home_and_tty_flags() -> None:
+    argv = cli.exec_argv(S, "m", ["id"], user="root", tty=True)
+    assert argv == [
+        S, "machine", "exec", "--name", "m", "-i", "-t",
+        "-e", "HOME=/root", "-e", "USER=root",
+        "--", "runuser", "-u", "root", "--", "id",
+    ]  # fmt: skip
+
+
+def test_agent_env_cannot_override_home_or_user() -> None:
+    assert cli.guest_env("node", {"HOME": "/x", "A": "1"}) == {
+        "HOME": "/home/node",
+        "USER": "node",
+        "A": "1",
+    }
+
+
+def test_claude_argv_tty_is_wrapped_exactly() -> None:
+    bottle = SmolBottle(S, "bottle-a1", "a1", NASTY, python="/usr/bin/python3")
+    prompt = "say \"hi\" to $USER\nand 'bye'"
+    argv = bottle.claude_argv(["--append-system-prompt-file", GUEST_PROMPT, "-p", prompt])
+    assert argv == [
+        "/usr/bin/python3", PTY_RESIZE, "bottle-a1", "--",
+        S, "machine", "exec", "--name", "bottle-a1", "-i", "-t",
+        "-e", "HOME=/home/node", "-e", "USER=node",
+        "-e", "QUOTE=it's \"quoted\"",
+        "-e", "SPACE=a b  c",
+        "-e", "DOLLAR=$HOME and ${PATH} $(id)",
+        "-e", "NEWLINE=line one\nline two",
+        "--", "runuser", "-u", "node", "--",
+        "claude", "--append-system-prompt-file", GUEST_PROMPT, "-p", prompt,
+    ]  # fmt: skip
+    assert Path(PTY_RESIZE).is_absolute() and Path(PTY_RESIZE).is_file()
+
+
+def test_claude_argv_without_tty_has_no_wrapper_and_only_i() -> None:
+    bottle = SmolBottle(S, "m", "a", {"K": "V"})
+    assert bottle.claude_argv(["-p", "x"], tty=False) == [
+        S, "machine", "exec", "--name", "m", "-i",
+        "-e", "HOME=/home/node", "-e", "USER=node", "-e", "K=V",
+        "--", "runuser", "-u", "node", "--", "claude", "-p", "x",
+    ]  # fmt: skip
+
+
+def test_claude_argv_defaults_to_this_interpreter() -> None:
+    assert SmolBottle(S, "m", "a").claude_argv([])[0] == sys.executable
+
+
+def test_resume_fallback_keeps_wrapper_and_uid_switch() -> None:
+    bottle = SmolBottle(S, "bottle-claude", "claude", {}, python="/py")
+    args = ["-p", "it's $x"]
+    argv = resume_fallback(bottle.claude_argv(args), len(args))
+    assert argv[:4] == ["/py", PTY_RESIZE, "bottle-claude", "--"]
+    assert argv[-7:-2] == ["runuser", "-u", "node", "--", "sh"]
+    assert argv[-2] == "-c"
+    script = argv[-1]
+    first, _, second = script.partition(" || ")
+    assert shlex.split(first) == ["claude", "--continue", "-p", "it's $x"]
+    assert shlex.split(second) == ["claude", "-p", "it's $x"]
+
+
+def test_side_channel_argv() -> None:
+    argv = cli.side_channel_argv(S, "m", 120, 40)
+    assert argv[:7] == [S, "machine", "exec", "--name", "m", "--", "sh"]
+    assert argv[7] == "-c"
+    assert "for f in /dev/pts/*" in argv[8] and "stty -F" in argv[8]
+    assert "cols 120 rows 40" in argv[8]
+    assert "-t" not in argv and "-i" not in argv
+
+
+# --------------------------------------------------------------------------- ls
+
+
+LS_REAL = [  # shape of smolvm 1.32.2 `machine ls --json` (fields trimmed)
+    {
+        "name": "bottle-a1",
+        "state": "running",
+        "image": "/c/img.tar",
+        "labels": {"bottle-dash.agent": "a1", "bottle-dash.backend": "smolmachines"},
+        "pid": 4242,
+        "created_at": 1795736186,
+        "cpus": 4,
+        "last_exit": None,
+    },
+    {
+        "name": "other",
+        "state": "created",
+        "image": "alpine",
+        "labels": {},
+        "pid": None,
+        "created_at": 1795736000,
+    },
+    {"state": "running"},
+]
+
+
+def test_parse_ls() -> None:
+    records = cli.parse_ls(json.dumps(LS_REAL))
+    assert [r.name for r in records] == ["bottle-a1", "other"]
+    first = records[0]
+    assert first.live and first.pid == 4242 and first.created_at == 1795736186
+    assert first.labels["bottle-dash.agent"] == "a1"
+    assert not records[1].live and records[1].pid is None
+    assert cli.parse_ls("[]") == []
+    assert cli.parse_ls("") == []
+
+
+def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = SmolmachinesBackend()
+    monkeypatch.setattr(backend, "_records", lambda: cli.parse_ls(json.dumps(LS_REAL)))
+    [info] = backend.list_bottles()
+    assert (info.agent, info.bottle, info.state, info.host_pid) == (
+        "a1",
+        "bottle-a1",
+        "running",
+        4242,
+    )
+    assert info.created.startswith("2026-")
+
+
+def test_clean_stderr_drops_wheel_note() -> None:
+    text = "note: no packed assets found for 'smol-vmm' (...)\nError: vm not found: x\n"
+    assert cli.clean_stderr(text) == "Error: vm not found: x"
+
+
+# --------------------------------------------------------------------------- finding
+
+
+def test_find_smolvm_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(cli.ENV_OVERRIDE, "/x/smolvm")
+    assert cli.find_smolvm() == "/x/smolvm"
+    monkeypatch.delenv(cli.ENV_OVERRIDE)
+    fake = tmp_path / "smolvm"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.find_smolvm() == str(fake)
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+    found = cli.find_smolvm()  # the wheel's binary (installed in the dev venv)
+    assert found is None or found.endswith("/smol/smol-vmm")
+    assert "smol" not in sys.modules  # located without importing the SDK
+
+
+# --------------------------------------------------------------------------- host
+
+
+def test_host_problems_no_virtualization() -> None:
+    problems = host_problems("Linux", "x86_64", "flags\t: fpu sse2 avx\n", "ok")
+    assert len(problems) == 1
+    assert "vmx or svm" in problems[0].what and problems[0].fix
+
+
+def test_host_problems_ok_and_kvm_states() -> None:
+    info = "flags\t: fpu vmx sse2\n"
+    assert host_problems("Linux", "x86_64", info, "ok") == []
+    [denied] = host_problems("Linux", "x86_64", info, "denied")
+    assert "kvm" in denied.fix
+    [missing] = host_problems("Linux", "x86_64", info, "missing")
+    assert "modprobe" in missing.fix
+    assert host_problems("Linux", "aarch64", "Features\t: fp asimd\n", "ok") == []
+
+
+def test_host_problems_macos_and_others() -> None:
+    assert host_problems("Darwin", "arm64", "", "missing") == []
+    assert "Apple silicon" in host_problems("Darwin", "x86_64", "", "missing")[0].what
+    assert host_problems("Windows", "AMD64", "", "missing")
+
+
+def test_cpu_flags() -> None:
+    assert {"vmx", "sse2"} <= cpu_flags("processor: 0\nflags\t\t: vmx sse2\n")
+
+
+def test_preflight_here_reports_why_vms_cannot_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cli.ENV_OVERRIDE, "/nonexistent/smolvm")
+    problems = SmolmachinesBackend().preflight()
+    assert any("--version" in p.what for p in problems)
+    if (
+        "vmx" not in Path("/proc/cpuinfo").read_text()
+        and "svm" not in Path("/proc/cpuinfo").read_text()
+    ):
+        assert any("cannot boot" in p.what for p in problems)
+
+
+def test_preflight_without_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "find_smolvm", lambda: None)
+    [problem] = SmolmachinesBackend().preflight()
+    assert "not installed" in problem.what and "bottle-dash[smolvm]" in problem.fix
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_resolve_image_sources(tmp_path: Path) -> None:
+    assert images.resolve("node:22") == images.ImageSource("reference", "node:22")
+    assert images.resolve("ghcr.io/a/b@sha256:" + "0" * 64).kind == "reference"
+    assert images.resolve("/x/img.tar") == images.ImageSource("archive", "/x/img.tar")
+    assert images.resolve("img.tar.gz", base=tmp_path) == images.ImageSource(
+        "archive", str(tmp_path / "img.tar.gz")
+    )
+    assert images.resolve("./a.smolmachine", base=tmp_path) == images.ImageSource(
+        "smolmachine", str(tmp_path / "a.smolmachine")
+    )
+    assert images.resolve("../rootfs", base=tmp_path / "cfg") == images.ImageSource(
+        "rootfs", str(tmp_path / "rootfs") + "/"
+    )
+
+
+def test_materialize_prefers_cached_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    pack = images.pack_output("node:22").with_suffix(".smolmachine")
+    pack.parent.mkdir(parents=True)
+    pack.write_text("{}")
+    monkeypatch.setattr(images, "docker_image_id", lambda ref: pytest.fail("not asked"))
+    assert images.materialize(images.resolve("node:22")) == images.CreateSource(from_pack=str(pack))
+
+
+def test_materialize_reference_without_docker_goes_to_smolvm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(images, "docker_image_id", lambda ref: None)
+    assert images.materialize(images.resolve("alpine")) == images.CreateSource(image="alpine")
+
+
+def test_materialize_missing_file_is_image_not_found(tmp_path: Path) -> None:
+    with pytest.raises(images.ImageNotFound):
+        images.materialize(images.resolve(str(tmp_path / "no.tar")))
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def test_prepare_plan(tmp_path: Path) -> None:
+    skill = tmp_path / "skills" / "review"
+    skill.mkdir(parents=True)
+    spec = AgentSpec(
+        name="a1",
+        backend="smolmachines",
+        image="node:22",
+        workspace=tmp_path,
+        prompt="be 'careful' with $money\n",
+        skills=(skill,),
+        env={"K": "V"},
+        claude_args=("--model", "opus"),
+        memory=1 << 30,
+    )
+    plan = SmolmachinesBackend().prepare(spec)
+    assert plan.bottle == "bottle-a1" and plan.backend == "smolmachines"
+    assert plan.claude_args == ["--append-system-prompt-file", GUEST_PROMPT, "--model", "opus"]
+    assert plan.skills == [(str(skill), "/home/node/.claude/skills/review")]
+    assert plan.extra["source"] == {"kind": "reference", "ref": "node:22"}
+    prompt = Path(plan.prompt_host)
+    assert prompt.read_bytes() == spec.prompt.encode()
+    assert prompt.stat().st_mode & 0o777 == 0o600
+    assert plan.labels["bottle-dash.backend"] == "smolmachines"
+
+
+def test_prepare_missing_skill_names_it(tmp_path: Path) -> None:
+    spec = AgentSpec(name="a1", skills=(tmp_path / "gone",))
+    with pytest.raises(BackendError, match="gone"):
+        SmolmachinesBackend().prepare(spec)
+
+
+def test_create_argv_of_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(cli.ENV_OVERRIDE, S)
+    backend = SmolmachinesBackend()
+    plan = backend.prepare(AgentSpec(name="a1", workspace=tmp_path, cpus=2))
+    argv = backend.create_argv(plan, images.CreateSource(image="/c/x.tar"))
+    assert argv[:7] == [S, "machine", "create", "--name", "bottle-a1", "--image", "/c/x.tar"]
+    assert ["--volume", f"{tmp_path}:/workspace"] == argv[argv.index("--volume") :][:2]
+    assert "--net" in argv and argv[7:9] == ["--user", "root"]
+    assert argv[-3:] == ["--", "sleep", "infinity"]
+    assert "--label" in argv and "bottle-dash.agent=a1" in argv
