@@ -1,0 +1,147 @@
+"""Test support for the smolmachines tiers (test fixture only): the stand-in smolvm, an
+isolated tmux server, and polling helpers.
+
+Test modules import the fixtures by name (``from smolvm_support import standin, tmux``);
+tests/conftest.py puts this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+STANDIN = HERE / "smolvm"
+#: Containers the stand-in makes are named with this prefix + the machine name.
+STANDIN_PREFIX = "smolvm-standin-"
+
+T = TypeVar("T")
+
+
+def poll(check: Callable[[], T], seconds: float, interval: float = 0.02, what: str = "") -> T:
+    """Call ``check`` until it returns something truthy; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {seconds:g}s: {what or check}")
+        time.sleep(interval)
+
+
+def sweep_standin(prefix: str) -> None:
+    """Remove the stand-in's containers whose machine name starts with ``prefix``."""
+    names = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", "label=smolvm-standin=1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    doomed = [n for n in names if n.startswith(STANDIN_PREFIX + prefix)]
+    if doomed:
+        subprocess.run(["docker", "rm", "-f", "-v", *doomed], capture_output=True, check=False)
+
+
+def standin_machines() -> list[dict]:
+    """The stand-in's own ``machine ls --json``."""
+    out = subprocess.run(
+        [str(STANDIN), "machine", "ls", "--json"], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch, docker_engine: None, test_image: str) -> Iterator[str]:
+    """Point the smolmachines backend at the stand-in smolvm; yields the test image tag.
+
+    Every machine this run made (``bottle-t<RUN_ID>-*``) is removed after the test.
+    """
+    from conftest import RUN_ID
+
+    from backends import registry
+
+    monkeypatch.setenv("BOTTLE_DASH_SMOLVM", str(STANDIN))
+    registry.reset()
+    yield test_image
+    sweep_standin(f"bottle-t{RUN_ID}-")
+
+
+class Tmux:
+    """An isolated tmux server (own socket, no user config, TMUX unset) for pane tests."""
+
+    def __init__(self, tmux_bin: str) -> None:
+        self.bin = tmux_bin
+        self.socket = f"bd-smol-{uuid.uuid4().hex[:8]}"
+        self.conf = Path(f"/tmp/{self.socket}.conf")
+        # remain-on-exit: a pane whose claude exited keeps its output to read.
+        self.conf.write_text("set -g remain-on-exit on\nset -g status off\n")
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        done = subprocess.run(
+            [self.bin, "-L", self.socket, "-f", str(self.conf), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"tmux {args}: {done.stderr}")
+        return done.stdout
+
+    def new_pane(self, argv: Sequence[str], *, width: int = 100, height: int = 30) -> str:
+        """A new session whose only pane runs ``argv`` from ``/``; returns its pane id."""
+        session = f"s{uuid.uuid4().hex[:6]}"
+        return self(
+            "new-session", "-d", "-P", "-F", "#{pane_id}", "-s", session,
+            "-x", str(width), "-y", str(height), "-c", "/", shlex.join(argv),
+        ).strip()  # fmt: skip
+
+    def capture(self, pane: str) -> str:
+        return self("capture-pane", "-p", "-J", "-S", "-500", "-t", pane, check=False)
+
+    def size(self, pane: str) -> tuple[int, int]:
+        """``(rows, cols)`` of ``pane``."""
+        out = self("display-message", "-p", "-t", pane, "#{pane_height} #{pane_width}")
+        rows, cols = out.split()
+        return int(rows), int(cols)
+
+    def value(self, pane: str, fmt: str) -> str:
+        return self("display-message", "-p", "-t", pane, fmt).strip()
+
+    def wait_for(self, pane: str, pattern: str, seconds: float = 20.0) -> re.Match[str]:
+        """The first match of ``pattern`` in the pane's text, polled until ``seconds``."""
+        regex = re.compile(pattern)
+        return poll(
+            lambda: regex.search(self.capture(pane)),
+            seconds,
+            what=f"{pattern!r} in pane:\n{self.capture(pane)}",
+        )
+
+    def kill(self) -> None:
+        self("kill-server", check=False)
+        self.conf.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def tmux(tmux_bin: str) -> Iterator[Tmux]:
+    """A fresh isolated tmux server, killed after the test."""
+    server = Tmux(tmux_bin)
+    yield server
+    server.kill()
+
+
+def docker_available() -> bool:
+    return shutil.which("docker") is not None
