@@ -1,2 +1,581 @@
-def main() -> int:
-    return 0
+"""The ``bottle-dash`` command line.
+
+``bottle-dash [--config PATH] [--theme NAME] [--no-tmux] [-v] [COMMAND ...]``: without a
+command it runs the dashboard; the commands do what the dashboard's keys do, through the
+same ``bottle_dash.ops`` functions.
+
+Every failure is printed as ``bottle-dash: error: <message>`` and a ``fix:`` line on
+stderr, never as a traceback. The config is loaded and checked before any command touches
+a bottle, so a bad config changes nothing.
+
+Exit codes:
+    0    success
+    1    an operation failed (launch, missing bottle or image, a command in the bottle)
+    2    usage error: bad arguments, unknown agent name, dashboard not installed
+    3    config error (the message names the file, line, agent and key)
+    4    a backend is unavailable (Docker not answering, smolvm missing); for ``doctor``:
+         a needed component is missing
+    130  interrupted (Ctrl-C)
+    ``attach`` and ``exec`` return the exit status of what they ran in the bottle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from backends.base import (
+    GUEST_USER,
+    NOT_CREATED,
+    RUNNING,
+    AgentSpec,
+    BackendError,
+    BackendUnavailable,
+)
+from bottle_dash import config as configmod
+from bottle_dash import ops
+from bottle_dash.config import Config, ConfigError
+
+PROG = "bottle-dash"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
+
+DEFAULT_IMAGE_TAG = AgentSpec.image
+
+
+class UsageError(Exception):
+    """A command-line mistake the operator can fix (unknown agent name and the like)."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors follow our ``error:`` + ``fix:`` shape."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USAGE,
+            f"{PROG}: error: {message}\nfix: see {self.prog} --help\n",
+        )
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also what ``--help`` prints)."""
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            "A cockpit for many Claude Code agents, each sealed in a bottle (a Docker "
+            "container or a smolvm microVM). Without a command, runs the dashboard."
+        ),
+        epilog=(
+            "config: --config PATH, else $BOTTLE_DASH_CONFIG, else "
+            "$XDG_CONFIG_HOME/bottle-dash/config.toml. "
+            "Exit codes: 0 ok, 1 failed, 2 usage, 3 config error, 4 backend unavailable."
+        ),
+    )
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH", help="the config file to use (see below)"
+    )
+    parser.add_argument("--theme", metavar="NAME", help="dashboard theme to start with")
+    parser.add_argument(
+        "--no-tmux",
+        action="store_true",
+        help="run the dashboard in this terminal instead of a tmux session",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log every host command to stderr"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser(
+        "init",
+        help="write a commented starter config (never overwrites)",
+        description="Write a commented starter config with one example agent to the config "
+        "path, and print that path. Refuses to overwrite an existing file.",
+    )
+
+    p = sub.add_parser(
+        "doctor",
+        help="check each backend and tmux, and say how to fix what is missing",
+        description="Check each backend and tmux: what is there, what is missing and the "
+        "exact fix. Exits 4 when a component that is needed (used by a defined agent, or "
+        "tmux) is missing.",
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    p = sub.add_parser(
+        "plan",
+        help="print what `up` would do for an agent (dry run)",
+        description="Resolve and print an agent's launch plan (names, labels, volumes, "
+        "network, env, limits, prompt, skills, claude arguments) without launching. Writes "
+        "only the agent's prompt file on the host.",
+    )
+    p.add_argument("name", help="agent name")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    p = sub.add_parser(
+        "up",
+        help="create and start an agent's bottle (no-op when it runs)",
+        description="Launch the agent's bottle (create, start, provision), or start it when "
+        "it is stopped. When it is already running, says so and does nothing.",
+    )
+    p.add_argument("name", help="agent name")
+
+    p = sub.add_parser(
+        "ls",
+        help="list agents and their bottles",
+        description="List defined agents and labelled bottles, with state (running, "
+        "stopped, not created). Bottles whose agent is no longer defined are marked.",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of objects (name, backend, bottle, state, image, created, "
+        "defined, workspace, id)",
+    )
+
+    p = sub.add_parser(
+        "attach",
+        help="run the agent's claude in this terminal (resumes the last conversation)",
+        description="Run claude in the agent's bottle in the foreground, continuing the last "
+        "conversation when there is one (claude --continue, else a fresh start). Launches "
+        "the bottle first when it is not running. Exits with claude's exit status.",
+    )
+    p.add_argument("name", help="agent name")
+    p.add_argument("--fresh", action="store_true", help="start a new conversation (no --continue)")
+
+    p = sub.add_parser(
+        "exec",
+        help="run a command in an agent's bottle",
+        description="Run CMD in the agent's running bottle (as node unless --user) and exit "
+        "with its status. Put -- before CMD.",
+        usage=f"{PROG} exec [-h] [--user USER] NAME -- CMD [ARG ...]",
+    )
+    p.add_argument("name", help="agent name")
+    p.add_argument(
+        "--user", "-u", default=GUEST_USER, help=f"user in the bottle (default {GUEST_USER})"
+    )
+    p.add_argument("cmd", nargs="*", metavar="CMD", help="the command and its arguments")
+
+    p = sub.add_parser(
+        "down",
+        help="stop an agent's bottle (its home is kept)",
+        description="Stop the agent's bottle. Its home (and claude's conversations) is kept "
+        "for the next up or attach.",
+    )
+    p.add_argument("name", help="agent name")
+
+    p = sub.add_parser(
+        "rm",
+        help="remove an agent's bottle",
+        description="Remove the agent's bottle and its network. With --volumes also its home "
+        "volume (claude's conversations) and its host state (prompt copy, last plan).",
+    )
+    p.add_argument("name", help="agent name")
+    p.add_argument(
+        "--volumes", action="store_true", help="also delete the home volume and host state"
+    )
+
+    p = sub.add_parser(
+        "image",
+        help="manage the agent image",
+        description="Manage the Docker agent image.",
+    )
+    image_sub = p.add_subparsers(dest="image_command", metavar="ACTION", parser_class=_Parser)
+    p = image_sub.add_parser(
+        "build",
+        help="build the agent image (Node, git, claude-code from npm)",
+        description="Build the agent image with Docker, showing progress.",
+    )
+    p.add_argument(
+        "--tag", default=DEFAULT_IMAGE_TAG, help=f"image tag (default {DEFAULT_IMAGE_TAG})"
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _say(message: str, stream: TextIO | None = None) -> None:
+    print(message, file=stream or sys.stdout, flush=True)
+
+
+def _error(message: str, fix: str | None = None) -> None:
+    lines = message.strip().splitlines() or ["failed"]
+    text = f"{PROG}: error: {lines[0]}"
+    for extra in lines[1:]:
+        extra = extra.strip()
+        if extra.startswith("fix:") and not fix:
+            fix = extra[4:].strip()
+        elif extra:
+            text += f"\n  {extra}"
+    if fix:
+        text += f"\nfix: {fix}"
+    print(text, file=sys.stderr, flush=True)
+
+
+def _progress(step: str) -> None:
+    _say(f"  {step}")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class Context:
+    """What every command needs: the parsed arguments and the config, loaded once."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.config_path = configmod.resolve_config_path(args.config)
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = configmod.load_config(self.config_path)
+        return self._config
+
+    def spec(self, name: str) -> AgentSpec:
+        """The defined agent ``name`` (unknown names suggest the nearest)."""
+        spec = self.config.agents.get(name)
+        if spec is None:
+            raise self._unknown(name, list(self.config.agents))
+        return spec
+
+    def target(self, name: str) -> ops.AgentRow:
+        """A defined agent or a bottle whose agent is no longer defined, by name."""
+        spec = self.config.agents.get(name)
+        if spec is not None:
+            info = ops.find_bottle(name, spec.backend)
+            return ops._row(name, spec.backend, spec, info)
+        rows, problems = ops.list_agents(self.config)
+        for row in rows:
+            if row.name == name:
+                return row
+        fatal = [p for p in problems if p.fatal]
+        if fatal:
+            raise BackendUnavailable(fatal[0].what, fix=fatal[0].fix)
+        raise self._unknown(name, [r.name for r in rows])
+
+    def _unknown(self, name: str, known: list[str]) -> UsageError:
+        close = ops.nearest(name, known)
+        where = str(self.config_path)
+        if not self.config.exists:
+            return UsageError(
+                f"unknown agent {name!r}: no config file at {where}",
+                f"run {PROG} init, then define agents in {where}",
+            )
+        hint = f"did you mean {close!r}? " if close else ""
+        defined = ", ".join(known) if known else "none"
+        return UsageError(
+            f"unknown agent {name!r}; {hint}agents: {defined}",
+            f"use one of those names, or add [agents.{name}] to {where}",
+        )
+
+
+def cmd_init(ctx: Context) -> int:
+    path = configmod.write_starter(ctx.config_path)
+    _say(str(path))
+    _say(
+        f"wrote a starter config with one example agent; edit it, then: {PROG} up example",
+        sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_doctor(ctx: Context) -> int:
+    config_check = ops.Check("config", needed=True)
+    loaded: Config | None = None
+    try:
+        loaded = ctx.config
+        agents = len(loaded.agents)
+        config_check.found = (
+            f"{ctx.config_path} ({agents} agent{'s' if agents != 1 else ''})"
+            if loaded.exists
+            else f"no file at {ctx.config_path}"
+        )
+        if not loaded.exists:
+            config_check.problems.append(
+                ops.Problem(
+                    "config",
+                    f"no config file at {ctx.config_path}",
+                    f"run {PROG} init",
+                    fatal=False,
+                )
+            )
+    except ConfigError as exc:
+        config_check.problems.append(ops.Problem("config", exc.headline, exc.fix or ""))
+    checks = [config_check, *ops.doctor(loaded)]
+    failed = [c for c in checks if c.needed and not c.ok]
+    if ctx.args.json:
+        _say(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        for check in checks:
+            mark = "ok" if check.ok else ("MISSING" if check.needed else "missing")
+            need = "" if check.needed else " (not used by any agent)"
+            _say(
+                f"{check.component:13s} {mark}{need}" + (f": {check.found}" if check.found else "")
+            )
+            for problem in check.problems:
+                _say(f"    {'problem' if problem.fatal else 'note'}: {problem.what}")
+                if problem.fix:
+                    _say(f"    fix: {problem.fix}")
+    if failed:
+        names = ", ".join(c.component for c in failed)
+        _error(f"needed components are missing: {names}", "apply the fixes printed above")
+        return EXIT_CONFIG if failed == [config_check] else EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def cmd_plan(ctx: Context) -> int:
+    the_plan = ops.plan(ctx.spec(ctx.args.name))
+    if ctx.args.json:
+        _say(the_plan.to_json())
+        return EXIT_OK
+    data = the_plan.to_dict()
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        if isinstance(value, dict | list):
+            value = json.dumps(value, sort_keys=True)
+        _say(f"{key:{width}s}  {value}")
+    return EXIT_OK
+
+
+def cmd_up(ctx: Context) -> int:
+    spec = ctx.spec(ctx.args.name)
+    _say(f"up {spec.name} ({spec.backend}, image {spec.image})")
+    bottle, what = ops.up(spec, _progress)
+    if what == ops.ALREADY_RUNNING:
+        _say(f"{spec.name}: bottle {bottle.name} is already running; nothing to do")
+    else:
+        _say(f"{spec.name}: bottle {bottle.name} {what}")
+    return EXIT_OK
+
+
+def cmd_ls(ctx: Context) -> int:
+    rows, problems = ops.list_agents(ctx.config)
+    fatal = [p for p in problems if p.fatal]
+    for problem in problems:
+        if problem.fatal:
+            _error(f"{problem.component}: {problem.what}", problem.fix)
+        elif ctx.args.verbose:
+            _say(
+                f"{PROG}: note: {problem.component}: {problem.what} (fix: {problem.fix})",
+                sys.stderr,
+            )
+    if ctx.args.json:
+        _say(json.dumps([r.to_dict() for r in rows], indent=2))
+        return EXIT_UNAVAILABLE if fatal else EXIT_OK
+    if not ctx.config.exists:
+        _say(f"{PROG}: no config file at {ctx.config_path} (create one: {PROG} init)", sys.stderr)
+    if not rows:
+        _say("no agents defined and no bottles found")
+        return EXIT_UNAVAILABLE if fatal else EXIT_OK
+    header = ("NAME", "BACKEND", "STATE", "BOTTLE", "IMAGE", "CREATED")
+    table = [header]
+    for r in rows:
+        name = r.name if r.defined else f"{r.name} (not defined)"
+        table.append((name, r.backend, r.state, r.bottle, r.image, r.created or "-"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_UNAVAILABLE if fatal else EXIT_OK
+
+
+def cmd_attach(ctx: Context) -> int:
+    row = ctx.target(ctx.args.name)
+    if row.state != RUNNING:
+        if row.spec is not None:
+            _say(f"{row.name} is {row.state}; launching it first", sys.stderr)
+            _bottle, what = ops.up(row.spec, _progress)
+            _say(f"{row.name}: bottle {what}", sys.stderr)
+        elif row.state != NOT_CREATED:
+            _say(f"{row.name} is {row.state}; starting it first", sys.stderr)
+            ops.start(row.name, row.backend)
+    argv = ops.attach_argv(row.spec or row, fresh=ctx.args.fresh, tty=_is_tty())
+    return _foreground(argv)
+
+
+def cmd_exec(ctx: Context) -> int:
+    cmd = list(ctx.args.cmd)
+    if not cmd:
+        raise UsageError(
+            "exec needs a command to run", f"{PROG} exec {ctx.args.name} -- CMD [ARG ...]"
+        )
+    row = ctx.target(ctx.args.name)
+    if row.state != RUNNING:
+        raise UsageError(
+            f"{row.name}'s bottle is {row.state}, not running",
+            f"{PROG} up {row.name}" if row.defined else f"{PROG} attach {row.name}",
+        )
+    argv = ops.exec_argv(row.name, row.backend, cmd, user=ctx.args.user, tty=_is_tty())
+    return _foreground(argv)
+
+
+def cmd_down(ctx: Context) -> int:
+    row = ctx.target(ctx.args.name)
+    if row.state == NOT_CREATED:
+        _say(f"{row.name} has no bottle; nothing to stop")
+        return EXIT_OK
+    ops.down(row.name, row.backend)
+    _say(f"{row.name}: bottle {row.bottle} stopped")
+    return EXIT_OK
+
+
+def cmd_rm(ctx: Context) -> int:
+    row = ctx.target(ctx.args.name)
+    ops.remove(row.name, row.backend, ctx.args.volumes)
+    kept = "" if ctx.args.volumes else " (home volume kept; --volumes deletes it)"
+    _say(f"{row.name}: bottle {row.bottle} removed{kept}")
+    return EXIT_OK
+
+
+def cmd_image(ctx: Context) -> int:
+    if ctx.args.image_command != "build":
+        raise UsageError("image needs an action", f"{PROG} image build [--tag TAG]")
+    try:
+        from backends.docker.image import build_agent_image
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the docker backend cannot be loaded: {exc}",
+            fix="reinstall bottle-dash with its dependencies",
+        ) from exc
+    _say(f"building {ctx.args.tag}")
+    build_agent_image(ctx.args.tag, _progress)
+    _say(f"built {ctx.args.tag}")
+    return EXIT_OK
+
+
+def run_dashboard(ctx: Context) -> int:
+    try:
+        from bottle_dash.launch import run_dashboard as run
+    except ImportError as exc:
+        raise UsageError(
+            f"the dashboard is not available in this install ({exc})",
+            f"use the commands meanwhile: {PROG} --help",
+        ) from exc
+    # Load the config first so a broken file is reported here, plainly, before the UI starts.
+    ctx.config  # noqa: B018
+    return int(run(config_path=ctx.config_path, no_tmux=ctx.args.no_tmux, theme=ctx.args.theme))
+
+
+COMMANDS: dict[str, Callable[[Context], int]] = {
+    "init": cmd_init,
+    "doctor": cmd_doctor,
+    "plan": cmd_plan,
+    "up": cmd_up,
+    "ls": cmd_ls,
+    "attach": cmd_attach,
+    "exec": cmd_exec,
+    "down": cmd_down,
+    "rm": cmd_rm,
+    "image": cmd_image,
+}
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _is_tty() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _foreground(argv: Sequence[str]) -> int:
+    """Run ``argv`` with this terminal (inherited stdio); returns its exit status.
+
+    Ctrl-C belongs to the child (docker exec forwards it); this process ignores SIGINT
+    meanwhile so it is still here to report the status.
+    """
+    logging.getLogger("bottle_dash.run").debug("foreground %s", list(argv))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = subprocess.Popen(list(argv))
+        code = proc.wait()
+    except FileNotFoundError as exc:
+        raise BackendUnavailable(
+            f"command not found: {argv[0]}", fix=f"install {argv[0]!r} or put it on PATH"
+        ) from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 128 - code if code < 0 else code
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; for ``exec``, everything after the first ``--`` is the command.
+
+    (argparse does not pass a ``--`` through a subcommand to a positional list, so the
+    command is split off first and given back after parsing.)
+    """
+    if "--" in argv:
+        cut = argv.index("--")
+        args = parser.parse_args(argv[:cut])
+        if args.command == "exec":
+            args.cmd = [*args.cmd, *argv[cut + 1 :]]
+            return args
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bottle-dash`` console script; returns the exit status."""
+    parser = build_parser()
+    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format=f"{PROG}: %(message)s")
+    try:
+        ctx = Context(args)
+        if args.command is None:
+            return run_dashboard(ctx)
+        return COMMANDS[args.command](ctx)
+    except ConfigError as exc:
+        _error(exc.headline, exc.fix or f"edit {exc.path}")
+        return EXIT_CONFIG
+    except UsageError as exc:
+        _error(exc.message, exc.fix)
+        return EXIT_USAGE
+    except BackendUnavailable as exc:
+        _error(exc.message, exc.fix)
+        return EXIT_UNAVAILABLE
+    except BackendError as exc:
+        _error(exc.message, exc.fix)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        # Host-side file problems (state dir not writable, ...): a message, not a traceback.
+        _error(str(exc), "check the path and its permissions")
+        return EXIT_FAILED
+    except Exception as exc:
+        # A bug: still one clear line by default; -v shows where it happened.
+        if args.verbose:
+            logging.getLogger(PROG).exception("internal error")
+        _error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            f"rerun with {PROG} -v to see where, and report it",
+        )
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,747 @@
+"""The agent config file: where it is, what it may say, and how it becomes ``AgentSpec`` values.
+
+The file is TOML at ``$XDG_CONFIG_HOME/bottle-dash/config.toml``; ``--config PATH`` and then
+``BOTTLE_DASH_CONFIG`` override that location. It holds a ``[defaults]`` table and one
+``[agents.<name>]`` table per agent::
+
+    [defaults]
+    backend = "docker"
+    memory = "2g"
+    env = { TZ = "UTC" }
+
+    [agents.web]
+    workspace = "~/src/web"        # ~ expanded; relative paths are relative to this file
+    prompt = "You work on the web front end."
+    env = { NODE_ENV = "development" }   # merged over [defaults].env
+
+Every key in ``[defaults]`` applies to every agent; an agent's own value replaces it, except
+``env``, whose tables merge (the agent wins per variable). ``prompt`` and ``prompt_file``
+are one setting written two ways: an agent that sets either replaces whichever the defaults
+set, and setting both in one table is an error.
+
+Every problem is a ``ConfigError`` that names the file, the line when it can be found, the
+agent, the key and what would be valid. The whole file is checked before anything uses it,
+so a bad config never reaches a bottle. A missing file is not an error: it has no agents,
+and ``Config.exists`` lets the UI say where to create it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import shlex
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends import registry
+from backends.base import SLUG_MAX, AgentSpec, is_slug
+
+ENV_VAR = "BOTTLE_DASH_CONFIG"
+
+#: Keys of an ``[agents.<name>]`` (and of the ``[defaults]``) table, in display order.
+AGENT_KEYS = (
+    "backend",
+    "image",
+    "workspace",
+    "prompt",
+    "prompt_file",
+    "skills",
+    "env",
+    "claude_args",
+    "cpus",
+    "memory",
+    "pids",
+)
+TOP_KEYS = ("defaults", "agents")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+STARTER_CONFIG = """\
+# bottle-dash config: one [agents.<name>] table per Claude Code agent.
+# Each agent runs sealed in a bottle (a Docker container or a smolvm microVM).
+# Reference: every key below may appear in [defaults] (applies to every agent) or in
+# an agent's own table (wins over [defaults]; env tables are merged).
+#
+#   backend      "docker" or "smolmachines"
+#   image        the agent image (build the default one with: bottle-dash image build)
+#   workspace    host directory mounted at /workspace (~ expanded, relative paths are
+#                relative to this file's folder); it must exist
+#   prompt       text appended to Claude's system prompt, or
+#   prompt_file  a file holding that text (relative to this file) -- not both
+#   skills       list of host directories copied to ~/.claude/skills/<dir name>/
+#   env          table of environment variables (strings) for claude in the bottle
+#   claude_args  list of extra arguments for claude
+#   cpus         CPUs (a number > 0, e.g. 2 or 1.5)
+#   memory       memory limit: "512m", "2g" or a number of bytes
+#   pids         maximum number of processes (an integer > 0)
+#
+# Agent names are slugs: lower-case letters, digits and "-", at most 40 characters.
+
+[defaults]
+backend = "docker"
+image = "bottle-dash-agent:latest"
+memory = "2g"
+pids = 512
+
+[agents.example]
+# workspace = "~/src/my-project"    # uncomment and point at a directory that exists
+prompt = "You are a careful engineer. Explain what you change and why."
+# skills = ["~/claude-skills/review"]
+# env = { GIT_AUTHOR_NAME = "Example Agent" }
+# claude_args = ["--model", "sonnet"]
+cpus = 2
+"""
+
+
+class ConfigError(Exception):
+    """A config file problem, located as precisely as it can be.
+
+    ``str()`` gives one headline (file, line, agent, key and what is wrong) and, when
+    there is one, a second line with the fix.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None,
+        agent: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.agent = agent
+        self.key = key
+        self.line = line
+        self.fix = fix
+
+    @property
+    def headline(self) -> str:
+        """``<file>, line N, agent 'x', key 'k': <message>`` (parts that are known)."""
+        where = [f"config {self.path}" if self.path else "config"]
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.agent is not None:
+            where.append(f"agent {self.agent!r}")
+        if self.key is not None:
+            where.append(f"key {self.key!r}")
+        return f"{', '.join(where)}: {self.message}"
+
+    def __str__(self) -> str:
+        return self.headline + (f"\n  fix: {self.fix}" if self.fix else "")
+
+
+@dataclass
+class Config:
+    """A loaded config file: validated agents (by name, in file order) and the raw defaults."""
+
+    path: Path
+    exists: bool
+    agents: dict[str, AgentSpec] = field(default_factory=dict)
+    #: The ``[defaults]`` table as written (the "new agent" form validates against it).
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        """Relative paths in the file are relative to this folder."""
+        return self.path.parent
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def default_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/bottle-dash/config.toml`` (``~/.config`` when unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "bottle-dash" / "config.toml"
+
+
+def resolve_config_path(explicit: str | Path | None = None) -> Path:
+    """The config file to use: ``explicit`` (``--config``), then ``$BOTTLE_DASH_CONFIG``,
+    then the XDG default. ``~`` is expanded; the result is absolute."""
+    chosen = explicit or os.environ.get(ENV_VAR) or default_config_path()
+    return Path(chosen).expanduser().absolute()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config file (see ``resolve_config_path`` for which one).
+
+    A missing file gives a ``Config`` with ``exists=False`` and no agents. Anything wrong
+    raises ``ConfigError``; nothing is half-loaded.
+    """
+    file = resolve_config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path=file, exists=False)
+    except IsADirectoryError:
+        raise ConfigError(
+            "is a directory, not a file", path=file, fix="point --config at a TOML file"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot be read: {exc}", path=file, fix="check the file's permissions and encoding"
+        ) from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate config ``text`` as if it were the file at ``path`` (used by ``load_config``
+    and by ``append_agent`` to check a file before it is written)."""
+    data = _parse_toml(text, path)
+    where = _Locator(text)
+    for key in data:
+        if key not in TOP_KEYS:
+            raise _unknown_key(key, TOP_KEYS, path, None, where.top(key), "top-level tables")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(
+            f"must be a table, not {_type_name(defaults)}",
+            path=path,
+            key="defaults",
+            line=where.top("defaults"),
+            fix="write it as a [defaults] table",
+        )
+    for key in defaults:
+        if key not in AGENT_KEYS:
+            raise _unknown_key(key, AGENT_KEYS, path, None, where.key("defaults", key))
+    if "prompt" in defaults and "prompt_file" in defaults:
+        raise ConfigError(
+            "prompt and prompt_file are both set",
+            path=path,
+            key="prompt_file",
+            line=where.key("defaults", "prompt_file"),
+            fix="keep one of them: prompt (the text) or prompt_file (a file holding it)",
+        )
+    agents = data.get("agents", {})
+    if not isinstance(agents, dict):
+        raise ConfigError(
+            f"must be a table of agents, not {_type_name(agents)}",
+            path=path,
+            key="agents",
+            line=where.top("agents"),
+            fix="write one [agents.<name>] table per agent",
+        )
+    specs: dict[str, AgentSpec] = {}
+    for name, table in agents.items():
+        specs[name] = _validate(name, table, defaults, path, where)
+    return Config(path=path, exists=True, agents=specs, defaults=dict(defaults))
+
+
+def validate_agent(
+    name: str, table: Mapping[str, Any], defaults: Mapping[str, Any], path: Path
+) -> AgentSpec:
+    """Validate one agent's table (over ``defaults``) as the config file would.
+
+    ``path`` is the config file the agent belongs (or will belong) to: relative paths are
+    resolved against its folder and errors name it. Raises ``ConfigError``.
+    """
+    return _validate(name, table, defaults, Path(path), _Locator(""))
+
+
+def _validate(
+    name: str, table: Any, defaults: Mapping[str, Any], path: Path, where: _Locator
+) -> AgentSpec:
+    if not is_slug(name):
+        raise ConfigError(
+            f"{name!r} is not a valid agent name",
+            path=path,
+            agent=name,
+            line=where.header(name),
+            fix=f"use a slug: lower-case letters, digits and '-', starting with a letter or "
+            f"digit, at most {SLUG_MAX} characters (e.g. {_slugify(name)!r})",
+        )
+    if not isinstance(table, Mapping):
+        raise ConfigError(
+            f"must be a table, not {_type_name(table)}",
+            path=path,
+            agent=name,
+            line=where.header(name),
+            fix=f"write it as an [agents.{name}] table",
+        )
+    for key in table:
+        if key not in AGENT_KEYS:
+            raise _unknown_key(key, AGENT_KEYS, path, name, where.key(f"agents.{name}", key))
+    if "prompt" in table and "prompt_file" in table:
+        raise ConfigError(
+            "prompt and prompt_file are both set",
+            path=path,
+            agent=name,
+            key="prompt_file",
+            line=where.key(f"agents.{name}", "prompt_file"),
+            fix="keep one of them: prompt (the text) or prompt_file (a file holding it)",
+        )
+    merged = dict(defaults)
+    if "prompt" in table or "prompt_file" in table:
+        # prompt and prompt_file are one setting: the agent's replaces the default's.
+        merged.pop("prompt", None)
+        merged.pop("prompt_file", None)
+    merged.update(table)
+
+    def check(key: str) -> _Check:
+        scope = f"agents.{name}" if key in table else "defaults"
+        return _Check(path, name, key, where.key(scope, key) or where.header(name))
+
+    backend = check("backend").string(merged.get("backend", "docker"))
+    valid = registry.names()
+    if backend not in valid:
+        close = difflib.get_close_matches(backend, valid, n=1)
+        raise check("backend").error(
+            f"unknown backend {backend!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; valid backends: {', '.join(valid)}",
+            f"set backend to one of: {', '.join(repr(v) for v in valid)}",
+        )
+    image = check("image").string(merged.get("image", AgentSpec.image))
+    if not image.strip():
+        raise check("image").error("is empty", 'set an image tag, e.g. "bottle-dash-agent:latest"')
+
+    workspace = None
+    if "workspace" in merged:
+        c = check("workspace")
+        workspace = _host_path(c.string(merged["workspace"]), path)
+        if not workspace.is_dir():
+            what = "is not a directory" if workspace.exists() else "does not exist"
+            raise c.error(
+                f"workspace {str(workspace)!r} {what}",
+                f"create it (mkdir -p {_sh(workspace)}) or point workspace at an existing "
+                "directory",
+            )
+
+    prompt = ""
+    if "prompt" in merged:
+        prompt = check("prompt").string(merged["prompt"])
+    elif "prompt_file" in merged:
+        c = check("prompt_file")
+        prompt_path = _host_path(c.string(merged["prompt_file"]), path)
+        try:
+            prompt = prompt_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise c.error(
+                f"prompt file {str(prompt_path)!r} does not exist",
+                "create it, fix the path (relative paths start at the config file's folder), "
+                'or use prompt = "..." instead',
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise c.error(
+                f"prompt file {str(prompt_path)!r} cannot be read: {exc}",
+                "make it a readable UTF-8 text file",
+            ) from None
+
+    skills = tuple(_host_path(s, path) for s in check("skills").strings(merged.get("skills", [])))
+    claude_args = tuple(check("claude_args").strings(merged.get("claude_args", [])))
+
+    env: dict[str, str] = {}
+    for scope in (defaults, table):
+        if "env" not in scope:
+            continue
+        c = _Check(
+            path,
+            name,
+            "env",
+            where.key("defaults" if scope is defaults else f"agents.{name}", "env"),
+        )
+        env.update(c.env(scope["env"]))
+
+    cpus = None
+    if "cpus" in merged:
+        c = check("cpus")
+        value = merged["cpus"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise c.error(f"must be a number, not {_type_name(value)}", "e.g. cpus = 2 or 1.5")
+        if not math.isfinite(value) or value <= 0:
+            raise c.error(f"must be greater than 0, not {value}", "e.g. cpus = 2 or 1.5")
+        cpus = float(value)
+
+    memory = None
+    if "memory" in merged:
+        memory = check("memory").memory(merged["memory"])
+
+    pids = None
+    if "pids" in merged:
+        c = check("pids")
+        value = merged["pids"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise c.error(f"must be an integer, not {_type_name(value)}", "e.g. pids = 512")
+        if value <= 0:
+            raise c.error(f"must be greater than 0, not {value}", "e.g. pids = 512")
+        pids = value
+
+    return AgentSpec(
+        name=name,
+        backend=backend,
+        image=image,
+        workspace=workspace,
+        prompt=prompt,
+        skills=skills,
+        env=env,
+        claude_args=claude_args,
+        cpus=cpus,
+        memory=memory,
+        pids=pids,
+        source=path,
+    )
+
+
+def parse_memory(value: Any) -> int:
+    """Bytes from ``"512m"``, ``"2g"``, ``"1.5G"``, ``"2GiB"`` or an integer of bytes.
+
+    Units are binary (k = 1024), as Docker reads them. Raises ``ValueError``.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        match = _MEMORY.match(value)
+        if not match:
+            raise ValueError(f"not a size: {value!r}")
+        number = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    else:
+        raise ValueError(f"not a size: {value!r}")
+    if number <= 0:
+        raise ValueError(f"must be greater than 0: {value!r}")
+    return number
+
+
+class _Check:
+    """Type checks for one key of one agent, raising ``ConfigError`` located at it."""
+
+    def __init__(self, path: Path, agent: str, key: str, line: int | None) -> None:
+        self.path, self.agent, self.key, self.line = path, agent, key, line
+
+    def error(self, message: str, fix: str) -> ConfigError:
+        return ConfigError(
+            message, path=self.path, agent=self.agent, key=self.key, line=self.line, fix=fix
+        )
+
+    def string(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.error(
+                f"must be a string, not {_type_name(value)}",
+                f'quote it: {self.key} = "..."',
+            )
+        return value
+
+    def strings(self, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(
+                f"must be a list of strings, not {_describe(value)}",
+                f'e.g. {self.key} = ["one", "two"]',
+            )
+        return list(value)
+
+    def env(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise self.error(
+                f"must be a table of strings, not {_type_name(value)}",
+                'e.g. env = { NAME = "value" }',
+            )
+        for var, val in value.items():
+            if not _ENV_NAME.match(var):
+                raise self.error(
+                    f"{var!r} is not a valid environment variable name",
+                    "use letters, digits and '_', not starting with a digit",
+                )
+            if not isinstance(val, str):
+                raise self.error(
+                    f"value of {var} must be a string, not {_type_name(val)}",
+                    f'quote it: {var} = "{val}"',
+                )
+        return dict(value)
+
+    def memory(self, value: Any) -> int:
+        try:
+            return parse_memory(value)
+        except ValueError:
+            raise self.error(
+                f"{value!r} is not a memory size",
+                'use a positive size such as "512m" or "2g", or an integer of bytes',
+            ) from None
+
+
+# --------------------------------------------------------------------------- appending
+
+
+def append_agent(path: str | Path, name: str, table: Mapping[str, Any]) -> AgentSpec:
+    """Add an ``[agents.<name>]`` table at the end of the config file, keeping the rest.
+
+    The existing text (comments, order, formatting) is kept byte for byte; the new table
+    is appended. The agent is validated against the file's ``[defaults]`` first, a
+    duplicate name is refused, and the whole result is parsed and validated again before
+    it atomically replaces the file (a missing file is created). Returns the new agent.
+    Raises ``ConfigError``.
+    """
+    file = Path(path).expanduser().absolute()
+    try:
+        old = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read: {exc}", path=file) from None
+    current = parse_config(old, file) if old else Config(path=file, exists=False)
+    if name in current.agents:
+        raise ConfigError(
+            "an agent with this name is already defined",
+            path=file,
+            agent=name,
+            line=_Locator(old).header(name),
+            fix="choose another name, or edit the existing table",
+        )
+    validate_agent(name, table, current.defaults, file)
+    block = render_agent(name, table)
+    sep = "" if not old or old.endswith("\n\n") else ("\n" if old.endswith("\n") else "\n\n")
+    new = old + sep + block
+    try:
+        updated = parse_config(new, file)
+    except ConfigError as exc:
+        # e.g. the file defines agents as an inline table, which a new header cannot extend.
+        raise ConfigError(
+            f"cannot append the agent without breaking the file: {exc.message}",
+            path=file,
+            agent=name,
+            fix="add the agent by editing the file by hand",
+        ) from None
+    if name not in updated.agents:
+        raise ConfigError(
+            "the appended table did not read back as the agent", path=file, agent=name
+        )
+    _write_atomic(file, new)
+    return updated.agents[name]
+
+
+def render_agent(name: str, table: Mapping[str, Any]) -> str:
+    """TOML text for one ``[agents.<name>]`` table (keys in ``AGENT_KEYS`` order)."""
+    lines = [f"[agents.{_toml_key(name)}]"]
+    order = {k: i for i, k in enumerate(AGENT_KEYS)}
+    for key in sorted(table, key=lambda k: (order.get(k, len(order)), k)):
+        lines.append(f"{_toml_key(key)} = {toml_value(table[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for a string, number, bool, Path, list or table."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write {value!r} in TOML config")
+        return repr(value)
+    if isinstance(value, str | Path):
+        return _toml_string(str(value))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    raise ValueError(f"cannot write a {_type_name(value)} in TOML config")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = ['"']
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def _write_atomic(file: Path, text: str) -> None:
+    """Write via a temp file in the same folder and ``os.replace``, keeping the file mode."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = file.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_starter(path: str | Path | None = None) -> Path:
+    """Write ``STARTER_CONFIG`` to the config path (``bottle-dash init``).
+
+    Refuses (``ConfigError``) when the file already exists: it is never overwritten.
+    """
+    file = resolve_config_path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: refuse atomically, even if another process creates it meanwhile.
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise ConfigError(
+            "already exists; not overwriting it",
+            path=file,
+            fix="edit it, or move it away and run bottle-dash init again",
+        ) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(STARTER_CONFIG)
+    return file
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        line = int(match.group(1)) if match else None
+        what = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        if match:
+            what += f" (column {match.group(2)})"
+        raise ConfigError(
+            f"TOML syntax error: {what}",
+            path=path,
+            line=line,
+            fix="fix the TOML syntax at that line (strings need quotes, tables [name], "
+            "keys key = value)",
+        ) from None
+
+
+def _unknown_key(
+    key: str,
+    valid: tuple[str, ...],
+    path: Path,
+    agent: str | None,
+    line: int | None,
+    what: str = "keys",
+) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(
+        f"unknown key {key!r}; {hint}valid {what}: {', '.join(valid)}",
+        path=path,
+        agent=agent,
+        key=key,
+        line=line,
+        fix=f"rename it to {close[0]!r}" if close else f"use one of: {', '.join(valid)}",
+    )
+
+
+def _host_path(value: str, config: Path) -> Path:
+    """``~`` expanded; relative paths start at the config file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (config.parent / p)
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        bad = next((v for v in value if not isinstance(v, str)), None)
+        return f"a list holding {_type_name(bad)}"
+    return _type_name(value)
+
+
+def _slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return slug[:SLUG_MAX] or "agent"
+
+
+def _sh(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+class _Locator:
+    """Best-effort line numbers for tables and keys in the config text (1-based).
+
+    tomllib does not report where values are, so headers and ``key =`` lines are found by
+    scanning; dotted keys and inline tables simply get no line.
+    """
+
+    _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+    _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self.tables: dict[str, int] = {}
+        self.keys: dict[tuple[str, str], int] = {}
+        scope = ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                scope = ".".join(_unquote(p) for p in _split_dotted(header.group(1)))
+                self.tables.setdefault(scope, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.keys.setdefault((scope, _unquote(key.group(1))), number)
+
+    def header(self, agent: str) -> int | None:
+        return self.tables.get(f"agents.{agent}")
+
+    def key(self, scope: str, key: str) -> int | None:
+        return self.keys.get((scope, key))
+
+    def top(self, key: str) -> int | None:
+        found = self.tables.get(key) or self.keys.get(("", key))
+        if found is None:
+            # `[agent.web]` defines the top-level key "agent" without a header of its own.
+            found = min(
+                (n for t, n in self.tables.items() if t.startswith(key + ".")), default=None
+            )
+        return found
+
+
+def _split_dotted(text: str) -> list[str]:
+    return [p.strip() for p in re.findall(r"""("[^"]*"|'[^']*'|[^.]+)""", text)]
+
+
+def _unquote(part: str) -> str:
+    part = part.strip()
+    if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'":
+        return part[1:-1]
+    return part

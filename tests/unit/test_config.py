@@ -1,0 +1,396 @@
+"""The config file: every error names the file, line, agent, key and what is valid."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from backends.base import AgentSpec
+from bottle_dash import config
+from bottle_dash.config import ConfigError, append_agent, load_config, validate_agent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> ConfigError:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    err = info.value
+    assert err.path == path
+    assert str(path) in str(err)
+    return err
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def test_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    xdg = Path(os.environ["XDG_CONFIG_HOME"])
+    assert config.resolve_config_path() == xdg / "bottle-dash" / "config.toml"
+    monkeypatch.setenv("BOTTLE_DASH_CONFIG", str(tmp_path / "env.toml"))
+    assert config.resolve_config_path() == tmp_path / "env.toml"
+    assert config.resolve_config_path(tmp_path / "flag.toml") == tmp_path / "flag.toml"
+
+
+def test_missing_file_is_no_agents_and_says_where(tmp_path: Path) -> None:
+    loaded = load_config(tmp_path / "nowhere.toml")
+    assert loaded.exists is False
+    assert loaded.agents == {}
+    assert loaded.path == tmp_path / "nowhere.toml"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_syntax_error_has_line(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[defaults]\nmemory = "2g"\n\n[agents.web\nimage = "x"\n')
+    assert err.line == 4
+    assert "line 4" in str(err)
+    assert "TOML syntax error" in err.message
+    assert err.fix
+
+
+def test_syntax_error_unquoted_string(tmp_path: Path) -> None:
+    err = error_of(tmp_path, "[agents.web]\nimage = bottle\n")
+    assert err.line == 2
+
+
+def test_unknown_key_suggests_nearest(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nimage = "x"\nbakend = "docker"\n')
+    assert (err.agent, err.key, err.line) == ("web", "bakend", 3)
+    assert "did you mean 'backend'" in err.message
+    assert "backend, image, workspace" in err.message  # the valid keys
+    assert "agent 'web'" in str(err) and "key 'bakend'" in str(err)
+
+
+def test_unknown_key_in_defaults(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[defaults]\nmemroy = "2g"\n')
+    assert (err.agent, err.key, err.line) == (None, "memroy", 2)
+    assert "did you mean 'memory'" in err.message
+
+
+def test_unknown_top_level_table(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agent.web]\nimage = "x"\n')
+    assert err.key == "agent"
+    assert "did you mean 'agents'" in err.message
+    assert err.line == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "expect"),
+    [
+        ("image = 3", "image", "must be a string, not an integer"),
+        ('cpus = "2"', "cpus", "must be a number, not a string"),
+        ("cpus = 0", "cpus", "greater than 0"),
+        ("cpus = -1.5", "cpus", "greater than 0"),
+        ("pids = 1.5", "pids", "must be an integer, not a number"),
+        ("pids = 0", "pids", "greater than 0"),
+        ("pids = true", "pids", "must be an integer, not a boolean"),
+        ('memory = "lots"', "memory", "not a memory size"),
+        ("memory = 0", "memory", "not a memory size"),
+        ('skills = "a"', "skills", "must be a list of strings, not a string"),
+        ("claude_args = [1]", "claude_args", "a list holding an integer"),
+        ('env = "A=1"', "env", "must be a table of strings"),
+        ("env = { A = 1 }", "env", "value of A must be a string"),
+        ('env = { "A-B" = "1" }', "env", "not a valid environment variable name"),
+        ("prompt = 1", "prompt", "must be a string"),
+    ],
+)
+def test_wrong_types(tmp_path: Path, line: str, key: str, expect: str) -> None:
+    err = error_of(tmp_path, f"[agents.web]\n{line}\n")
+    assert (err.agent, err.key, err.line) == ("web", key, 2)
+    assert expect in err.message
+    assert err.fix  # what would be valid
+
+
+def test_wrong_type_from_defaults_is_located_in_defaults(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[defaults]\ncpus = "x"\n\n[agents.web]\nimage = "i"\n')
+    assert (err.agent, err.key, err.line) == ("web", "cpus", 2)
+
+
+def test_unknown_backend_lists_valid(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nbackend = "dokcer"\n')
+    assert (err.agent, err.key, err.line) == ("web", "backend", 2)
+    assert "unknown backend 'dokcer'" in err.message
+    assert "docker, smolmachines" in err.message
+    assert "did you mean 'docker'" in err.message
+
+
+@pytest.mark.parametrize("name", ["Web", "web_1", "-web", "a" * 41, "web.app", "wéb"])
+def test_name_not_a_slug(tmp_path: Path, name: str) -> None:
+    err = error_of(tmp_path, f'[agents."{name}"]\nimage = "x"\n')
+    assert err.agent == name
+    assert "not a valid agent name" in err.message
+    assert err.fix and "at most 40" in err.fix and "lower-case" in err.fix
+
+
+def test_longest_slug_is_fine(tmp_path: Path) -> None:
+    name = "a" * 40
+    assert list(load_config(write(tmp_path, f"[agents.{name}]\n")).agents) == [name]
+
+
+def test_missing_workspace(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nworkspace = "src/none"\n')
+    assert (err.agent, err.key, err.line) == ("web", "workspace", 2)
+    assert str(tmp_path / "src" / "none") in err.message
+    assert "does not exist" in err.message
+    assert err.fix and "mkdir -p" in err.fix
+
+
+def test_workspace_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    err = error_of(tmp_path, '[agents.web]\nworkspace = "f"\n')
+    assert "is not a directory" in err.message
+
+
+def test_prompt_and_prompt_file_both_set(tmp_path: Path) -> None:
+    (tmp_path / "p.md").write_text("hi")
+    err = error_of(tmp_path, '[agents.web]\nprompt = "a"\nprompt_file = "p.md"\n')
+    assert (err.agent, err.key, err.line) == ("web", "prompt_file", 3)
+    assert "both set" in err.message
+
+
+def test_prompt_and_prompt_file_both_in_defaults(tmp_path: Path) -> None:
+    (tmp_path / "p.md").write_text("hi")
+    err = error_of(tmp_path, '[defaults]\nprompt = "a"\nprompt_file = "p.md"\n')
+    assert (err.key, err.line) == ("prompt_file", 3)
+
+
+def test_missing_prompt_file(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nprompt_file = "prompts/web.md"\n')
+    assert (err.agent, err.key, err.line) == ("web", "prompt_file", 2)
+    assert str(tmp_path / "prompts" / "web.md") in err.message
+
+
+def test_agents_not_a_table(tmp_path: Path) -> None:
+    err = error_of(tmp_path, 'agents = "web"\n')
+    assert err.key == "agents" and "table" in err.message
+
+
+# --------------------------------------------------------------------------- values
+
+
+def test_full_agent_and_defaults_merge(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "web.md").write_text("Be brief.\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        """
+# a comment
+[defaults]
+backend = "docker"
+image = "base:1"
+memory = "512m"
+env = { TZ = "UTC", SHARED = "default" }
+claude_args = ["--model", "opus"]
+
+[agents.web]
+workspace = "ws"
+prompt_file = "prompts/web.md"
+skills = ["skills/review", "/abs/skill"]
+env = { SHARED = "mine", NODE_ENV = "dev" }
+cpus = 1.5
+pids = 256
+
+[agents.api]
+image = "api:2"
+memory = 1073741824
+claude_args = []
+""",
+    )
+    loaded = load_config(path)
+    assert loaded.exists and list(loaded.agents) == ["web", "api"]
+    web, api = loaded.agents["web"], loaded.agents["api"]
+    assert web == AgentSpec(
+        name="web",
+        backend="docker",
+        image="base:1",
+        workspace=tmp_path / "ws",
+        prompt="Be brief.\n",
+        skills=(tmp_path / "skills" / "review", Path("/abs/skill")),
+        env={"TZ": "UTC", "SHARED": "mine", "NODE_ENV": "dev"},
+        claude_args=("--model", "opus"),
+        cpus=1.5,
+        memory=512 * 1024**2,
+        pids=256,
+        source=path,
+    )
+    assert api.image == "api:2"
+    assert api.memory == 1024**3
+    assert api.claude_args == ()
+    assert api.env == {"TZ": "UTC", "SHARED": "default"}
+    assert api.workspace is None and api.prompt == ""
+    assert loaded.defaults["memory"] == "512m"
+
+
+def test_agent_prompt_file_replaces_default_prompt(tmp_path: Path) -> None:
+    (tmp_path / "p.md").write_text("from file")
+    path = write(tmp_path, '[defaults]\nprompt = "default"\n[agents.a]\nprompt_file = "p.md"\n')
+    assert load_config(path).agents["a"].prompt == "from file"
+
+
+def test_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "proj").mkdir()
+    path = write(tmp_path, '[agents.a]\nworkspace = "~/proj"\n')
+    assert load_config(path).agents["a"].workspace == tmp_path / "proj"
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("512m", 512 * 1024**2),
+        ("2g", 2 * 1024**3),
+        ("2G", 2 * 1024**3),
+        ("1.5g", int(1.5 * 1024**3)),
+        ("64k", 64 * 1024),
+        ("2GiB", 2 * 1024**3),
+        ("1024", 1024),
+        (4096, 4096),
+    ],
+)
+def test_memory_parsing(value: object, size: int) -> None:
+    assert config.parse_memory(value) == size
+
+
+@pytest.mark.parametrize("value", ["", "2x", "-1g", "g", 0, -5, True, 1.5, "1 2g"])
+def test_memory_rejects(value: object) -> None:
+    with pytest.raises(ValueError):
+        config.parse_memory(value)
+
+
+def test_starter_config_is_valid_with_one_docker_agent(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, config.STARTER_CONFIG))
+    assert list(loaded.agents) == ["example"]
+    assert loaded.agents["example"].backend == "docker"
+    assert config.STARTER_CONFIG.count("\n#") > 10  # commented
+
+
+def test_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "config.toml"
+    assert config.write_starter(target) == target
+    assert target.read_text() == config.STARTER_CONFIG
+    target.write_text("# mine\n")
+    with pytest.raises(ConfigError) as info:
+        config.write_starter(target)
+    assert "already exists" in str(info.value) and str(target) in str(info.value)
+    assert target.read_text() == "# mine\n"
+
+
+# --------------------------------------------------------------------------- the form
+
+
+def test_validate_agent_uses_defaults_and_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    spec = validate_agent(
+        "new-one",
+        {"workspace": "ws", "env": {"B": "2"}},
+        {"env": {"A": "1"}, "memory": "1g"},
+        tmp_path / "config.toml",
+    )
+    assert spec.workspace == tmp_path / "ws"
+    assert spec.env == {"A": "1", "B": "2"}
+    assert spec.memory == 1024**3
+
+
+def test_validate_agent_errors_name_agent_and_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_agent("x", {"pids": "many"}, {}, tmp_path / "c.toml")
+    assert (info.value.agent, info.value.key) == ("x", "pids")
+    with pytest.raises(ConfigError) as info:
+        validate_agent("Bad Name", {}, {}, tmp_path / "c.toml")
+    assert "not a valid agent name" in str(info.value)
+
+
+# --------------------------------------------------------------------------- append
+
+
+EXISTING = """\
+# my agents -- keep this comment
+[defaults]
+memory = "1g"   # trailing comment
+
+[agents.web]
+image = "web:1"
+"""
+
+
+def test_append_keeps_existing_text(tmp_path: Path) -> None:
+    path = write(tmp_path, EXISTING)
+    spec = append_agent(path, "api", {"image": "api:1", "pids": 64})
+    text = path.read_text()
+    assert text.startswith(EXISTING)
+    assert "[agents.api]" in text[len(EXISTING) :]
+    assert spec.name == "api" and spec.memory == 1024**3  # defaults apply
+    loaded = load_config(path)
+    assert list(loaded.agents) == ["web", "api"]
+
+
+def test_append_escapes_strings(tmp_path: Path) -> None:
+    path = write(tmp_path, EXISTING.rstrip("\n"))  # no final newline
+    tricky = 'say "hi" \\ $(rm -rf /)\nline2\ttab \x01 héllo 🙂'
+    append_agent(
+        path,
+        "tricky",
+        {
+            "prompt": tricky,
+            "claude_args": ["--x", 'a "b"'],
+            "env": {"K": "v'\"", "L": "é"},
+            "cpus": 0.5,
+        },
+    )
+    data = tomllib.loads(path.read_text())
+    table = data["agents"]["tricky"]
+    assert table["prompt"] == tricky
+    assert table["claude_args"] == ["--x", 'a "b"']
+    assert table["env"] == {"K": "v'\"", "L": "é"}
+    assert load_config(path).agents["tricky"].prompt == tricky
+
+
+def test_append_refuses_duplicates(tmp_path: Path) -> None:
+    path = write(tmp_path, EXISTING)
+    with pytest.raises(ConfigError) as info:
+        append_agent(path, "web", {"image": "other"})
+    assert "already defined" in str(info.value) and info.value.line == 5
+    assert path.read_text() == EXISTING
+
+
+def test_append_refuses_invalid_agent(tmp_path: Path) -> None:
+    path = write(tmp_path, EXISTING)
+    with pytest.raises(ConfigError) as info:
+        append_agent(path, "api", {"backend": "nope"})
+    assert info.value.key == "backend"
+    assert path.read_text() == EXISTING
+
+
+def test_append_refuses_when_result_would_not_parse(tmp_path: Path) -> None:
+    # An inline agents table cannot be extended by a new [agents.x] header.
+    text = 'agents = { web = { image = "w" } }\n'
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        append_agent(path, "api", {"image": "a"})
+    assert "cannot append" in info.value.message
+    assert path.read_text() == text
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temp file left
+
+
+def test_append_creates_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "config.toml"
+    append_agent(path, "first", {"image": "i"})
+    assert list(load_config(path).agents) == ["first"]
+
+
+def test_append_keeps_file_mode(tmp_path: Path) -> None:
+    path = write(tmp_path, EXISTING)
+    path.chmod(0o600)
+    append_agent(path, "api", {})
+    assert path.stat().st_mode & 0o777 == 0o600
