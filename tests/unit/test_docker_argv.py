@@ -1,0 +1,171 @@
+"""The docker backend's command lines, as exact lists: what a pane runs to reach claude."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from backends.base import GUEST_PROMPT, AgentSpec
+from backends.claude import resume_fallback
+from backends.docker.argv import claude_exec_argv, env_flags, exec_argv
+from backends.docker.backend import DockerBackend
+from backends.docker.bottle import DockerBottle
+from backends.docker.engine import Engine
+
+NASTY = 'it\'s "quoted" $(rm -rf /) `id` a\nnew line ünïcødé ✓ ; | & *'
+
+
+def handle(agent: str = "alpha", env: dict[str, str] | None = None) -> DockerBottle:
+    # Engine() is lazy: building argv never talks to Docker.
+    return DockerBottle(Engine(), agent, env=env)
+
+
+def test_claude_argv_tty_is_exact() -> None:
+    argv = handle(env={"B": "2", "A": "1"}).claude_argv(["--model", "opus"])
+    assert argv == [
+        "docker",
+        "exec",
+        "-it",
+        "-u",
+        "node",
+        "-w",
+        "/workspace",
+        "-e",
+        "A=1",
+        "-e",
+        "B=2",
+        "bottle-alpha",
+        "claude",
+        "--model",
+        "opus",
+    ]
+
+
+def test_claude_argv_without_tty_keeps_stdin_only() -> None:
+    argv = handle().claude_argv(["-p", "hi"], tty=False)
+    assert argv == [
+        "docker",
+        "exec",
+        "-i",
+        "-u",
+        "node",
+        "-w",
+        "/workspace",
+        "bottle-alpha",
+        "claude",
+        "-p",
+        "hi",
+    ]
+
+
+def test_claude_argv_ends_with_claude_and_args() -> None:
+    args = ["--x", "claude", "y"]
+    argv = handle("claude").claude_argv(args)
+    assert argv[-len(args) - 1 :] == ["claude", *args]
+    assert argv[argv.index("bottle-claude") + 1] == "claude"
+
+
+def test_module_builders_match_the_handle() -> None:
+    env = {"K": "v"}
+    assert claude_exec_argv("bottle-a", ["--c"], env=env) == handle("a", env).claude_argv(["--c"])
+    assert exec_argv("bottle-a", ["ls"], env=env, tty=True) == handle("a", env).exec_argv(
+        ["ls"], tty=True
+    )
+
+
+def test_exec_argv_user_tty_and_capture() -> None:
+    assert handle().exec_argv(["id", "-u"], user="root") == [
+        "docker",
+        "exec",
+        "-i",
+        "-u",
+        "root",
+        "-w",
+        "/workspace",
+        "bottle-alpha",
+        "id",
+        "-u",
+    ]
+    assert handle().exec_argv(["sh"], tty=True)[:3] == ["docker", "exec", "-it"]
+    # A captured run must not take the caller's stdin: no -i at all.
+    assert exec_argv("bottle-a", ["true"], interactive=False) == [
+        "docker",
+        "exec",
+        "-u",
+        "node",
+        "-w",
+        "/workspace",
+        "bottle-a",
+        "true",
+    ]
+
+
+def test_env_flags_sorted_and_verbatim() -> None:
+    env = {"Z": "last", "A_B": NASTY, "M": "with space", "E": ""}
+    assert env_flags(env) == [
+        "-e",
+        f"A_B={NASTY}",
+        "-e",
+        "E=",
+        "-e",
+        "M=with space",
+        "-e",
+        "Z=last",
+    ]
+
+
+def test_nasty_values_pass_as_single_items() -> None:
+    args = [NASTY, "two words", "$(id)", "--flag=a b"]
+    argv = handle(env={"P": NASTY}).claude_argv(args)
+    # Nothing was shell-joined or quoted: each value is exactly one argv element.
+    assert argv == [
+        *["docker", "exec", "-it", "-u", "node", "-w", "/workspace"],
+        *["-e", f"P={NASTY}", "bottle-alpha", "claude"],
+        *args,
+    ]
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_resume_fallback_on_docker_argv(tty: bool) -> None:
+    args = ["--append-system-prompt-file", GUEST_PROMPT, NASTY, "it's"]
+    argv = handle(env={"E": "x y"}).claude_argv(args, tty=tty)
+    wrapped = resume_fallback(argv, len(args))
+    prefix = argv[: len(argv) - len(args) - 1]
+    assert wrapped[: len(prefix)] == prefix
+    assert wrapped[len(prefix) :][:2] == ["sh", "-c"]
+    assert len(wrapped) == len(prefix) + 3
+    resumed, _, plain = wrapped[-1].partition(" || ")
+    assert shlex.split(resumed) == ["claude", "--continue", *args]
+    assert shlex.split(plain) == ["claude", *args]
+
+
+def test_resume_fallback_fresh_is_unchanged() -> None:
+    argv = handle().claude_argv(["a"])
+    assert resume_fallback(argv, 1, fresh=True) == argv
+
+
+def test_resume_fallback_splits_by_index_when_the_agent_is_called_claude() -> None:
+    argv = handle("claude", env={"X": "claude"}).claude_argv(["claude"])
+    wrapped = resume_fallback(argv, 1)
+    assert wrapped[: argv.index("bottle-claude") + 1] == argv[: argv.index("bottle-claude") + 1]
+    assert shlex.split(wrapped[-1].partition(" || ")[2]) == ["claude", "claude"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "present"),
+    [("", False), ("be brief", True), (NASTY, True), (" ", True)],
+)
+def test_system_prompt_flag_exactly_when_prompt_nonempty(
+    prompt: str, present: bool, tmp_path: Path
+) -> None:
+    plan = DockerBackend().prepare(
+        AgentSpec(name="alpha", prompt=prompt, claude_args=("--verbose",))
+    )
+    expected = ["--append-system-prompt-file", GUEST_PROMPT] if present else []
+    assert plan.claude_args == [*expected, "--verbose"]
+    argv = handle().claude_argv(plan.claude_args)
+    assert ("--append-system-prompt-file" in argv) is present
+    if present:
+        assert argv[argv.index("--append-system-prompt-file") + 1] == GUEST_PROMPT

@@ -1,0 +1,161 @@
+"""The docker backend's pure parts: the plan, the archives, the build stream, the messages
+for an engine that is not there. No Docker engine is needed."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from backends import paths
+from backends.base import (
+    GUEST_PROMPT,
+    LABEL_AGENT,
+    AgentSpec,
+    BackendError,
+    BackendUnavailable,
+    BottlePlan,
+    LaunchError,
+    ProvisionError,
+)
+from backends.docker import engine
+from backends.docker.archive import file_tar, path_tar
+from backends.docker.backend import DEFAULT_MEMORY, DEFAULT_PIDS, DockerBackend
+from backends.docker.image import follow_build
+
+NASTY = "line 1 \"q\" 'q' $(id) `x`\nline 2 ünï ✓\n"
+
+
+def test_prepare_resolves_names_labels_limits_and_writes_prompt(tmp_path: Path) -> None:
+    skill = tmp_path / "my-skill"
+    skill.mkdir()
+    spec = AgentSpec(
+        name="alpha",
+        image="img:1",
+        workspace=tmp_path,
+        prompt=NASTY,
+        skills=(skill,),
+        env={"B": "2", "A": "1"},
+        memory=512 * 1024**2,
+    )
+    plan = DockerBackend().prepare(spec)
+    assert plan.bottle == "bottle-alpha"
+    assert plan.network == "bottle-alpha-net"
+    assert plan.home_volume == "bottle-alpha-home"
+    assert plan.labels[LABEL_AGENT] == "alpha"
+    assert plan.labels["bottle-dash.backend"] == "docker"
+    assert plan.workspace == str(tmp_path.resolve())
+    assert list(plan.env) == ["A", "B"]
+    assert plan.skills == [(str(skill.resolve()), "/home/node/.claude/skills/my-skill")]
+    assert plan.memory == 512 * 1024**2
+    assert plan.pids == DEFAULT_PIDS
+    assert plan.cpus and plan.cpus > 0
+    assert plan.prompt_guest == GUEST_PROMPT
+    prompt = Path(plan.prompt_host)
+    assert prompt == paths.agent_state_dir("alpha") / "prompt.md"
+    assert prompt.read_bytes() == NASTY.encode()
+    assert stat.S_IMODE(prompt.stat().st_mode) == 0o600
+    # The plan round-trips through JSON (attach reads it back).
+    again = BottlePlan.from_dict(json.loads(plan.to_json()))
+    assert again == plan
+
+
+def test_prepare_defaults_and_empty_prompt_file_still_written() -> None:
+    plan = DockerBackend().prepare(AgentSpec(name="beta"))
+    assert plan.memory == DEFAULT_MEMORY
+    assert plan.workspace is None
+    assert not plan.prompt_nonempty
+    assert Path(plan.prompt_host).read_bytes() == b""
+
+
+def test_prepare_missing_skill_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope-skill"
+    with pytest.raises(ProvisionError, match="nope-skill") as err:
+        DockerBackend().prepare(AgentSpec(name="alpha", skills=(missing,)))
+    assert "alpha" in str(err.value)
+
+
+def test_prepare_rejects_missing_workspace_and_bad_names(tmp_path: Path) -> None:
+    with pytest.raises(ProvisionError, match="gone"):
+        DockerBackend().prepare(AgentSpec(name="alpha", workspace=tmp_path / "gone"))
+    with pytest.raises(LaunchError, match="slug"):
+        DockerBackend().prepare(AgentSpec(name="Not A Slug"))
+
+
+def _members(data: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_file_tar_sets_owner_and_modes() -> None:
+    data = file_tar(
+        ".bottle-dash/prompt.md", b"x", mode=0o600, uid=1000, gid=1000,
+        parents=[(".bottle-dash", 0o700)],
+    )  # fmt: skip
+    members = _members(data)
+    assert list(members) == [".bottle-dash", ".bottle-dash/prompt.md"]
+    assert members[".bottle-dash"].isdir() and members[".bottle-dash"].mode == 0o700
+    assert members[".bottle-dash/prompt.md"].mode == 0o600
+    assert {(m.uid, m.gid) for m in members.values()} == {(1000, 1000)}
+
+
+def test_path_tar_directory_owner_and_top_mode(tmp_path: Path) -> None:
+    src = tmp_path / "skill"
+    (src / "sub").mkdir(parents=True)
+    (src / "SKILL.md").write_text("hello")
+    (src / "sub" / "run.sh").write_text("#!/bin/sh\n")
+    (src / "sub" / "run.sh").chmod(0o755)
+    (src / "link").symlink_to("SKILL.md")
+    members = _members(path_tar(src, "skill", uid=1000, gid=1000, mode=0o750))
+    assert set(members) == {
+        "skill",
+        "skill/SKILL.md",
+        "skill/sub",
+        "skill/sub/run.sh",
+        "skill/link",
+    }
+    assert members["skill"].mode == 0o750
+    assert members["skill/sub/run.sh"].mode == 0o755
+    assert members["skill/link"].issym()
+    assert {m.uid for m in members.values()} == {1000}
+
+
+def test_follow_build_streams_lines_and_reports_the_last_error() -> None:
+    lines: list[str] = []
+    stream = [
+        {"stream": "Step 1/2 : FROM x\n"},
+        {"status": "Downloading", "id": "abc", "progressDetail": {"current": 5}},
+        {"status": "Pull complete", "id": "abc", "progressDetail": {}},
+        {"stream": " ---> 123\nStep 2/2 : RUN false\n"},
+        {"error": "first\nThe command '/bin/sh -c false' returned a non-zero code: 1"},
+    ]
+    with pytest.raises(BackendError, match="returned a non-zero code: 1") as err:
+        follow_build(stream, lines.append, tag="t:1")
+    assert "t:1" in str(err.value)
+    assert lines[:4] == [
+        "Step 1/2 : FROM x",
+        "abc: Pull complete",
+        " ---> 123",
+        "Step 2/2 : RUN false",
+    ]
+    ok = follow_build(
+        [{"aux": {"ID": "sha256:1"}}, {"stream": "Successfully built 1\n"}], lines.append
+    )
+    assert ok == "sha256:1"
+
+
+def test_unavailable_names_docker_host_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    err = engine.unavailable(ConnectionError(FileNotFoundError(2, "No such file or directory")))
+    assert isinstance(err, BackendUnavailable)
+    assert "unix:///var/run/docker.sock" in err.message
+    assert "No such file or directory" in err.message
+    assert err.fix and "systemctl start docker" in err.fix and "DOCKER_HOST" in err.fix
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+    err = engine.unavailable(ConnectionError(PermissionError(13, "Permission denied")))
+    assert "DOCKER_HOST=tcp://10.0.0.1:2375" in err.message
+    assert err.fix and "docker group" not in err.message and "usermod" in err.fix
