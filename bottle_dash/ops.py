@@ -46,6 +46,10 @@ LAUNCHED = "launched"
 
 PLAN_FILE = "plan.json"
 
+#: State of a defined agent whose backend could not be listed (not "not created": we
+#: do not know).
+UNKNOWN = "unknown"
+
 #: The backend agents get when the config says nothing (and the starter config uses).
 DEFAULT_BACKEND = AgentSpec.backend
 
@@ -59,7 +63,8 @@ class AgentRow:
     """One line of ``ls`` and of the dashboard's table: a defined agent, its bottle, or both.
 
     ``defined`` is False for a labelled bottle whose agent is no longer in the config; such
-    a row has no ``spec``. ``info`` is None while the agent has no bottle.
+    a row has no ``spec``. ``info`` is None while the agent has no bottle. ``state`` is
+    ``running``, ``stopped``, ``not created``, or ``unknown`` when its backend did not answer.
     """
 
     name: str
@@ -147,26 +152,32 @@ def list_agents(
     Backends listed: the injected ones, else every registered one (so bottles of agents
     removed from the config are found too). A backend that cannot answer becomes a
     ``Problem`` and the others still list; the problem is fatal when a defined agent uses
-    that backend. Defined agents come first in config order, then bottles whose agent is no
-    longer defined (``defined=False``), by name. A defined agent's row shows its bottle on
-    its own backend; a bottle of the same name on another backend is reported as a problem
-    (rows are unique by name: the dashboard keys its table by it).
+    that backend, and its agents' state is ``UNKNOWN``. Defined agents come first in config
+    order, then bottles whose agent is no longer defined (``defined=False``), by name. A
+    defined agent's row shows its bottle on its own backend; a bottle of the same name on
+    another backend is reported as a problem (rows are unique by name: the dashboard keys
+    its table by it).
     """
     in_use = {spec.backend for spec in config.agents.values()}
     found: dict[str, dict[str, BottleInfo]] = {}
     problems: list[Problem] = []
+    failed: set[str] = set()
     for name in list(backends) if backends else registry.names():
         try:
             infos = backend_for(name, backends).list_bottles()
         except BackendError as exc:
             problems.append(_problem(name, exc, fatal=name in in_use))
+            failed.add(name)
             continue
         found[name] = {info.agent: info for info in infos}
 
     rows: list[AgentRow] = []
     for name, spec in config.agents.items():
         info = found.get(spec.backend, {}).pop(name, None)
-        rows.append(_row(name, spec.backend, spec, info))
+        row = _row(name, spec.backend, spec, info)
+        if spec.backend in failed:
+            row.state = UNKNOWN
+        rows.append(row)
     orphans: list[AgentRow] = []
     for backend, left in found.items():
         for agent, info in left.items():
@@ -416,6 +427,7 @@ __all__ = [
     "RUNNING",
     "STARTED",
     "STOPPED",
+    "UNKNOWN",
     "AgentRow",
     "Check",
     "attach_argv",

@@ -1,0 +1,267 @@
+"""The CLI as an operator meets it: real subprocesses, messages on stderr, exit codes, and
+never a traceback (config errors, unknown names, Docker down, --help)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bottle_dash import cli
+
+SUBCOMMANDS = ["init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "image"]
+DEAD_DOCKER = "unix:///nonexistent.sock"
+
+
+def bd(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bottle_dash ARGS`` (stdin closed: never waits on a terminal)."""
+    full = dict(os.environ)
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bottle_dash", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_error(done: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.startswith("bottle-dash: error: "), done.stderr
+    assert "\nfix: " in done.stderr, done.stderr
+    for needle in needles:
+        assert needle in done.stderr, (needle, done.stderr)
+
+
+def config_file(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return {"BOTTLE_DASH_CONFIG": str(path)}
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_help_lists_every_command_and_global_option() -> None:
+    done = bd("--help")
+    assert done.returncode == 0
+    for word in [*SUBCOMMANDS, "--config", "--theme", "--no-tmux", "-v", "BOTTLE_DASH_CONFIG"]:
+        assert word in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "options"),
+    [
+        (["init"], []),
+        (["doctor"], ["--json"]),
+        (["plan"], ["NAME", "--json"]),
+        (["up"], ["NAME"]),
+        (["ls"], ["--json", "defined"]),
+        (["attach"], ["NAME", "--fresh"]),
+        (["exec"], ["NAME", "--user", "-- CMD"]),
+        (["down"], ["NAME"]),
+        (["rm"], ["NAME", "--volumes"]),
+        (["image"], ["build"]),
+        (["image", "build"], ["--tag", "bottle-dash-agent:latest"]),
+    ],
+)
+def test_each_command_help(argv: list[str], options: list[str]) -> None:
+    done = bd(*argv, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: bottle-dash " + " ".join(argv))
+    for option in options:
+        assert option.replace("NAME", "name") in done.stdout or option in done.stdout
+
+
+def test_parser_help_matches_the_handlers() -> None:
+    # Every subcommand in --help has a handler, and every handler is in --help.
+    assert set(cli.COMMANDS) == set(SUBCOMMANDS)
+
+
+def test_usage_error_shape() -> None:
+    assert_error(bd("frobnicate"), 2, "invalid choice")
+    assert_error(bd("up"), 2, "name")
+
+
+# --------------------------------------------------------------------------- config errors
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[agents.web\n", ["line 1", "TOML syntax error"]),
+        (
+            '[agents.web]\nbakend = "docker"\n',
+            ["line 2", "agent 'web'", "key 'bakend'", "'backend'"],
+        ),
+        (
+            '[agents.web]\nbackend = "dokcer"\n',
+            ["agent 'web'", "key 'backend'", "docker, smolmachines"],
+        ),
+        ('[agents.web]\ncpus = "many"\n', ["key 'cpus'", "must be a number"]),
+        ('[agents."Web App"]\n', ["agent 'Web App'", "not a valid agent name"]),
+        ('[agents.web]\nworkspace = "/nonexistent/ws"\n', ["key 'workspace'", "does not exist"]),
+        ('[agents.web]\nprompt = "a"\nprompt_file = "p"\n', ["key 'prompt_file'", "both set"]),
+        ('[agents.web]\nprompt_file = "missing.md"\n', ["key 'prompt_file'", "missing.md"]),
+    ],
+)
+@pytest.mark.parametrize("command", [["ls"], ["up", "web"], ["down", "web"], ["plan", "web"]])
+def test_config_errors(tmp_path: Path, text: str, needles: list[str], command: list[str]) -> None:
+    env = config_file(tmp_path, text)
+    # Docker is pointed at a dead socket: the config error must come first, untouched.
+    done = bd(*command, env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert_error(done, 3, env["BOTTLE_DASH_CONFIG"], *needles)
+    assert "Docker" not in done.stderr
+
+
+def test_config_flag_beats_environment(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[agents.one]\n")
+    env = config_file(tmp_path, "[broken\n")
+    done = bd("--config", str(good), "ls", "--json", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert "TOML" not in done.stderr  # the broken env file was not read
+    assert [r["name"] for r in json.loads(done.stdout)] == ["one"]
+
+
+def test_unknown_agent_suggests_nearest(tmp_path: Path) -> None:
+    env = config_file(tmp_path, "[agents.webapp]\n[agents.api]\n")
+    done = bd("up", "webap", env=env)
+    assert_error(done, 2, "unknown agent 'webap'", "did you mean 'webapp'")
+
+
+def test_init_writes_then_refuses(tmp_path: Path) -> None:
+    target = tmp_path / "cfg" / "config.toml"
+    first = bd("--config", str(target), "init")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == str(target)
+    assert target.exists()
+    target.write_text("# mine\n")
+    assert_error(bd("--config", str(target), "init"), 3, "already exists")
+    assert target.read_text() == "# mine\n"
+
+
+def test_init_uses_xdg_by_default() -> None:
+    done = bd("init")
+    assert done.returncode == 0, done.stderr
+    expected = Path(os.environ["XDG_CONFIG_HOME"]) / "bottle-dash" / "config.toml"
+    assert done.stdout.strip() == str(expected)
+    # ... and the starter it wrote is a valid config (plan needs no engine).
+    plan = bd("plan", "example", "--json", env={"DOCKER_HOST": DEAD_DOCKER})
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["bottle"] == "bottle-example"
+
+
+def test_missing_config_is_reported_not_an_error(tmp_path: Path) -> None:
+    done = bd(
+        "--config", str(tmp_path / "none.toml"), "ls", "--json", env={"DOCKER_HOST": DEAD_DOCKER}
+    )
+    assert "Traceback" not in done.stderr
+    assert json.loads(done.stdout) == []
+    text = bd("--config", str(tmp_path / "none.toml"), "ls", env={"DOCKER_HOST": DEAD_DOCKER})
+    assert "no config file at" in text.stderr and "bottle-dash init" in text.stderr
+
+
+def test_exec_needs_a_command(tmp_path: Path) -> None:
+    env = config_file(tmp_path, "[agents.web]\n")
+    assert_error(bd("exec", "web", env=env), 2, "needs a command")
+
+
+# --------------------------------------------------------------------------- docker down
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ls"],
+        ["ls", "--json"],
+        ["up", "web"],
+        ["down", "web"],
+        ["rm", "web"],
+        ["attach", "web"],
+        ["exec", "web", "--", "id"],
+    ],
+)
+def test_docker_down(tmp_path: Path, command: list[str]) -> None:
+    env = {**config_file(tmp_path, "[agents.web]\n"), "DOCKER_HOST": DEAD_DOCKER}
+    done = bd(*command, env=env)
+    assert_error(done, 4, "Docker engine not answering", "nonexistent.sock")
+
+
+def test_docker_down_ls_json_still_prints_what_it_knows(tmp_path: Path) -> None:
+    env = {**config_file(tmp_path, "[agents.web]\n"), "DOCKER_HOST": DEAD_DOCKER}
+    done = bd("ls", "--json", env=env)
+    rows = json.loads(done.stdout)
+    assert [(r["name"], r["state"], r["defined"]) for r in rows] == [("web", "unknown", True)]
+
+
+def test_docker_down_doctor(tmp_path: Path) -> None:
+    env = {**config_file(tmp_path, "[agents.web]\n"), "DOCKER_HOST": DEAD_DOCKER}
+    done = bd("doctor", env=env)
+    assert done.returncode == 4
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "Docker engine not answering" in done.stdout
+    assert "fix:" in done.stdout
+    assert "bottle-dash: error: needed components are missing: docker" in done.stderr
+    as_json = bd("doctor", "--json", env=env)
+    assert as_json.returncode == 4
+    checks = {c["component"]: c for c in json.loads(as_json.stdout)}
+    assert checks["docker"]["ok"] is False and checks["docker"]["needed"] is True
+    assert checks["docker"]["problems"][0]["fix"]
+    assert {"config", "docker", "smolmachines", "tmux"} <= set(checks)
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def test_dashboard_missing_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "bottle_dash.launch", None)  # import fails
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bottle-dash: error: the dashboard is not available")
+    assert "fix:" in err
+
+
+def test_dashboard_gets_the_resolved_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    seen: dict[str, object] = {}
+
+    def run_dashboard(**kwargs: object) -> int:
+        seen.update(kwargs)
+        return 0
+
+    fake = types.ModuleType("bottle_dash.launch")
+    fake.run_dashboard = run_dashboard  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bottle_dash.launch", fake)
+    target = tmp_path / "c.toml"
+    assert cli.main(["--config", str(target), "--no-tmux", "--theme", "x"]) == 0
+    assert seen == {"config_path": target, "no_tmux": True, "theme": "x"}
+
+
+def test_dashboard_not_started_on_bad_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import types
+
+    fake = types.ModuleType("bottle_dash.launch")
+    fake.run_dashboard = lambda **kw: pytest.fail("dashboard started")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bottle_dash.launch", fake)
+    target = tmp_path / "c.toml"
+    target.write_text("[x\n")
+    assert cli.main(["--config", str(target)]) == 3
+    assert "TOML syntax error" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""Dependency direction: ``bottle_dash -> backends``, never back.
+
+The backends are imported in a fresh interpreter, which must end without Textual,
+libtmux or any ``bottle_dash`` module loaded; and ``bottle_dash.ops``/``config``/``cli``
+(which the CLI imports for every command) must not pull in Textual or libtmux either.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("textual", "libtmux", "bottle_dash")
+
+
+def backend_modules() -> list[str]:
+    """Every module under backends/ (docker and smolmachines included when present)."""
+    import backends
+
+    names = ["backends"]
+    for info in pkgutil.walk_packages(backends.__path__, "backends."):
+        names.append(info.name)
+    return names
+
+
+def loaded_after(modules: list[str]) -> list[str]:
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def test_the_expected_backend_modules_exist() -> None:
+    names = backend_modules()
+    for required in (
+        "backends.base",
+        "backends.registry",
+        "backends.run",
+        "backends.claude",
+        "backends.paths",
+        "backends.docker.backend",
+    ):
+        assert required in names
+
+
+def test_backends_import_no_ui_and_no_app() -> None:
+    modules = backend_modules()
+    loaded = loaded_after(modules)
+    leaked = [m for m in loaded if m.split(".")[0] in FORBIDDEN]
+    assert leaked == [], f"backends imported {leaked}"
+
+
+@pytest.mark.parametrize("module", ["bottle_dash.config", "bottle_dash.ops", "bottle_dash.cli"])
+def test_cli_layer_imports_no_ui(module: str) -> None:
+    # The CLI commands must work (and start fast) without loading Textual or libtmux.
+    loaded = loaded_after([module])
+    leaked = [m for m in loaded if m.split(".")[0] in ("textual", "libtmux")]
+    assert leaked == [], f"{module} imported {leaked}"
