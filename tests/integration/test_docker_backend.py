@@ -1,0 +1,426 @@
+"""The docker backend against a real Docker engine and the offline test image.
+
+One hardened bottle is launched per module for the read-only checks (hardening, limits,
+exec, prompt, skills); lifecycle and failure tests make their own. Every agent is named
+``t<run>-...`` so the conftest sweep removes leftovers; each test removes what it made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import agent_name
+
+from backends import registry, run
+from backends.base import (
+    LABEL_AGENT,
+    RUNNING,
+    STOPPED,
+    AgentSpec,
+    BackendError,
+    BackendUnavailable,
+    BottleNotFound,
+    ImageNotFound,
+    LaunchError,
+    ProvisionError,
+)
+from backends.docker.backend import DockerBackend
+from backends.docker.bottle import DockerBottle
+from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
+
+pytestmark = pytest.mark.docker
+
+NASTY_PROMPT = (
+    "You are \"agent\" 'one'.\n$(touch /tmp/pwned) `id` ${HOME} \\ backslash\n"
+    "ünïcødé ✓ 日本語\n\ttab; rm -rf / | cat &\n\nlast line without newline"
+)
+NASTY_ARG = "a b \"c\" 'd' $(id) `x`\nnewline ✓"
+MIB = 1024**2
+
+
+def labelled(agent: str) -> dict[str, list[str]]:
+    """Every container, network and volume carrying ``bottle-dash.agent=<agent>``."""
+    api = DockerBackend().engine.api()
+    filters = {"label": f"{LABEL_AGENT}={agent}"}
+    return {
+        "containers": [c["Id"] for c in api.containers(all=True, filters=filters)],
+        "networks": [n["Name"] for n in api.networks(filters=filters)],
+        "volumes": [v["Name"] for v in (api.volumes(filters=filters) or {}).get("Volumes") or []],
+    }
+
+
+def nothing_left(agent: str) -> bool:
+    return not any(labelled(agent).values())
+
+
+@pytest.fixture
+def backend() -> Iterator[DockerBackend]:
+    made = DockerBackend()
+    yield made
+    made.engine.forget()
+
+
+@pytest.fixture(scope="module")
+def shared(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One launched bottle with a nasty prompt, two skills, env and tight limits."""
+    base = tmp_path_factory.mktemp("shared")
+    with pytest.MonkeyPatch.context() as mp:
+        # Module scope runs outside the per-test isolation: pin the state dir ourselves.
+        mp.setenv("XDG_STATE_HOME", str(base / "state"))
+        skills = base / "skills"
+        (skills / "review" / "refs").mkdir(parents=True)
+        (skills / "review" / "SKILL.md").write_text("# Review\nbe kind ✓\n")
+        (skills / "review" / "refs" / "notes.txt").write_text("nested\n")
+        (skills / "deploy").mkdir()
+        (skills / "deploy" / "SKILL.md").write_text("# Deploy\n")
+        workspace = base / "ws"
+        workspace.mkdir()
+        (workspace / "README").write_text("host file\n")
+        name = agent_name("hard")
+        backend = DockerBackend()
+        spec = AgentSpec(
+            name=name,
+            image=test_image,
+            workspace=workspace,
+            prompt=NASTY_PROMPT,
+            skills=(skills / "review", skills / "deploy"),
+            env={"STANDIN_ENV": NASTY_ARG, "PLAIN": "1"},
+            claude_args=("--verbose",),
+            cpus=1.0,
+            memory=256 * MIB,
+            pids=128,
+        )
+        plan = backend.prepare(spec)
+        steps: list[str] = []
+        bottle = backend.launch(plan, steps.append)
+        try:
+            yield {
+                "backend": backend,
+                "bottle": bottle,
+                "plan": plan,
+                "spec": spec,
+                "steps": steps,
+                "state": base / "state",
+            }
+        finally:
+            backend.remove(name, volumes=True)
+
+
+def sh(bottle: DockerBottle, script: str, user: str = "node") -> str:
+    done = bottle.exec(script, user=user)
+    assert done.ok, done
+    return done.stdout
+
+
+# ----------------------------------------------------------------------- hardening
+
+
+def test_launch_reports_its_steps(shared: dict[str, Any]) -> None:
+    steps = shared["steps"]
+    for step in ("creating the network", "creating the container", "copying the prompt"):
+        assert step in steps
+    assert steps[-1] == "running"
+
+
+def test_bottle_is_hardened(shared: dict[str, Any]) -> None:
+    bottle = shared["bottle"]
+    assert sh(bottle, "id -u").strip() == "1000"
+    status = sh(bottle, "cat /proc/1/status")
+    assert "CapEff:\t0000000000000000" in status
+    assert "NoNewPrivs:\t1" in status
+    own = sh(bottle, "cat /proc/self/status")
+    assert "CapEff:\t0000000000000000" in own and "NoNewPrivs:\t1" in own
+    # No Docker socket anywhere it would usually be.
+    assert bottle.exec("test -e /var/run/docker.sock || test -e /run/docker.sock").returncode == 1
+
+
+def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
+    backend, plan = shared["backend"], shared["plan"]
+    info = backend.engine.api().inspect_container(plan.bottle)
+    host = info["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] == 128
+    assert host["Memory"] == 256 * MIB
+    assert host["NanoCpus"] == 1_000_000_000
+    assert not host.get("Privileged")
+    assert info["Config"]["User"] == "node"
+    assert info["Config"]["WorkingDir"] == "/workspace"
+    assert list(info["NetworkSettings"]["Networks"]) == [plan.network]
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert set(mounts) == {"/home/node", "/workspace"}
+    assert mounts["/home/node"]["Type"] == "volume"
+    assert mounts["/home/node"]["Name"] == plan.home_volume
+    assert mounts["/workspace"]["Source"] == plan.workspace
+    assert not any("docker.sock" in (m.get("Source") or "") for m in info["Mounts"])
+    for key, value in plan.labels.items():
+        assert info["Config"]["Labels"][key] == value
+    api = backend.engine.api()
+    assert api.inspect_network(plan.network)["Labels"] == plan.labels
+    assert api.inspect_volume(plan.home_volume)["Labels"] == plan.labels
+
+
+def test_exec_default_user_is_node_and_root_works(shared: dict[str, Any]) -> None:
+    bottle = shared["bottle"]
+    assert sh(bottle, "id -un; id -u; pwd").split() == ["node", "1000", "/workspace"]
+    assert sh(bottle, "id -u", user="root").strip() == "0"
+    assert sh(bottle, "cat README").strip() == "host file"
+    failed = bottle.exec("echo out; echo err >&2; exit 7")
+    assert (failed.returncode, failed.stdout, failed.stderr) == (7, "out\n", "err\n")
+
+
+# ----------------------------------------------------------------------- provisioning
+
+
+def test_prompt_in_guest_is_byte_identical_private_and_node_owned(shared: dict[str, Any]) -> None:
+    bottle, plan = shared["bottle"], shared["plan"]
+    want = NASTY_PROMPT.encode()
+    assert Path(plan.prompt_host).read_bytes() == want
+    digest = sh(bottle, f"sha256sum {plan.prompt_guest}").split()[0]
+    assert digest == hashlib.sha256(want).hexdigest()
+    assert sh(bottle, f"cat {plan.prompt_guest}") == NASTY_PROMPT
+    assert sh(bottle, f"stat -c '%a %u %U' {plan.prompt_guest}").split() == ["600", "1000", "node"]
+
+
+def test_skills_are_present_with_content(shared: dict[str, Any]) -> None:
+    bottle = shared["bottle"]
+    skills = "/home/node/.claude/skills"
+    assert sh(bottle, f"cat {skills}/review/SKILL.md") == "# Review\nbe kind ✓\n"
+    assert sh(bottle, f"cat {skills}/review/refs/notes.txt") == "nested\n"
+    assert sh(bottle, f"cat {skills}/deploy/SKILL.md") == "# Deploy\n"
+    owners = sh(bottle, f"find {skills} -exec stat -c '%u' {{}} +").split()
+    assert set(owners) == {"1000"}
+
+
+def test_claude_argv_reaches_the_standin_verbatim(shared: dict[str, Any]) -> None:
+    bottle, plan = shared["bottle"], shared["plan"]
+    args = [*plan.claude_args, NASTY_ARG]
+    done = run.run(bottle.claude_argv(args, tty=False), timeout=60)
+    assert done.ok, done
+    lines = done.stdout.splitlines()
+    start = [line for line in lines if line.startswith("STANDIN-CLAUDE start ")]
+    assert start and "uid=1000" in start[0] and "cwd=/workspace" in start[0]
+    assert f"STANDIN-CLAUDE argc={len(args)}" in lines
+    assert "STANDIN-CLAUDE arg1=--append-system-prompt-file" in lines
+    assert f"STANDIN-CLAUDE arg2={plan.prompt_guest}" in lines
+    assert "STANDIN-CLAUDE arg3=--verbose" in lines
+    # The nasty argument arrived as one argument, byte for byte (it spans two lines).
+    assert f"STANDIN-CLAUDE arg4={NASTY_ARG}" in done.stdout
+    assert f"STANDIN-CLAUDE env STANDIN_ENV={NASTY_ARG}" in done.stdout
+
+
+def test_list_attach_and_host_pid(shared: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    backend, plan = shared["backend"], shared["plan"]
+    mine = [i for i in backend.list_bottles() if i.agent == plan.agent]
+    assert len(mine) == 1
+    info = mine[0]
+    assert (info.state, info.bottle, info.backend) == (RUNNING, plan.bottle, "docker")
+    assert info.created and info.ident
+    pid = backend.host_pid(info)
+    assert pid and Path(f"/proc/{pid}").exists()
+    assert backend.host_pid(info) == pid  # cached, same answer
+    monkeypatch.setenv("XDG_STATE_HOME", str(shared["state"]))
+    handle = backend.attach(plan.agent)
+    assert handle.running and handle.env == plan.env
+    assert handle.claude_argv([]) == shared["bottle"].claude_argv([])
+    assert isinstance(backend.logs(plan.agent, tail=10), str)
+
+
+# ----------------------------------------------------------------------- lifecycle
+
+
+def test_lifecycle_states_home_survives_and_rm_volumes_leaves_nothing(
+    backend: DockerBackend, test_image: str
+) -> None:
+    name = agent_name("life")
+    plan = backend.prepare(AgentSpec(name=name, image=test_image, prompt="p"))
+
+    def state() -> str | None:
+        found = [i.state for i in backend.list_bottles() if i.agent == name]
+        assert len(found) <= 1
+        return found[0] if found else None
+
+    try:
+        assert state() is None
+        with pytest.raises(BottleNotFound):
+            backend.attach(name)
+        bottle = backend.launch(plan)
+        assert state() == RUNNING
+        sh(bottle, "echo kept > ~/note")
+        assert backend.launch(plan).name == bottle.name  # running: a no-op
+        backend.stop(name)
+        assert state() == STOPPED
+        assert backend.host_pid(next(i for i in backend.list_bottles() if i.agent == name)) is None
+        backend.start(name)
+        assert state() == RUNNING
+        assert sh(bottle, "cat ~/note") == "kept\n"
+        backend.stop(name)
+        relaunched = backend.launch(plan)  # stopped: start and provision again
+        assert state() == RUNNING
+        assert sh(relaunched, "cat ~/note") == "kept\n"
+        backend.remove(name)
+        assert state() is None
+        left = labelled(name)
+        assert left["containers"] == [] and left["networks"] == []
+        assert left["volumes"] == [plan.home_volume]
+        with pytest.raises(BottleNotFound, match="home volume"):
+            backend.remove(name)
+        again = backend.launch(plan)  # the kept home comes back
+        assert sh(again, "cat ~/note") == "kept\n"
+        backend.remove(name, volumes=True)
+        assert state() is None
+        assert nothing_left(name)
+    finally:
+        if not nothing_left(name):
+            backend.remove(name, volumes=True)
+
+
+def test_skill_gone_after_prepare_fails_naming_it_and_leaves_nothing(
+    backend: DockerBackend, test_image: str, tmp_path: Path
+) -> None:
+    name = agent_name("noskill")
+    skill = tmp_path / "vanishing-skill"
+    skill.mkdir()
+    (skill / "SKILL.md").write_text("x")
+    plan = backend.prepare(AgentSpec(name=name, image=test_image, skills=(skill,)))
+    shutil.rmtree(skill)
+    steps: list[str] = []
+    with pytest.raises(ProvisionError, match="vanishing-skill") as err:
+        backend.launch(plan, steps.append)
+    assert name in str(err.value)
+    assert "starting the container" in steps  # it failed after the container ran
+    assert nothing_left(name)
+
+
+def test_failed_create_rolls_back_network_and_volume(
+    backend: DockerBackend, test_image: str
+) -> None:
+    name = agent_name("toobig")
+    plan = backend.prepare(AgentSpec(name=name, image=test_image))
+    plan.cpus = float((os.cpu_count() or 1) * 64)  # the engine refuses more CPUs than exist
+    with pytest.raises(LaunchError, match="creating the container") as err:
+        backend.launch(plan)
+    assert name in str(err.value) and "CPU" in str(err.value)
+    assert nothing_left(name)
+
+
+def test_missing_image_names_image_agent_and_fix(backend: DockerBackend) -> None:
+    name = agent_name("noimage")
+    plan = backend.prepare(AgentSpec(name=name, image="bottle-dash-no-such-image:never"))
+    with pytest.raises(ImageNotFound) as err:
+        backend.launch(plan)
+    text = str(err.value)
+    assert "bottle-dash-no-such-image:never" in text and name in text
+    assert "bottle-dash image build" in text
+    assert nothing_left(name)
+
+
+def test_foreign_container_with_the_bottle_name_is_refused(
+    backend: DockerBackend, test_image: str
+) -> None:
+    name = agent_name("foreign")
+    plan = backend.prepare(AgentSpec(name=name, image=test_image))
+    api = backend.engine.api()
+    api.create_container(test_image, name=plan.bottle, command=["true"])
+    try:
+        with pytest.raises(LaunchError, match="did not create"):
+            backend.launch(plan)
+        with pytest.raises(BottleNotFound):
+            backend.attach(name)
+    finally:
+        api.remove_container(plan.bottle, force=True)
+
+
+def test_operations_on_a_missing_bottle(backend: DockerBackend) -> None:
+    name = agent_name("ghost")
+    for call in (backend.attach, backend.stop, backend.start, backend.logs, backend.remove):
+        with pytest.raises(BottleNotFound, match=name):
+            call(name)
+    gone = DockerBottle(backend.engine, name)
+    with pytest.raises(BottleNotFound):
+        gone.exec("true")
+
+
+# ----------------------------------------------------------------------- engine down
+
+
+def test_docker_down_is_backend_unavailable_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    registry.reset()
+    backend = registry.get_backend("docker")
+    problems = backend.preflight()
+    assert problems, "a dead engine must be reported"
+    engine_problem = problems[0]
+    assert "unix:///nonexistent.sock" in engine_problem.what
+    assert "sudo dockerd" in engine_problem.fix and "DOCKER_HOST" in engine_problem.fix
+    with pytest.raises(BackendUnavailable) as err:
+        backend.list_bottles()
+    assert "DOCKER_HOST=unix:///nonexistent.sock" in str(err.value)
+    assert "systemctl start docker" in str(err.value)
+    plan = backend.prepare(AgentSpec(name=agent_name("down")))
+    for call in (
+        lambda: backend.launch(plan),
+        lambda: backend.attach("x"),
+        lambda: backend.stop("x"),
+        lambda: backend.remove("x", volumes=True),
+        lambda: build_agent_image("t:never"),
+        lambda: DockerBottle(backend.engine, "x").exec("true"),  # via the docker CLI
+    ):
+        with pytest.raises(BackendUnavailable, match="nonexistent.sock"):
+            call()
+
+
+# ----------------------------------------------------------------------- image build
+
+
+def test_image_build_streams_progress_and_reports_failure(test_image: str, tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "Dockerfile").write_text(f"FROM {test_image}\nRUN echo built-ok-marker\n")
+    lines: list[str] = []
+    tag = f"bottle-dash-build-test:{agent_name('img')}"
+    api = DockerBackend().engine.api()
+    try:
+        image_id = build_agent_image(tag, lines.append, context=good)
+        assert image_id
+        assert any(line.startswith("Step 1/2") for line in lines)
+        assert "built-ok-marker" in lines
+        assert api.inspect_image(tag)
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "Dockerfile").write_text(f"FROM {test_image}\nRUN exit 3\n")
+    with pytest.raises(BackendError, match="returned a non-zero code: 3"):
+        build_agent_image(tag, lines.append, context=bad)
+
+
+def test_shipped_dockerfile_build_is_attempted_and_fails_cleanly(tmp_path: Path) -> None:
+    # The real base image cannot be pulled here; point FROM at a registry that can never
+    # resolve (.invalid) so the attempt fails fast everywhere, online or not.
+    text = (AGENT_IMAGE_DIR / "Dockerfile").read_text()
+    assert "@anthropic-ai/claude-code" in text and "USER node" in text
+    assert "WORKDIR /workspace" in text
+    context = tmp_path / "ctx"
+    shutil.copytree(AGENT_IMAGE_DIR, context)
+    lines = text.splitlines()
+    (context / "Dockerfile").write_text(
+        "\n".join(
+            "FROM bottle-dash.invalid/node:22" if line.startswith("FROM ") else line
+            for line in lines
+        )
+    )
+    seen: list[str] = []
+    with pytest.raises(BackendError) as err:
+        build_agent_image("bottle-dash-agent:never", seen.append, context=context)
+    assert "bottle-dash.invalid" in str(err.value)
+    assert seen[0].startswith("building bottle-dash-agent:never")
