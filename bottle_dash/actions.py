@@ -8,12 +8,12 @@ Without a pane host (``--no-tmux``) attaching returns the argv for the foregroun
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from backends import registry
-from backends.base import RUNNING, BackendError, BottleBackend, ProgressFn
+from backends.base import NOT_CREATED, RUNNING, BackendError, BottleBackend, ProgressFn
 from bottle_dash.tmux import PaneHost
 
 
@@ -28,16 +28,6 @@ class Attached:
     how: str
     argv: list[str]
     pane_id: str | None = None
-
-
-def install_backends(backends: Mapping[str, BottleBackend] | None) -> None:
-    """Make injected backends (tests, benchmarks) the ones ``ops`` resolves by name.
-
-    ``ops`` looks backends up through ``backends.registry``; putting the instances in its
-    cache means every action runs the real ``ops`` code against them.
-    """
-    if backends:
-        registry._instances.update(backends)
 
 
 def backend_for(name: str, backends: Mapping[str, BottleBackend] | None) -> BottleBackend:
@@ -62,36 +52,33 @@ class Actions:
         self.ops = ops
         self.pane_host = pane_host
         self.backends = backends
-        install_backends(backends)
 
     # ------------------------------------------------------------------ bottles
 
     def up(self, row: Any, progress: ProgressFn) -> str:
         """Create or start the agent's bottle (``bottle-dash up``); returns what was done."""
         if row.spec is None:
+            # A bottle whose agent left the config can still be started (not launched).
+            if row.state == NOT_CREATED:
+                raise ActionError(f"{row.name} is not defined in the config")
             if row.state == RUNNING:
-                return "running"
-            raise ActionError(
-                f"{row.name} is not defined in the config: define it again to launch it, "
-                "or press d to remove its bottle"
-            )
-        _bottle, what = self.ops.up(row.spec, progress)
+                return "already running"
+            progress(f"starting bottle {row.bottle}")
+            return str(self.ops.start(row.name, row.backend, backends=self.backends))
+        _bottle, what = self.ops.up(row.spec, progress, backends=self.backends)
         return str(what)
 
     def stop(self, row: Any) -> None:
         """Stop the agent's bottle (``bottle-dash down``)."""
-        self.ops.down(row.name, row.backend)
+        self.ops.down(row.name, row.backend, backends=self.backends)
 
     def remove(self, row: Any, *, volumes: bool) -> None:
         """Remove the agent's bottle, and its home volume when ``volumes``."""
-        self.ops.remove(row.name, row.backend, volumes)
+        self.ops.remove(row.name, row.backend, volumes, backends=self.backends)
 
     def logs(self, row: Any, tail: int = 200) -> str:
         """The bottle's own output (``bottle-dash logs``)."""
-        fetch: Callable[..., str] | None = getattr(self.ops, "logs", None)
-        if fetch is not None:
-            return fetch(row.name, row.backend)
-        return backend_for(row.backend, self.backends).logs(row.name, tail=tail)
+        return str(self.ops.logs(row.name, row.backend, tail, backends=self.backends))
 
     # ------------------------------------------------------------------ panes
 
@@ -104,7 +91,7 @@ class Actions:
         if row.state != RUNNING:
             progress(f"starting {row.name}")
             self.up(row, progress)
-        argv = list(self.ops.attach_argv(row.spec or row, fresh=fresh))
+        argv = list(self.ops.attach_argv(row.spec or row, fresh=fresh, backends=self.backends))
         if self.pane_host is None:
             return Attached("foreground", argv)
         pane = self.pane_host.panes().get(row.name)

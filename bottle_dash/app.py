@@ -17,7 +17,7 @@ from textual.screen import Screen
 from backends import registry
 from backends.base import BackendError, BottleBackend, Problem
 from bottle_dash import themes
-from bottle_dash.actions import Actions, backend_for
+from bottle_dash.actions import Actions
 from bottle_dash.poller import Poller
 from bottle_dash.screens.main import MainScreen
 from bottle_dash.screens.modals import HelpScreen
@@ -139,17 +139,17 @@ class BottleDashApp(App[None]):
         problems: list[Problem] = []
         for name in names:
             try:
-                problems += backend_for(name, self.backends).preflight()
+                problems += self.actions.ops.backend_for(name, self.backends).preflight()
             except (BackendError, ImportError) as exc:
                 problems.append(Problem(name, f"backend unavailable: {exc}", _fix(exc)))
         return problems
 
     def _backends_in_use(self) -> list[str]:
         try:
-            agents = self.load_config().agents.values()
+            config = self.load_config()
         except Exception:
-            return ["docker"]
-        return sorted({a.backend for a in agents} or {"docker"})
+            config = None
+        return sorted(self.actions.ops.backends_needed(config))
 
     def backend_names(self) -> list[str]:
         """Backend names the new-agent form offers."""

@@ -207,6 +207,7 @@ class MainScreen(Screen[None]):
         no_agents = not rows and self.polls > 0
         empty.set_class(no_agents, "-shown")
         table.display = not no_agents
+        self.query_one(AgentDetails).display = not no_agents
         if no_agents:
             empty.show(self.result.config_path or self.dash.config_path)
         now = self.dash.now()

@@ -50,8 +50,8 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
         width: 76; height: auto; max-height: 95%; padding: 0 2;
         border: thick $primary; background: $surface;
     }
-    NewAgentScreen Horizontal { height: auto; }
-    NewAgentScreen Label { width: 12; padding: 1 1 0 0; }
+    NewAgentScreen Horizontal { height: auto; margin-top: 1; }
+    NewAgentScreen Label { width: 12; }
     NewAgentScreen Input, NewAgentScreen Select { width: 1fr; }
     NewAgentScreen #error { color: $error; height: auto; }
     NewAgentScreen #buttons { align-horizontal: right; }
@@ -81,7 +81,7 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
             for key, hint in fields[:1]:
                 with Horizontal():
                     yield Label(key)
-                    yield Input(placeholder=hint, id=f"f-{key}")
+                    yield Input(placeholder=hint, id=f"f-{key}", compact=True)
             with Horizontal():
                 yield Label("backend")
                 yield Select(
@@ -89,11 +89,12 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
                     value=self.backend_names[0],
                     allow_blank=False,
                     id="f-backend",
+                    compact=True,
                 )
             for key, hint in fields[1:]:
                 with Horizontal():
                     yield Label(key)
-                    yield Input(placeholder=hint, id=f"f-{key}")
+                    yield Input(placeholder=hint, id=f"f-{key}", compact=True)
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")

@@ -32,6 +32,9 @@ class CountsHeader(Static):
         for state in (RUNNING, STOPPED, NOT_CREATED):
             text.append("   ")
             text.append(f"{counts.get(state, 0)} {state}", style=colours.get(_STATE_VAR[state]))
+        for state, count in sorted(counts.items()):
+            if state not in _STATE_VAR and count:  # e.g. "unknown": its backend did not answer
+                text.append(f"   {count} {state}", style=colours.get("state-undefined"))
         if undefined:
             text.append("   ")
             text.append(f"{undefined} undefined", style=colours.get("state-undefined"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,24 +13,17 @@ from backend import FakeBackend
 from panehost import FakePaneHost
 
 from backends.base import NOT_CREATED, RUNNING, STOPPED, AgentSpec, Problem
+from bottle_dash import ops as ops_module
 from bottle_dash.app import BottleDashApp, make_app
+from bottle_dash.config import Config
 from bottle_dash.poller import Usage
-
-try:  # the real ops layer; the stand-in only while it has not landed
-    from bottle_dash import ops as ops_module
-except ImportError:  # pragma: no cover
-    import fake_ops as ops_module  # type: ignore[no-redef]
 
 NOW = datetime(2026, 1, 1, 12, 34, tzinfo=UTC)
 THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
 THEMES = sorted(p.stem for p in THEMES_DIR.glob("*.toml"))
 
 
-def make_config(path: Path, agents: dict[str, AgentSpec]) -> Any:
-    try:
-        from bottle_dash.config import Config
-    except ImportError:  # pragma: no cover
-        return SimpleNamespace(path=path, agents=agents)
+def make_config(path: Path, agents: dict[str, AgentSpec]) -> Config:
     return Config(path=path, exists=True, agents=agents)
 
 
@@ -83,6 +75,7 @@ def build(
     problem: bool = False,
     theme: str = "bottle-dark",
     pane_host: bool = True,
+    config_path: Path | None = None,
     **kw: Any,
 ) -> Dash:
     """A dashboard; ``everything`` puts agents in every state, with panes and a preview."""
@@ -112,7 +105,7 @@ def build(
         ]
         backends["smolmachines"] = smol
         agents.append(spec("vm-agent", backend="smolmachines"))
-    config_path = tmp_path / "config.toml"
+    config_path = config_path or tmp_path / "config.toml"
     config = make_config(config_path, {a.name: a for a in agents})
     app = make_app(
         load_config=lambda: config,

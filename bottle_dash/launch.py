@@ -1,0 +1,68 @@
+"""Start-up for ``bottle-dash`` with no subcommand: in tmux, into tmux, or in place.
+
+- Inside tmux (``$TMUX`` set): the dashboard runs in the current pane and splits agents'
+  panes from its window.
+- Outside tmux: it creates (or re-attaches to) the tmux session ``bottle-dash`` that runs
+  the dashboard, so the operator lands in the cockpit either way.
+- ``--no-tmux``: it runs in place; attaching hands the terminal to claude
+  (``App.suspend()``) and takes it back when claude exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bottle_dash.tmux import SESSION, session_argv
+
+NO_TMUX_HINT = (
+    "bottle-dash: tmux is not installed, and each agent's claude runs in its own tmux pane.\n"
+    "  fix: install tmux (apt-get install -y tmux, brew install tmux),\n"
+    "       or run `bottle-dash --no-tmux` to attach in this terminal instead."
+)
+
+
+def dashboard_argv(config_path: Path | None, theme: str | None) -> list[str]:
+    """The command the tmux session runs: this Python, this package, the same options."""
+    argv = [sys.executable, "-m", "bottle_dash"]
+    if config_path is not None:
+        argv += ["--config", str(Path(config_path).expanduser().absolute())]
+    if theme:
+        argv += ["--theme", theme]
+    return argv
+
+
+def run_dashboard(*, config_path: Path | None, no_tmux: bool, theme: str | None) -> int:
+    """Run the dashboard (see the module docstring for where); returns an exit status."""
+    if not no_tmux and not os.environ.get("TMUX"):
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            print(NO_TMUX_HINT, file=sys.stderr)
+            return 2
+        argv = session_argv(tmux, dashboard_argv(config_path, theme), SESSION)
+        return subprocess.run(argv, check=False).returncode
+    return run_in_place(config_path=config_path, no_tmux=no_tmux, theme=theme)
+
+
+def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) -> int:
+    """Run the Textual app in this terminal (the pane we are in, or plain ``--no-tmux``)."""
+    from bottle_dash import config as config_module
+    from bottle_dash.app import make_app
+
+    path = config_module.resolve_config_path(config_path)
+    pane_host = None
+    if not no_tmux:
+        from bottle_dash.tmux import TmuxPaneHost
+
+        pane_host = TmuxPaneHost()
+    app = make_app(
+        load_config=lambda: config_module.load_config(path),
+        pane_host=pane_host,
+        config_path=path,
+        theme=theme,
+    )
+    app.run()
+    return app.return_code or 0

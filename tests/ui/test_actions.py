@@ -1,0 +1,402 @@
+"""Every key and action of the main screen, on FakeBackend + FakePaneHost.
+
+Each test asserts what the backend and the pane host were asked to do, and what the
+screen shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import screen_text, settle, spec
+
+from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
+from backends.claude import resume_fallback
+
+
+def resumed(bottle: str) -> list[str]:
+    return resume_fallback(["fake-exec", "-t", bottle, "claude"], 0)
+
+
+def fresh(bottle: str, *args: str) -> list[str]:
+    return ["fake-exec", "-t", bottle, "claude", *args]
+
+
+async def select(pilot: Any, dash: Any, name: str) -> None:
+    table = dash.main.query_one("#agents")
+    table.move_cursor(row=table.get_row_index(name))
+    await pilot.pause()
+    assert table.selected_agent == name
+
+
+async def test_table_lists_agents_in_every_state(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        rows = dash.rows()
+        assert {n: r.state for n, r in rows.items()} == {
+            "alpha": RUNNING,
+            "beta": STOPPED,
+            "gamma": NOT_CREATED,
+            "orphan": RUNNING,
+        }
+        assert rows["alpha"].pane == "live" and rows["beta"].pane == "dead"
+        assert not rows["orphan"].defined
+        text = screen_text(pilot.app)
+        assert "2 running   1 stopped   1 not created   1 undefined" in text
+        assert "orphan (undefined)" in text
+        # details of the first row, with its pane preview
+        assert "cpus 2, memory 4.0G, pids 512" in text
+        assert "/srv/alpha" in text
+        assert "fresh conversation turn=1" in text
+        assert "2h 34m" in text and "12.5" in text and "256.0M" in text
+
+
+async def test_one_list_per_backend_and_one_tmux_call_per_poll(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        dash.backend.calls.clear()
+        dash.panes.calls.clear()
+        dash.main.poll_now()
+        await settle(pilot)
+        assert dash.backend.called("list_bottles") == [("list_bottles",)]
+        assert [c for c in dash.panes.calls if c[0] == "panes"] == [("panes",)]
+
+
+async def test_polls_never_overlap_and_pause_under_a_modal(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = dash.main
+        polls = main.polls
+        main.poll_now()
+        main.poll_now()  # while the first runs: coalesced into one follow-up poll
+        assert main._poll_again
+        await settle(pilot)
+        assert main.polls == polls + 2
+        await pilot.press("question_mark")
+        await pilot.pause()
+        dash.backend.calls.clear()
+        main.poll_now()  # the timer firing while help is open
+        await settle(pilot)
+        assert dash.backend.called("list_bottles") == []
+        await pilot.press("escape")  # closing the modal catches up at once
+        await settle(pilot)
+        assert dash.backend.called("list_bottles") == [("list_bottles",)]
+
+
+async def test_enter_on_live_pane_focuses_it(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert dash.panes.actions() == [("focus", "%1")]
+        assert not dash.backend.called("launch") and not dash.backend.called("start")
+
+
+async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "beta")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert dash.backend.called("start") == [("start", "beta")]
+        assert dash.panes.actions() == [("respawn", "%2", resumed("bottle-beta")), ("focus", "%2")]
+        assert dash.rows()["beta"].state == RUNNING
+        assert dash.rows()["beta"].pane == "live"
+        assert "beta: attach: pane %2 respawned" in screen_text(pilot.app)
+
+
+async def test_enter_on_new_agent_launches_then_splits_a_tagged_pane(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "gamma")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert dash.backend.called("launch") == [("launch", "gamma")]
+        assert dash.panes.actions() == [("split", "gamma", resumed("bottle-gamma"))]
+        assert dash.rows()["gamma"].state == RUNNING
+        assert dash.rows()["gamma"].pane == "live"
+
+
+async def test_launch_shows_progress_and_the_ui_stays_responsive(dash_factory: Any) -> None:
+    import threading
+
+    dash = dash_factory(everything=True)
+    dash.backend.gate = threading.Event()
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "gamma")
+        await pilot.press("enter")
+        for _ in range(50):  # until the worker reports its first step
+            await pilot.pause(0.02)
+            if "creating bottle" in screen_text(pilot.app):
+                break
+        assert dash.rows()["gamma"].busy == "attaching"
+        assert "attaching…" in screen_text(pilot.app)
+        await pilot.press("question_mark")  # keys still work while the launch waits
+        await pilot.pause()
+        assert "bottle-dash keys" in screen_text(pilot.app)
+        await pilot.press("escape")
+        dash.backend.gate.set()
+        await settle(pilot)
+        assert dash.panes.actions()[0][0] == "split"
+        assert dash.rows()["gamma"].busy == ""
+
+
+async def test_failed_launch_shows_the_error_on_the_agent(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    dash.backend.fail["launch"] = LaunchError("image agent-image:1 not found", fix="build it")
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "gamma")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert dash.panes.actions() == []
+        assert "image agent-image:1 not found" in dash.main.errors["gamma"]
+        assert "last error image agent-image:1 not found" in screen_text(pilot.app)
+
+
+async def test_R_restarts_claude_fresh_in_its_pane(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await pilot.press("R")
+        await settle(pilot)
+        assert dash.panes.actions() == [
+            ("respawn", "%1", fresh("bottle-alpha", "--append-system-prompt-file", GUEST_PROMPT)),
+            ("focus", "%1"),
+        ]
+
+
+async def test_u_brings_the_bottle_up_without_a_pane(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "gamma")
+        await pilot.press("u")
+        await settle(pilot)
+        assert dash.backend.called("launch") == [("launch", "gamma")]
+        assert dash.panes.actions() == []
+        assert dash.rows()["gamma"].state == RUNNING
+
+
+async def test_s_stops_the_bottle(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await pilot.press("s")
+        await settle(pilot)
+        assert dash.backend.called("stop") == [("stop", "alpha")]
+        assert dash.rows()["alpha"].state == STOPPED
+        assert "1 running   2 stopped" in screen_text(pilot.app)
+        assert dash.panes.actions() == []  # the pane is left alone
+
+
+async def test_d_asks_then_removes_with_volumes(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "beta")
+        await pilot.press("d")
+        await pilot.pause()
+        assert "Remove bottle-beta (agent beta)?" in screen_text(pilot.app)
+        await pilot.press("v", "y")
+        await settle(pilot)
+        assert dash.backend.called("remove") == [("remove", "beta", True)]
+        assert dash.rows()["beta"].state == NOT_CREATED
+
+
+async def test_d_cancelled_removes_nothing(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "beta")
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("n")
+        await settle(pilot)
+        assert dash.backend.called("remove") == []
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")  # without v: the volumes stay
+        await settle(pilot)
+        assert dash.backend.called("remove") == [("remove", "beta", False)]
+
+
+async def test_n_defines_a_new_agent_in_the_config_file(dash_factory: Any, tmp_path: Any) -> None:
+    dash = dash_factory([spec("alpha")])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.click("#f-name")
+        await pilot.press(*"Bad Name")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "Bad Name" in screen_text(pilot.app)  # the validator's reason, form still up
+        assert not (tmp_path / "config.toml").exists()
+        name_box = pilot.app.screen.query_one("#f-name")
+        name_box.value = "newbie"
+        pilot.app.screen.query_one("#f-image").value = "my-image:2"
+        pilot.app.screen.query_one("#f-memory").value = "2g"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        text = (tmp_path / "config.toml").read_text()
+        assert "[agents.newbie]" in text and "my-image:2" in text
+        assert "newbie: new: saved to the config" in screen_text(pilot.app)
+
+
+async def test_l_shows_the_bottle_logs(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    dash.backend.log_text["alpha"] = "hello from the bottle"
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await pilot.press("l")
+        await settle(pilot)
+        assert "hello from the bottle" in screen_text(pilot.app)
+        assert "logs: alpha" in screen_text(pilot.app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "hello from the bottle" not in screen_text(pilot.app)
+
+
+async def test_slash_filters_and_escape_clears(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "e", "t")
+        await pilot.pause()
+        assert set(dash.rows()) == {"beta"}
+        assert "filter: et" in screen_text(pilot.app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert set(dash.rows()) == {"alpha", "beta", "gamma", "orphan"}
+
+
+async def test_t_cycles_themes_and_remembers(dash_factory: Any) -> None:
+    from bottle_dash import themes
+
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert pilot.app.theme == "bottle-dark"
+        await pilot.press("t")
+        await pilot.pause()
+        assert pilot.app.theme == "bottle-light"
+        assert themes.remembered_theme() == "bottle-light"
+    again = dash_factory(everything=True, theme=None)
+    async with again.app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert pilot.app.theme == "bottle-light"
+
+
+async def test_question_mark_shows_help(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(pilot.app)
+        assert "restart claude fresh in its pane" in text
+        assert "quit (bottles and panes keep running)" in text
+
+
+async def test_q_quits_leaving_bottles_and_panes_alone(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert not pilot.app.is_running
+    assert not any(c[0] in ("stop", "remove") for c in dash.backend.calls)
+    assert dash.panes.actions() == []
+
+
+async def test_command_palette_runs_the_same_actions(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Stop agent")
+        await pilot.pause(0.3)  # the palette searches asynchronously
+        await pilot.press("enter")
+        await settle(pilot)
+        assert dash.backend.called("stop") == [("stop", "alpha")]
+
+
+async def test_without_tmux_attach_runs_claude_in_the_foreground(dash_factory: Any) -> None:
+    ran: list[list[str]] = []
+    dash = dash_factory(
+        everything=True, pane_host=False, run_foreground=lambda a: ran.append(list(a)) or 0
+    )
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "beta")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert dash.backend.called("start") == [("start", "beta")]
+        assert ran == [resumed("bottle-beta")]
+        assert dash.panes.calls == []
+
+
+async def test_empty_state_names_the_config_file(dash_factory: Any, tmp_path: Any) -> None:
+    dash = dash_factory([])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot.app)
+        assert "No agents yet." in text
+        assert str(tmp_path / "config.toml") in text
+        assert "to add one here" in text
+
+
+async def test_backend_problem_shown_with_fix_while_the_rest_works(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True, problem=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot.app)
+        assert "smolvm CLI not found" in text
+        assert "fix: pip install 'bottle-dash[smolvm]'" in text
+        await select(pilot, dash, "alpha")
+        await pilot.press("s")
+        await settle(pilot)
+        assert dash.backend.called("stop") == [("stop", "alpha")]
+
+
+async def test_undefined_stopped_bottle_is_started_not_launched(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    dash.backend.add("ghost", STOPPED)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "ghost")
+        await pilot.press("u")
+        await settle(pilot)
+        assert dash.backend.called("start") == [("start", "ghost")]
+        assert not dash.backend.called("launch")
+        assert dash.rows()["ghost"].state == RUNNING
+
+
+async def test_cursor_and_sort_survive_a_refresh(dash_factory: Any) -> None:
+    dash = dash_factory(everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = dash.main.query_one("#agents")
+        await pilot.press("o", "o")  # sort by name, then by state
+        await select(pilot, dash, "gamma")
+        dash.backend.bottles.pop("orphan")  # a row goes away
+        dash.backend.add("zeta", RUNNING)  # and an undefined one appears
+        dash.main.poll_now()
+        await settle(pilot)
+        assert table.selected_agent == "gamma"
+        assert table.sort_column == "state"
+        assert set(dash.rows()) == {"alpha", "beta", "gamma", "zeta"}
