@@ -1,0 +1,136 @@
+"""Resize propagation and start-up cost of pty_resize.py, in the shim tier.
+
+Needs Docker and tmux; runs the smolmachines backend against the stand-in smolvm
+(tests/fakes/smolvm), launches one bottle, and in a real tmux pane (isolated server):
+
+1. resizes the claude pane 20 times and times each resize from ``tmux resize-pane`` to the
+   guest program printing the new size (p50, p95; goal: p95 under 150 ms);
+2. starts claude through ``claude_argv`` and through the same argv without the wrapper,
+   alternately, and times each from pane creation to claude's first line (the wrapper's
+   cost on attach start-up), plus, with the wrapper, to the right size in the guest.
+
+Prints figures; asserts nothing about time. Usage: ``.venv/bin/python benchmarks/bench_resize.py``
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+
+RESIZES = 20
+STARTS = 5
+POLL = 0.015
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def main() -> int:
+    if shutil.which("docker") is None or shutil.which("tmux") is None:
+        print("bench_resize: needs docker and tmux", file=sys.stderr)
+        return 1
+    scratch = Path(tempfile.mkdtemp(prefix="bench-resize-"))
+    # Never touch the operator's own state, cache or tmux server.
+    for var in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        os.environ[var] = str(scratch / var.lower())
+    os.environ.pop("TMUX", None)
+    import image  # tests/fakes/image.py
+    from smolvm_support import Tmux, poll, standin_launcher
+
+    from backends.base import AgentSpec
+    from backends.registry import get_backend
+
+    os.environ["BOTTLE_DASH_SMOLVM"] = str(standin_launcher())
+    tag = image.ensure_image()
+    backend = get_backend("smolmachines")
+    agent = f"bench-{uuid.uuid4().hex[:6]}"
+    bottle = backend.launch(backend.prepare(AgentSpec(name=agent, image=tag)))
+    tmux = Tmux(shutil.which("tmux") or "tmux")
+    try:
+        argv = bottle.claude_argv([])
+        bare = argv[argv.index("--") + 1 :]
+        tmux("new-session", "-d", "-s", "bench", "-x", "220", "-y", "50", "-c", "/", "sleep 3600")
+
+        def split(cmd: list[str]) -> str:
+            return tmux(
+                "split-window", "-d", "-h", "-P", "-F", "#{pane_id}", "-t", "bench", "-c", "/",
+                shlex.join(cmd),
+            ).strip()  # fmt: skip
+
+        def count(pane: str, pattern: str) -> int:
+            return len(re.findall(pattern, tmux.capture(pane)))
+
+        # -- 1. resize propagation
+        pane = split(argv)
+        rows, cols = tmux.size(pane)
+        tmux.wait_for(pane, rf"size={rows}x{cols}\b", seconds=30)
+        latencies: list[float] = []
+        for i in range(RESIZES):
+            width = 70 + (i % 2) * 10 + i  # a new width every time
+            t0 = time.monotonic()
+            tmux("resize-pane", "-t", pane, "-x", str(width))
+            new_rows, new_cols = tmux.size(pane)
+            pattern = rf"resized size={new_rows}x{new_cols}\b"
+            poll(lambda p=pattern: count(pane, p) >= 1, 10, interval=POLL, what=pattern)
+            latencies.append((time.monotonic() - t0) * 1000)
+        tmux("send-keys", "-t", pane, "exit", "Enter")
+        tmux.wait_for(pane, "STANDIN-CLAUDE bye")
+        tmux("kill-pane", "-t", pane)
+
+        # -- 2. start-up: wrapper vs the same argv without it, alternately
+        starts: dict[str, list[float]] = {"wrapped": [], "bare": [], "wrapped, sized": []}
+        for _ in range(STARTS):
+            for kind, cmd in (("wrapped", argv), ("bare", bare)):
+                t0 = time.monotonic()
+                pane = split(cmd)
+                tmux.wait_for(pane, r"STANDIN-CLAUDE start", seconds=30)
+                starts[kind].append((time.monotonic() - t0) * 1000)
+                if kind == "wrapped":
+                    r, c = tmux.size(pane)
+                    sized = rf"size={r}x{c}\b"
+                    poll(lambda p=pane, s=sized: count(p, s), 10, interval=POLL, what=sized)
+                    starts["wrapped, sized"].append((time.monotonic() - t0) * 1000)
+                tmux("send-keys", "-t", pane, "exit", "Enter")
+                tmux.wait_for(pane, "STANDIN-CLAUDE bye")
+                tmux("kill-pane", "-t", pane)
+    finally:
+        tmux.kill()
+        backend.remove(agent, volumes=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    p50, p95 = statistics.median(latencies), pct(latencies, 0.95)
+    print(f"resize propagation over {RESIZES} resizes (resize-pane -> new size in the guest):")
+    print(f"  p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {max(latencies):7.1f} ms")
+    print(f"  goal p95 < 150 ms: {'met' if p95 < 150 else 'NOT met'}")
+    bare_ms = statistics.median(starts["bare"])
+    wrapped_ms = statistics.median(starts["wrapped"])
+    print(f"attach start-up, median of {STARTS} (pane created -> claude's first line):")
+    print(f"  without wrapper {bare_ms:7.1f} ms")
+    print(
+        f"  with wrapper    {wrapped_ms:7.1f} ms   (x{wrapped_ms / bare_ms:.2f}, "
+        f"{wrapped_ms - bare_ms:+.1f} ms)"
+    )
+    print(
+        f"  with wrapper, to the pane's size in the guest "
+        f"{statistics.median(starts['wrapped, sized']):7.1f} ms"
+        " (without the wrapper: never)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
