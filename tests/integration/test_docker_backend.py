@@ -7,10 +7,16 @@ exec, prompt, skills); lifecycle and failure tests make their own. Every agent i
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import pty
+import select
 import shutil
+import struct
 import subprocess
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,7 @@ from backends.base import (
     LaunchError,
     ProvisionError,
 )
+from backends.claude import resume_fallback
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
@@ -424,3 +431,67 @@ def test_shipped_dockerfile_build_is_attempted_and_fails_cleanly(tmp_path: Path)
         build_agent_image("bottle-dash-agent:never", seen.append, context=context)
     assert "bottle-dash.invalid" in str(err.value)
     assert seen[0].startswith("building bottle-dash-agent:never")
+
+
+# ----------------------------------------------------------------------- a real terminal
+
+
+def run_in_pty(argv: list[str], *, timeout: float = 30) -> str:
+    """Run ``argv`` on a fresh 30x100 PTY; once the stand-in reports that size, type
+    ``exit``. Returns everything the terminal showed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other side closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            # Docker 20.10 sizes an exec's terminal just after it starts (the stand-in may
+            # see 0x0 first, then a resize): wait for the real size before typing.
+            if not sent and b"STANDIN-CLAUDE size=" in out and b"30x100" in out:
+                os.write(master, b"exit\n")
+                sent = True
+            if proc.poll() is not None and not ready:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_resume_fallback_in_a_pty_continues_across_stop_and_start(
+    backend: DockerBackend, test_image: str
+) -> None:
+    name = agent_name("pty")
+    plan = backend.prepare(AgentSpec(name=name, image=test_image, prompt="hello"))
+    try:
+        bottle = backend.launch(plan)
+
+        def attach() -> str:
+            argv = bottle.claude_argv(plan.claude_args, tty=True)
+            return run_in_pty(resume_fallback(argv, len(plan.claude_args)))
+
+        first = attach()
+        assert "fresh conversation turn=1" in first, first
+        assert "size=30x100" in first, first  # a real terminal, sized like the host's
+        second = attach()
+        assert "continued conversation turn=2" in second, second
+        backend.stop(name)
+        backend.start(name)
+        third = attach()
+        assert "continued conversation turn=3" in third, third
+    finally:
+        backend.remove(name, volumes=True)
