@@ -1,0 +1,210 @@
+"""The CLI against a real Docker engine and real bottles from the offline test image.
+
+Every agent is named ``t<run>-<label>`` (conftest ``agent_name``) so the session sweep
+removes whatever a failed test leaves; each test also removes its own bottles.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import attach_once, bd, docker_labelled, write_config
+from conftest import agent_name
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "README").write_text("workspace\n")
+    return ws
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[str]]:
+    """Names appended here get ``rm --volumes`` (through docker, config or not) at the end."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        for kind in ("container", "volume", "network"):
+            for ident in docker_labelled(name)[kind]:
+                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
+                subprocess.run([*rm, ident], capture_output=True, check=False)
+
+
+def make_env(tmp_path: Path, agents: dict[str, dict[str, str]]) -> dict[str, str]:
+    path = tmp_path / "config.toml"
+    write_config(path, agents)
+    return {"BOTTLE_DASH_CONFIG": str(path)}
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def rows_of(env: dict[str, str], names: list[str]) -> dict[str, dict[str, object]]:
+    """``ls --json`` rows of these agents (other tests' bottles may exist meanwhile)."""
+    rows = json.loads(ok(bd("ls", "--json", env=env)))
+    for row in rows:
+        assert {"name", "backend", "bottle", "state", "image", "created", "defined"} <= set(row)
+    return {r["name"]: r for r in rows if r["name"] in names}
+
+
+def test_up_twice_and_exec_users(
+    tmp_path: Path, test_image: str, workspace: Path, cleanup: list[str]
+) -> None:
+    name = agent_name("up")
+    cleanup.append(name)
+    env = make_env(tmp_path, {name: {"image": test_image, "workspace": str(workspace)}})
+
+    first = ok(bd("up", name, env=env))
+    assert f"{name}: bottle bottle-{name} launched" in first
+    assert "creating the container" in first  # progress lines
+    second = ok(bd("up", name, env=env))
+    assert "already running; nothing to do" in second
+
+    assert ok(bd("exec", name, "--", "id", "-u", env=env)).strip() == "1000"
+    assert ok(bd("exec", name, "--", "id", "-un", env=env)).strip() == "node"
+    assert ok(bd("exec", name, "--user", "root", "--", "id", "-u", env=env)).strip() == "0"
+    assert ok(bd("exec", name, "--", "cat", "/workspace/README", env=env)) == "workspace\n"
+    # Arguments reach the bottle verbatim: no shell in between.
+    tricky = "a b $(id) 'q' \"d\" é"
+    out = ok(bd("exec", name, "--", "sh", "-c", 'printf %s "$1"', "_", tricky, env=env))
+    assert out == tricky
+    # The command's exit status is the CLI's.
+    assert bd("exec", name, "--", "sh", "-c", "exit 7", env=env).returncode == 7
+
+
+def test_ls_states_orphan_and_rm_volumes(
+    tmp_path: Path, test_image: str, cleanup: list[str]
+) -> None:
+    a, b = agent_name("ls-a"), agent_name("ls-b")
+    cleanup += [a, b]
+    env = make_env(tmp_path, {a: {"image": test_image}, b: {"image": test_image}})
+
+    def states() -> dict[str, tuple[object, object]]:
+        return {n: (r["state"], r["defined"]) for n, r in rows_of(env, [a, b]).items()}
+
+    def exists(name: str) -> bool:
+        return bool(docker_labelled(name)["container"])
+
+    assert states() == {a: ("not created", True), b: ("not created", True)}
+    ok(bd("up", a, env=env))
+    ok(bd("up", b, env=env))
+    assert states() == {a: ("running", True), b: ("running", True)}
+    row = rows_of(env, [a])[a]
+    assert row["bottle"] == f"bottle-{a}" and row["backend"] == "docker"
+    assert row["image"] == test_image and row["created"]
+
+    ok(bd("down", a, env=env))
+    assert states() == {a: ("stopped", True), b: ("running", True)}
+    assert exists(a)
+
+    out = ok(bd("rm", b, env=env))
+    assert "home volume kept" in out
+    assert states() == {a: ("stopped", True), b: ("not created", True)}
+    assert not exists(b)
+    assert docker_labelled(b)["volume"]  # the home survives a plain rm
+
+    # Agent a leaves the config: its bottle is still listed, marked as not defined.
+    write_config(Path(env["BOTTLE_DASH_CONFIG"]), {b: {"image": test_image}})
+    assert states() == {a: ("stopped", False), b: ("not created", True)}
+    table = ok(bd("ls", env=env))
+    assert f"{a} (not defined)" in table
+
+    ok(bd("rm", "--volumes", a, env=env))
+    ok(bd("rm", "--volumes", b, env=env))
+    assert states() == {b: ("not created", True)}
+    for name in (a, b):
+        assert docker_labelled(name) == {"container": [], "volume": [], "network": []}
+
+
+def test_attach_in_a_real_terminal_resumes(
+    tmp_path: Path, test_image: str, workspace: Path, cleanup: list[str]
+) -> None:
+    name = agent_name("attach")
+    cleanup.append(name)
+    env = make_env(
+        tmp_path,
+        {name: {"image": test_image, "workspace": str(workspace), "prompt": "Be brief."}},
+    )
+
+    # Not running yet: attach launches it first, then claude starts fresh (no conversation).
+    first = attach_once(name, env=env)
+    assert first.status == 0, first.output
+    assert "launching it first" in first.output
+    assert "STANDIN-CLAUDE fresh conversation turn=1" in first.output
+    assert "STANDIN-CLAUDE size=30x100" in first.output  # a real terminal, sized
+    assert "arg2=--append-system-prompt-file" in first.output
+
+    second = attach_once(name, env=env)
+    assert "launching" not in second.output
+    assert "STANDIN-CLAUDE continued conversation turn=2" in second.output
+    assert "STANDIN-CLAUDE arg1=--continue" in second.output
+
+    # The home volume keeps the conversation across a stop and a start.
+    ok(bd("down", name, env=env))
+    ok(bd("up", name, env=env))
+    third = attach_once(name, env=env)
+    assert "STANDIN-CLAUDE continued conversation turn=3" in third.output
+
+    fresh = attach_once(name, "--fresh", env=env)
+    assert "STANDIN-CLAUDE fresh conversation turn=1" in fresh.output
+    assert "--continue" not in fresh.output
+
+    # A stopped bottle is started by attach, and still continues.
+    ok(bd("down", name, env=env))
+    fourth = attach_once(name, env=env)
+    assert "is stopped; launching it first" in fourth.output
+    assert "STANDIN-CLAUDE continued conversation turn=2" in fourth.output
+
+    ok(bd("rm", "--volumes", name, env=env))
+
+
+def test_attach_returns_claudes_status(tmp_path: Path, test_image: str, cleanup: list[str]) -> None:
+    name = agent_name("status")
+    cleanup.append(name)
+    env = make_env(tmp_path, {name: {"image": test_image}})
+    ok(bd("up", name, env=env))
+    # Without a terminal the stand-in exits at once; its status comes back through attach.
+    done = bd("attach", name, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "STANDIN-CLAUDE fresh conversation turn=1" in done.stdout
+    as_node = bd("exec", name, "--", "rm", "/usr/local/bin/claude", env=env)
+    assert as_node.returncode == 1 and "Permission denied" in as_node.stderr
+    ok(bd("exec", name, "--user", "root", "--", "rm", "/usr/local/bin/claude", env=env))
+    gone = bd("attach", name, env=env)
+    assert gone.returncode == 127  # sh: claude: not found (after --continue failed too)
+
+
+def test_missing_image_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, docker_engine: None, cleanup: list[str]
+) -> None:
+    name = agent_name("noimage")
+    cleanup.append(name)
+    env = make_env(tmp_path, {name: {"image": "bottle-dash-no-such-image:never"}})
+    done = bd("up", name, env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("bottle-dash: error: ") == 1
+    assert "bottle-dash-no-such-image:never" in done.stderr
+    assert "\nfix: " in done.stderr
+    assert docker_labelled(name) == {"container": [], "volume": [], "network": []}
+
+
+def test_plan_json_is_the_dry_run(tmp_path: Path, test_image: str, workspace: Path) -> None:
+    name = agent_name("plan")
+    env = make_env(tmp_path, {name: {"image": test_image, "workspace": str(workspace)}})
+    plan = json.loads(ok(bd("plan", name, "--json", env=env)))
+    assert plan["bottle"] == f"bottle-{name}"
+    assert plan["workspace"] == str(workspace)
+    assert plan["labels"]["bottle-dash.agent"] == name
+    assert docker_labelled(name) == {"container": [], "volume": [], "network": []}
