@@ -15,22 +15,15 @@ Every resource carries ``base.bottle_labels``; listing is by label, in one call.
 
 from __future__ import annotations
 
-import json
 import os
-import posixpath
 import threading
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from backends import paths
 from backends.base import (
     GUEST_HOME,
-    GUEST_PROMPT,
-    GUEST_SKILLS,
-    GUEST_UID,
-    GUEST_USER,
     GUEST_WORKSPACE,
     LABEL_AGENT,
     LABEL_BACKEND,
@@ -47,16 +40,10 @@ from backends.base import (
     LaunchError,
     Problem,
     ProgressFn,
-    ProvisionError,
     _no_progress,
-    bottle_labels,
     bottle_name,
-    is_slug,
-    skill_dest,
 )
-from backends.claude import claude_args
-from backends.docker.archive import file_tar, path_tar
-from backends.docker.bottle import DockerBottle, put_archive, sdk_exec
+from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
     SDK_FIX,
     SDK_IMPORT_ERROR,
@@ -69,33 +56,15 @@ from backends.docker.engine import (
     api_message,
     docker_host,
 )
-
-#: Limits used when the agent sets none. Generous for one agent session (claude plus
-#: node, git and a test run) yet small enough that a runaway agent cannot starve the host.
-DEFAULT_PIDS = 512
-DEFAULT_MEMORY = 4 * 1024**3
-DEFAULT_CPUS = 2.0
-#: Seconds ``stop`` waits after SIGTERM; the keep-alive exits at once on TERM.
-STOP_TIMEOUT = 5
-#: The container's main process: it only keeps the bottle up, and exits on SIGTERM at
-#: once (as PID 1 a shell ignores TERM unless it traps it, and `docker stop` would wait).
-KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
-IMAGE_FIX = "build it with `bottle-dash image build`, or `docker pull` / `docker load` it"
-
-
-def network_name(agent: str) -> str:
-    """The per-bottle network."""
-    return f"{bottle_name(agent)}-net"
-
-
-def home_volume_name(agent: str) -> str:
-    """The volume holding ``/home/node``."""
-    return f"{bottle_name(agent)}-home"
-
-
-def plan_path(agent: str) -> Path:
-    """Where ``launch`` records the plan it carried out (read back by ``attach``)."""
-    return paths.agent_state_dir(agent) / "plan.json"
+from backends.docker.plan import (
+    IMAGE_FIX,
+    KEEPALIVE,
+    STOP_TIMEOUT,
+    plan_path,
+    prepare_plan,
+    recorded_env,
+)
+from backends.docker.provision import provision
 
 
 def _iso(created: Any) -> str:
@@ -178,87 +147,9 @@ class DockerBackend(BottleBackend):
     # ------------------------------------------------------------------ prepare
 
     def prepare(self, agent: AgentSpec) -> BottlePlan:
-        """Resolve the plan of ``agent`` and write its prompt file (mode 0600) to
-        ``paths.agent_state_dir(agent)/prompt.md``. Talks to no engine.
-
-        Limits the agent leaves unset: ``pids`` 512, ``memory`` 4 GiB, ``cpus`` 2 (or the
-        host's CPU count when smaller). A skill directory or workspace that does not exist
-        raises ``ProvisionError`` naming it.
-        """
-        where = f" (from {agent.source})" if agent.source else ""
-        if not is_slug(agent.name):
-            raise LaunchError(
-                f"agent name {agent.name!r}{where} is not a slug",
-                fix="use lower-case letters, digits and '-', at most 40 characters",
-                agent=agent.name,
-            )
-        workspace: str | None = None
-        if agent.workspace is not None:
-            ws = Path(agent.workspace).expanduser().resolve()
-            if not ws.is_dir():
-                raise ProvisionError(
-                    f"workspace {ws} of agent {agent.name}{where} is not a directory",
-                    fix=f"create it (`mkdir -p {ws}`) or change `workspace`",
-                    agent=agent.name,
-                )
-            workspace = str(ws)
-        skills: list[tuple[str, str]] = []
-        for skill in agent.skills:
-            src = Path(skill).expanduser().resolve()
-            if not src.is_dir():
-                raise ProvisionError(
-                    f"skill {skill} of agent {agent.name}{where} is not a directory",
-                    fix="create it or remove it from `skills`",
-                    agent=agent.name,
-                )
-            dest = skill_dest(src)
-            if any(d == dest for _, d in skills):
-                raise ProvisionError(
-                    f"two skills of agent {agent.name}{where} are both named {src.name!r}",
-                    fix="rename one of the directories",
-                    agent=agent.name,
-                )
-            skills.append((str(src), dest))
-        env = {str(k): str(v) for k, v in sorted(agent.env.items())}
-        for key in env:
-            if not key or "=" in key or "\0" in key:
-                raise LaunchError(
-                    f"env key {key!r} of agent {agent.name}{where} is not a variable name",
-                    agent=agent.name,
-                )
-        prompt_host = paths.agent_state_dir(agent.name) / "prompt.md"
-        paths.write_private(prompt_host, agent.prompt.encode())
-        nonempty = bool(agent.prompt)
-        cpus = (
-            agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
-        )
-        return BottlePlan(
-            agent=agent.name,
-            backend=self.name,
-            bottle=bottle_name(agent.name),
-            image=agent.image,
-            labels=bottle_labels(agent.name, self.name),
-            env=env,
-            workspace=workspace,
-            prompt_host=str(prompt_host),
-            prompt_guest=GUEST_PROMPT,
-            prompt_nonempty=nonempty,
-            skills=skills,
-            claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args),
-            cpus=cpus,
-            memory=agent.memory if agent.memory is not None else DEFAULT_MEMORY,
-            pids=agent.pids if agent.pids is not None else DEFAULT_PIDS,
-            network=network_name(agent.name),
-            home_volume=home_volume_name(agent.name),
-            user=GUEST_USER,
-            extra={
-                "cap_drop": ["ALL"],
-                "security_opt": ["no-new-privileges"],
-                "command": list(KEEPALIVE),
-                "home": GUEST_HOME,
-                "source": str(agent.source) if agent.source else None,
-            },
-        )
+        """Resolve the plan of ``agent`` and write its prompt file (mode 0600); see
+        ``backends.docker.plan.prepare_plan`` for the defaults it fills in."""
+        return prepare_plan(agent, self.name)
 
     # ------------------------------------------------------------------ launch
 
@@ -301,7 +192,7 @@ class DockerBackend(BottleBackend):
                     step = "starting the container"
                     progress(step)
                     api.start(ident)
-                    self._provision(api, plan, progress)
+                    provision(api, plan, progress)
                     step = "recording the plan"
                     paths.write_private(plan_path(plan.agent), plan.to_json().encode())
                     undo.pop_all()
@@ -332,7 +223,7 @@ class DockerBackend(BottleBackend):
         if state.get("Running") and not state.get("Paused"):
             progress("already running")
             return DockerBottle(
-                self.engine, plan.agent, env=_recorded_env(plan.agent, plan), ident=ident
+                self.engine, plan.agent, env=recorded_env(plan.agent, plan), ident=ident
             )
         step = "starting the container"
         progress(step)
@@ -341,7 +232,7 @@ class DockerBackend(BottleBackend):
                 api.unpause(ident)
             else:
                 api.start(ident)
-            self._provision(api, plan, progress)
+            provision(api, plan, progress)
             step = "recording the plan"
             paths.write_private(plan_path(plan.agent), plan.to_json().encode())
         except (LaunchError, BackendUnavailable, EngineConnectionError, EngineTimeout):
@@ -414,62 +305,6 @@ class DockerBackend(BottleBackend):
             stop_timeout=STOP_TIMEOUT,
         )
         return str(created["Id"])
-
-    def _provision(self, api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
-        """Prompt file (always) then skills, owned by node, through archives."""
-        progress("copying the prompt")
-        try:
-            prompt = Path(plan.prompt_host).read_bytes()
-        except OSError as exc:
-            raise ProvisionError(
-                f"prompt file {plan.prompt_host} of agent {plan.agent} cannot be read: {exc}",
-                fix=f"run `bottle-dash plan {plan.agent}` to write it again",
-                agent=plan.agent,
-            ) from exc
-        rel = PurePosixPath(plan.prompt_guest).relative_to(GUEST_HOME)
-        parents = [(str(p), 0o700) for p in reversed(rel.parents) if str(p) != "."]
-        data = file_tar(str(rel), prompt, mode=0o600, uid=GUEST_UID, gid=GUEST_UID, parents=parents)
-        self._put(api, plan, GUEST_HOME, data, "the prompt file")
-        if not plan.skills:
-            return
-        progress("copying skills")
-        for src, _dest in plan.skills:
-            if not Path(src).is_dir():
-                raise ProvisionError(
-                    f"skill {src} of agent {plan.agent} does not exist (any more)",
-                    fix="create it or remove it from `skills`",
-                    agent=plan.agent,
-                )
-        dests = [dest for _, dest in plan.skills]
-        # Replace each skill whole (a file removed on the host goes away in the guest too);
-        # as node, because root in the bottle has no capabilities over node's files.
-        code, _out, err = sdk_exec(
-            api,
-            plan.bottle,
-            ["sh", "-c", 'rm -rf -- "$@" && mkdir -p -- "$@"', "provision", *dests],
-            user=GUEST_USER,
-        )
-        if code:
-            raise ProvisionError(
-                f"cannot prepare {GUEST_SKILLS} in agent {plan.agent}: {err.strip()}",
-                agent=plan.agent,
-            )
-        for src, dest in plan.skills:
-            parent, base = posixpath.split(dest)
-            data = path_tar(Path(src), base, uid=GUEST_UID, gid=GUEST_UID)
-            self._put(api, plan, parent, data, f"skill {src}")
-
-    @staticmethod
-    def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:
-        try:
-            put_archive(api, plan.bottle, path, data)
-        except (APIError, BackendError) as exc:
-            detail = api_message(exc) if isinstance(exc, APIError) else str(exc)
-            raise ProvisionError(
-                f"copying {what} into agent {plan.agent} failed: {detail}", agent=plan.agent
-            ) from exc
-
-    # ------------------------------------------------------------------ listing
 
     def list_bottles(self) -> list[BottleInfo]:
         """Every docker bottle (labelled ``bottle-dash.agent`` and ``backend=docker``),
@@ -561,7 +396,7 @@ class DockerBackend(BottleBackend):
         return DockerBottle(
             self.engine,
             agent,
-            env=_recorded_env(agent),
+            env=recorded_env(agent),
             ident=str(info.get("Id", "")),
             running=bool(state.get("Running")) and not state.get("Paused"),
         )
@@ -643,13 +478,3 @@ class DockerBackend(BottleBackend):
             info = self._ours(api, agent)
             data = api.logs(info["Id"], stdout=True, stderr=True, tail=tail)
         return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-
-
-def _recorded_env(agent: str, fallback: BottlePlan | None = None) -> dict[str, str]:
-    """The env of the plan the last launch recorded; the container's own env applies to
-    every exec anyway, so a missing or unreadable record only drops the overrides."""
-    try:
-        data = json.loads(plan_path(agent).read_text())
-        return {str(k): str(v) for k, v in (data.get("env") or {}).items()}
-    except (OSError, ValueError, AttributeError):
-        return dict(fallback.env) if fallback else {}

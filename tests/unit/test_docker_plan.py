@@ -24,8 +24,9 @@ from backends.base import (
 )
 from backends.docker import engine
 from backends.docker.archive import file_tar, path_tar
-from backends.docker.backend import DEFAULT_MEMORY, DEFAULT_PIDS, DockerBackend
+from backends.docker.backend import DockerBackend
 from backends.docker.image import follow_build
+from backends.docker.plan import DEFAULT_MEMORY, DEFAULT_PIDS
 
 NASTY = "line 1 \"q\" 'q' $(id) `x`\nline 2 ünï ✓\n"
 

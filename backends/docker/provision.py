@@ -1,0 +1,78 @@
+"""Provisioning a started docker bottle: the prompt file (always) and the skills, owned by
+node, written through ``put_archive`` because root in the bottle holds no capabilities
+(it could not chown them)."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from backends.base import (
+    GUEST_HOME,
+    GUEST_SKILLS,
+    GUEST_UID,
+    GUEST_USER,
+    BackendError,
+    BottlePlan,
+    ProgressFn,
+    ProvisionError,
+)
+from backends.docker.archive import file_tar, path_tar
+from backends.docker.bottle import put_archive, sdk_exec
+from backends.docker.engine import APIError, api_message
+
+
+def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
+    """Prompt file (always) then skills, owned by node, through archives."""
+    progress("copying the prompt")
+    try:
+        prompt = Path(plan.prompt_host).read_bytes()
+    except OSError as exc:
+        raise ProvisionError(
+            f"prompt file {plan.prompt_host} of agent {plan.agent} cannot be read: {exc}",
+            fix=f"run `bottle-dash plan {plan.agent}` to write it again",
+            agent=plan.agent,
+        ) from exc
+    rel = PurePosixPath(plan.prompt_guest).relative_to(GUEST_HOME)
+    parents = [(str(p), 0o700) for p in reversed(rel.parents) if str(p) != "."]
+    data = file_tar(str(rel), prompt, mode=0o600, uid=GUEST_UID, gid=GUEST_UID, parents=parents)
+    _put(api, plan, GUEST_HOME, data, "the prompt file")
+    if not plan.skills:
+        return
+    progress("copying skills")
+    for src, _dest in plan.skills:
+        if not Path(src).is_dir():
+            raise ProvisionError(
+                f"skill {src} of agent {plan.agent} does not exist (any more)",
+                fix="create it or remove it from `skills`",
+                agent=plan.agent,
+            )
+    dests = [dest for _, dest in plan.skills]
+    # Replace each skill whole (a file removed on the host goes away in the guest too);
+    # as node, because root in the bottle has no capabilities over node's files.
+    code, _out, err = sdk_exec(
+        api,
+        plan.bottle,
+        ["sh", "-c", 'rm -rf -- "$@" && mkdir -p -- "$@"', "provision", *dests],
+        user=GUEST_USER,
+    )
+    if code:
+        raise ProvisionError(
+            f"cannot prepare {GUEST_SKILLS} in agent {plan.agent}: {err.strip()}",
+            agent=plan.agent,
+        )
+    for src, dest in plan.skills:
+        parent, base = posixpath.split(dest)
+        data = path_tar(Path(src), base, uid=GUEST_UID, gid=GUEST_UID)
+        _put(api, plan, parent, data, f"skill {src}")
+
+
+def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:
+    try:
+        put_archive(api, plan.bottle, path, data)
+    except (APIError, BackendError) as exc:
+        detail = api_message(exc) if isinstance(exc, APIError) else str(exc)
+        raise ProvisionError(
+            f"copying {what} into agent {plan.agent} failed: {detail}", agent=plan.agent
+        ) from exc
