@@ -56,7 +56,7 @@ class AgentDetails(Static):
             return
         spec, info = row.spec, row.info
         grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(style="bold", no_wrap=True, min_width=10)
         grid.add_column(overflow="ellipsis", no_wrap=True)
         grid.add_row("image", row.image or (spec.image if spec else "") or "-")
         grid.add_row("workspace", str(spec.workspace) if spec and spec.workspace else "-")

@@ -1,0 +1,180 @@
+"""End to end: the dashboard in a real tmux session, a real Docker bottle from the offline
+test image, driven by ``send-keys`` and read by ``capture-pane`` (every wait has a deadline).
+
+enter on a stopped agent launches it and a new pane shows the stand-in claude started
+fresh; after the pane's process is killed, enter respawns it and the stand-in reports the
+conversation continued; s stops it and the table shows it stopped; quitting and
+restarting the dashboard finds the pane again by its tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import libtmux
+import pytest
+from conftest import agent_name
+
+from bottle_dash import config as configmod
+from bottle_dash import ops
+from bottle_dash.tmux import TAG
+
+pytestmark = pytest.mark.docker
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(check: Callable[[], object], seconds: float, what: str) -> object:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Session:
+    """The isolated tmux server the dashboard runs in, and ways to read it."""
+
+    def __init__(self, server: libtmux.Server, env: dict[str, str]) -> None:
+        self.server = server
+        self.env = env
+        self.dashboard = ""
+
+    def dashboard_argv(self) -> list[str]:
+        return [sys.executable, "-m", "bottle_dash"]
+
+    def start_dashboard(self, first: bool) -> None:
+        shell = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        command = f"env {shell} {shlex.join(self.dashboard_argv())}"
+        if first:
+            session = self.server.new_session("bottle-dash", window_command=command, x=220, y=50)
+            pane = session.active_window.active_pane
+            assert pane is not None and pane.pane_id
+            self.dashboard = pane.pane_id
+        else:  # the old dashboard pane closed with the app: start one beside the agents
+            out = self.server.cmd("split-window", "-h", "-P", "-F", "#{pane_id}", command)
+            self.dashboard = out.stdout[0]
+
+    def capture(self, pane_id: str) -> str:
+        return "\n".join(self.server.cmd("capture-pane", "-p", "-J", "-t", pane_id).stdout)
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.server.cmd("send-keys", "-t", self.dashboard, key)
+
+    def agent_panes(self) -> dict[str, tuple[str, bool, int]]:
+        out = self.server.cmd(
+            "list-panes", "-a", "-F", f"#{{{TAG}}}\t#{{pane_id}}\t#{{pane_dead}}\t#{{pane_pid}}"
+        ).stdout
+        found = {}
+        for line in out:
+            agent, pane_id, dead, pid = line.split("\t")
+            if agent:
+                found[agent] = (pane_id, dead == "1", int(pid or 0))
+        return found
+
+    def row(self, agent: str) -> str:
+        """The dashboard's table line for ``agent`` (empty when not shown)."""
+        for line in self.capture(self.dashboard).splitlines():
+            if f" {agent} " in line or f"│ {agent}" in line:
+                return line
+        return ""
+
+
+@pytest.fixture
+def session(tmux_bin: str, tmp_path: Path, test_image: str) -> Iterator[Session]:
+    name = agent_name("e2e")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agents.{name}]\nbackend = "docker"\nimage = "{test_image}"\n')
+    env = {
+        "BOTTLE_DASH_CONFIG": str(config),
+        "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
+        "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
+        "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],
+        "PYTHONPATH": str(REPO),
+        "TERM": "xterm-256color",
+    }
+    server = libtmux.Server(socket_name=f"bd-e2e-{uuid.uuid4().hex[:8]}")
+    s = Session(server, env)
+    s.env["AGENT"] = name
+    try:
+        yield s
+    finally:
+        if server.is_alive():
+            server.kill()
+        with contextlib.suppress(Exception):  # the run's sweep removes it otherwise
+            ops.remove(name, "docker", True)
+
+
+def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
+    agent = session.env["AGENT"]
+    spec = configmod.load_config(Path(session.env["BOTTLE_DASH_CONFIG"])).agents[agent]
+    # A stopped agent: its bottle exists (launched once) and is stopped.
+    ops.up(spec)
+    ops.down(agent, "docker")
+
+    session.start_dashboard(first=True)
+    wait_for(lambda: "stopped" in session.row(agent), 60, "the dashboard to list the agent")
+
+    # enter: start the bottle, split a tagged pane, claude starts fresh.
+    session.keys("Enter")
+    panes = wait_for(lambda: session.agent_panes().get(agent), 90, "a tagged agent pane")
+    assert isinstance(panes, tuple)
+    pane_id = panes[0]
+    wait_for(
+        lambda: "STANDIN-CLAUDE fresh conversation turn=1" in session.capture(pane_id),
+        60,
+        "the stand-in claude to start fresh",
+    )
+    title = session.server.cmd("display", "-p", "-t", pane_id, "#{pane_title}").stdout
+    assert title == [agent]
+    wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
+
+    # Kill the pane's process: the pane stays, dead; enter respawns it and claude resumes.
+    os.kill(session.agent_panes()[agent][2], signal.SIGKILL)
+    wait_for(lambda: session.agent_panes()[agent][1], 30, "the pane to be dead")
+    wait_for(lambda: "dead" in session.row(agent), 30, "the table to show the dead pane")
+    session.keys("Enter")
+    wait_for(
+        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
+        60,
+        "the stand-in claude to continue the conversation",
+    )
+    assert session.agent_panes()[agent][0] == pane_id  # respawned in place, not split
+
+    # s: stop the bottle; the table shows it stopped.
+    session.keys("s")
+    wait_for(lambda: "stopped" in session.row(agent), 60, "the table to show stopped")
+
+    # q: quit; bottles and panes stay. A new dashboard finds the pane by its tag.
+    session.keys("q")
+    wait_for(
+        lambda: session.dashboard not in [p.split()[0] for p in session.server.cmd(
+            "list-panes", "-a", "-F", "#{pane_id}").stdout],
+        30,
+        "the dashboard to quit",
+    )  # fmt: skip
+    assert agent in session.agent_panes()
+    session.start_dashboard(first=False)
+    wait_for(
+        lambda: "stopped" in session.row(agent) and "dead" in session.row(agent),
+        60,
+        "the restarted dashboard to find the pane again",
+    )
+    session.keys("Enter")  # starts the bottle and respawns the same pane once more
+    wait_for(
+        lambda: "STANDIN-CLAUDE continued conversation turn=3" in session.capture(pane_id),
+        90,
+        "the pane found again to be respawned",
+    )
+    assert list(session.agent_panes()) == [agent]
