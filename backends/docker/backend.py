@@ -257,7 +257,9 @@ class DockerBackend(BottleBackend):
         try:
             info = api.inspect_network(plan.network)
         except NotFound:
-            created = api.create_network(plan.network, driver="bridge", labels=plan.labels)
+            created = api.create_network(
+                plan.network, driver="bridge", labels=plan.labels, check_duplicate=True
+            )
             undo.callback(self._quietly, api.remove_network, created["Id"])
             return
         if (info.get("Labels") or {}).get(LABEL_AGENT) != plan.agent:
