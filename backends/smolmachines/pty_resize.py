@@ -16,6 +16,11 @@ Setting the size on the guest side makes the guest kernel send SIGWINCH to the P
 foreground process, exactly as a local resize would. The side channel runs in a daemon
 thread (a signal handler only sets an event), with its stdio away from the terminal.
 
+To keep a resize fast, the sizes normally travel over one long-lived side channel (a
+``machine exec -i`` whose guest shell runs the same ``stty`` loop for each ``COLS ROWS``
+line on its stdin) instead of one exec per resize; the one-shot exec above is the
+fallback whenever that channel is not running.
+
 The window size comes from stdin, stdout or stderr, whichever is a terminal that does
 not report 0x0. SIGINT, SIGTERM and SIGHUP are forwarded to the child; the child's exit
 status is the wrapper's (death by signal N becomes 128 + N).
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import signal
 import struct
 import subprocess
@@ -52,6 +58,15 @@ after the first sync (a cold machine, a loaded host)."""
 
 SIDE_CHANNEL_TIMEOUT = 10.0
 """A side channel that hangs (a stopped machine) is abandoned after this many seconds."""
+
+CHANNEL_RETRIES = 3
+"""A persistent side channel that died this many times is given up for one-shot calls."""
+
+CHANNEL_CLOSE_WAIT = 2.0
+"""Seconds the persistent side channel gets to end after its stdin closes."""
+
+ONESHOT_ENV = "BOTTLE_DASH_RESIZE_ONESHOT"
+"""Set (non-empty) to use only the one-shot side channel (benchmarks compare the two)."""
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -92,6 +107,19 @@ def side_channel_argv(smolvm: str, machine: str, cols: int, rows: int) -> list[s
         "-c",
         side_channel_script(cols, rows),
     ]
+
+
+def channel_script() -> str:
+    """The guest script of the persistent side channel: one ``COLS ROWS`` line per resize."""
+    return (
+        "while read -r c r; do for f in /dev/pts/*; do"
+        ' stty -F "$f" cols "$c" rows "$r" 2>/dev/null; done; done'
+    )
+
+
+def channel_argv(smolvm: str, machine: str) -> list[str]:
+    """The host argv of the persistent side channel (``-i``: sizes arrive on its stdin)."""
+    return [smolvm, "machine", "exec", "--name", machine, "-i", "--", "sh", "-c", channel_script()]
 
 
 def fd_size(fd: int) -> tuple[int, int] | None:
@@ -136,11 +164,70 @@ def run_side_channel(argv: Sequence[str]) -> int:
         return -1
 
 
+class Channel:
+    """A long-lived side channel: one ``machine exec -i`` whose guest shell reads a size
+    per line and applies it at once.
+
+    A one-shot side channel costs a whole exec per resize (connect, spawn: ~100 ms in the
+    shim tier); writing a line to a running one costs next to nothing, which keeps resize
+    propagation well under the 150 ms goal. ``send`` returns False when the channel is
+    gone (the machine restarted, the exec failed), and the caller falls back to one-shot.
+    """
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.failures = 0
+
+    def send(self, cols: int, rows: int) -> bool:
+        if self.failures >= CHANNEL_RETRIES:
+            return False
+        if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None:
+                self.failures += 1
+                if self.failures >= CHANNEL_RETRIES:
+                    return False
+            try:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError:
+                self.failures = CHANNEL_RETRIES
+                return False
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(f"{int(cols)} {int(rows)}\n".encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):  # EPIPE: it died since the poll; closed: stopping
+            self.failures += 1
+            return False
+        return True
+
+    def close(self) -> None:
+        """End the guest shell (EOF on its stdin) and the exec with it."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            if proc.stdin:
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=CHANNEL_CLOSE_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class Resizer:
-    """A daemon thread that runs the side channel when asked and on the start schedule.
+    """A daemon thread that sets the guest size when asked and on the start schedule.
 
     ``request()`` is safe to call from a signal handler: it only sets an event. Requests
     that arrive while a call runs are folded into one more call with the latest size.
+    Each size goes through the persistent ``Channel``; the one-shot side channel runs
+    when the channel is not up (yet), so a size is never lost to a channel that failed.
     """
 
     def __init__(
@@ -151,6 +238,7 @@ class Resizer:
         size: Callable[[], tuple[int, int] | None] = window_size,
         runner: Callable[[Sequence[str]], int] = run_side_channel,
         schedule: Sequence[float] = (SYNC_DELAY, *RESYNC_AT),
+        channel: Channel | None = None,
     ) -> None:
         self.smolvm = smolvm
         self.machine = machine
@@ -161,6 +249,7 @@ class Resizer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pty-resize", daemon=True)
         self.calls: list[tuple[int, int]] = []
+        self.channel = channel
 
     def start(self) -> None:
         self._t0 = time.monotonic()
@@ -173,6 +262,8 @@ class Resizer:
     def stop(self) -> None:
         self._stop.set()
         self._event.set()
+        if self.channel is not None:
+            self.channel.close()
 
     def _loop(self) -> None:
         pending = list(self._schedule)
@@ -195,6 +286,8 @@ class Resizer:
             return
         cols, rows = size
         self.calls.append(size)
+        if self.channel is not None and self.channel.send(cols, rows):
+            return
         self._runner(side_channel_argv(self.smolvm, self.machine, cols, rows))
 
 
@@ -205,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
-    resizer = Resizer(command[0], machine)
+    channel = None if os.environ.get(ONESHOT_ENV) else Channel(channel_argv(command[0], machine))
+    resizer = Resizer(command[0], machine, channel=channel)
     try:
         child = subprocess.Popen(command)
     except OSError as exc:

@@ -20,6 +20,7 @@ from backends.base import AgentSpec
 from backends.claude import resume_fallback
 from backends.registry import get_backend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
+from backends.smolmachines.pty_resize import ONESHOT_ENV
 
 pytestmark = pytest.mark.shim
 
@@ -61,9 +62,16 @@ def wait_within(tmux: Tmux, pane: str, pattern: str, since: float) -> None:  # n
     )
 
 
-def test_claude_sees_pane_size_and_resizes(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
+@pytest.mark.parametrize("channel", ["persistent", "one-shot"])
+def test_claude_sees_pane_size_and_resizes(
+    bottle: SmolBottle,
+    tmux: Tmux,  # noqa: F811
+    channel: str,
+) -> None:
     argv = bottle.claude_argv([])
     assert argv[1] == PTY_RESIZE
+    if channel == "one-shot":  # one `machine exec` per size, as ARCHITECTURE.md first had it
+        argv = ["env", f"{ONESHOT_ENV}=1", *argv]
     tmux("new-session", "-d", "-s", "main", "-x", "200", "-y", "50", "-c", "/", "sleep 600")
     pane = tmux(
         "split-window", "-d", "-h", "-P", "-F", "#{pane_id}", "-t", "main", "-c", "/",

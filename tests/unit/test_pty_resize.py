@@ -68,6 +68,61 @@ def test_side_channel_script_runs_in_a_shell() -> None:
     assert done.returncode == 0
 
 
+def test_channel_command() -> None:
+    argv = pr.channel_argv("/abs/smolvm", "bottle-x")
+    assert argv == [
+        "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "-i", "--", "sh", "-c",
+        'while read -r c r; do for f in /dev/pts/*; do stty -F "$f" cols "$c" rows "$r"'
+        " 2>/dev/null; done; done",
+    ]  # fmt: skip
+    assert "-t" not in argv
+    done = subprocess.run(["sh", "-n", "-c", pr.channel_script()], check=False)
+    assert done.returncode == 0
+
+
+def test_channel_sends_lines_to_a_live_process(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    reader = f"import sys\nfor line in sys.stdin: open({str(log)!r}, 'a').write(line)"
+    channel = pr.Channel([PY, "-c", reader])
+    assert channel.send(80, 24) and channel.send(100, 30)
+    channel.close()  # EOF: the reader ends
+    assert log.read_text() == "80 24\n100 30\n"
+
+
+def test_channel_that_keeps_dying_is_given_up() -> None:
+    channel = pr.Channel([PY, "-c", "pass"])
+    results = []
+    for _ in range(10):
+        results.append(channel.send(1, 1))
+        if channel.proc is not None:
+            channel.proc.wait()
+    assert results[-1] is False and channel.failures >= pr.CHANNEL_RETRIES
+    assert pr.Channel(["/nonexistent/smolvm"]).send(1, 1) is False
+
+
+class FakeChannel(pr.Channel):
+    def __init__(self, up: bool) -> None:
+        super().__init__([])
+        self.up = up
+        self.sent: list[tuple[int, int]] = []
+
+    def send(self, cols: int, rows: int) -> bool:
+        self.sent.append((cols, rows))
+        return self.up
+
+
+@pytest.mark.parametrize("up", [True, False])
+def test_resizer_falls_back_to_one_shot_when_channel_is_down(up: bool) -> None:
+    calls: list[Sequence[str]] = []
+    channel = FakeChannel(up)
+    resizer = pr.Resizer(
+        "/s", "m", size=lambda: (90, 20), runner=calls.append, schedule=[], channel=channel
+    )
+    resizer.sync()
+    assert channel.sent == [(90, 20)]
+    assert calls == ([] if up else [pr.side_channel_argv("/s", "m", 90, 20)])
+
+
 def test_exit_status() -> None:
     assert pr.exit_status(0) == 0
     assert pr.exit_status(3) == 3
@@ -219,15 +274,22 @@ def test_forwards_signals_to_child(sig: int) -> None:
     assert proc.returncode == 40 + sig
 
 
-def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path) -> None:
-    """A real wrapper on a PTY: its side channel (a fake smolvm that logs its argv) runs at
-    start with the terminal size and again after a resize + SIGWINCH."""
+@pytest.mark.parametrize("oneshot", [False, True])
+def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: bool) -> None:
+    """A real wrapper on a PTY: its side channel (a fake smolvm that logs what it is asked)
+    gets the terminal size at start and again after a resize + SIGWINCH, through the
+    persistent channel, or one exec per size when that is switched off."""
     log = tmp_path / "log"
     fake = tmp_path / "smolvm"
     fake.write_text(
         f"#!{PY}\nimport sys\n"
-        "if '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
-        f"    open({str(log)!r}, 'a').write(sys.argv[-1] + '\\n')\n"
+        f"log = open({str(log)!r}, 'a', buffering=1)\n"
+        "if '-i' in sys.argv and '-t' not in sys.argv:  # the persistent channel\n"
+        "    for line in sys.stdin:\n"
+        "        c, r = line.split()\n"
+        "        log.write(f'channel cols {c} rows {r}\\n')\n"
+        "elif '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
+        "    log.write(sys.argv[-1] + '\\n')\n"
         "else:\n    import time; time.sleep(30)\n"
     )
     fake.chmod(0o755)
@@ -239,12 +301,17 @@ def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path) -> None:
         stdout=slave,
         stderr=slave,
         start_new_session=True,
+        env={**os.environ, pr.ONESHOT_ENV: "1" if oneshot else ""},
     )
+    prefix = "for f in /dev/pts/*" if oneshot else "channel "
     try:
-        wait_for(lambda: log.exists() and "cols 80 rows 24" in log.read_text())
+        wait_for(lambda: log.exists() and f"{prefix}" in log.read_text())
+        assert "cols 80 rows 24" in log.read_text()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
         proc.send_signal(signal.SIGWINCH)
         wait_for(lambda: "cols 160 rows 50" in log.read_text())
+        lines = log.read_text().splitlines()
+        assert all(line.startswith(prefix) for line in lines), lines
     finally:
         proc.terminate()
         proc.wait(timeout=10)
