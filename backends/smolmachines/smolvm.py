@@ -16,6 +16,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ LIVE_STATES = frozenset({"running", "started"})
 #: Written by the wheel's binary to stderr on every call (it is named ``smol-vmm``, not
 #: ``smolvm``); it is noise, never the error, so error messages leave it out.
 _WHEEL_NOTE = "note: no packed assets found for"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def find_smolvm() -> str | None:
@@ -72,8 +74,10 @@ def find_smolvm() -> str | None:
 
 
 def clean_stderr(text: str) -> str:
-    """``text`` without the wheel binary's "no packed assets" note."""
-    return "\n".join(line for line in text.splitlines() if not line.startswith(_WHEEL_NOTE))
+    """``text`` without terminal colour codes and the wheel binary's "no packed assets"
+    note (smolvm logs in colour even to a pipe)."""
+    plain = _ANSI.sub("", text)
+    return "\n".join(line for line in plain.splitlines() if not line.startswith(_WHEEL_NOTE))
 
 
 # --------------------------------------------------------------------------- argv

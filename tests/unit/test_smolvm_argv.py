@@ -225,6 +225,8 @@ def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_clean_stderr_drops_wheel_note() -> None:
     text = "note: no packed assets found for 'smol-vmm' (...)\nError: vm not found: x\n"
     assert cli.clean_stderr(text) == "Error: vm not found: x"
+    coloured = "\x1b[2m2026-11-26T23:52:55Z\x1b[0m \x1b[33m WARN\x1b[0m VMM exited"
+    assert cli.clean_stderr(coloured) == "2026-11-26T23:52:55Z  WARN VMM exited"
 
 
 # --------------------------------------------------------------------------- finding
