@@ -56,6 +56,7 @@ from backends.docker.engine import (
     api_message,
     docker_host,
 )
+from backends.docker.network import create_network
 from backends.docker.plan import (
     IMAGE_FIX,
     KEEPALIVE,
@@ -257,10 +258,8 @@ class DockerBackend(BottleBackend):
         try:
             info = api.inspect_network(plan.network)
         except NotFound:
-            created = api.create_network(
-                plan.network, driver="bridge", labels=plan.labels, check_duplicate=True
-            )
-            undo.callback(self._quietly, api.remove_network, created["Id"])
+            ident = create_network(api, plan.network, plan.labels, agent=plan.agent)
+            undo.callback(self._quietly, api.remove_network, ident)
             return
         if (info.get("Labels") or {}).get(LABEL_AGENT) != plan.agent:
             raise LaunchError(
