@@ -140,11 +140,14 @@ class PtySession:
 def attach_once(
     name: str, *extra: str, env: dict[str, str] | None = None, until: str = "STANDIN-CLAUDE size="
 ) -> PtyRun:
-    """``bottle-dash attach NAME`` in a real terminal: wait for the stand-in claude to report
-    its terminal, type ``exit``, and return what the terminal showed."""
-    session = PtySession("attach", name, *extra, env=env)
+    """``bottle-dash attach NAME`` in a real 30x100 terminal: wait for the stand-in claude to
+    report that size, type ``exit``, and return what the terminal showed."""
+    session = PtySession("attach", name, *extra, env=env, rows=30, cols=100)
     try:
         session.expect(until)
+        # docker exec sizes the exec's terminal just after starting it, so claude may first
+        # see 0x0; the stand-in polls its size and reports the 30x100 it then gets.
+        session.expect("size=30x100")
         session.send("exit\n")
         session.expect("STANDIN-CLAUDE bye")
     finally:
