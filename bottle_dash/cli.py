@@ -387,7 +387,7 @@ def cmd_ls(ctx: Context) -> int:
     if not ctx.config.exists:
         _say(f"{PROG}: no config file at {ctx.config_path} (create one: {PROG} init)", sys.stderr)
     if not rows:
-        _say("no agents defined and no bottles found")
+        _say("no agents defined" + ("" if fatal else " and no bottles found"))
         return EXIT_UNAVAILABLE if fatal else EXIT_OK
     header = ("NAME", "BACKEND", "STATE", "BOTTLE", "IMAGE", "CREATED")
     table = [header]

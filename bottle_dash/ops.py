@@ -151,14 +151,15 @@ def list_agents(
 
     Backends listed: the injected ones, else every registered one (so bottles of agents
     removed from the config are found too). A backend that cannot answer becomes a
-    ``Problem`` and the others still list; the problem is fatal when a defined agent uses
-    that backend, and its agents' state is ``UNKNOWN``. Defined agents come first in config
+    ``Problem`` and the others still list; the problem is fatal when the backend is needed
+    (``backends_needed``: used by a defined agent, or the default one when none is
+    defined), and its agents' state is ``UNKNOWN``. Defined agents come first in config
     order, then bottles whose agent is no longer defined (``defined=False``), by name. A
     defined agent's row shows its bottle on its own backend; a bottle of the same name on
     another backend is reported as a problem (rows are unique by name: the dashboard keys
     its table by it).
     """
-    in_use = {spec.backend for spec in config.agents.values()}
+    in_use = backends_needed(config)
     found: dict[str, dict[str, BottleInfo]] = {}
     problems: list[Problem] = []
     failed: set[str] = set()

@@ -198,6 +198,20 @@ def test_docker_down(tmp_path: Path, command: list[str]) -> None:
     assert_error(done, 4, "Docker engine not answering", "nonexistent.sock")
 
 
+def test_docker_down_without_agents(tmp_path: Path) -> None:
+    # No agents: Docker (the default backend) is still what ls needs to find bottles.
+    env = {"BOTTLE_DASH_CONFIG": str(tmp_path / "none.toml"), "DOCKER_HOST": DEAD_DOCKER}
+    done = bd("ls", env=env)
+    assert_error(done, 4, "Docker engine not answering")
+    assert "no bottles found" not in done.stdout
+
+
+def test_docker_down_image_build() -> None:
+    done = bd("image", "build", "--tag", "bottle-dash-never:x", env={"DOCKER_HOST": DEAD_DOCKER})
+    assert "building bottle-dash-never:x" in done.stdout
+    assert_error(done, 4, "Docker engine not answering")
+
+
 def test_docker_down_ls_json_still_prints_what_it_knows(tmp_path: Path) -> None:
     env = {**config_file(tmp_path, "[agents.web]\n"), "DOCKER_HOST": DEAD_DOCKER}
     done = bd("ls", "--json", env=env)
