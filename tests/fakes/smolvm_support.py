@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 import pytest
@@ -30,6 +31,22 @@ STANDIN = HERE / "smolvm"
 STANDIN_PREFIX = "smolvm-standin-"
 
 T = TypeVar("T")
+
+
+def root_conftest() -> ModuleType:
+    """tests/conftest.py as loaded by pytest. ``import conftest`` is not it once another
+    folder's conftest (tests/ui) has been imported under the same module name."""
+    target = str(HERE.parent / "conftest.py")
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == target:
+            return module
+    raise RuntimeError("tests/conftest.py is not loaded (run under pytest)")
+
+
+def agent_name(label: str) -> str:
+    """The root conftest's per-run agent name (``t<run>-<label>``), swept after the run."""
+    name: str = root_conftest().agent_name(label)
+    return name
 
 
 def standin_launcher() -> Path:
@@ -93,14 +110,12 @@ def standin(monkeypatch: pytest.MonkeyPatch, docker_engine: None, test_image: st
 
     Every machine this run made (``bottle-t<RUN_ID>-*``) is removed after the test.
     """
-    from conftest import RUN_ID
-
     from backends import registry
 
     monkeypatch.setenv("BOTTLE_DASH_SMOLVM", str(standin_launcher()))
     registry.reset()
     yield test_image
-    sweep_standin(f"bottle-t{RUN_ID}-")
+    sweep_standin(f"bottle-t{root_conftest().RUN_ID}-")
 
 
 class Tmux:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import attach_once, bd, write_config
-from conftest import agent_name
-from smolvm_support import standin, standin_machines  # noqa: F401
+from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
 
 pytestmark = pytest.mark.shim
 

@@ -13,8 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import agent_name
-from smolvm_support import Tmux, poll, standin, tmux  # noqa: F401
+from smolvm_support import Tmux, agent_name, poll, standin, tmux  # noqa: F401
 
 from backends.base import AgentSpec
 from backends.claude import resume_fallback

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import agent_name
-from smolvm_support import Tmux, tmux  # noqa: F401
+from smolvm_support import Tmux, agent_name, tmux  # noqa: F401
 
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError, LaunchError
 from backends.registry import get_backend

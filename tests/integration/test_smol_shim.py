@@ -13,8 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import agent_name
-from smolvm_support import STANDIN_PREFIX, standin, standin_machines  # noqa: F401
+from smolvm_support import STANDIN_PREFIX, agent_name, standin, standin_machines  # noqa: F401
 
 from backends.base import (
     GUEST_PROMPT,
