@@ -15,8 +15,10 @@ Every resource carries ``base.bottle_labels``; listing is by label, in one call.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import urllib.parse
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -46,15 +48,12 @@ from backends.base import (
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
     SDK_FIX,
-    SDK_IMPORT_ERROR,
-    APIError,
-    DockerException,
     Engine,
-    EngineConnectionError,
-    EngineTimeout,
-    NotFound,
+    EngineNotFound,
     api_message,
     docker_host,
+    errors,
+    sdk_import_error,
 )
 from backends.docker.network import create_network
 from backends.docker.plan import (
@@ -115,14 +114,12 @@ class DockerBackend(BottleBackend):
     def preflight(self) -> list[Problem]:
         """The SDK, the engine (it answers ``version``), and the docker CLI (attach and
         exec run ``docker exec`` in a pane). Never raises."""
-        if SDK_IMPORT_ERROR is not None:
-            return [
-                Problem("docker", f"the Docker SDK is not importable: {SDK_IMPORT_ERROR}", SDK_FIX)
-            ]
+        missing = sdk_import_error()
+        if missing:
+            return [Problem("docker", f"the Docker SDK is not importable: {missing}", SDK_FIX)]
         problems: list[Problem] = []
         try:
-            with self.engine.translating() as api:
-                api.version()
+            self.engine.get("/version")
         except BackendError as exc:
             problems.append(Problem("docker", exc.message, exc.fix or ""))
         except Exception as exc:  # a preflight reports; it never takes the caller down
@@ -172,7 +169,7 @@ class DockerBackend(BottleBackend):
             progress(step)
             try:
                 api.inspect_image(plan.image)
-            except NotFound:
+            except errors.NotFound:
                 raise ImageNotFound(
                     f"image {plan.image} of agent {plan.agent} is not in the Docker engine",
                     fix=IMAGE_FIX,
@@ -197,10 +194,10 @@ class DockerBackend(BottleBackend):
                     step = "recording the plan"
                     paths.write_private(plan_path(plan.agent), plan.to_json().encode())
                     undo.pop_all()
-            except (LaunchError, BackendUnavailable, EngineConnectionError, EngineTimeout):
+            except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
                 raise
-            except (DockerException, BackendError, OSError) as exc:
-                detail = api_message(exc) if isinstance(exc, DockerException) else str(exc)
+            except (errors.DockerException, BackendError, OSError) as exc:
+                detail = api_message(exc) if isinstance(exc, errors.DockerException) else str(exc)
                 raise LaunchError(
                     f"launch of agent {plan.agent} failed while {step}: {detail}",
                     agent=plan.agent,
@@ -236,10 +233,10 @@ class DockerBackend(BottleBackend):
             provision(api, plan, progress)
             step = "recording the plan"
             paths.write_private(plan_path(plan.agent), plan.to_json().encode())
-        except (LaunchError, BackendUnavailable, EngineConnectionError, EngineTimeout):
+        except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
             raise
-        except (DockerException, BackendError, OSError) as exc:
-            detail = api_message(exc) if isinstance(exc, DockerException) else str(exc)
+        except (errors.DockerException, BackendError, OSError) as exc:
+            detail = api_message(exc) if isinstance(exc, errors.DockerException) else str(exc)
             raise LaunchError(
                 f"launch of agent {plan.agent} failed while {step}: {detail}", agent=plan.agent
             ) from exc
@@ -257,7 +254,7 @@ class DockerBackend(BottleBackend):
         assert plan.network
         try:
             info = api.inspect_network(plan.network)
-        except NotFound:
+        except errors.NotFound:
             ident = create_network(api, plan.network, plan.labels, agent=plan.agent)
             undo.callback(self._quietly, api.remove_network, ident)
             return
@@ -272,7 +269,7 @@ class DockerBackend(BottleBackend):
         assert plan.home_volume
         try:
             api.inspect_volume(plan.home_volume)
-        except NotFound:
+        except errors.NotFound:
             api.create_volume(plan.home_volume, labels=plan.labels)
             undo.callback(self._quietly, api.remove_volume, plan.home_volume, force=True)
         # An existing home is kept on purpose: it is what `rm` without --volumes leaves.
@@ -309,12 +306,14 @@ class DockerBackend(BottleBackend):
 
     def list_bottles(self) -> list[BottleInfo]:
         """Every docker bottle (labelled ``bottle-dash.agent`` and ``backend=docker``),
-        from one listing call; sorted by agent."""
-        with self.engine.translating() as api:
-            try:
-                rows = api.containers(all=True, filters=_label_filter())
-            except APIError as exc:
-                raise BackendError(f"listing docker bottles failed: {api_message(exc)}") from exc
+        from one listing call (``GET /containers/json``); sorted by agent."""
+        params = {"all": "1", "filters": json.dumps(_label_filter())}
+        try:
+            rows = self.engine.get("/containers/json", params)
+        except EngineNotFound as exc:
+            raise BackendError(f"listing docker bottles failed: {exc}") from exc
+        if not isinstance(rows, list):
+            raise BackendError(f"listing docker bottles: unexpected answer {str(rows)[:80]}")
         infos: list[BottleInfo] = []
         live: set[str] = set()
         for row in rows:
@@ -357,9 +356,8 @@ class DockerBackend(BottleBackend):
         if pid and _pid_alive(pid):
             return pid
         try:
-            with self.engine.translating() as api:
-                data = api.inspect_container(info.ident)
-        except (APIError, BackendUnavailable):
+            data = self.engine.get(f"/containers/{info.ident}/json")
+        except (EngineNotFound, BackendError):
             return None  # gone (a race) or the engine went away: unknown, not an error
         state = data.get("State") or {}
         pid = state.get("Pid") or None
@@ -375,12 +373,17 @@ class DockerBackend(BottleBackend):
     def _inspect(api: Any, container: str) -> dict[str, Any] | None:
         try:
             return dict(api.inspect_container(container))
-        except NotFound:
+        except errors.NotFound:
             return None
 
-    def _ours(self, api: Any, agent: str) -> dict[str, Any]:
-        """The inspected container of ``agent``, or ``BottleNotFound``."""
-        info = self._inspect(api, bottle_name(agent))
+    def _ours(self, agent: str) -> dict[str, Any]:
+        """The inspected container of ``agent`` (one read-only call), or ``BottleNotFound``."""
+        try:
+            info: dict[str, Any] | None = self.engine.get(
+                f"/containers/{urllib.parse.quote(bottle_name(agent))}/json"
+            )
+        except EngineNotFound:
+            info = None
         labels = ((info or {}).get("Config") or {}).get("Labels") or {}
         if info is None or labels.get(LABEL_AGENT) != agent:
             raise BottleNotFound(
@@ -391,8 +394,7 @@ class DockerBackend(BottleBackend):
     def attach(self, agent: str) -> DockerBottle:
         """A handle on the container of ``agent`` (running or not: see ``.running``);
         the exec env comes from the recorded plan."""
-        with self.engine.translating() as api:
-            info = self._ours(api, agent)
+        info = self._ours(agent)
         state = info.get("State") or {}
         return DockerBottle(
             self.engine,
@@ -405,24 +407,24 @@ class DockerBackend(BottleBackend):
     def start(self, agent: str) -> None:
         """Start the stopped bottle of ``agent``; its home volume (prompt, skills,
         ``~/.claude``) is still there."""
+        info = self._ours(agent)
         with self.engine.translating() as api:
-            info = self._ours(api, agent)
             try:
                 api.start(info["Id"])
-            except APIError as exc:
+            except errors.APIError as exc:
                 raise BackendError(
                     f"starting the bottle of agent {agent} failed: {api_message(exc)}", agent=agent
                 ) from exc
 
     def stop(self, agent: str) -> None:
         """Stop the bottle of ``agent`` (SIGTERM, then SIGKILL after 5 s)."""
+        info = self._ours(agent)
         with self.engine.translating() as api:
-            info = self._ours(api, agent)
             try:
                 api.stop(info["Id"], timeout=STOP_TIMEOUT)
-            except NotFound:
+            except errors.NotFound:
                 pass  # removed meanwhile: stopped enough
-            except APIError as exc:
+            except errors.APIError as exc:
                 raise BackendError(
                     f"stopping the bottle of agent {agent} failed: {api_message(exc)}", agent=agent
                 ) from exc
@@ -448,7 +450,7 @@ class DockerBackend(BottleBackend):
                         kept.append(vol["Name"])
                     elif self._gone_ok(api.remove_volume, vol["Name"], force=True):
                         removed.append("volume")
-            except APIError as exc:
+            except errors.APIError as exc:
                 raise BackendError(
                     f"removing the bottle of agent {agent} failed: {api_message(exc)}", agent=agent
                 ) from exc
@@ -465,17 +467,17 @@ class DockerBackend(BottleBackend):
         """Remove one resource; False when it was already gone (a race, not an error)."""
         try:
             fn(*args, **kwargs)
-        except NotFound:
+        except errors.NotFound:
             return False
-        except APIError as exc:
-            if exc.status_code == 409 and "already in progress" in api_message(exc):
+        except errors.APIError as exc:
+            if getattr(exc, "status_code", None) == 409 and "in progress" in api_message(exc):
                 return True
             raise
         return True
 
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The last ``tail`` lines the container's main process wrote."""
+        info = self._ours(agent)
         with self.engine.translating() as api:
-            info = self._ours(api, agent)
             data = api.logs(info["Id"], stdout=True, stderr=True, tail=tail)
         return data.decode(errors="replace") if isinstance(data, bytes) else str(data)

@@ -24,7 +24,7 @@ from backends.base import (
 )
 from backends.docker.archive import path_tar
 from backends.docker.argv import claude_exec_argv, exec_argv
-from backends.docker.engine import APIError, Engine, NotFound, api_message, unavailable
+from backends.docker.engine import Engine, api_message, errors, unavailable
 
 #: Owners that need no lookup in the guest.
 KNOWN_IDS: dict[str, tuple[int, int]] = {GUEST_USER: (GUEST_UID, GUEST_UID), "root": (0, 0)}
@@ -162,7 +162,7 @@ class DockerBottle(Bottle):
                 data = path_tar(src, base, uid=uid, gid=gid, mode=mode)
                 try:
                     put_archive(api, self.name, parent, data)
-                except NotFound as exc:
+                except errors.NotFound as exc:
                     if "No such container" in api_message(exc):
                         raise
                     # The parent is missing: make it as the owner, then try once more.
@@ -175,13 +175,13 @@ class DockerBottle(Bottle):
                             agent=self.agent,
                         ) from exc
                     put_archive(api, self.name, parent, data)
-            except NotFound as exc:
+            except errors.NotFound as exc:
                 raise BottleNotFound(
                     f"no bottle for agent {self.agent}: {api_message(exc)}",
                     fix=f"bottle-dash up {self.agent}",
                     agent=self.agent,
                 ) from exc
-            except APIError as exc:
+            except errors.APIError as exc:
                 raise BackendError(
                     f"copying {src} to {dst} in agent {self.agent} failed: {api_message(exc)}",
                     agent=self.agent,

@@ -8,52 +8,106 @@ imports backends lazily so that a missing or broken SDK becomes a preflight prob
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import socket
 import threading
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from backends.base import BackendUnavailable
+from backends.base import BackendError, BackendUnavailable
 
-try:
-    import docker
-    from docker.errors import APIError, DockerException, NotFound
-    from requests.exceptions import ConnectionError as EngineConnectionError
-    from requests.exceptions import Timeout as EngineTimeout
 
-    SDK_IMPORT_ERROR: ImportError | None = None
-except ImportError as exc:  # pragma: no cover - docker is a declared dependency
-    docker = None
-    SDK_IMPORT_ERROR = exc
+class _StandIns:
+    """Exception classes for when the SDK cannot be imported: ``except errors.NotFound``
+    clauses stay valid, and nothing ever raises these."""
 
-    # Stand-ins so that ``except NotFound:`` clauses stay valid without the SDK; they are
-    # never raised, because every call first asks ``Engine.api()``, which raises instead.
-    class DockerException(Exception):  # type: ignore[no-redef]
+    class DockerException(Exception):
         """Stand-in for docker.errors.DockerException."""
 
-    class APIError(DockerException):  # type: ignore[no-redef]
+    class APIError(DockerException):
         """Stand-in for docker.errors.APIError."""
 
-    class NotFound(APIError):  # type: ignore[no-redef]
+    class NotFound(APIError):
         """Stand-in for docker.errors.NotFound."""
 
-    class EngineConnectionError(Exception):  # type: ignore[no-redef]
+    class ConnectionError(Exception):
         """Stand-in for requests.exceptions.ConnectionError."""
 
-    class EngineTimeout(Exception):  # type: ignore[no-redef]
+    class Timeout(Exception):
         """Stand-in for requests.exceptions.Timeout."""
 
 
+class _Errors:
+    """The SDK's exception classes, imported on first use.
+
+    Importing the SDK (requests, urllib3) costs about 100 ms, which ``bottle-dash ls``
+    would pay on every call; read-only calls go over the socket with the stdlib instead
+    (``Engine.get``), so the SDK is imported only when something is written or when an
+    ``except errors.X`` clause is reached with an exception in flight.
+    """
+
+    DockerException: type[Exception]
+    APIError: type[Exception]
+    NotFound: type[Exception]
+    ConnectionError: type[Exception]
+    Timeout: type[Exception]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            from docker import errors as sdk
+            from requests import exceptions as http
+
+            found = {
+                "DockerException": sdk.DockerException,
+                "APIError": sdk.APIError,
+                "NotFound": sdk.NotFound,
+                "ConnectionError": http.ConnectionError,
+                "Timeout": http.Timeout,
+            }
+        except ImportError:
+            found = {
+                k: getattr(_StandIns, k)
+                for k in ("DockerException", "APIError", "NotFound", "ConnectionError", "Timeout")
+            }
+        if name not in found:
+            raise AttributeError(name)
+        for key, value in found.items():
+            setattr(self, key, value)
+        return found[name]
+
+
+#: ``except errors.NotFound:`` and friends; see ``_Errors``.
+errors = _Errors()
+
+
+def sdk_import_error() -> str | None:
+    """Why the SDK cannot be imported, or None (found without importing it)."""
+    for module in ("docker", "requests"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                return f"no module named {module!r}"
+        except (ImportError, ValueError) as exc:
+            return str(exc)
+    return None
+
+
+class EngineNotFound(Exception):
+    """A read-only call asked for something the engine does not have (HTTP 404)."""
+
+
 __all__ = [
-    "APIError",
-    "DockerException",
     "Engine",
-    "EngineConnectionError",
-    "EngineTimeout",
-    "NotFound",
+    "EngineNotFound",
     "api_message",
     "docker_host",
+    "errors",
+    "sdk_import_error",
     "unavailable",
 ]
 
@@ -109,10 +163,6 @@ def _reason(exc: BaseException | None) -> str:
 def unavailable(exc: BaseException | None = None) -> BackendUnavailable:
     """The ``BackendUnavailable`` for an engine that does not answer, naming where it was
     looked for and how to fix it."""
-    if docker is None:
-        return BackendUnavailable(
-            f"the Docker SDK for Python is not importable: {SDK_IMPORT_ERROR}", fix=SDK_FIX
-        )
     denied = any(isinstance(e, PermissionError) for e in _chain(exc)) or "ermission denied" in str(
         exc
     )
@@ -121,6 +171,16 @@ def unavailable(exc: BaseException | None = None) -> BackendUnavailable:
     if reason:
         message += f": {reason}"
     return BackendUnavailable(message, fix=PERMISSION_FIX if denied else START_FIX)
+
+
+def _body_message(body: bytes) -> str:
+    """The ``message`` of an engine error body (JSON), else its first line."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        lines = body.decode(errors="replace").strip().splitlines()
+        return lines[0] if lines else ""
+    return str(data.get("message", "")) if isinstance(data, dict) else ""
 
 
 def api_message(exc: BaseException) -> str:
@@ -138,26 +198,88 @@ def api_message(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def unix_socket() -> str | None:
+    """The socket path when the engine is reached over a unix socket, else None (tcp,
+    ssh and TLS hosts go through the SDK)."""
+    host = docker_host()
+    if host.startswith("unix://"):
+        return host[len("unix://") :] or None
+    return None
+
+
+def unix_get(path: str, target: str, *, timeout: float = API_TIMEOUT) -> tuple[int, bytes]:
+    """``GET target`` over the unix socket ``path`` with HTTP/1.0 (the engine answers
+    without chunking and closes); returns ``(status, body)``. Raises ``OSError``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(path)
+        request = f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: bottle-dash\r\n\r\n"
+        conn.sendall(request.encode())
+        chunks: list[bytes] = []
+        while chunk := conn.recv(1 << 16):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    parts = head.split(b" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError(f"not an HTTP answer from {path}: {head[:80]!r}")
+    return int(parts[1]), body
+
+
 class Engine:
-    """A lazily created low-level client (``docker.APIClient``) shared by a backend and its
-    bottle handles. Creating it asks the engine for its API version, so nothing talks to
-    Docker until the first real call."""
+    """The connection to one engine, shared by a backend and its bottle handles.
+
+    Read-only calls (``get``) go straight over a unix socket with the stdlib; everything
+    else uses a lazily created low-level SDK client (``api()``), whose creation asks the
+    engine for its API version. Nothing talks to Docker until the first real call.
+    """
 
     def __init__(self) -> None:
         self._api: Any = None
         self._lock = threading.Lock()
 
     def api(self) -> Any:
-        """The client; ``BackendUnavailable`` when the SDK or the engine is missing."""
+        """The SDK client; ``BackendUnavailable`` when the SDK or the engine is missing."""
         with self._lock:
             if self._api is None:
-                if docker is None:
-                    raise unavailable()
+                try:
+                    import docker
+                except ImportError as exc:
+                    raise BackendUnavailable(
+                        f"the Docker SDK for Python is not importable: {exc}", fix=SDK_FIX
+                    ) from exc
                 try:
                     self._api = docker.from_env(timeout=API_TIMEOUT).api
-                except (DockerException, EngineConnectionError, EngineTimeout) as exc:
+                except (errors.DockerException, errors.ConnectionError, errors.Timeout) as exc:
                     raise unavailable(exc) from exc
             return self._api
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """The decoded JSON of the read-only endpoint ``path`` (e.g. ``/containers/json``).
+
+        ``EngineNotFound`` on 404, ``BackendError`` on another failure status,
+        ``BackendUnavailable`` when the engine does not answer. Over a unix socket this
+        needs neither the SDK nor an API-version round trip: an unversioned path gets the
+        engine's own current API.
+        """
+        target = path + ("?" + urllib.parse.urlencode(params) if params else "")
+        sock = unix_socket()
+        if sock is None:
+            with self.translating() as api:
+                res = api._get(api._url(path), params=dict(params or {}))
+                status, body = res.status_code, res.content
+        else:
+            try:
+                status, body = unix_get(sock, target)
+            except OSError as exc:
+                raise unavailable(exc) from exc
+        if status == 404:
+            raise EngineNotFound(_body_message(body) or path)
+        if status >= 400:
+            raise BackendError(f"Docker engine: GET {path}: {_body_message(body) or status}")
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise BackendError(f"Docker engine: GET {path}: unreadable answer: {exc}") from exc
 
     def forget(self) -> None:
         """Drop the client so the next call reconnects (the engine went away, or moved)."""
@@ -178,6 +300,6 @@ class Engine:
         api = self.api()
         try:
             yield api
-        except (EngineConnectionError, EngineTimeout) as exc:
+        except (errors.ConnectionError, errors.Timeout) as exc:
             self.forget()
             raise unavailable(exc) from exc

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError, ProgressFn, _no_progress
-from backends.docker.engine import DockerException, Engine, api_message
+from backends.docker.engine import Engine, api_message, errors
 
 AGENT_IMAGE_DIR = Path(__file__).resolve().parent / "agent-image"
 DEFAULT_TAG = "bottle-dash-agent:latest"
@@ -89,7 +89,7 @@ def build_agent_image(
             image_id = follow_build(stream, progress, tag=tag)
         except json.JSONDecodeError as exc:
             raise BackendError(f"image build of {tag}: unreadable engine output: {exc}") from exc
-        except DockerException as exc:
+        except errors.DockerException as exc:
             raise BackendError(
                 f"image build of {tag} failed: {api_message(exc)}",
                 fix="check `docker info` and the Dockerfile",

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from backends.base import LaunchError
-from backends.docker.engine import APIError, api_message
+from backends.docker.engine import api_message, errors
 
 POOL_ENV = "BOTTLE_DASH_DOCKER_POOL"
 DEFAULT_POOL = "10.213.0.0/16"
@@ -72,7 +72,7 @@ def create_network(api: Any, name: str, labels: Mapping[str, str], *, agent: str
             name, driver="bridge", labels=dict(labels), check_duplicate=True
         )
         return str(created["Id"])
-    except APIError as exc:
+    except errors.APIError as exc:
         if POOLS_EXHAUSTED not in api_message(exc):
             raise
     from docker.types import IPAMConfig, IPAMPool
@@ -93,7 +93,7 @@ def create_network(api: Any, name: str, labels: Mapping[str, str], *, agent: str
                 name, driver="bridge", labels=dict(labels), check_duplicate=True, ipam=ipam
             )
             return str(created["Id"])
-        except APIError as exc:
+        except errors.APIError as exc:
             if "overlap" not in api_message(exc):
                 raise
     raise LaunchError(

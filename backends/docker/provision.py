@@ -20,7 +20,7 @@ from backends.base import (
 )
 from backends.docker.archive import file_tar, path_tar
 from backends.docker.bottle import put_archive, sdk_exec
-from backends.docker.engine import APIError, api_message
+from backends.docker.engine import api_message, errors
 
 
 def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
@@ -71,8 +71,8 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
 def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:
     try:
         put_archive(api, plan.bottle, path, data)
-    except (APIError, BackendError) as exc:
-        detail = api_message(exc) if isinstance(exc, APIError) else str(exc)
+    except (errors.APIError, BackendError) as exc:
+        detail = api_message(exc) if isinstance(exc, errors.APIError) else str(exc)
         raise ProvisionError(
             f"copying {what} into agent {plan.agent} failed: {detail}", agent=plan.agent
         ) from exc

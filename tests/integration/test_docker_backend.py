@@ -7,15 +7,18 @@ exec, prompt, skills); lifecycle and failure tests make their own. Every agent i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import pty
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -495,3 +498,68 @@ def test_resume_fallback_in_a_pty_continues_across_stop_and_start(
         assert "continued conversation turn=3" in third, third
     finally:
         backend.remove(name, volumes=True)
+
+
+# ----------------------------------------------------------------------- tcp engine
+
+
+class TcpToUnix:
+    """A TCP port that forwards every connection to the engine's unix socket, so the
+    SDK path (used for any DOCKER_HOST that is not a unix socket) runs against the real
+    engine."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_tcp_docker_host_reads_through_the_sdk(
+    shared: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock").removeprefix("unix://")
+    proxy = TcpToUnix(sock)
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{proxy.port}")
+        registry.reset()
+        backend = registry.get_backend("docker")
+        assert [p for p in backend.preflight() if "CLI" not in p.what] == []
+        plan = shared["plan"]
+        mine = [i for i in backend.list_bottles() if i.agent == plan.agent]
+        assert [i.state for i in mine] == [RUNNING]
+        assert backend.host_pid(mine[0])
+        assert backend.attach(plan.agent).running
+        with pytest.raises(BottleNotFound):
+            backend.attach(agent_name("nobody"))
+    finally:
+        proxy.close()
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens on port 1
+    registry.reset()
+    with pytest.raises(BackendUnavailable, match="tcp://127.0.0.1:1"):
+        registry.get_backend("docker").list_bottles()
