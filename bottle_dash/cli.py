@@ -86,10 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
             "container or a smolvm microVM). Without a command, runs the dashboard."
         ),
         epilog=(
-            "config: --config PATH, else $BOTTLE_DASH_CONFIG, else "
-            "$XDG_CONFIG_HOME/bottle-dash/config.toml. "
-            "Exit codes: 0 ok, 1 failed, 2 usage, 3 config error, 4 backend unavailable."
+            "Global options go before COMMAND. `bottle-dash COMMAND --help` describes each.\n"
+            "config file: --config PATH, else $BOTTLE_DASH_CONFIG, else\n"
+            "  $XDG_CONFIG_HOME/bottle-dash/config.toml (bottle-dash init writes a starter).\n"
+            "exit codes: 0 ok, 1 failed, 2 usage or unknown agent, 3 config error,\n"
+            "  4 backend unavailable (doctor: a needed component is missing), 130 interrupted;\n"
+            "  attach and exec exit with the status of what ran in the bottle."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config", type=Path, metavar="PATH", help="the config file to use (see below)"
@@ -101,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the dashboard in this terminal instead of a tmux session",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log every host command to stderr"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging to stderr (host commands run, with secrets redacted)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -538,7 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format=f"{PROG}: %(message)s")
+        # Our loggers only: the docker SDK's and urllib3's debug output would drown them.
+        logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(name)s: %(message)s")
+        for name in ("bottle_dash", "backends"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         ctx = Context(args)
         if args.command is None:
