@@ -63,6 +63,10 @@ def main() -> int:
         os.environ[var] = str(scratch / var.lower())
     os.environ["BOTTLE_DASH_CONFIG"] = str(scratch / "config.toml")
     os.environ.pop("TMUX", None)
+    # Measure the CLI as installed (pip writes bytecode at install): compile once into a
+    # scratch cache instead of on every call, and leave the source tree untouched.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
 
     import image  # tests/fakes/image.py
 

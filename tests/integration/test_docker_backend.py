@@ -209,6 +209,30 @@ def test_skills_are_present_with_content(shared: dict[str, Any]) -> None:
     assert set(owners) == {"1000"}
 
 
+def test_cp_in_files_and_directories_with_owner_and_mode(
+    shared: dict[str, Any], tmp_path: Path
+) -> None:
+    bottle = shared["bottle"]
+    src = tmp_path / "notes ✓.txt"
+    src.write_bytes(NASTY_PROMPT.encode())
+    bottle.cp_in(src, "/home/node/new dir/deeper/notes.txt", mode=0o640)
+    target = "'/home/node/new dir/deeper/notes.txt'"
+    assert sh(bottle, f"cat {target}") == NASTY_PROMPT
+    assert sh(bottle, f"stat -c '%a %U' {target} '/home/node/new dir'").split() == [
+        *["640", "node"],
+        *["755", "node"],
+    ]
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "b.txt").write_text("b\n")
+    bottle.cp_in(tree, "/tmp/tree", user="root")
+    assert sh(
+        bottle, "cat /tmp/tree/a/b.txt; stat -c '%u' /tmp/tree /tmp/tree/a/b.txt"
+    ).split() == [*["b", "0", "0"]]
+    with pytest.raises(BackendError, match="does not exist"):
+        bottle.cp_in(tmp_path / "missing", "/tmp/x")
+
+
 def test_claude_argv_reaches_the_standin_verbatim(shared: dict[str, Any]) -> None:
     bottle, plan = shared["bottle"], shared["plan"]
     args = [*plan.claude_args, NASTY_ARG]
@@ -267,6 +291,9 @@ def test_lifecycle_states_home_survives_and_rm_volumes_leaves_nothing(
         assert backend.launch(plan).name == bottle.name  # running: a no-op
         backend.stop(name)
         assert state() == STOPPED
+        with pytest.raises(BottleNotFound, match="not running"):
+            bottle.exec("true")
+        assert not backend.attach(name).running
         assert backend.host_pid(next(i for i in backend.list_bottles() if i.agent == name)) is None
         backend.start(name)
         assert state() == RUNNING
