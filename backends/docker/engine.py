@@ -1,9 +1,12 @@
-"""The connection to the Docker engine: one lazily created SDK client, and the translation
-of "the engine is not there" into ``BackendUnavailable`` with the exact fix.
+"""The connection to the Docker engine, and the translation of "the engine is not there"
+into ``BackendUnavailable`` with the exact fix.
 
-The SDK is imported here and nowhere else at module level, behind a guard: the registry
-imports backends lazily so that a missing or broken SDK becomes a preflight problem (with
-``pip install``) instead of an ImportError in the middle of the dashboard.
+Two paths: read-only calls (list, inspect, version) go straight over the engine's unix
+socket with the stdlib, and everything else through a lazily created docker SDK client.
+The SDK (with requests and urllib3) costs about 100 ms to import, which every
+``bottle-dash ls`` would otherwise pay; it is imported only when something is written,
+or when the engine is reached over TCP/TLS/SSH. A missing SDK is a preflight problem
+with its ``pip install`` fix, never an ImportError in the middle of the dashboard.
 """
 
 from __future__ import annotations
