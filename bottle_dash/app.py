@@ -81,7 +81,10 @@ class BottleDashApp(App[None]):
             self.theme = wanted
         for failure in self.theme_failures:
             self.notify(str(failure), title="theme skipped", severity="warning", timeout=8)
-        self.push_screen(MainScreen())
+
+    def get_default_screen(self) -> Screen[Any]:
+        """The main screen is the default one (no blank screen beneath it)."""
+        return MainScreen()
 
     # ------------------------------------------------------------------ app keys
 

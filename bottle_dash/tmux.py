@@ -16,9 +16,10 @@ import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import libtmux
+if TYPE_CHECKING:
+    import libtmux
 
 #: Pane user option that names the agent whose claude runs in the pane.
 TAG = "@bottle-agent"
@@ -116,6 +117,9 @@ class TmuxPaneHost:
         self, server: libtmux.Server | None = None, dashboard_pane: str | None = None
     ) -> None:
         if server is None:
+            # Imported here, not at the top: the first paint need not wait for libtmux.
+            import libtmux
+
             server = libtmux.Server(socket_path=socket_path_from_env())
         self.server = server
         self.dashboard_pane = dashboard_pane or os.environ.get("TMUX_PANE") or None

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from backends.base import NOT_CREATED, RUNNING, Problem
 from bottle_dash.actions import Attached, describe
@@ -35,7 +35,13 @@ from bottle_dash.screens.modals import ConfirmRemove, LogsScreen, RemoveChoice
 from bottle_dash.screens.new_agent import NewAgent, NewAgentScreen
 from bottle_dash.widgets.agents_table import AgentCells, AgentsTable, human_age
 from bottle_dash.widgets.details import AgentDetails
-from bottle_dash.widgets.status import CountsHeader, EmptyState, ProblemsPanel, StatusLine
+from bottle_dash.widgets.status import (
+    CountsHeader,
+    EmptyState,
+    KeysBar,
+    ProblemsPanel,
+    StatusLine,
+)
 
 if TYPE_CHECKING:
     from bottle_dash.app import BottleDashApp
@@ -93,7 +99,7 @@ class MainScreen(Screen[None]):
         yield AgentsTable(id="agents")
         yield AgentDetails(id="details")
         yield StatusLine(id="status")
-        yield Footer(compact=True)
+        yield KeysBar(id="keys")
 
     def on_mount(self) -> None:
         self.query_one(CountsHeader).show({})

@@ -113,3 +113,47 @@ class StatusLine(Static):
         color: $text-muted;
     }
     """
+
+
+#: (key, label) shown in the keys bar, in the order an operator reaches for them.
+MAIN_KEYS: tuple[tuple[str, str], ...] = (
+    ("⏎", "attach"),
+    ("R", "fresh"),
+    ("u", "up"),
+    ("s", "stop"),
+    ("d", "remove"),
+    ("n", "new"),
+    ("l", "logs"),
+    ("/", "filter"),
+    ("t", "theme"),
+    ("?", "help"),
+    ("^p", "palette"),
+    ("q", "quit"),
+)
+
+
+class KeysBar(Static):
+    """The footer: the main screen's keys as one line of text.
+
+    Textual's ``Footer`` recomposes a widget per key whenever bindings change, which cost
+    more than the rest of the first paint; these keys are fixed, so one line does.
+    """
+
+    DEFAULT_CSS = """
+    KeysBar {
+        height: 1;
+        background: $footer-background;
+        color: $footer-description-foreground;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", self._draw)
+
+    def _draw(self) -> None:
+        key_style = self.app.theme_variables.get("footer-key-foreground", "bold")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for key, label in MAIN_KEYS:
+            text.append(f" {key}", style=f"bold {key_style}")
+            text.append(f" {label} ")
+        self.update(text)

@@ -31,6 +31,10 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: The session under test, so a timeout can show what the dashboard showed.
+CURRENT: list[Session] = []
+
+
 def wait_for(check: Callable[[], object], seconds: float, what: str) -> object:
     deadline = time.monotonic() + seconds
     while True:
@@ -38,7 +42,8 @@ def wait_for(check: Callable[[], object], seconds: float, what: str) -> object:
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+            shown = CURRENT[0].capture(CURRENT[0].dashboard) if CURRENT else ""
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}\n{shown}")
         time.sleep(0.1)
 
 
@@ -61,8 +66,8 @@ class Session:
             pane = session.active_window.active_pane
             assert pane is not None and pane.pane_id
             self.dashboard = pane.pane_id
-        else:  # the old dashboard pane closed with the app: start one beside the agents
-            out = self.server.cmd("split-window", "-h", "-P", "-F", "#{pane_id}", command)
+        else:  # the old dashboard pane closed with the app: start a new one
+            out = self.server.cmd("new-window", "-P", "-F", "#{pane_id}", command)
             self.dashboard = out.stdout[0]
 
     def capture(self, pane_id: str) -> str:
@@ -107,9 +112,11 @@ def session(tmux_bin: str, tmp_path: Path, test_image: str) -> Iterator[Session]
     server = libtmux.Server(socket_name=f"bd-e2e-{uuid.uuid4().hex[:8]}")
     s = Session(server, env)
     s.env["AGENT"] = name
+    CURRENT[:] = [s]
     try:
         yield s
     finally:
+        CURRENT.clear()
         if server.is_alive():
             server.kill()
         with contextlib.suppress(Exception):  # the run's sweep removes it otherwise

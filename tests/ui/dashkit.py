@@ -1,4 +1,5 @@
-"""Builds the dashboard on fakes: FakeBackend, FakePaneHost, a fixed config and a frozen
+"""Helpers (not a conftest: tests/conftest.py owns that module name) that build the
+dashboard on fakes: FakeBackend, FakePaneHost, a fixed config and a frozen
 clock, so Pilot tests and snapshots see the same data every run."""
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from backend import FakeBackend
 from panehost import FakePaneHost
 
@@ -146,14 +146,6 @@ async def settle(pilot: Any) -> None:
     for _ in range(4):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-
-
-@pytest.fixture
-def dash_factory(tmp_path: Path) -> Any:
-    def factory(*args: Any, **kw: Any) -> Dash:
-        return build(tmp_path, *args, **kw)
-
-    return factory
 
 
 __all__ = ["NOT_CREATED", "THEMES", "build", "screen_text", "settle", "spec"]

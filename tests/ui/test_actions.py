@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import screen_text, settle, spec
+from dashkit import build, screen_text, settle, spec
 
 from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
 from backends.claude import resume_fallback
@@ -29,8 +29,8 @@ async def select(pilot: Any, dash: Any, name: str) -> None:
     assert table.selected_agent == name
 
 
-async def test_table_lists_agents_in_every_state(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         rows = dash.rows()
@@ -52,8 +52,8 @@ async def test_table_lists_agents_in_every_state(dash_factory: Any) -> None:
         assert "2h 34m" in text and "12.5" in text and "256.0M" in text
 
 
-async def test_one_list_per_backend_and_one_tmux_call_per_poll(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_one_list_per_backend_and_one_tmux_call_per_poll(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         dash.backend.calls.clear()
@@ -64,8 +64,8 @@ async def test_one_list_per_backend_and_one_tmux_call_per_poll(dash_factory: Any
         assert [c for c in dash.panes.calls if c[0] == "panes"] == [("panes",)]
 
 
-async def test_polls_never_overlap_and_pause_under_a_modal(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_polls_never_overlap_and_pause_under_a_modal(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         main = dash.main
@@ -86,8 +86,8 @@ async def test_polls_never_overlap_and_pause_under_a_modal(dash_factory: Any) ->
         assert dash.backend.called("list_bottles") == [("list_bottles",)]
 
 
-async def test_enter_on_live_pane_focuses_it(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_enter_on_live_pane_focuses_it(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
@@ -97,8 +97,8 @@ async def test_enter_on_live_pane_focuses_it(dash_factory: Any) -> None:
         assert not dash.backend.called("launch") and not dash.backend.called("start")
 
 
-async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "beta")
@@ -111,8 +111,8 @@ async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(dash_fact
         assert "beta: attach: pane %2 respawned" in screen_text(pilot.app)
 
 
-async def test_enter_on_new_agent_launches_then_splits_a_tagged_pane(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_enter_on_new_agent_launches_then_splits_a_tagged_pane(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "gamma")
@@ -124,10 +124,10 @@ async def test_enter_on_new_agent_launches_then_splits_a_tagged_pane(dash_factor
         assert dash.rows()["gamma"].pane == "live"
 
 
-async def test_launch_shows_progress_and_the_ui_stays_responsive(dash_factory: Any) -> None:
+async def test_launch_shows_progress_and_the_ui_stays_responsive(tmp_path: Any) -> None:
     import threading
 
-    dash = dash_factory(everything=True)
+    dash = build(tmp_path, everything=True)
     dash.backend.gate = threading.Event()
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -149,8 +149,8 @@ async def test_launch_shows_progress_and_the_ui_stays_responsive(dash_factory: A
         assert dash.rows()["gamma"].busy == ""
 
 
-async def test_failed_launch_shows_the_error_on_the_agent(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_failed_launch_shows_the_error_on_the_agent(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     dash.backend.fail["launch"] = LaunchError("image agent-image:1 not found", fix="build it")
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -162,8 +162,8 @@ async def test_failed_launch_shows_the_error_on_the_agent(dash_factory: Any) -> 
         assert "last error image agent-image:1 not found" in screen_text(pilot.app)
 
 
-async def test_R_restarts_claude_fresh_in_its_pane(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_R_restarts_claude_fresh_in_its_pane(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
@@ -175,8 +175,8 @@ async def test_R_restarts_claude_fresh_in_its_pane(dash_factory: Any) -> None:
         ]
 
 
-async def test_u_brings_the_bottle_up_without_a_pane(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_u_brings_the_bottle_up_without_a_pane(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "gamma")
@@ -187,8 +187,8 @@ async def test_u_brings_the_bottle_up_without_a_pane(dash_factory: Any) -> None:
         assert dash.rows()["gamma"].state == RUNNING
 
 
-async def test_s_stops_the_bottle(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_s_stops_the_bottle(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
@@ -200,8 +200,8 @@ async def test_s_stops_the_bottle(dash_factory: Any) -> None:
         assert dash.panes.actions() == []  # the pane is left alone
 
 
-async def test_d_asks_then_removes_with_volumes(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_d_asks_then_removes_with_volumes(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "beta")
@@ -214,8 +214,8 @@ async def test_d_asks_then_removes_with_volumes(dash_factory: Any) -> None:
         assert dash.rows()["beta"].state == NOT_CREATED
 
 
-async def test_d_cancelled_removes_nothing(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_d_cancelled_removes_nothing(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "beta")
@@ -231,8 +231,8 @@ async def test_d_cancelled_removes_nothing(dash_factory: Any) -> None:
         assert dash.backend.called("remove") == [("remove", "beta", False)]
 
 
-async def test_n_defines_a_new_agent_in_the_config_file(dash_factory: Any, tmp_path: Any) -> None:
-    dash = dash_factory([spec("alpha")])
+async def test_n_defines_a_new_agent_in_the_config_file(tmp_path: Any) -> None:
+    dash = build(tmp_path, [spec("alpha")])
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("n")
@@ -254,8 +254,8 @@ async def test_n_defines_a_new_agent_in_the_config_file(dash_factory: Any, tmp_p
         assert "newbie: new: saved to the config" in screen_text(pilot.app)
 
 
-async def test_l_shows_the_bottle_logs(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_l_shows_the_bottle_logs(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     dash.backend.log_text["alpha"] = "hello from the bottle"
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -269,8 +269,8 @@ async def test_l_shows_the_bottle_logs(dash_factory: Any) -> None:
         assert "hello from the bottle" not in screen_text(pilot.app)
 
 
-async def test_slash_filters_and_escape_clears(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_slash_filters_and_escape_clears(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("slash", "e", "t")
@@ -282,10 +282,10 @@ async def test_slash_filters_and_escape_clears(dash_factory: Any) -> None:
         assert set(dash.rows()) == {"alpha", "beta", "gamma", "orphan"}
 
 
-async def test_t_cycles_themes_and_remembers(dash_factory: Any) -> None:
+async def test_t_cycles_themes_and_remembers(tmp_path: Any) -> None:
     from bottle_dash import themes
 
-    dash = dash_factory(everything=True)
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert pilot.app.theme == "bottle-dark"
@@ -293,14 +293,14 @@ async def test_t_cycles_themes_and_remembers(dash_factory: Any) -> None:
         await pilot.pause()
         assert pilot.app.theme == "bottle-light"
         assert themes.remembered_theme() == "bottle-light"
-    again = dash_factory(everything=True, theme=None)
+    again = build(tmp_path, everything=True, theme=None)
     async with again.app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert pilot.app.theme == "bottle-light"
 
 
-async def test_question_mark_shows_help(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_question_mark_shows_help(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
@@ -310,8 +310,8 @@ async def test_question_mark_shows_help(dash_factory: Any) -> None:
         assert "quit (bottles and panes keep running)" in text
 
 
-async def test_q_quits_leaving_bottles_and_panes_alone(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_q_quits_leaving_bottles_and_panes_alone(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("q")
@@ -321,8 +321,8 @@ async def test_q_quits_leaving_bottles_and_panes_alone(dash_factory: Any) -> Non
     assert dash.panes.actions() == []
 
 
-async def test_command_palette_runs_the_same_actions(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_command_palette_runs_the_same_actions(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
@@ -335,10 +335,13 @@ async def test_command_palette_runs_the_same_actions(dash_factory: Any) -> None:
         assert dash.backend.called("stop") == [("stop", "alpha")]
 
 
-async def test_without_tmux_attach_runs_claude_in_the_foreground(dash_factory: Any) -> None:
+async def test_without_tmux_attach_runs_claude_in_the_foreground(tmp_path: Any) -> None:
     ran: list[list[str]] = []
-    dash = dash_factory(
-        everything=True, pane_host=False, run_foreground=lambda a: ran.append(list(a)) or 0
+    dash = build(
+        tmp_path,
+        everything=True,
+        pane_host=False,
+        run_foreground=lambda a: ran.append(list(a)) or 0,
     )
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -350,8 +353,8 @@ async def test_without_tmux_attach_runs_claude_in_the_foreground(dash_factory: A
         assert dash.panes.calls == []
 
 
-async def test_empty_state_names_the_config_file(dash_factory: Any, tmp_path: Any) -> None:
-    dash = dash_factory([])
+async def test_empty_state_names_the_config_file(tmp_path: Any) -> None:
+    dash = build(tmp_path, [])
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         text = screen_text(pilot.app)
@@ -360,8 +363,8 @@ async def test_empty_state_names_the_config_file(dash_factory: Any, tmp_path: An
         assert "to add one here" in text
 
 
-async def test_backend_problem_shown_with_fix_while_the_rest_works(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True, problem=True)
+async def test_backend_problem_shown_with_fix_while_the_rest_works(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True, problem=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         text = screen_text(pilot.app)
@@ -373,8 +376,8 @@ async def test_backend_problem_shown_with_fix_while_the_rest_works(dash_factory:
         assert dash.backend.called("stop") == [("stop", "alpha")]
 
 
-async def test_undefined_stopped_bottle_is_started_not_launched(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_undefined_stopped_bottle_is_started_not_launched(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     dash.backend.add("ghost", STOPPED)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -386,8 +389,8 @@ async def test_undefined_stopped_bottle_is_started_not_launched(dash_factory: An
         assert dash.rows()["ghost"].state == RUNNING
 
 
-async def test_cursor_and_sort_survive_a_refresh(dash_factory: Any) -> None:
-    dash = dash_factory(everything=True)
+async def test_cursor_and_sort_survive_a_refresh(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         table = dash.main.query_one("#agents")

@@ -1,0 +1,299 @@
+"""Dashboard figures: first paint, idle CPU, and enter-to-claude, each against a baseline
+measured in the same run. Prints figures; asserts nothing about time.
+
+1. Time to first paint with 50 agents (FakeBackend, FakePaneHost) against a minimal
+   Textual app, each in a fresh interpreter (imports included), median of several runs.
+   Goal: ratio within 1.5x.
+2. The dashboard's CPU over an idle minute with 20 real bottles at a 2 s refresh, from
+   psutil ``cpu_times`` of the dashboard process (children included: tmux clients), the
+   dashboard running in a real tmux pane (isolated server). Goal: under 2 % of one core.
+3. ``enter`` to claude running in the new pane, against a bare
+   ``tmux split-window docker exec ...`` of the same bottle (median of several trials).
+   Goal: ratio within 1.3x.
+
+Parts 2 and 3 need Docker and tmux; they build the offline test image (tests/fakes).
+Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--paint-only] [--bottles 20]
+[--idle 60] [--trials 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+
+POLL = 0.01
+
+
+# --------------------------------------------------------------------- 1. first paint
+
+
+async def _until_painted(app: Any, ready: Callable[[], bool]) -> float:
+    """Run ``app`` headless; once ``ready()`` holds, wait for the next refresh (the paint
+    that shows it) and return that moment (``time.time()``)."""
+    painted: list[float] = []
+
+    async def watch() -> None:
+        while not (app.is_running and ready()):
+            await asyncio.sleep(0.0005)
+
+        def done() -> None:
+            painted.append(time.time())
+            app.exit()
+
+        app.call_after_refresh(done)
+
+    task = asyncio.create_task(watch())
+    await app.run_async(headless=True, size=(100, 30))
+    await task
+    return painted[0]
+
+
+async def _paint_dashboard(agents: int) -> float:
+    from datetime import UTC, datetime
+
+    from backend import FakeBackend
+    from panehost import FakePaneHost
+
+    from backends.base import RUNNING, STOPPED, AgentSpec
+    from bottle_dash.app import make_app
+    from bottle_dash.config import Config
+    from bottle_dash.screens.main import MainScreen
+
+    backend = FakeBackend("docker")
+    specs = {f"agent-{i:02d}": AgentSpec(name=f"agent-{i:02d}") for i in range(agents)}
+    for i, name in enumerate(specs):
+        if i % 3:
+            backend.add(name, RUNNING if i % 3 == 1 else STOPPED)
+    config = Config(path=Path("/nonexistent/config.toml"), exists=True, agents=specs)
+    app = make_app(
+        load_config=lambda: config,
+        pane_host=FakePaneHost(),
+        backends={"docker": backend},
+        refresh_interval=3600,
+        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        remember=False,
+    )
+
+    def ready() -> bool:
+        screen = app.screen
+        return isinstance(screen, MainScreen) and screen.polls > 0
+
+    when = await _until_painted(app, ready)
+    return when
+
+
+async def _paint_minimal() -> float:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class Minimal(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("hello")
+
+    app = Minimal()
+    return await _until_painted(app, lambda: bool(app.screen.children))
+
+
+def child_paint(kind: str) -> None:
+    """In a fresh interpreter: paint, then print seconds since the parent spawned us."""
+    when = asyncio.run(_paint_dashboard(50) if kind == "dashboard" else _paint_minimal())
+    print(when - float(os.environ["BENCH_T0"]))
+
+
+def first_paint(runs: int) -> None:
+    figures: dict[str, list[float]] = {"dashboard": [], "minimal": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, XDG_STATE_HOME=tmp, XDG_CONFIG_HOME=tmp)
+        for _ in range(runs):
+            for kind in figures:  # alternate, so drift hits both alike
+                env["BENCH_T0"] = repr(time.time())
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child-paint", kind],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                figures[kind].append(float(out.stdout.strip().splitlines()[-1]))
+    dash = statistics.median(figures["dashboard"])
+    base = statistics.median(figures["minimal"])
+    print("1. time to first paint (fresh interpreter, imports included, median of", runs, ")")
+    print(f"   dashboard with 50 agents: {dash * 1000:7.1f} ms")
+    print(f"   minimal Textual app:      {base * 1000:7.1f} ms")
+    print(f"   ratio: {dash / base:.2f}x (goal <= 1.5x)")
+
+
+# --------------------------------------------------------------------- real bottles
+
+
+class Rig:
+    """An isolated tmux server, a temp config of N agents on the test image, their bottles."""
+
+    def __init__(self, bottles: int) -> None:
+        import image
+        import libtmux
+
+        self.tag = image.ensure_image()
+        self.run = uuid.uuid4().hex[:6]
+        self.names = [f"bench{self.run}-{i:02d}" for i in range(bottles)]
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-dash-"))
+        self.config = self.tmp / "config.toml"
+        self.config.write_text(
+            "".join(
+                f'[agents.{n}]\nbackend = "docker"\nimage = "{self.tag}"\n\n' for n in self.names
+            )
+        )
+        self.env = {
+            "BOTTLE_DASH_CONFIG": str(self.config),
+            "XDG_STATE_HOME": str(self.tmp / "state"),
+            "XDG_CONFIG_HOME": str(self.tmp / "config"),
+            "XDG_CACHE_HOME": str(self.tmp / "cache"),
+            "PYTHONPATH": str(REPO),
+            "TERM": "xterm-256color",
+        }
+        os.environ.update(self.env)
+        os.environ.pop("TMUX", None)
+        self.server = libtmux.Server(socket_name=f"bench-dash-{self.run}")
+        self.dashboard = ""
+        self.dashboard_pid = 0
+
+    def launch_bottles(self) -> None:
+        from bottle_dash import config as configmod
+        from bottle_dash import ops
+
+        specs = configmod.load_config(self.config).agents
+        started = time.perf_counter()
+        for name in self.names:
+            ops.up(specs[name])
+        took = time.perf_counter() - started
+        print(f"   ({len(self.names)} bottles launched in {took:.1f} s)")
+
+    def start_dashboard(self) -> None:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        command = f"env {env} {shlex.join([sys.executable, '-m', 'bottle_dash'])}"
+        session = self.server.new_session("bench", window_command=command, x=220, y=50)
+        pane = session.active_window.active_pane
+        assert pane is not None
+        self.dashboard = str(pane.pane_id)
+        self.dashboard_pid = int(str(pane.pane_pid))
+        self.wait(lambda: self.names[0] in self.capture(self.dashboard), 60, "the dashboard")
+
+    def capture(self, pane_id: str) -> str:
+        return "\n".join(self.server.cmd("capture-pane", "-p", "-J", "-t", pane_id).stdout)
+
+    def wait(self, check, seconds: float, what: str):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(POLL)
+        raise SystemExit(f"timed out waiting for {what}")
+
+    def cleanup(self) -> None:
+        from bottle_dash import ops
+
+        if self.server.is_alive():
+            self.server.kill()
+        for name in self.names:
+            try:
+                ops.remove(name, "docker", True)
+            except Exception as exc:  # keep removing the rest
+                print(f"   cleanup of {name}: {exc}", file=sys.stderr)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def idle_cpu(rig: Rig, seconds: float) -> None:
+    import psutil
+
+    proc = psutil.Process(rig.dashboard_pid)
+    time.sleep(5)  # past start-up and the first polls
+    before, t0 = proc.cpu_times(), time.monotonic()
+    time.sleep(seconds)
+    after, t1 = proc.cpu_times(), time.monotonic()
+    used = sum(after) - sum(before)  # user, system and reaped children (tmux clients)
+    share = used / (t1 - t0) * 100
+    print(f"2. dashboard CPU, idle {t1 - t0:.0f} s, {len(rig.names)} running bottles, 2 s refresh")
+    print(f"   {used:.2f} s CPU = {share:.2f} % of one core (goal < 2 %)")
+
+
+def enter_to_claude(rig: Rig, trials: int) -> None:
+    from bottle_dash import ops
+
+    agent = rig.names[0]
+    marker = "STANDIN-CLAUDE size="
+    dash_times: list[float] = []
+    bare_times: list[float] = []
+    bottle = ops.backend_for("docker").attach(agent)
+    bare_argv = bottle.claude_argv([], tty=True)
+    for _ in range(trials):
+        # the dashboard: enter on the first row (the cursor starts there)
+        t0 = time.perf_counter()
+        rig.server.cmd("send-keys", "-t", rig.dashboard, "Enter")
+        pane = rig.wait(lambda: _tagged(rig, agent), 30, "the agent pane")
+        rig.wait(lambda p=pane: marker in rig.capture(p), 30, "claude in the agent pane")
+        dash_times.append(time.perf_counter() - t0)
+        rig.server.cmd("kill-pane", "-t", pane)
+        # the baseline: a bare split running docker exec
+        t0 = time.perf_counter()
+        out = rig.server.cmd(
+            "split-window", "-h", "-t", rig.dashboard, "-P", "-F", "#{pane_id}",
+            shlex.join(bare_argv),
+        )  # fmt: skip
+        bare = out.stdout[0]
+        rig.wait(lambda p=bare: marker in rig.capture(p), 30, "claude in the bare pane")
+        bare_times.append(time.perf_counter() - t0)
+        rig.server.cmd("kill-pane", "-t", bare)
+    dash = statistics.median(dash_times)
+    base = statistics.median(bare_times)
+    print(f"3. enter to claude running in the new pane (median of {trials})")
+    print(f"   dashboard enter:                  {dash * 1000:7.1f} ms")
+    print(f"   bare tmux split-window docker exec: {base * 1000:7.1f} ms")
+    print(f"   ratio: {dash / base:.2f}x (goal <= 1.3x)")
+
+
+def _tagged(rig: Rig, agent: str) -> str | None:
+    out = rig.server.cmd("list-panes", "-a", "-F", "#{@bottle-agent}\t#{pane_id}").stdout
+    return next((p for a, p in (line.split("\t") for line in out) if a == agent), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child-paint", choices=["dashboard", "minimal"])
+    parser.add_argument("--paint-only", action="store_true")
+    parser.add_argument("--paint-runs", type=int, default=7)
+    parser.add_argument("--bottles", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=60)
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args()
+    if args.child_paint:
+        child_paint(args.child_paint)
+        return 0
+    first_paint(args.paint_runs)
+    if args.paint_only:
+        return 0
+    rig = Rig(args.bottles)
+    try:
+        rig.launch_bottles()
+        rig.start_dashboard()
+        idle_cpu(rig, args.idle)
+        enter_to_claude(rig, args.trials)
+    finally:
+        rig.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
