@@ -12,8 +12,10 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Generous upper bounds so a broken run fails instead of hanging; never asserted on.
 WAIT = 90.0
@@ -155,11 +157,8 @@ def attach_once(
     return done
 
 
-def write_config(path: Path, agents: dict[str, dict[str, str]]) -> None:
-    """A config with one table per agent (string values only, as tests need)."""
-    lines: list[str] = []
-    for name, table in agents.items():
-        lines.append(f"[agents.{name}]")
-        lines += [f'{key} = "{value}"' for key, value in table.items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+def write_config(path: Path, agents: Mapping[str, Mapping[str, Any]]) -> None:
+    """A config with one ``[agents.<name>]`` table per agent (values written as TOML)."""
+    from bottle_dash.config import render_agent
+
+    path.write_text("\n".join(render_agent(n, t) for n, t in agents.items()), encoding="utf-8")

@@ -10,6 +10,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import attach_once, bd, docker_labelled, write_config
@@ -38,7 +39,7 @@ def cleanup() -> Iterator[list[str]]:
                 subprocess.run([*rm, ident], capture_output=True, check=False)
 
 
-def make_env(tmp_path: Path, agents: dict[str, dict[str, str]]) -> dict[str, str]:
+def make_env(tmp_path: Path, agents: dict[str, dict[str, Any]]) -> dict[str, str]:
     path = tmp_path / "config.toml"
     write_config(path, agents)
     return {"BOTTLE_DASH_CONFIG": str(path)}
@@ -198,6 +199,37 @@ def test_missing_image_is_a_clear_error_and_leaves_nothing(
     assert "bottle-dash-no-such-image:never" in done.stderr
     assert "\nfix: " in done.stderr
     assert docker_labelled(name) == {"container": [], "volume": [], "network": []}
+
+
+def test_missing_skill_fails_naming_it_and_leaves_nothing(
+    tmp_path: Path, test_image: str, cleanup: list[str]
+) -> None:
+    name = agent_name("noskill")
+    cleanup.append(name)
+    (tmp_path / "skills" / "review").mkdir(parents=True)
+    skills = [str(tmp_path / "skills" / "review"), "skills/absent-skill"]
+    env = make_env(tmp_path, {name: {"image": test_image, "skills": skills}})
+    done = bd("up", name, env=env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "absent-skill" in done.stderr and "\nfix: " in done.stderr
+    assert docker_labelled(name) == {"container": [], "volume": [], "network": []}
+
+
+def test_no_bottle_errors(tmp_path: Path, test_image: str) -> None:
+    name = agent_name("nobottle")
+    env = make_env(tmp_path, {name: {"image": test_image}})
+    gone = bd("rm", name, env=env)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr
+    assert gone.stderr.startswith(f"bottle-dash: error: no bottle for agent {name}")
+    assert "\nfix: " in gone.stderr
+    stopped = bd("exec", name, "--", "id", env=env)
+    assert stopped.returncode == 2
+    assert (
+        "not created, not running" in stopped.stderr
+        and f"fix: bottle-dash up {name}" in stopped.stderr
+    )
+    assert "nothing to stop" in ok(bd("down", name, env=env))
 
 
 def test_plan_json_is_the_dry_run(tmp_path: Path, test_image: str, workspace: Path) -> None:
