@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -160,3 +162,37 @@ def test_unavailable_names_docker_host_and_the_fix(monkeypatch: pytest.MonkeyPat
     err = engine.unavailable(ConnectionError(PermissionError(13, "Permission denied")))
     assert "DOCKER_HOST=tcp://10.0.0.1:2375" in err.message
     assert err.fix and "docker group" not in err.message and "usermod" in err.fix
+
+
+def test_missing_sdk_is_a_preflight_problem_with_the_pip_fix() -> None:
+    # A fresh interpreter where `import docker` fails: the backend still imports, and
+    # says what is missing and how to install it instead of raising ImportError.
+    code = (
+        "import sys; sys.modules['docker'] = None\n"
+        "from backends.docker.backend import DockerBackend\n"
+        "from backends.base import BackendUnavailable\n"
+        "b = DockerBackend()\n"
+        "[p] = b.preflight(); print(p.what); print(p.fix)\n"
+        "try:\n    b.engine.api()\nexcept BackendUnavailable as e:\n    print(e.fix)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "Docker SDK is not importable" in lines[0]
+    assert "pip install 'docker>=7.1,<8'" in lines[1]
+    assert "pip install" in lines[2]
+
+
+def test_importing_the_backend_does_not_import_the_sdk() -> None:
+    # `bottle-dash ls` only reads; importing docker-py (~100 ms) is kept for writes.
+    code = (
+        "import sys\n"
+        "import backends.docker.backend\n"
+        "print(sorted(m for m in ('docker', 'requests', 'urllib3') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
