@@ -313,6 +313,9 @@ def _validate(
     workspace = None
     if "workspace" in merged:
         c = check("workspace")
+        if not c.string(merged["workspace"]).strip():
+            # "" would resolve to the config file's own folder: surely not what was meant.
+            raise c.error("is empty", "remove the key, or set it to an existing directory")
         workspace = _host_path(c.string(merged["workspace"]), path)
         if not workspace.is_dir():
             what = "is not a directory" if workspace.exists() else "does not exist"
@@ -327,6 +330,8 @@ def _validate(
         prompt = check("prompt").string(merged["prompt"])
     elif "prompt_file" in merged:
         c = check("prompt_file")
+        if not c.string(merged["prompt_file"]).strip():
+            raise c.error("is empty", 'remove the key, or name a file (or use prompt = "...")')
         prompt_path = _host_path(c.string(merged["prompt_file"]), path)
         try:
             prompt = prompt_path.read_text(encoding="utf-8")

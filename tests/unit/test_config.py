@@ -102,6 +102,9 @@ def test_unknown_top_level_table(tmp_path: Path) -> None:
         ("env = { A = 1 }", "env", "value of A must be a string"),
         ('env = { "A-B" = "1" }', "env", "not a valid environment variable name"),
         ("prompt = 1", "prompt", "must be a string"),
+        ('workspace = ""', "workspace", "is empty"),
+        ('prompt_file = " "', "prompt_file", "is empty"),
+        ('image = ""', "image", "is empty"),
     ],
 )
 def test_wrong_types(tmp_path: Path, line: str, key: str, expect: str) -> None:
