@@ -1,0 +1,103 @@
+"""Start-up choices (in tmux, into tmux, --no-tmux, no tmux at all) and the theme loader."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dashkit import build, settle
+
+from bottle_dash import launch, themes
+
+
+def test_outside_tmux_without_tmux_says_so_and_offers_no_tmux(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(launch.shutil, "which", lambda name: None)
+    assert launch.run_dashboard(config_path=None, no_tmux=False, theme=None) == 2
+    err = capsys.readouterr().err
+    assert "tmux is not installed" in err and "bottle-dash --no-tmux" in err
+
+
+def test_outside_tmux_starts_or_reattaches_the_session(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr(launch.shutil, "which", lambda name: "/usr/bin/tmux")
+    monkeypatch.setattr(
+        launch.subprocess,
+        "run",
+        lambda argv, check: ran.append(argv) or subprocess.CompletedProcess(argv, 0),
+    )
+    config = tmp_path / "my config.toml"
+    assert launch.run_dashboard(config_path=config, no_tmux=False, theme="bottle-light") == 0
+    dashboard = [
+        sys.executable,
+        "-m",
+        "bottle_dash",
+        "--config",
+        str(config),
+        "--theme",
+        "bottle-light",
+    ]
+    assert ran == [
+        ["/usr/bin/tmux", "new-session", "-A", "-s", "bottle-dash", shlex.join(dashboard)]
+    ]
+
+
+def test_inside_tmux_or_no_tmux_runs_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(launch, "run_in_place", lambda **kw: calls.append(kw) or 0)
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    assert launch.run_dashboard(config_path=None, no_tmux=False, theme=None) == 0
+    monkeypatch.delenv("TMUX")
+    assert launch.run_dashboard(config_path=None, no_tmux=True, theme=None) == 0
+    assert [c["no_tmux"] for c in calls] == [False, True]
+
+
+def test_broken_theme_file_is_reported_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text('name = "good"\nprimary = "#112233"\n')
+    (tmp_path / "bad-colour.toml").write_text('name = "bad"\nprimary = "not a colour"\n')
+    (tmp_path / "bad-toml.toml").write_text("name = \n")
+    (tmp_path / "bad-key.toml").write_text('name = "k"\nprimary = "#fff"\nsparkle = 1\n')
+    loaded, failed = themes.load_themes([tmp_path])
+    assert [t.name for t in loaded] == ["good"]
+    reasons = {f.path.name: f.reason for f in failed}
+    assert set(reasons) == {"bad-colour.toml", "bad-toml.toml", "bad-key.toml"}
+    assert "unknown keys: sparkle" in reasons["bad-key.toml"]
+    assert "'primary'" in reasons["bad-colour.toml"]
+
+
+def test_shipped_themes_have_a_dark_and_a_light_one() -> None:
+    loaded, failed = themes.load_themes([themes.shipped_dir()])
+    assert failed == []
+    assert {t.dark for t in loaded} == {True, False}
+    for theme in loaded:
+        assert set(themes.STATE_VARIABLES) <= set(theme.variables)
+
+
+async def test_app_reports_a_broken_theme_and_keeps_going(tmp_path: Path) -> None:
+    folder = tmp_path / "themes"
+    folder.mkdir()
+    (folder / "broken.toml").write_text("name = \n")
+    dash = build(tmp_path, everything=True, theme_dirs=[themes.shipped_dir(), folder])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert pilot.app.theme == "bottle-dark"
+        messages = [n.message for n in pilot.app._notifications]
+        assert any("broken.toml" in m for m in messages)
+
+
+async def test_theme_option_wins_and_unknown_falls_back(tmp_path: Path) -> None:
+    dash = build(tmp_path, everything=True, theme="bottle-light")
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert pilot.app.theme == "bottle-light"
+    dash = build(tmp_path, everything=True, theme="no-such-theme")
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert pilot.app.theme == "bottle-dark"
