@@ -38,6 +38,7 @@ from backends.base import (
     AgentSpec,
     BackendError,
     BackendUnavailable,
+    Problem,
 )
 from bottle_dash import config as configmod
 from bottle_dash import ops
@@ -272,7 +273,7 @@ class Context:
         spec = self.config.agents.get(name)
         if spec is not None:
             info = ops.find_bottle(name, spec.backend)
-            return ops._row(name, spec.backend, spec, info)
+            return ops.make_row(name, spec.backend, spec, info)
         rows, problems = ops.list_agents(self.config)
         for row in rows:
             if row.name == name:
@@ -321,7 +322,7 @@ def cmd_doctor(ctx: Context) -> int:
         )
         if not loaded.exists:
             config_check.problems.append(
-                ops.Problem(
+                Problem(
                     "config",
                     f"no config file at {ctx.config_path}",
                     f"run {PROG} init",
@@ -329,7 +330,7 @@ def cmd_doctor(ctx: Context) -> int:
                 )
             )
     except ConfigError as exc:
-        config_check.problems.append(ops.Problem("config", exc.headline, exc.fix or ""))
+        config_check.problems.append(Problem("config", exc.headline, exc.fix or ""))
     checks = [config_check, *ops.doctor(loaded)]
     failed = [c for c in checks if c.needed and not c.ok]
     if ctx.args.json:

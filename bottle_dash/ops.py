@@ -175,7 +175,7 @@ def list_agents(
     rows: list[AgentRow] = []
     for name, spec in config.agents.items():
         info = found.get(spec.backend, {}).pop(name, None)
-        row = _row(name, spec.backend, spec, info)
+        row = make_row(name, spec.backend, spec, info)
         if spec.backend in failed:
             row.state = UNKNOWN
         rows.append(row)
@@ -195,12 +195,14 @@ def list_agents(
                     )
                 )
                 continue
-            orphans.append(_row(agent, backend, None, info))
+            orphans.append(make_row(agent, backend, None, info))
     rows += sorted(orphans, key=lambda r: (r.name, r.backend))
     return rows, problems
 
 
-def _row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo | None) -> AgentRow:
+def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo | None) -> AgentRow:
+    """The row for an agent (``spec``, None when no longer defined) and its bottle (``info``,
+    None when it has none)."""
     return AgentRow(
         name=name,
         backend=info.backend if info else backend,
@@ -440,6 +442,7 @@ __all__ = [
     "find_bottle",
     "list_agents",
     "logs",
+    "make_row",
     "nearest",
     "plan",
     "remove",
