@@ -18,8 +18,8 @@ thread (a signal handler only sets an event), with its stdio away from the termi
 
 To keep a resize fast, the sizes normally travel over one long-lived side channel (a
 ``machine exec -i`` whose guest shell runs the same ``stty`` loop for each ``COLS ROWS``
-line on its stdin) instead of one exec per resize; the one-shot exec above is the
-fallback whenever that channel is not running.
+line on its stdin and acknowledges it) instead of one exec per resize; the one-shot exec
+above also runs until that channel has acknowledged a size, and whenever it is down.
 
 The window size comes from stdin, stdout or stderr, whichever is a terminal that does
 not report 0x0. SIGINT, SIGTERM and SIGHUP are forwarded to the child; the child's exit
@@ -110,16 +110,22 @@ def side_channel_argv(smolvm: str, machine: str, cols: int, rows: int) -> list[s
 
 
 def channel_script() -> str:
-    """The guest script of the persistent side channel: one ``COLS ROWS`` line per resize."""
+    """The guest script of the persistent side channel: for each ``COLS ROWS`` line on its
+    stdin it sets every guest PTY, then prints ``ok`` (the wrapper's proof that the channel
+    really delivers)."""
     return (
         "while read -r c r; do for f in /dev/pts/*; do"
-        ' stty -F "$f" cols "$c" rows "$r" 2>/dev/null; done; done'
+        ' stty -F "$f" cols "$c" rows "$r" 2>/dev/null; done; echo ok; done'
     )
 
 
 def channel_argv(smolvm: str, machine: str) -> list[str]:
-    """The host argv of the persistent side channel (``-i``: sizes arrive on its stdin)."""
-    return [smolvm, "machine", "exec", "--name", machine, "-i", "--", "sh", "-c", channel_script()]
+    """The host argv of the persistent side channel: ``-i`` so sizes arrive on its stdin,
+    ``--stream`` so its acknowledgements come back as they happen."""
+    return [
+        smolvm, "machine", "exec", "--name", machine, "-i", "--stream",
+        "--", "sh", "-c", channel_script(),
+    ]  # fmt: skip
 
 
 def fd_size(fd: int) -> tuple[int, int] | None:
@@ -166,44 +172,62 @@ def run_side_channel(argv: Sequence[str]) -> int:
 
 class Channel:
     """A long-lived side channel: one ``machine exec -i`` whose guest shell reads a size
-    per line and applies it at once.
+    per line, applies it at once and acknowledges it.
 
     A one-shot side channel costs a whole exec per resize (connect, spawn: ~100 ms in the
-    shim tier); writing a line to a running one costs next to nothing, which keeps resize
-    propagation well under the 150 ms goal. ``send`` returns False when the channel is
-    gone (the machine restarted, the exec failed), and the caller falls back to one-shot.
+    shim tier); a line to a running channel costs next to nothing, which keeps resize
+    propagation well under the 150 ms goal. The channel counts as ``verified`` only once a
+    size came back acknowledged: until then (and whenever it has died) the caller also runs
+    the one-shot side channel, so a CLI that buffers stdin or output can cost speed, never
+    a size.
     """
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.argv = list(argv)
         self.proc: subprocess.Popen[bytes] | None = None
         self.failures = 0
+        self._verified = threading.Event()
 
-    def send(self, cols: int, rows: int) -> bool:
+    @property
+    def verified(self) -> bool:
+        """A size went through the running channel and came back acknowledged."""
+        return self._verified.is_set() and self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self) -> bool:
+        if self.proc is not None:
+            self.failures += 1
         if self.failures >= CHANNEL_RETRIES:
             return False
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
-                self.failures += 1
-                if self.failures >= CHANNEL_RETRIES:
-                    return False
-            try:
-                self.proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            except OSError:
-                self.failures = CHANNEL_RETRIES
-                return False
-        assert self.proc.stdin is not None
+        self._verified.clear()
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # no terminal signals, no terminal at all
+            )
+        except OSError:
+            self.failures = CHANNEL_RETRIES
+            return False
+        threading.Thread(target=self._acks, args=(self.proc,), daemon=True).start()
+        return True
+
+    def _acks(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == b"ok" and proc is self.proc:
+                self._verified.set()
+
+    def send(self, cols: int, rows: int) -> bool:
+        """Queue a size on the channel (starting it when needed); False when it is gone."""
+        if (self.proc is None or self.proc.poll() is not None) and not self._spawn():
+            return False
+        assert self.proc is not None and self.proc.stdin is not None
         try:
             self.proc.stdin.write(f"{int(cols)} {int(rows)}\n".encode())
             self.proc.stdin.flush()
         except (OSError, ValueError):  # EPIPE: it died since the poll; closed: stopping
-            self.failures += 1
             return False
         return True
 
@@ -226,8 +250,9 @@ class Resizer:
 
     ``request()`` is safe to call from a signal handler: it only sets an event. Requests
     that arrive while a call runs are folded into one more call with the latest size.
-    Each size goes through the persistent ``Channel``; the one-shot side channel runs
-    when the channel is not up (yet), so a size is never lost to a channel that failed.
+    Each size goes through the persistent ``Channel``; the one-shot side channel runs too
+    until that channel has proved itself (and again whenever it is down), so a size is
+    never lost to a channel that does not work with this CLI.
     """
 
     def __init__(
@@ -286,8 +311,10 @@ class Resizer:
             return
         cols, rows = size
         self.calls.append(size)
-        if self.channel is not None and self.channel.send(cols, rows):
-            return
+        if self.channel is not None:
+            verified = self.channel.verified
+            if self.channel.send(cols, rows) and verified:
+                return
         self._runner(side_channel_argv(self.smolvm, self.machine, cols, rows))
 
 

@@ -71,22 +71,46 @@ def test_side_channel_script_runs_in_a_shell() -> None:
 def test_channel_command() -> None:
     argv = pr.channel_argv("/abs/smolvm", "bottle-x")
     assert argv == [
-        "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "-i", "--", "sh", "-c",
+        "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "-i", "--stream", "--",
+        "sh", "-c",
         'while read -r c r; do for f in /dev/pts/*; do stty -F "$f" cols "$c" rows "$r"'
-        " 2>/dev/null; done; done",
+        " 2>/dev/null; done; echo ok; done",
     ]  # fmt: skip
     assert "-t" not in argv
     done = subprocess.run(["sh", "-n", "-c", pr.channel_script()], check=False)
     assert done.returncode == 0
 
 
-def test_channel_sends_lines_to_a_live_process(tmp_path: Path) -> None:
+def test_channel_script_acknowledges_each_size() -> None:
+    # Run the guest script on this host: no /dev/pts access is needed for the acks.
+    done = subprocess.run(
+        ["sh", "-c", pr.channel_script()], input="80 24\n100 30\n", capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    assert done.stdout == "ok\nok\n"
+
+
+def test_channel_sends_lines_and_is_verified_by_acks(tmp_path: Path) -> None:
     log = tmp_path / "log"
-    reader = f"import sys\nfor line in sys.stdin: open({str(log)!r}, 'a').write(line)"
+    reader = (
+        "import sys\n"
+        f"for line in sys.stdin:\n    open({str(log)!r}, 'a').write(line); print('ok', flush=True)"
+    )
     channel = pr.Channel([PY, "-c", reader])
+    assert not channel.verified
     assert channel.send(80, 24) and channel.send(100, 30)
+    wait_for(lambda: channel.verified)
     channel.close()  # EOF: the reader ends
     assert log.read_text() == "80 24\n100 30\n"
+    assert not channel.verified
+
+
+def test_channel_without_acks_is_never_verified() -> None:
+    channel = pr.Channel([PY, "-c", "import sys\nfor line in sys.stdin: pass"])
+    assert channel.send(80, 24)
+    time.sleep(0.3)
+    assert not channel.verified
+    channel.close()
 
 
 def test_channel_that_keeps_dying_is_given_up() -> None:
@@ -101,26 +125,35 @@ def test_channel_that_keeps_dying_is_given_up() -> None:
 
 
 class FakeChannel(pr.Channel):
-    def __init__(self, up: bool) -> None:
+    def __init__(self, up: bool, proven: bool) -> None:
         super().__init__([])
-        self.up = up
+        self.up, self.proven = up, proven
         self.sent: list[tuple[int, int]] = []
+
+    @property
+    def verified(self) -> bool:
+        return self.up and self.proven
 
     def send(self, cols: int, rows: int) -> bool:
         self.sent.append((cols, rows))
         return self.up
 
 
-@pytest.mark.parametrize("up", [True, False])
-def test_resizer_falls_back_to_one_shot_when_channel_is_down(up: bool) -> None:
+@pytest.mark.parametrize(
+    ("up", "proven", "one_shot"),
+    [(True, True, False), (True, False, True), (False, False, True)],
+)
+def test_resizer_uses_one_shot_until_the_channel_is_proven(
+    up: bool, proven: bool, one_shot: bool
+) -> None:
     calls: list[Sequence[str]] = []
-    channel = FakeChannel(up)
+    channel = FakeChannel(up, proven)
     resizer = pr.Resizer(
         "/s", "m", size=lambda: (90, 20), runner=calls.append, schedule=[], channel=channel
     )
     resizer.sync()
     assert channel.sent == [(90, 20)]
-    assert calls == ([] if up else [pr.side_channel_argv("/s", "m", 90, 20)])
+    assert calls == ([pr.side_channel_argv("/s", "m", 90, 20)] if one_shot else [])
 
 
 def test_exit_status() -> None:
@@ -288,6 +321,7 @@ def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: 
         "    for line in sys.stdin:\n"
         "        c, r = line.split()\n"
         "        log.write(f'channel cols {c} rows {r}\\n')\n"
+        "        print('ok', flush=True)\n"
         "elif '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
         "    log.write(sys.argv[-1] + '\\n')\n"
         "else:\n    import time; time.sleep(30)\n"
@@ -309,9 +343,10 @@ def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: 
         assert "cols 80 rows 24" in log.read_text()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
         proc.send_signal(signal.SIGWINCH)
-        wait_for(lambda: "cols 160 rows 50" in log.read_text())
-        lines = log.read_text().splitlines()
-        assert all(line.startswith(prefix) for line in lines), lines
+        wanted = "cols 160 rows 50" if oneshot else "channel cols 160 rows 50"
+        wait_for(lambda: wanted in log.read_text())
+        if oneshot:
+            assert "channel" not in log.read_text()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
