@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         help="create and start an agent's bottle (no-op when it runs)",
         description="Launch the agent's bottle (create, start, provision), or start it when "
-        "it is stopped. When it is already running, says so and does nothing.",
+        "it is stopped. When it is already running, says so and does nothing. A bottle whose "
+        "agent is no longer defined can be started, not launched.",
     )
     p.add_argument("name", help="agent name")
 
@@ -368,6 +369,12 @@ def cmd_plan(ctx: Context) -> int:
 
 
 def cmd_up(ctx: Context) -> int:
+    if ctx.args.name not in ctx.config.agents:
+        # A bottle whose agent left the config can still be started, not launched.
+        row = ctx.target(ctx.args.name)
+        what = ops.start(row.name, row.backend)
+        _say(f"{row.name} (not defined): bottle {row.bottle} {what}")
+        return EXIT_OK
     spec = ctx.spec(ctx.args.name)
     _say(f"up {spec.name} ({spec.backend}, image {spec.image})")
     bottle, what = ops.up(spec, _progress)
@@ -384,11 +391,8 @@ def cmd_ls(ctx: Context) -> int:
     for problem in problems:
         if problem.fatal:
             _error(f"{problem.component}: {problem.what}", problem.fix)
-        elif ctx.args.verbose:
-            _say(
-                f"{PROG}: note: {problem.component}: {problem.what} (fix: {problem.fix})",
-                sys.stderr,
-            )
+        else:  # a backend no agent uses, or a stray bottle: worth a line, not a failure
+            _say(f"{PROG}: note: {problem.component}: {problem.what}", sys.stderr)
     if ctx.args.json:
         _say(json.dumps([r.to_dict() for r in rows], indent=2))
         return EXIT_UNAVAILABLE if fatal else EXIT_OK
@@ -432,7 +436,7 @@ def cmd_exec(ctx: Context) -> int:
     if row.state != RUNNING:
         raise UsageError(
             f"{row.name}'s bottle is {row.state}, not running",
-            f"{PROG} up {row.name}" if row.defined else f"{PROG} attach {row.name}",
+            f"{PROG} up {row.name}",
         )
     argv = ops.exec_argv(row.name, row.backend, cmd, user=ctx.args.user, tty=_is_tty())
     return _foreground(argv)

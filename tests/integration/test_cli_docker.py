@@ -120,6 +120,12 @@ def test_ls_states_orphan_and_rm_volumes(
     assert states() == {a: ("stopped", False), b: ("not created", True)}
     table = ok(bd("ls", env=env))
     assert f"{a} (not defined)" in table
+    # An orphan can still be started (not launched), exec'd into and stopped by name.
+    assert "started" in ok(bd("up", a, env=env))
+    assert states() == {a: ("running", False), b: ("not created", True)}
+    assert ok(bd("exec", a, "--", "id", "-u", env=env)).strip() == "1000"
+    ok(bd("down", a, env=env))
+    assert states() == {a: ("stopped", False), b: ("not created", True)}
 
     ok(bd("rm", "--volumes", a, env=env))
     ok(bd("rm", "--volumes", b, env=env))
