@@ -388,10 +388,10 @@ def cmd_up(ctx: Context) -> int:
 def cmd_ls(ctx: Context) -> int:
     rows, problems = ops.list_agents(ctx.config)
     fatal = [p for p in problems if p.fatal]
+    for problem in fatal:
+        _error(f"{problem.component}: {problem.what}", problem.fix)
     for problem in problems:
-        if problem.fatal:
-            _error(f"{problem.component}: {problem.what}", problem.fix)
-        else:  # a backend no agent uses, or a stray bottle: worth a line, not a failure
+        if not problem.fatal:  # a backend no agent uses, a stray bottle: a line, not a failure
             _say(f"{PROG}: note: {problem.component}: {problem.what}", sys.stderr)
     if ctx.args.json:
         _say(json.dumps([r.to_dict() for r in rows], indent=2))
