@@ -44,6 +44,7 @@ class ImageSource:
     ref: str
 
     def to_dict(self) -> dict[str, str]:
+        """As stored in ``BottlePlan.extra["source"]``."""
         return {"kind": self.kind, "ref": self.ref}
 
 

@@ -277,6 +277,7 @@ class Resizer:
         self.channel = channel
 
     def start(self) -> None:
+        """Start the thread; the start schedule counts from now."""
         self._t0 = time.monotonic()
         self._thread.start()
 
@@ -285,6 +286,7 @@ class Resizer:
         self._event.set()
 
     def stop(self) -> None:
+        """Stop the thread and close the persistent channel."""
         self._stop.set()
         self._event.set()
         if self.channel is not None:

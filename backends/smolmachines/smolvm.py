@@ -33,8 +33,14 @@ WHEEL_BINARY = "smol-vmm"
 
 #: The machine's long-running workload. Without one smolvm launches the image's own
 #: CMD, which for an agent image may be ``claude`` itself (without a terminal); the
-#: agent's claude is started by ``exec`` instead, so the workload only keeps it up.
-KEEPALIVE: tuple[str, ...] = ("sleep", "infinity")
+#: agent's claude is started by ``exec`` instead, so the workload only keeps it up. It
+#: exits on SIGTERM at once (``machine stop`` would otherwise wait out its stop timeout
+#: for a ``sleep`` that, as the container's first process, ignores the signal).
+KEEPALIVE: tuple[str, ...] = (
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
+)
 #: The machine's default exec user. Agent images set ``USER node``, and ``machine exec``
 #: defaults to the machine's configured user: root is needed for ``chown`` and for
 #: ``runuser``, which is how every exec switches to the agent user.
@@ -235,6 +241,7 @@ class MachineRecord:
 
     @property
     def live(self) -> bool:
+        """The VM is up (``running``, or ``started`` while it boots)."""
         return self.state in LIVE_STATES
 
 

@@ -101,8 +101,13 @@ def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) 
     pane = tmux.new_pane(bare)
     tmux.wait_for(pane, r"STANDIN-CLAUDE size=0x0")
     tmux("resize-window", "-t", pane, "-x", "120", "-y", "40")
-    # The stand-in claude re-reads its size every second: two rounds show it unchanged.
-    time.sleep(2.5)
+    assert tmux.size(pane) == (40, 120)
+    # The stand-in claude re-reads its size after each line it reads (and reports any
+    # change): once "got two" shows, the size check after "one" has run, and a resize
+    # would have been reported, without sleeping on a guess.
+    for word in ("one", "two"):
+        tmux("send-keys", "-t", pane, word, "Enter")
+        tmux.wait_for(pane, rf"STANDIN-CLAUDE got {word}")
     text = tmux.capture(pane)
     assert "resized" not in text, text
     tmux("send-keys", "-t", pane, "exit", "Enter")

@@ -52,7 +52,7 @@ def test_create_argv_from_image_with_everything() -> None:
         "-e", "K=v w",
         "--label", "bottle-dash.agent=a1",
         "--label", "bottle-dash.backend=smolmachines",
-        "--", "sleep", "infinity",
+        "--", *cli.KEEPALIVE,
     ]  # fmt: skip
 
 
@@ -373,5 +373,5 @@ def test_create_argv_of_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert argv[:7] == [S, "machine", "create", "--name", "bottle-a1", "--image", "/c/x.tar"]
     assert ["--volume", f"{tmp_path}:/workspace"] == argv[argv.index("--volume") :][:2]
     assert "--net" in argv and argv[7:9] == ["--user", "root"]
-    assert argv[-3:] == ["--", "sleep", "infinity"]
+    assert argv[-4:] == ["--", *cli.KEEPALIVE]
     assert "--label" in argv and "bottle-dash.agent=a1" in argv
