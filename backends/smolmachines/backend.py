@@ -20,7 +20,6 @@ The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``
 from __future__ import annotations
 
 import json
-import os
 import platform
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
@@ -45,7 +44,6 @@ from backends.base import (
     LaunchError,
     Problem,
     ProgressFn,
-    ProvisionError,
     _no_progress,
     bottle_labels,
     bottle_name,
@@ -57,104 +55,16 @@ from backends.paths import agent_state_dir, write_private
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
+from backends.smolmachines.preflight import COMPONENT, host_problems, kvm_state, read_text
+from backends.smolmachines.provision import provision
 
 NAME = "smolmachines"
-COMPONENT = "smolmachines"
 INSTALL_FIX = (
     "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
     "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
 )
 PLAN_FILE = "plan.json"
 PROMPT_FILE = "prompt.md"
-
-
-# --------------------------------------------------------------------------- host
-
-
-def kvm_state(path: str = "/dev/kvm") -> str:
-    """``ok`` when ``path`` opens read-write, else ``missing`` or ``denied``."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return "missing"
-    except OSError:
-        return "denied"
-    os.close(fd)
-    return "ok"
-
-
-def cpu_flags(cpuinfo: str) -> set[str]:
-    """Every CPU flag named in a ``/proc/cpuinfo`` text."""
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() in ("flags", "Features"):
-            flags.update(value.split())
-    return flags
-
-
-def host_problems(system: str, machine: str, cpuinfo: str, kvm: str) -> list[Problem]:
-    """Why microVMs cannot boot on this host (empty when they can). Pure, for tests.
-
-    Linux needs hardware virtualization (``vmx``/``svm``; aarch64 hosts expose KVM
-    without those flags) and a ``/dev/kvm`` this user can open read-write; macOS needs
-    Apple silicon.
-    """
-    problems: list[Problem] = []
-    if system == "Linux":
-        x86 = machine in ("x86_64", "amd64", "i686")
-        if x86 and not cpu_flags(cpuinfo) & {"vmx", "svm"}:
-            problems.append(
-                Problem(
-                    COMPONENT,
-                    "microVMs cannot boot here: the CPU shows no hardware virtualization "
-                    "(no vmx or svm flag in /proc/cpuinfo; a VM without nested "
-                    "virtualization looks like this)",
-                    "enable VT-x/AMD-V in the firmware, or nested virtualization on the "
-                    'hypervisor running this host; until then use backend = "docker"',
-                )
-            )
-        if kvm == "missing":
-            problems.append(
-                Problem(
-                    COMPONENT,
-                    "/dev/kvm does not exist: the KVM module is not loaded",
-                    "sudo modprobe kvm_intel (or kvm_amd), or enable virtualization first",
-                )
-            )
-        elif kvm == "denied":
-            problems.append(
-                Problem(
-                    COMPONENT,
-                    "/dev/kvm cannot be opened read-write by this user",
-                    "sudo usermod -aG kvm $USER, then log out and back in",
-                )
-            )
-    elif system == "Darwin":
-        if machine != "arm64":
-            problems.append(
-                Problem(
-                    COMPONENT,
-                    f"smolvm runs microVMs on Apple silicon only (this Mac is {machine})",
-                    'use backend = "docker" on this Mac',
-                )
-            )
-    else:
-        problems.append(
-            Problem(
-                COMPONENT,
-                f"smolvm microVMs are not supported on {system}",
-                'use backend = "docker"',
-            )
-        )
-    return problems
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 # --------------------------------------------------------------------------- backend
@@ -213,7 +123,7 @@ class SmolmachinesBackend(BottleBackend):
             )
         found = f"{version or 'smolvm'} at {path}"
         for problem in host_problems(
-            platform.system(), platform.machine(), _read("/proc/cpuinfo"), kvm_state()
+            platform.system(), platform.machine(), read_text("/proc/cpuinfo"), kvm_state()
         ):
             problems.append(Problem(problem.component, f"{problem.what} [{found}]", problem.fix))
         return problems
@@ -301,7 +211,7 @@ class SmolmachinesBackend(BottleBackend):
                 progress(f"starting machine {plan.bottle}")
                 self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
                 bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env)
-                self._provision(bottle, plan, progress)
+                provision(bottle, plan, progress)
                 write_private(agent_state_dir(plan.agent) / PLAN_FILE, plan.to_json().encode())
                 undo.pop_all()
         except LaunchError:
@@ -314,24 +224,6 @@ class SmolmachinesBackend(BottleBackend):
             ) from exc
         progress("ready")
         return bottle
-
-    def _provision(self, bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> None:
-        progress("provisioning: /home/node ownership")
-        done = bottle.exec("chown -R node:node /home/node", user="root")
-        if not done.ok:
-            raise ProvisionError(
-                f"chown of /home/node failed: {done.stderr.strip()}", agent=plan.agent
-            )
-        progress("provisioning: prompt")
-        # Always copied (an empty prompt too), so a stale one never lingers in the home.
-        bottle.cp_in(Path(plan.prompt_host), plan.prompt_guest, mode=0o600, user=GUEST_USER)
-        for src, dest in plan.skills:
-            progress(f"provisioning: skill {Path(src).name}")
-            if not Path(src).is_dir():
-                raise ProvisionError(
-                    f"skill {Path(src).name!r} not found at {src}", agent=plan.agent
-                )
-            bottle.cp_in(Path(src), dest, user=GUEST_USER)
 
     def _delete_quietly(self, smolvm: str, name: str) -> None:
         # Rollback must not mask the error that caused it.

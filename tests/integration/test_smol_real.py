@@ -19,8 +19,8 @@ from backends.registry import get_backend
 from backends.run import run
 from backends.smolmachines import images, pty_resize
 from backends.smolmachines import smolvm as cli
-from backends.smolmachines.backend import host_problems, kvm_state
 from backends.smolmachines.bottle import SmolBottle
+from backends.smolmachines.preflight import host_problems, kvm_state
 
 pytestmark = pytest.mark.smolvm
 

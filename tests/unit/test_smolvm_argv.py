@@ -13,8 +13,9 @@ from backends.base import GUEST_PROMPT, AgentSpec, BackendError
 from backends.claude import resume_fallback
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
-from backends.smolmachines.backend import SmolmachinesBackend, cpu_flags, host_problems
+from backends.smolmachines.backend import SmolmachinesBackend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
+from backends.smolmachines.preflight import cpu_flags, host_problems
 
 S = "/opt/smolvm"
 NASTY = {
