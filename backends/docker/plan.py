@@ -85,6 +85,12 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
                 fix="create it or remove it from `skills`",
                 agent=agent.name,
             )
+        if not src.name:  # "/": its dest would be the skills folder itself
+            raise ProvisionError(
+                f"skill {skill} of agent {agent.name}{where} has no directory name",
+                fix="point `skills` at a skill's own directory",
+                agent=agent.name,
+            )
         dest = skill_dest(src)
         if any(d == dest for _, d in skills):
             raise ProvisionError(

@@ -196,3 +196,8 @@ def test_importing_the_backend_does_not_import_the_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_prepare_refuses_a_skill_without_a_name() -> None:
+    with pytest.raises(ProvisionError, match="no directory name"):
+        DockerBackend().prepare(AgentSpec(name="alpha", skills=(Path("/"),)))
