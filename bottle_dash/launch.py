@@ -14,7 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bottle_dash.tmux import SESSION, session_argv
 
@@ -47,6 +49,27 @@ def run_dashboard(*, config_path: Path | None, no_tmux: bool, theme: str | None)
     return run_in_place(config_path=config_path, no_tmux=no_tmux, theme=theme)
 
 
+def cached_loader(path: Path, load: Callable[[Path], Any]) -> Callable[[], Any]:
+    """``load(path)`` again only when the file changed (mtime or size), not on every tick.
+
+    A file that fails to load is not cached, so the error shows until it is fixed.
+    """
+    cache: dict[str, Any] = {}
+
+    def loader() -> Any:
+        try:
+            stat = path.stat()
+            key: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            key = None
+        if "config" not in cache or cache["key"] != key:
+            cache["config"] = load(path)
+            cache["key"] = key
+        return cache["config"]
+
+    return loader
+
+
 def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) -> int:
     """Run the Textual app in this terminal (the pane we are in, or plain ``--no-tmux``)."""
     from bottle_dash import config as config_module
@@ -59,7 +82,7 @@ def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) 
 
         pane_host = TmuxPaneHost()
     app = make_app(
-        load_config=lambda: config_module.load_config(path),
+        load_config=cached_loader(path, config_module.load_config),
         pane_host=pane_host,
         config_path=path,
         theme=theme,

@@ -54,6 +54,7 @@ class ProcessUsage:
     def __init__(self) -> None:
         self._procs: dict[int, psutil.Process] = {}
         self._seen: set[int] = set()
+        self._kids: dict[int, list[int]] = {}
 
     def _proc(self, pid: int) -> psutil.Process:
         proc = self._procs.get(pid)
@@ -61,23 +62,41 @@ class ProcessUsage:
             proc = self._procs[pid] = psutil.Process(pid)
         return proc
 
+    def begin(self) -> None:
+        """Map every process to its children, once per tick.
+
+        ``Process.children()`` scans all of /proc on each call; with 20 bottles that was
+        20 scans a tick and most of the dashboard's idle CPU.
+        """
+        kids: dict[int, list[int]] = {}
+        for proc in psutil.process_iter(["ppid"]):
+            ppid = proc.info.get("ppid")
+            if ppid:
+                kids.setdefault(ppid, []).append(proc.pid)
+        self._kids = kids
+
+    def _descendants(self, pid: int) -> list[int]:
+        found, todo = [], [pid]
+        while todo:
+            for child in self._kids.get(todo.pop(), ()):
+                found.append(child)
+                todo.append(child)
+        return found
+
     def tree(self, pid: int) -> Usage | None:
         """Summed CPU % and RSS of ``pid`` and its descendants (None if it is gone)."""
-        try:
-            root = self._proc(pid)
-            members = [root, *root.children(recursive=True)]
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        if not psutil.pid_exists(pid):
             self._procs.pop(pid, None)
             return None
         cpu, memory = 0.0, 0
-        for member in members:
-            self._seen.add(member.pid)
+        for member in [pid, *self._descendants(pid)]:
+            self._seen.add(member)
             try:
-                proc = self._proc(member.pid)
+                proc = self._proc(member)
                 cpu += proc.cpu_percent(None)
                 memory += proc.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
-                self._procs.pop(member.pid, None)
+                self._procs.pop(member, None)
         return Usage(cpu=cpu, memory=memory)
 
     def sweep(self) -> None:
@@ -163,6 +182,9 @@ class Poller:
 
     def _usage(self, rows: list[Any]) -> dict[str, Usage]:
         usage: dict[str, Usage] = {}
+        if not any(getattr(row, "info", None) is not None for row in rows):
+            return usage
+        self.usage.begin()
         for row in rows:
             info = getattr(row, "info", None)
             backend = self.backends.get(getattr(row, "backend", ""))

@@ -141,26 +141,25 @@ class TmuxPaneHost:
     def split(self, agent: str, argv: Sequence[str]) -> str:
         """Split from the dashboard's window, tag, title, keep the dashboard as main pane."""
         target = ["-t", self.dashboard_pane] if self.dashboard_pane else []
-        # One command sequence: the options reach the new pane (the sequence's current
-        # target) before tmux can notice its process exiting. remain-on-exit keeps a pane
-        # whose claude exited (dead), so the next attach respawns it in place.
-        out = self._cmd(
+        # One command sequence (one tmux client, which is most of the cost): the options
+        # reach the new pane (the sequence's current target) before tmux can notice its
+        # process exiting. remain-on-exit keeps a pane whose claude exited (dead), so the
+        # next attach respawns it in place.
+        sequence = [
             "split-window", "-h", *target, "-P", "-F", "#{pane_id}", shlex.join(list(argv)),
             ";", "set-option", "-p", "remain-on-exit", "on",
             ";", "set-option", "-p", TAG, agent,
             ";", "select-pane", "-T", agent,
-        )  # fmt: skip
-        pane_id = out[0].strip()
-        self._keep_dashboard_main()
-        return pane_id
-
-    def _keep_dashboard_main(self) -> None:
-        if not self.dashboard_pane:
-            return
-        # main-vertical keeps the first pane (the dashboard) large on the left; the
-        # percentage form needs tmux >= 3.2, so a refusal is not an error.
-        self.server.cmd("set-option", "-w", "-t", self.dashboard_pane, "main-pane-width", "50%")
-        self.server.cmd("select-layout", "-t", self.dashboard_pane, "main-vertical")
+        ]  # fmt: skip
+        if self.dashboard_pane:
+            # main-vertical keeps the first pane (the dashboard) large on the left. Last in
+            # the sequence: a tmux that refuses the percentage (< 3.1) fails only this part.
+            sequence += [
+                ";", "set-option", "-w", "-t", self.dashboard_pane, "main-pane-width", "50%",
+                ";", "select-layout", "-t", self.dashboard_pane, "main-vertical",
+            ]  # fmt: skip
+        out = self._cmd(*sequence)
+        return out[0].strip()
 
     def respawn(self, pane_id: str, argv: Sequence[str]) -> None:
         """``respawn-pane -k`` with ``argv``; the tag and title stay on the pane."""

@@ -279,8 +279,7 @@ class MainScreen(Screen[None]):
         """Run ``body(progress)`` for ``row`` in a thread worker; the UI stays responsive."""
         self.busy[row.name] = BUSY.get(action, action)
         self.errors.pop(row.name, None)
-        self.set_status(f"{row.name}: {self.busy[row.name]}…")
-        self.refresh_view()
+        # The worker first: the operator waits on it, not on the redraw.
         self.run_worker(
             partial(self._action_worker, action, row, body),
             thread=True,
@@ -288,6 +287,8 @@ class MainScreen(Screen[None]):
             name=action,
             exit_on_error=False,
         )
+        self.set_status(f"{row.name}: {self.busy[row.name]}…")
+        self.refresh_view()
 
     def _action_worker(self, action: str, row: Any, body: Callable[..., Any]) -> None:
         def progress(step: str) -> None:

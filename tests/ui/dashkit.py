@@ -33,6 +33,9 @@ class FixedUsage:
     def tree(self, pid: int) -> Usage | None:
         return Usage(cpu=12.5, memory=256 * 1024 * 1024)
 
+    def begin(self) -> None:
+        pass
+
     def sweep(self) -> None:
         pass
 
