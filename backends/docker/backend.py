@@ -287,6 +287,9 @@ class DockerBackend(BottleBackend):
             security_opt=["no-new-privileges"],
             pids_limit=plan.pids,
             mem_limit=plan.memory,
+            # No swap beyond the limit: a runaway agent hits its limit instead of
+            # dragging the host into swap (docker's default allows twice the limit).
+            memswap_limit=plan.memory,
             nano_cpus=int(round(plan.cpus * 1e9)) if plan.cpus else None,
         )
         created = api.create_container(

@@ -159,6 +159,7 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     assert host["SecurityOpt"] == ["no-new-privileges"]
     assert host["PidsLimit"] == 128
     assert host["Memory"] == 256 * MIB
+    assert host["MemorySwap"] == 256 * MIB
     assert host["NanoCpus"] == 1_000_000_000
     assert not host.get("Privileged")
     assert info["Config"]["User"] == "node"
