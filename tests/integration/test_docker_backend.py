@@ -187,6 +187,25 @@ def test_exec_default_user_is_node_and_root_works(shared: dict[str, Any]) -> Non
     assert (failed.returncode, failed.stdout, failed.stderr) == (7, "out\n", "err\n")
 
 
+def test_bottles_do_not_reach_each_other(
+    shared: dict[str, Any], backend: DockerBackend, test_image: str
+) -> None:
+    bottle, plan = shared["bottle"], shared["plan"]
+    api = backend.engine.api()
+    networks = api.inspect_container(plan.bottle)["NetworkSettings"]["Networks"]
+    address = networks[plan.network]["IPAddress"]
+    name = agent_name("neighbour")
+    other = backend.launch(backend.prepare(AgentSpec(name=name, image=test_image)))
+    try:
+        sh(bottle, "(echo hello | nc -l -p 8080 >/dev/null 2>&1 &); sleep 0.2")
+        blocked = other.exec(f"echo x | nc -w 1 {address} 8080")
+        assert "hello" not in blocked.stdout
+        # The listener is up: the bottle itself reaches it.
+        assert "hello" in sh(bottle, f"echo x | nc -w 2 {address} 8080")
+    finally:
+        backend.remove(name, volumes=True)
+
+
 # ----------------------------------------------------------------------- provisioning
 
 
