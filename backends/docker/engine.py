@@ -117,6 +117,9 @@ __all__ = [
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 #: Seconds one API call may wait for the engine before the engine counts as not answering.
 API_TIMEOUT = 60
+#: Reads (list, inspect) answer in milliseconds; one that hangs this long means a hung
+#: engine, and the dashboard should say so instead of freezing its poll for a minute.
+READ_TIMEOUT = 15
 START_FIX = (
     "start the engine: `sudo systemctl start docker` or `sudo dockerd &`; "
     "or point DOCKER_HOST at a running engine"
@@ -210,11 +213,11 @@ def unix_socket() -> str | None:
     return None
 
 
-def unix_get(path: str, target: str, *, timeout: float = API_TIMEOUT) -> tuple[int, bytes]:
+def unix_get(path: str, target: str, *, timeout: float | None = None) -> tuple[int, bytes]:
     """``GET target`` over the unix socket ``path`` with HTTP/1.0 (the engine answers
     without chunking and closes); returns ``(status, body)``. Raises ``OSError``."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout)
+        conn.settimeout(timeout or READ_TIMEOUT)
         conn.connect(path)
         request = f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: bottle-dash\r\n\r\n"
         conn.sendall(request.encode())
