@@ -53,18 +53,27 @@ def path_tar(src: Path, arcname: str, *, uid: int, gid: int, mode: int | None = 
     Modes inside a directory are the host's; symlinks stay links; devices, fifos and
     sockets are left out (they mean nothing in a bottle).
     """
-    top = arcname.rstrip("/")
+    return paths_tar([(src, arcname)], uid=uid, gid=gid, mode=mode)
+
+
+def paths_tar(
+    items: Sequence[tuple[Path, str]], *, uid: int, gid: int, mode: int | None = None
+) -> bytes:
+    """One tar holding each ``(host path, arcname)`` of ``items`` as ``path_tar`` would
+    (one archive, one engine call, however many skills)."""
+    tops = {arcname.rstrip("/") for _, arcname in items}
 
     def own(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
             return None
         info.uid, info.gid = uid, gid
         info.uname = info.gname = ""
-        if mode is not None and info.name == top:
+        if mode is not None and info.name in tops:
             info.mode = stat.S_IMODE(mode)
         return info
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(str(src), arcname=top, recursive=True, filter=own)
+        for src, arcname in items:
+            tar.add(str(src), arcname=arcname.rstrip("/"), recursive=True, filter=own)
     return buf.getvalue()

@@ -18,7 +18,7 @@ from backends.base import (
     ProgressFn,
     ProvisionError,
 )
-from backends.docker.archive import file_tar, path_tar
+from backends.docker.archive import file_tar, paths_tar
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
 
@@ -62,10 +62,10 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
             f"cannot prepare {GUEST_SKILLS} in agent {plan.agent}: {err.strip()}",
             agent=plan.agent,
         )
-    for src, dest in plan.skills:
-        parent, base = posixpath.split(dest)
-        data = path_tar(Path(src), base, uid=GUEST_UID, gid=GUEST_UID)
-        _put(api, plan, parent, data, f"skill {src}")
+    # Every skill dest sits in GUEST_SKILLS (base.skill_dest): one archive carries them all.
+    items = [(Path(src), posixpath.basename(dest)) for src, dest in plan.skills]
+    data = paths_tar(items, uid=GUEST_UID, gid=GUEST_UID)
+    _put(api, plan, GUEST_SKILLS, data, "skills " + ", ".join(src for src, _ in plan.skills))
 
 
 def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:
