@@ -201,3 +201,29 @@ def test_importing_the_backend_does_not_import_the_sdk() -> None:
 def test_prepare_refuses_a_skill_without_a_name() -> None:
     with pytest.raises(ProvisionError, match="no directory name"):
         DockerBackend().prepare(AgentSpec(name="alpha", skills=(Path("/"),)))
+
+
+def test_agent_dockerfile_ships_inside_the_wheel() -> None:
+    # hatch puts whole package directories in the wheel: the Dockerfile must live inside
+    # one (checked for real with `pip wheel .` when this was written; this guards moves).
+    import tomllib
+
+    import backends
+    from backends.docker.image import AGENT_IMAGE_DIR
+
+    repo = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((repo / "pyproject.toml").read_text())
+    packages = config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert "backends" in packages
+    assert (AGENT_IMAGE_DIR / "Dockerfile").is_file()
+    assert AGENT_IMAGE_DIR.is_relative_to(Path(backends.__file__).resolve().parent)
+    text = (AGENT_IMAGE_DIR / "Dockerfile").read_text()
+    for needed in (
+        "FROM node:",
+        "git",
+        "ca-certificates",
+        "util-linux",
+        "@anthropic-ai/claude-code",
+    ):
+        assert needed in text
+    assert "USER node" in text and "WORKDIR /workspace" in text
