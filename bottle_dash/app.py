@@ -20,7 +20,6 @@ from bottle_dash import themes
 from bottle_dash.actions import Actions
 from bottle_dash.poller import Poller
 from bottle_dash.screens.main import MainScreen
-from bottle_dash.screens.modals import HelpScreen
 from bottle_dash.tmux import PaneHost
 
 
@@ -90,6 +89,8 @@ class BottleDashApp(App[None]):
 
     def action_help(self) -> None:
         """?: every key."""
+        from bottle_dash.screens.modals import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -204,6 +205,10 @@ class _BackendView(dict[str, BottleBackend]):
     def __init__(self, injected: Mapping[str, BottleBackend] | None) -> None:
         super().__init__(injected or {})
         self.injected = injected
+
+    def names(self) -> list[str]:
+        """Every backend name: the injected ones, else all registered."""
+        return list(self.injected) if self.injected else registry.names()
 
     def get(self, name: str, default: Any = None) -> Any:
         if name in self:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError, BottleBackend, Problem
 from bottle_dash.tmux import PaneHost, PaneInfo
+
+if TYPE_CHECKING:
+    import psutil
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ProcessUsage:
         self._kids: dict[int, list[int]] = {}
 
     def _proc(self, pid: int) -> psutil.Process:
+        import psutil  # in the poll worker, off the first paint
+
         proc = self._procs.get(pid)
         if proc is None:
             proc = self._procs[pid] = psutil.Process(pid)
@@ -68,6 +71,8 @@ class ProcessUsage:
         ``Process.children()`` scans all of /proc on each call; with 20 bottles that was
         20 scans a tick and most of the dashboard's idle CPU.
         """
+        import psutil
+
         kids: dict[int, list[int]] = {}
         for proc in psutil.process_iter(["ppid"]):
             ppid = proc.info.get("ppid")
@@ -85,6 +90,8 @@ class ProcessUsage:
 
     def tree(self, pid: int) -> Usage | None:
         """Summed CPU % and RSS of ``pid`` and its descendants (None if it is gone)."""
+        import psutil
+
         if not psutil.pid_exists(pid):
             self._procs.pop(pid, None)
             return None
@@ -106,6 +113,30 @@ class ProcessUsage:
         self._seen = set()
 
 
+class _Listing:
+    """A backend whose ``list_bottles`` answers from a recent listing when it is fresh.
+
+    Backends that no defined agent uses are listed only to find bottles left behind (a
+    ``machine ls`` is a subprocess a tick); every ``every`` seconds is enough for that.
+    """
+
+    def __init__(self, backend: BottleBackend, every: float) -> None:
+        self.backend = backend
+        self.every = every
+        self.at = float("-inf")
+        self.last: list[Any] = []
+
+    def list_bottles(self) -> list[Any]:
+        now = time.monotonic()
+        if now - self.at >= self.every:
+            self.last = self.backend.list_bottles()  # raises: the problem shows each tick
+            self.at = now
+        return self.last
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+
 class Poller:
     """Collects a ``PollResult``; ``poll`` blocks and must run in a thread worker.
 
@@ -120,6 +151,7 @@ class Poller:
         pane_host: PaneHost | None,
         list_agents: Callable[..., tuple[list[Any], list[Problem]]] | None = None,
         preview_lines: int = 8,
+        idle_backend_every: float = 30.0,
     ) -> None:
         self.load_config = load_config
         self.backends = backends
@@ -127,6 +159,8 @@ class Poller:
         self._list_agents = list_agents
         self.preview_lines = preview_lines
         self.usage = ProcessUsage()
+        self.idle_backend_every = idle_backend_every
+        self._listings: dict[str, _Listing] = {}
         #: The last config that loaded (kept while the file has an error).
         self.last_config: Any = None
 
@@ -143,7 +177,7 @@ class Poller:
         config = self._config(result)
         if config is not None:
             try:
-                rows, problems = self._lister()(config, backends=self.backends)
+                rows, problems = self._lister()(config, backends=self._listed(config))
             except BackendError as exc:
                 rows, problems = [], [Problem("backends", exc.message, exc.fix or "")]
             result.rows, result.problems = list(rows), list(problems)
@@ -165,6 +199,28 @@ class Poller:
                 result.preview = (pane.agent, [])
         result.took = time.perf_counter() - started
         return result
+
+    def _listed(self, config: Any) -> Mapping[str, Any] | None:
+        """Backends for this tick's listing: those the agents use, listed every tick, and
+        the others through a ``_Listing`` (None: the registry's, all listed each tick)."""
+        names_of = getattr(self.backends, "names", None)
+        names = list(names_of()) if callable(names_of) else list(self.backends)
+        if not names:
+            return None
+        in_use = {spec.backend for spec in getattr(config, "agents", {}).values()}
+        mapping: dict[str, Any] = {}
+        for name in names:
+            backend = self.backends.get(name)
+            if backend is None:
+                continue
+            if name in in_use or self.idle_backend_every <= 0:
+                mapping[name] = backend
+            else:
+                listing = self._listings.get(name)
+                if listing is None or listing.backend is not backend:
+                    listing = self._listings[name] = _Listing(backend, self.idle_backend_every)
+                mapping[name] = listing
+        return mapping
 
     def _config(self, result: PollResult) -> Any:
         try:

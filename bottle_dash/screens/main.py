@@ -31,8 +31,6 @@ from bottle_dash.messages import (
     RunInForeground,
 )
 from bottle_dash.poller import PollResult
-from bottle_dash.screens.modals import ConfirmRemove, LogsScreen, RemoveChoice
-from bottle_dash.screens.new_agent import NewAgent, NewAgentScreen
 from bottle_dash.widgets.agents_table import AgentCells, AgentsTable, human_age
 from bottle_dash.widgets.details import AgentDetails
 from bottle_dash.widgets.status import (
@@ -45,6 +43,11 @@ from bottle_dash.widgets.status import (
 
 if TYPE_CHECKING:
     from bottle_dash.app import BottleDashApp
+    from bottle_dash.screens.modals import RemoveChoice
+    from bottle_dash.screens.new_agent import NewAgent
+
+# The modal screens are imported when first opened: their widgets (Select, Checkbox,
+# Button) are not needed for the first paint.
 
 #: Labels shown in the state column while an action runs.
 BUSY = {
@@ -376,6 +379,8 @@ class MainScreen(Screen[None]):
                 "remove", row, lambda progress: actions.remove(row, volumes=choice.volumes)
             )
 
+        from bottle_dash.screens.modals import ConfirmRemove
+
         self.app.push_screen(ConfirmRemove(row.name, row.bottle), chosen)
 
     def action_new_agent(self) -> None:
@@ -384,6 +389,8 @@ class MainScreen(Screen[None]):
         def chosen(agent: NewAgent | None) -> None:
             if agent is not None:
                 self.save_agent(agent)
+
+        from bottle_dash.screens.new_agent import NewAgentScreen
 
         self.app.push_screen(
             NewAgentScreen(self.dash.validate_agent, self.dash.backend_names()), chosen
@@ -419,6 +426,8 @@ class MainScreen(Screen[None]):
         self.post_message(LogsLoaded(row.name, text))
 
     def on_logs_loaded(self, message: LogsLoaded) -> None:
+        from bottle_dash.screens.modals import LogsScreen
+
         self.set_status("")
         self.app.push_screen(LogsScreen(message.agent, message.text))
 

@@ -108,6 +108,7 @@ class AgentsTable(DataTable[Text | str]):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, AgentCells] = {}
+        self._shown: dict[str, dict[str, Text | str]] = {}
         self.sort_column: str | None = None
 
     def on_mount(self) -> None:
@@ -153,14 +154,22 @@ class AgentsTable(DataTable[Text | str]):
         for name in [n for n in self._cells if n not in wanted]:
             self.remove_row(name)
             del self._cells[name]
+            del self._shown[name]
         for cells in rows:
             old = self._cells.get(cells.name)
-            rendered = self.render_cells(cells)
             if old is None:
+                rendered = self.render_cells(cells)
                 self.add_row(*(rendered[k] for k, _ in COLUMNS), key=cells.name)
+                self._shown[cells.name] = rendered
             elif old != cells or force:
+                # Only the cells whose text changed: CPU figures move every tick, and a
+                # redraw per unchanged cell was most of the dashboard's idle work.
+                rendered = self.render_cells(cells)
+                shown = self._shown[cells.name]
                 for key, _ in COLUMNS:
-                    self.update_cell(cells.name, key, rendered[key])
+                    if force or rendered[key] != shown[key]:
+                        self.update_cell(cells.name, key, rendered[key])
+                        shown[key] = rendered[key]
             self._cells[cells.name] = cells
         if self.sort_column:
             self._apply_sort()

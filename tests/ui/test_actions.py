@@ -403,3 +403,21 @@ async def test_cursor_and_sort_survive_a_refresh(tmp_path: Any) -> None:
         assert table.selected_agent == "gamma"
         assert table.sort_column == "state"
         assert set(dash.rows()) == {"alpha", "beta", "gamma", "zeta"}
+
+
+async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> None:
+    from backend import FakeBackend
+
+    dash = build(tmp_path, everything=True)
+    idle = FakeBackend("smolmachines")
+    idle.add("left-behind", STOPPED)
+    dash.app.backends["smolmachines"] = idle  # type: ignore[index]
+    dash.app.poller.backends["smolmachines"] = idle  # type: ignore[index]
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        dash.main.poll_now()
+        await settle(pilot)
+        assert dash.main.polls == 2
+        assert len(dash.backend.called("list_bottles")) == 2  # in use: every tick
+        assert len(idle.called("list_bottles")) == 1  # only for bottles left behind
+        assert not dash.rows()["left-behind"].defined  # still shown from the last listing
