@@ -11,6 +11,7 @@ with its ``pip install`` fix, never an ImportError in the middle of the dashboar
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError, BackendUnavailable
@@ -131,15 +133,46 @@ PERMISSION_FIX = (
 SDK_FIX = "install the Docker SDK for Python: `pip install 'docker>=7.1,<8'`"
 
 
+def docker_context() -> tuple[str, str] | None:
+    """``(name, host)`` of the docker CLI context in use, when it is not ``default``:
+    ``$DOCKER_CONTEXT``, else ``currentContext`` in ``$DOCKER_CONFIG/config.json``
+    (``~/.docker``). Rootless Docker and Docker Desktop select their socket this way; the
+    CLI that attaches panes follows it, so the SDK must too."""
+    config_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    name = os.environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config_dir / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            return None
+    if not name or name == "default":
+        return None
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    try:
+        meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
+        host = meta["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (name, str(host)) if host else None
+
+
 def docker_host() -> str:
-    """Where the engine is expected: ``$DOCKER_HOST``, else the default socket."""
-    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    """Where the engine is expected: ``$DOCKER_HOST``, else the host of the docker
+    context in use, else the default socket."""
+    env = os.environ.get("DOCKER_HOST")
+    if env:
+        return env
+    context = docker_context()
+    return context[1] if context else DEFAULT_SOCKET
 
 
 def _where() -> str:
     host = docker_host()
     if os.environ.get("DOCKER_HOST"):
         return f"DOCKER_HOST={host}"
+    context = docker_context()
+    if context:
+        return f"{host} (docker context {context[0]!r}; DOCKER_HOST is unset)"
     return f"the default socket {host} (DOCKER_HOST is unset)"
 
 
@@ -254,7 +287,11 @@ class Engine:
                         f"the Docker SDK for Python is not importable: {exc}", fix=SDK_FIX
                     ) from exc
                 try:
-                    self._api = docker.from_env(timeout=API_TIMEOUT).api
+                    if os.environ.get("DOCKER_HOST") or docker_context() is None:
+                        client = docker.from_env(timeout=API_TIMEOUT)
+                    else:  # from_env knows no contexts: give it the context's host
+                        client = docker.DockerClient(base_url=docker_host(), timeout=API_TIMEOUT)
+                    self._api = client.api
                 except (errors.DockerException, errors.ConnectionError, errors.Timeout) as exc:
                     raise unavailable(exc) from exc
             return self._api

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import pty
 import select
@@ -41,6 +42,7 @@ from backends.base import (
     ProvisionError,
 )
 from backends.claude import resume_fallback
+from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
@@ -609,4 +611,37 @@ def test_a_tcp_docker_host_reads_through_the_sdk(
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens on port 1
     registry.reset()
     with pytest.raises(BackendUnavailable, match="tcp://127.0.0.1:1"):
+        registry.get_backend("docker").list_bottles()
+
+
+def test_a_docker_context_is_followed_like_the_cli(
+    shared: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rootless Docker and Docker Desktop pick their socket with a CLI context, not
+    # DOCKER_HOST: the backend must find the engine where `docker exec` (the panes) does.
+    real = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock").removeprefix("unix://")
+    alt = tmp_path / "context.sock"
+    alt.symlink_to(real)
+    config = tmp_path / "docker-config"
+    name = "bottle-dash-test"
+    meta = config / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    endpoint = {"Host": f"unix://{alt}", "SkipTLSVerify": False}
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}})
+    )
+    (config / "config.json").write_text(json.dumps({"currentContext": name}))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.setenv("XDG_STATE_HOME", str(shared["state"]))
+    registry.reset()
+    backend = registry.get_backend("docker")
+    assert engine.docker_host() == f"unix://{alt}"
+    plan = shared["plan"]
+    assert [i.state for i in backend.list_bottles() if i.agent == plan.agent] == [RUNNING]
+    assert sh(backend.attach(plan.agent), "id -u").strip() == "1000"  # the CLI follows too
+    assert backend.engine.api().version()["ApiVersion"]  # and so does the SDK client
+    alt.unlink()
+    registry.reset()
+    with pytest.raises(BackendUnavailable, match="docker context 'bottle-dash-test'"):
         registry.get_backend("docker").list_bottles()

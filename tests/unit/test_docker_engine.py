@@ -5,6 +5,8 @@ is exercised by tests/integration/test_docker_backend.py)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -95,3 +97,34 @@ def test_absent_socket_and_a_file_that_is_not_one(sock: Path) -> None:
     sock.write_text("")  # a file, not a socket: connect is refused
     with pytest.raises(BackendUnavailable, match=str(sock)):
         Engine().get("/version")
+
+
+def write_context(config: Path, name: str, host: str) -> None:
+    meta = config / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    data = {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host}}}
+    (meta / "meta.json").write_text(json.dumps(data))
+
+
+def test_docker_host_order_env_then_context_then_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cfg"
+    write_context(config, "rootless", "unix:///run/user/1000/docker.sock")
+    write_context(config, "other", "tcp://10.0.0.9:2375")
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    assert engine.docker_host() == "unix:///var/run/docker.sock"  # no config.json
+    (config / "config.json").write_text(json.dumps({"currentContext": "rootless"}))
+    assert engine.docker_host() == "unix:///run/user/1000/docker.sock"
+    assert engine.unix_socket() == "/run/user/1000/docker.sock"
+    monkeypatch.setenv("DOCKER_CONTEXT", "other")
+    assert engine.docker_host() == "tcp://10.0.0.9:2375"
+    assert engine.unix_socket() is None  # the SDK path
+    monkeypatch.setenv("DOCKER_CONTEXT", "default")
+    assert engine.docker_host() == "unix:///var/run/docker.sock"
+    monkeypatch.setenv("DOCKER_CONTEXT", "missing")
+    assert engine.docker_host() == "unix:///var/run/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///x.sock")
+    assert engine.docker_host() == "unix:///x.sock"
