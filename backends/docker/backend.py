@@ -21,6 +21,7 @@ import threading
 import urllib.parse
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from backends import paths
@@ -82,6 +83,18 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _shim_of(pid: int) -> int:
+    """The ``containerd-shim`` parent of a container's main process, else ``pid`` itself
+    (another runtime, or /proc not readable)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        ppid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
+        cmdline = Path(f"/proc/{ppid}/cmdline").read_bytes()
+    except (OSError, ValueError, StopIteration, IndexError):
+        return pid
+    return ppid if ppid > 1 and b"containerd-shim" in cmdline else pid
 
 
 def _label_filter(agent: str | None = None) -> dict[str, list[str]]:
@@ -349,9 +362,13 @@ class DockerBackend(BottleBackend):
         return sorted(infos, key=lambda i: (i.agent, i.bottle))
 
     def host_pid(self, info: BottleInfo) -> int | None:
-        """The host pid of the container's main process (one inspect, then cached while
-        the container runs). None when stopped, gone, or not on this host (a remote
-        engine's pids mean nothing here)."""
+        """The host process whose tree holds everything running in the bottle: the
+        container's ``containerd-shim`` (one inspect, then cached while it runs).
+
+        Not the container's main process: ``docker exec`` (claude in a pane) starts its
+        processes as children of the shim, beside the main process, so the main process's
+        tree would miss claude entirely. The shim itself adds a few MB. None when stopped,
+        gone, or not on this host (a remote engine's pids mean nothing here)."""
         if info.state != RUNNING or not info.ident:
             return None
         with self._pids_lock:
@@ -366,9 +383,10 @@ class DockerBackend(BottleBackend):
         pid = state.get("Pid") or None
         if not (pid and state.get("Running")):
             return None
+        pid = _shim_of(int(pid))
         with self._pids_lock:
             self._pids[info.ident] = pid
-        return int(pid)
+        return pid
 
     # ------------------------------------------------------------------ one bottle
 

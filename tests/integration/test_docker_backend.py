@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from conftest import agent_name
 
@@ -282,6 +283,23 @@ def test_list_attach_and_host_pid(shared: dict[str, Any], monkeypatch: pytest.Mo
     pid = backend.host_pid(info)
     assert pid and Path(f"/proc/{pid}").exists()
     assert backend.host_pid(info) == pid  # cached, same answer
+    # Its tree holds the main process and what `docker exec` starts (claude in a pane).
+    marker = f"sleep 4{os.getpid() % 1000}"
+    execd = subprocess.Popen(
+        shared["bottle"].exec_argv(["sh", "-c", f"exec {marker}"]), stdin=subprocess.DEVNULL
+    )
+    try:
+        tree: list[list[str]] = []
+        for _ in range(50):
+            tree = [p.cmdline() for p in psutil.Process(pid).children(recursive=True)]
+            if marker.split() in tree:
+                break
+            time.sleep(0.1)
+        assert marker.split() in tree
+        assert any("trap 'exit 0' TERM" in " ".join(cmd) for cmd in tree)
+    finally:
+        execd.kill()
+        execd.wait()
     monkeypatch.setenv("XDG_STATE_HOME", str(shared["state"]))
     handle = backend.attach(plan.agent)
     assert handle.running and handle.env == plan.env
