@@ -237,10 +237,7 @@ class Poller:
         return config
 
     def _usage(self, rows: list[Any]) -> dict[str, Usage]:
-        usage: dict[str, Usage] = {}
-        if not any(getattr(row, "info", None) is not None for row in rows):
-            return usage
-        self.usage.begin()
+        pids: dict[str, int] = {}
         for row in rows:
             info = getattr(row, "info", None)
             backend = self.backends.get(getattr(row, "backend", ""))
@@ -250,10 +247,15 @@ class Poller:
                 pid = backend.host_pid(info)
             except BackendError:
                 pid = None
-            if pid is None:
-                continue
+            if pid is not None:
+                pids[row.name] = pid
+        usage: dict[str, Usage] = {}
+        if not pids:
+            return usage  # nothing to measure: not even a /proc scan
+        self.usage.begin()
+        for name, pid in pids.items():
             figures = self.usage.tree(pid)
             if figures is not None:
-                usage[row.name] = figures
+                usage[name] = figures
         self.usage.sweep()
         return usage

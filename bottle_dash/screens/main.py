@@ -108,7 +108,6 @@ class MainScreen(Screen[None]):
         self.query_one(CountsHeader).show({})
         self.query_one(AgentDetails).show(None)
         self.query_one(AgentsTable).focus()
-        self.run_preflight()
         self.poll_now()
 
     # ------------------------------------------------------------------ polling
@@ -148,6 +147,8 @@ class MainScreen(Screen[None]):
         self.polls += 1
         self.result = message.result
         self.refresh_view()
+        if self.polls == 1:
+            self.run_preflight()  # after the first poll: the table comes first
         if self._poll_again:
             self._poll_again = False
             self.poll_now()
