@@ -252,6 +252,16 @@ def test_resizer_request_does_not_wait_for_a_slow_side_channel() -> None:
 # --------------------------------------------------------------------------- real child
 
 
+def test_runs_with_the_standard_library_only() -> None:
+    # -S: no site-packages at all; -I: no cwd on sys.path, no PYTHON* variables.
+    done = subprocess.run(
+        [PY, "-S", "-I", PTY_RESIZE, "m", "--", PY, "-c", "raise SystemExit(4)"],
+        cwd="/",
+        check=False,
+    )
+    assert done.returncode == 4
+
+
 def test_forwards_exit_status(tmp_path: Path) -> None:
     done = subprocess.run(
         [PY, PTY_RESIZE, "m", "--", PY, "-c", "import sys; sys.exit(7)"],
