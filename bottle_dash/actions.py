@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends import registry
 from backends.base import NOT_CREATED, RUNNING, BackendError, BottleBackend, ProgressFn
 from bottle_dash.tmux import PaneHost
 
@@ -28,13 +27,6 @@ class Attached:
     how: str
     argv: list[str]
     pane_id: str | None = None
-
-
-def backend_for(name: str, backends: Mapping[str, BottleBackend] | None) -> BottleBackend:
-    """The injected backend called ``name``, else the registry's."""
-    if backends and name in backends:
-        return backends[name]
-    return registry.get_backend(name)
 
 
 class Actions:
