@@ -58,9 +58,9 @@ class Session:
     def dashboard_argv(self) -> list[str]:
         return [sys.executable, "-m", "bottle_dash"]
 
-    def start_dashboard(self, first: bool) -> None:
+    def start_dashboard(self, first: bool, *options: str) -> None:
         shell = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        command = f"env {shell} {shlex.join(self.dashboard_argv())}"
+        command = f"env {shell} {shlex.join([*self.dashboard_argv(), *options])}"
         if first:
             session = self.server.new_session("bottle-dash", window_command=command, x=220, y=50)
             pane = session.active_window.active_pane
@@ -185,3 +185,24 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
         "the pane found again to be respawned",
     )
     assert list(session.agent_panes()) == [agent]
+
+
+def test_no_tmux_hands_the_terminal_to_claude_and_takes_it_back(session: Session) -> None:
+    agent = session.env["AGENT"]
+    spec = configmod.load_config(Path(session.env["BOTTLE_DASH_CONFIG"])).agents[agent]
+    ops.up(spec)
+    session.start_dashboard(True, "--no-tmux")
+    wait_for(lambda: "running" in session.row(agent), 60, "the dashboard to list the agent")
+    session.keys("Enter")  # App.suspend(): claude runs in this very pane
+    wait_for(
+        lambda: "STANDIN-CLAUDE fresh conversation turn=1" in session.capture(session.dashboard),
+        60,
+        "claude in the foreground",
+    )
+    assert session.agent_panes() == {}  # no pane was split
+    session.server.cmd("send-keys", "-t", session.dashboard, "exit", "Enter")
+    wait_for(
+        lambda: "attach: claude ran in the foreground" in session.capture(session.dashboard),
+        60,
+        "the dashboard to take the terminal back",
+    )
