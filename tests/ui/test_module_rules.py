@@ -1,0 +1,63 @@
+"""Rules of the app's modules, checked on their source: tmux.py is the only libtmux
+importer, and widgets import nothing that does I/O (no ops, registry, tmux, subprocess)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "bottle_dash"
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_only_tmux_py_imports_libtmux() -> None:
+    importers = {
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if any(n.split(".")[0] == "libtmux" for n in imported(p))
+    }
+    assert importers == {"tmux.py"}
+
+
+def test_widgets_do_no_io() -> None:
+    banned = ("bottle_dash.ops", "backends.registry", "bottle_dash.tmux", "subprocess", "libtmux")
+    for path in (PACKAGE / "widgets").rglob("*.py"):
+        bad = sorted(n for n in imported(path) if n.startswith(banned))
+        assert bad == [], f"{path.name} imports {bad}"
+
+
+DASHBOARD = (
+    "app.py",
+    "launch.py",
+    "tmux.py",
+    "poller.py",
+    "messages.py",
+    "themes.py",
+    "actions.py",
+)
+
+
+def test_every_dashboard_module_starts_with_future_annotations() -> None:
+    paths = [PACKAGE / n for n in DASHBOARD]
+    paths += [*(PACKAGE / "screens").rglob("*.py"), *(PACKAGE / "widgets").rglob("*.py")]
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        if not tree.body:
+            continue
+        body = tree.body[1:] if isinstance(tree.body[0], ast.Expr) else tree.body
+        if path.name in ("__init__.py", "__main__.py") and not any(
+            isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in body
+        ):
+            continue  # package markers owned by the skeleton
+        first = body[0]
+        assert isinstance(first, ast.ImportFrom) and first.module == "__future__", path
