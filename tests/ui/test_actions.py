@@ -6,6 +6,7 @@ screen shows.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dashkit import build, screen_text, settle, spec
@@ -20,6 +21,14 @@ def resumed(bottle: str) -> list[str]:
 
 def fresh(bottle: str, *args: str) -> list[str]:
     return ["fake-exec", "-t", bottle, "claude", *args]
+
+
+async def until(pilot: Any, check: Any, seconds: float = 20.0) -> None:
+    """Let the app run until ``check()`` holds (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.01)
 
 
 async def select(pilot: Any, dash: Any, name: str) -> None:
@@ -133,10 +142,7 @@ async def test_launch_shows_progress_and_the_ui_stays_responsive(tmp_path: Any) 
         await settle(pilot)
         await select(pilot, dash, "gamma")
         await pilot.press("enter")
-        for _ in range(50):  # until the worker reports its first step
-            await pilot.pause(0.02)
-            if "creating bottle" in screen_text(pilot.app):
-                break
+        await until(pilot, lambda: "creating bottle" in screen_text(pilot.app))
         assert dash.rows()["gamma"].busy == "attaching"
         assert "attaching…" in screen_text(pilot.app)
         await pilot.press("question_mark")  # keys still work while the launch waits
@@ -329,7 +335,8 @@ async def test_command_palette_runs_the_same_actions(tmp_path: Any) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Stop agent")
-        await pilot.pause(0.3)  # the palette searches asynchronously
+        # The palette searches asynchronously: wait for the hit to be listed.
+        await until(pilot, lambda: "Stop its bottle" in screen_text(pilot.app))
         await pilot.press("enter")
         await settle(pilot)
         assert dash.backend.called("stop") == [("stop", "alpha")]
