@@ -8,6 +8,12 @@ from collections.abc import Sequence
 from backends.base import BottlePlan
 
 
+def has_prompt(prompt: str) -> bool:
+    """Whether a prompt counts as non-empty: whitespace alone adds nothing to the system
+    prompt, so it gets no ``--append-system-prompt-file`` (same rule for every backend)."""
+    return bool(prompt.strip())
+
+
 def claude_args(prompt_guest: str, prompt_nonempty: bool, extra: Sequence[str]) -> list[str]:
     """Arguments for ``claude``: the system-prompt file exactly when the prompt is non-empty,
     then the agent's own ``claude_args``."""

@@ -21,7 +21,7 @@ from backends.base import (
     is_slug,
     skill_dest,
 )
-from backends.claude import claude_args
+from backends.claude import claude_args, has_prompt
 
 #: Limits used when the agent sets none. Generous for one agent session (claude plus
 #: node, git and a test run) yet small enough that a runaway agent cannot starve the host.
@@ -108,7 +108,7 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
             )
     prompt_host = paths.agent_state_dir(agent.name) / "prompt.md"
     paths.write_private(prompt_host, agent.prompt.encode())
-    nonempty = bool(agent.prompt)
+    nonempty = has_prompt(agent.prompt)
     cpus = agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
     return BottlePlan(
         agent=agent.name,

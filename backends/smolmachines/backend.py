@@ -50,7 +50,7 @@ from backends.base import (
     is_slug,
     skill_dest,
 )
-from backends.claude import claude_args
+from backends.claude import claude_args, has_prompt
 from backends.paths import agent_state_dir, write_private
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
@@ -156,9 +156,9 @@ class SmolmachinesBackend(BottleBackend):
             workspace=workspace,
             prompt_host=str(prompt_host),
             prompt_guest=GUEST_PROMPT,
-            prompt_nonempty=bool(agent.prompt.strip()),
+            prompt_nonempty=has_prompt(agent.prompt),
             skills=[(str(s), skill_dest(Path(s))) for s in agent.skills],
-            claude_args=claude_args(GUEST_PROMPT, bool(agent.prompt.strip()), agent.claude_args),
+            claude_args=claude_args(GUEST_PROMPT, has_prompt(agent.prompt), agent.claude_args),
             cpus=agent.cpus,
             memory=agent.memory,
             pids=agent.pids,
