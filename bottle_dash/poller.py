@@ -180,7 +180,9 @@ class Poller:
                 rows, problems = self._lister()(config, backends=self._listed(config))
             except BackendError as exc:
                 rows, problems = [], [Problem("backends", exc.message, exc.fix or "")]
-            result.rows, result.problems = list(rows), list(problems)
+            # after any config problem found above, which must stay on screen
+            result.rows = list(rows)
+            result.problems.extend(problems)
         if self.pane_host is not None:
             try:
                 result.panes = self.pane_host.panes()
@@ -227,8 +229,10 @@ class Poller:
             config = self.load_config()
         except Exception as exc:  # config.ConfigError: show it, keep the last good one
             result.config_error = str(exc)
+            headline = getattr(exc, "headline", None) or str(exc).splitlines()[0]
+            fix = getattr(exc, "fix", None) or "fix the config file and save it"
             result.problems.append(
-                Problem("config", str(exc).splitlines()[0], "fix the config file and save it")
+                Problem("config", f"{headline} (showing the last config that loaded)", fix)
             )
             config = self.last_config
         else:

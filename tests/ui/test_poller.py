@@ -54,3 +54,29 @@ def test_config_is_read_again_only_when_it_changes(tmp_path: Path) -> None:
     path.write_text("bb")
     assert loader() == "bb"
     assert reads == ["a", "bb"]
+
+
+def test_a_config_broken_while_running_is_shown_and_the_last_good_one_kept(
+    tmp_path: Path,
+) -> None:
+    from fakes.backend import FakeBackend
+
+    from backends.base import AgentSpec
+    from bottle_dash import config as config_module
+    from bottle_dash.poller import Poller
+
+    path = tmp_path / "config.toml"
+    path.write_text('[agents.web]\nimage = "img"\n')
+    backend = FakeBackend()
+    poller = Poller(cached_loader(path, config_module.load_config), {"docker": backend}, None)
+    first = poller.poll()
+    assert [r.name for r in first.rows] == ["web"] and first.problems == []
+    assert isinstance(poller.last_config.agents["web"], AgentSpec)
+
+    path.write_text('[agents.web]\nimage = "img"\nbogus = 1\n')
+    broken = poller.poll()
+    assert [r.name for r in broken.rows] == ["web"]  # the last good config still lists
+    [problem] = [p for p in broken.problems if p.component == "config"]
+    assert "key 'bogus'" in problem.what and str(path) in problem.what
+    assert problem.fix.startswith("use one of: backend")
+    assert broken.config_error and "bogus" in broken.config_error
