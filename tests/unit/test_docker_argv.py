@@ -155,7 +155,7 @@ def test_resume_fallback_splits_by_index_when_the_agent_is_called_claude() -> No
 
 @pytest.mark.parametrize(
     ("prompt", "present"),
-    [("", False), ("be brief", True), (NASTY, True), (" ", True)],
+    [("", False), ("be brief", True), (NASTY, True), (" ", False), ("\n\t", False)],
 )
 def test_system_prompt_flag_exactly_when_prompt_nonempty(
     prompt: str, present: bool, tmp_path: Path
