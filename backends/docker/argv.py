@@ -14,10 +14,28 @@ from backends.base import CLAUDE, GUEST_USER, GUEST_WORKSPACE
 DOCKER = "docker"
 
 
-def env_flags(env: Mapping[str, str]) -> list[str]:
-    """``-e K=V`` pairs in sorted key order (stable argv, stable tests)."""
-    flags: list[str] = []
+def fits_env_file(value: str) -> bool:
+    """Whether docker's ``--env-file`` can carry ``value`` verbatim (one line per variable,
+    taken literally after the first ``=``: only line breaks cannot be written)."""
+    return "\n" not in value and "\r" not in value
+
+
+def env_file_text(env: Mapping[str, str]) -> str:
+    """The ``--env-file`` body for ``env``: ``K=V`` lines, sorted, of the values that fit."""
+    return "".join(f"{key}={env[key]}\n" for key in sorted(env) if fits_env_file(env[key]))
+
+
+def env_flags(env: Mapping[str, str], env_file: str | None = None) -> list[str]:
+    """``--env-file FILE`` then ``-e K=V`` for what the file cannot carry, in sorted key
+    order (stable argv, stable tests). Without a file every variable is a ``-e K=V``.
+
+    Values in a file stay out of the host's process list and tmux's pane command, where
+    anyone on the host could read an API key.
+    """
+    flags: list[str] = ["--env-file", env_file] if env_file else []
     for key in sorted(env):
+        if env_file and fits_env_file(env[key]):
+            continue
         flags += ["-e", f"{key}={env[key]}"]
     return flags
 
@@ -31,8 +49,9 @@ def exec_argv(
     env: Mapping[str, str] | None = None,
     interactive: bool = True,
     tty: bool = False,
+    env_file: str | None = None,
 ) -> list[str]:
-    """``docker exec [-i|-it] -u USER -w DIR -e K=V... CONTAINER ARGV...``.
+    """``docker exec [-i|-it] -u USER -w DIR [--env-file F] -e K=V... CONTAINER ARGV...``.
 
     ``interactive`` keeps stdin open (``-i``), which a foreground command needs; a captured
     run must not take it, or it would read the dashboard's own stdin. ``tty`` (``-t``)
@@ -51,20 +70,31 @@ def exec_argv(
         user,
         "-w",
         workdir,
-        *env_flags(env or {}),
+        *env_flags(env or {}, env_file),
         container,
         *argv,
     ]
 
 
 def claude_exec_argv(
-    container: str, args: Sequence[str], *, env: Mapping[str, str] | None = None, tty: bool = True
+    container: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    tty: bool = True,
+    env_file: str | None = None,
 ) -> list[str]:
-    """``docker exec -it -u node -w /workspace -e K=V... CONTAINER claude ARGS...``.
+    """``docker exec -it -u node -w /workspace [--env-file F] -e K=V... CONTAINER claude ARGS...``.
 
     The last ``len(args) + 1`` items are ``["claude", *args]``, which the resume fallback
     relies on to split by index.
     """
     return exec_argv(
-        container, [CLAUDE, *args], user=GUEST_USER, env=env, interactive=True, tty=tty
+        container,
+        [CLAUDE, *args],
+        user=GUEST_USER,
+        env=env,
+        interactive=True,
+        tty=tty,
+        env_file=env_file,
     )

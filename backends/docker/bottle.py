@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from backends import run
+from backends import paths, run
 from backends.base import (
     GUEST_UID,
     GUEST_USER,
@@ -23,7 +23,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.docker.archive import path_tar
-from backends.docker.argv import claude_exec_argv, exec_argv
+from backends.docker.argv import claude_exec_argv, env_file_text, exec_argv
 from backends.docker.engine import Engine, api_message, errors, unavailable
 
 #: Owners that need no lookup in the guest.
@@ -87,16 +87,40 @@ class DockerBottle(Bottle):
 
     # ------------------------------------------------------------------ argv for a terminal
 
+    def env_file(self) -> str | None:
+        """Write the agent's env to ``<state>/agents/<agent>/exec.env`` (mode 0600) for
+        ``docker exec --env-file`` and return its path (None when there is nothing to write).
+
+        The values stay out of argv: a pane's command is visible to every user on the host
+        (``ps``) and to tmux clients. Only a value with a line break, which an env file
+        cannot carry, still goes on the command line as ``-e``.
+        """
+        text = env_file_text(self.env)
+        if not text:
+            return None
+        path = paths.agent_state_dir(self.agent) / "exec.env"
+        paths.write_private(path, text.encode())
+        return str(path)
+
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
-        """``docker exec -it -u node -w /workspace -e K=V... bottle-<agent> claude ARGV...``."""
-        return claude_exec_argv(self.name, argv, env=self.env, tty=tty)
+        """``docker exec -it -u node -w /workspace [--env-file F] bottle-<agent> claude
+        ARGV...`` (writes the env file, see ``env_file``)."""
+        return claude_exec_argv(self.name, argv, env=self.env, tty=tty, env_file=self.env_file())
 
     def exec_argv(
         self, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
     ) -> list[str]:
         """``docker exec -i[t] -u USER -w /workspace -e K=V... bottle-<agent> ARGV...`` for a
         foreground command (stdin stays open)."""
-        return exec_argv(self.name, argv, user=user, env=self.env, interactive=True, tty=tty)
+        return exec_argv(
+            self.name,
+            argv,
+            user=user,
+            env=self.env,
+            interactive=True,
+            tty=tty,
+            env_file=self.env_file(),
+        )
 
     # ------------------------------------------------------------------ captured commands
 
@@ -105,7 +129,12 @@ class DockerBottle(Bottle):
         script is returned, not raised. A missing or stopped container raises
         ``BottleNotFound``; an engine that does not answer, ``BackendUnavailable``."""
         argv = exec_argv(
-            self.name, ["sh", "-c", script], user=user, env=self.env, interactive=False
+            self.name,
+            ["sh", "-c", script],
+            user=user,
+            env=self.env,
+            interactive=False,
+            env_file=self.env_file(),
         )
         done = run.run(argv, timeout=timeout)
         if done.returncode == 1:

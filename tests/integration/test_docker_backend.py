@@ -273,6 +273,25 @@ def test_claude_argv_reaches_the_standin_verbatim(shared: dict[str, Any]) -> Non
     assert f"STANDIN-CLAUDE env STANDIN_ENV={NASTY_ARG}" in done.stdout
 
 
+def test_env_reaches_exec_through_a_private_file_not_argv(
+    shared: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Env values ride in ``--env-file`` (mode 0600), byte for byte, and never appear in the
+    command line a pane shows; a value with a line break is the one that stays ``-e``."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    secret = "  sk-ant 'q' \"dq\" $(id) `x` #not-a-comment a=b ünï ✓  "
+    env = {"FILE_ONLY_SECRET": secret, "MULTI_LINE": "one\ntwo"}
+    bottle = DockerBottle(shared["backend"].engine, shared["plan"].agent, env=env)
+    argv = bottle.claude_argv([])
+    assert not any(secret in item for item in argv)
+    assert "--env-file" in argv and argv[9:11] == ["-e", "MULTI_LINE=one\ntwo"]
+    env_file = Path(argv[argv.index("--env-file") + 1])
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    script = 'printf "[%s]" "$FILE_ONLY_SECRET"; printf "<%s>" "$MULTI_LINE"'
+    assert sh(bottle, script) == f"[{secret}]<one\ntwo>"
+    assert sh(bottle, script, user="root") == f"[{secret}]<one\ntwo>"
+
+
 def test_list_attach_and_host_pid(shared: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     backend, plan = shared["backend"], shared["plan"]
     mine = [i for i in backend.list_bottles() if i.agent == plan.agent]

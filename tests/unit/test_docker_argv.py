@@ -9,7 +9,7 @@ import pytest
 
 from backends.base import GUEST_PROMPT, AgentSpec
 from backends.claude import resume_fallback
-from backends.docker.argv import claude_exec_argv, env_flags, exec_argv
+from backends.docker.argv import claude_exec_argv, env_file_text, env_flags, exec_argv
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import Engine
@@ -22,6 +22,12 @@ def handle(agent: str = "alpha", env: dict[str, str] | None = None) -> DockerBot
     return DockerBottle(Engine(), agent, env=env)
 
 
+def env_file_of(agent: str = "alpha") -> Path:
+    from backends import paths
+
+    return paths.agent_state_dir(agent) / "exec.env"
+
+
 def test_claude_argv_tty_is_exact() -> None:
     argv = handle(env={"B": "2", "A": "1"}).claude_argv(["--model", "opus"])
     assert argv == [
@@ -32,15 +38,16 @@ def test_claude_argv_tty_is_exact() -> None:
         "node",
         "-w",
         "/workspace",
-        "-e",
-        "A=1",
-        "-e",
-        "B=2",
+        "--env-file",
+        str(env_file_of()),
         "bottle-alpha",
         "claude",
         "--model",
         "opus",
     ]
+    # The values live in a private file, not on the command line.
+    assert env_file_of().read_text() == "A=1\nB=2\n"
+    assert env_file_of().stat().st_mode & 0o777 == 0o600
 
 
 def test_claude_argv_without_tty_keeps_stdin_only() -> None:
@@ -69,10 +76,13 @@ def test_claude_argv_ends_with_claude_and_args() -> None:
 
 def test_module_builders_match_the_handle() -> None:
     env = {"K": "v"}
-    assert claude_exec_argv("bottle-a", ["--c"], env=env) == handle("a", env).claude_argv(["--c"])
-    assert exec_argv("bottle-a", ["ls"], env=env, tty=True) == handle("a", env).exec_argv(
-        ["ls"], tty=True
-    )
+    file = str(env_file_of("a"))
+    assert claude_exec_argv("bottle-a", ["--c"], env=env, env_file=file) == handle(
+        "a", env
+    ).claude_argv(["--c"])
+    assert exec_argv("bottle-a", ["ls"], env=env, tty=True, env_file=file) == handle(
+        "a", env
+    ).exec_argv(["ls"], tty=True)
 
 
 def test_exec_argv_user_tty_and_capture() -> None:
@@ -102,6 +112,13 @@ def test_exec_argv_user_tty_and_capture() -> None:
     ]
 
 
+def test_env_flags_with_a_file_keep_only_line_breaks_on_the_command_line() -> None:
+    env = {"Z": "last", "A_B": NASTY, "M": " with space ", "E": "", "T": "tok=en#1"}
+    assert env_flags(env, "/s/exec.env") == ["--env-file", "/s/exec.env", "-e", f"A_B={NASTY}"]
+    assert env_file_text(env) == "E=\nM= with space \nT=tok=en#1\nZ=last\n"
+    assert env_flags({}, None) == []
+
+
 def test_env_flags_sorted_and_verbatim() -> None:
     env = {"Z": "last", "A_B": NASTY, "M": "with space", "E": ""}
     assert env_flags(env) == [
@@ -125,6 +142,8 @@ def test_nasty_values_pass_as_single_items() -> None:
         *["-e", f"P={NASTY}", "bottle-alpha", "claude"],
         *args,
     ]
+    # NASTY has a line break, which an env file cannot carry: it stays a single -e item.
+    assert not env_file_of().exists()
 
 
 @pytest.mark.parametrize("tty", [True, False])
