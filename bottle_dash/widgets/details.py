@@ -14,7 +14,8 @@ from bottle_dash.widgets.agents_table import human_bytes
 
 
 def limits_text(spec: Any) -> str:
-    """``cpus 2, memory 4.0G, pids 512`` from an ``AgentSpec`` (``-`` when none)."""
+    """``cpus 2, memory 4.0G, pids 512`` from an ``AgentSpec`` (``-`` without one); limits
+    the agent leaves unset are the backend's defaults, and say so."""
     if spec is None:
         return "-"
     parts = []
@@ -24,7 +25,11 @@ def limits_text(spec: Any) -> str:
         parts.append(f"memory {human_bytes(spec.memory)}")
     if spec.pids is not None:
         parts.append(f"pids {spec.pids}")
-    return ", ".join(parts) or "none"
+    if not parts:
+        return "backend defaults"
+    if len(parts) < 3:  # what the agent leaves unset is not unlimited: the backend picks it
+        parts.append("rest: backend defaults")
+    return ", ".join(parts)
 
 
 class AgentDetails(Static):
