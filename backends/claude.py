@@ -5,8 +5,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from backends.base import BottlePlan
-
 
 def has_prompt(prompt: str) -> bool:
     """Whether a prompt counts as non-empty: whitespace alone adds nothing to the system
@@ -22,11 +20,6 @@ def claude_args(prompt_guest: str, prompt_nonempty: bool, extra: Sequence[str]) 
         args += ["--append-system-prompt-file", prompt_guest]
     args += list(extra)
     return args
-
-
-def plan_claude_args(plan: BottlePlan) -> list[str]:
-    """The claude arguments a plan resolved to."""
-    return list(plan.claude_args)
 
 
 def resume_fallback(argv: Sequence[str], n_args: int, *, fresh: bool = False) -> list[str]:
