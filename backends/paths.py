@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from backends.base import BottlePlan
+
+#: The plan of an agent's last launch, in its state dir (mode 0600: it holds the env).
+PLAN_FILE = "plan.json"
 
 
 def _xdg(var: str, default: str) -> Path:
@@ -35,3 +41,23 @@ def write_private(path: Path, data: bytes) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def plan_file(agent: str) -> Path:
+    """Where the plan of ``agent``'s last launch is recorded."""
+    return agent_state_dir(agent) / PLAN_FILE
+
+
+def save_plan(plan: BottlePlan) -> None:
+    """Record ``plan`` as the last launch of its agent (mode 0600: it holds the env);
+    every backend's ``launch`` does this once the bottle is up and provisioned."""
+    write_private(plan_file(plan.agent), plan.to_json().encode())
+
+
+def saved_plan(agent: str) -> BottlePlan | None:
+    """The plan recorded by ``agent``'s last launch; None when there is none, or it cannot
+    be read back as a plan."""
+    try:
+        return BottlePlan.from_dict(json.loads(plan_file(agent).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None

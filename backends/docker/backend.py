@@ -61,7 +61,6 @@ from backends.docker.plan import (
     IMAGE_FIX,
     KEEPALIVE,
     STOP_TIMEOUT,
-    plan_path,
     prepare_plan,
     recorded_env,
 )
@@ -205,7 +204,7 @@ class DockerBackend(BottleBackend):
                     api.start(ident)
                     provision(api, plan, progress)
                     step = "recording the plan"
-                    paths.write_private(plan_path(plan.agent), plan.to_json().encode())
+                    paths.save_plan(plan)
                     undo.pop_all()
             except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
                 raise
@@ -245,7 +244,7 @@ class DockerBackend(BottleBackend):
                 api.start(ident)
             provision(api, plan, progress)
             step = "recording the plan"
-            paths.write_private(plan_path(plan.agent), plan.to_json().encode())
+            paths.save_plan(plan)
         except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
             raise
         except (errors.DockerException, BackendError, OSError) as exc:

@@ -1,9 +1,8 @@
 """The docker bottle's plan: names, limits and guest layout resolved from an agent,
-before anything touches the engine. Also where the last launched plan is kept."""
+before anything touches the engine (the last launched plan is kept by ``paths.save_plan``)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -44,11 +43,6 @@ def network_name(agent: str) -> str:
 def home_volume_name(agent: str) -> str:
     """The volume holding ``/home/node``."""
     return f"{bottle_name(agent)}-home"
-
-
-def plan_path(agent: str) -> Path:
-    """Where ``launch`` records the plan it carried out (read back by ``attach``)."""
-    return paths.agent_state_dir(agent) / "plan.json"
 
 
 def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
@@ -142,8 +136,7 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
 def recorded_env(agent: str, fallback: BottlePlan | None = None) -> dict[str, str]:
     """The env of the plan the last launch recorded; the container's own env applies to
     every exec anyway, so a missing or unreadable record only drops the overrides."""
-    try:
-        data = json.loads(plan_path(agent).read_text())
-        return {str(k): str(v) for k, v in (data.get("env") or {}).items()}
-    except (OSError, ValueError, AttributeError):
-        return dict(fallback.env) if fallback else {}
+    recorded = paths.saved_plan(agent)
+    if recorded is not None:
+        return {str(k): str(v) for k, v in recorded.env.items()}
+    return dict(fallback.env) if fallback else {}

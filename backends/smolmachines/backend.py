@@ -19,7 +19,6 @@ The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``
 
 from __future__ import annotations
 
-import json
 import platform
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
@@ -51,7 +50,7 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
-from backends.paths import agent_state_dir, write_private
+from backends.paths import agent_state_dir, save_plan, saved_plan, write_private
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
@@ -63,7 +62,6 @@ INSTALL_FIX = (
     "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
     "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
 )
-PLAN_FILE = "plan.json"
 PROMPT_FILE = "prompt.md"
 
 
@@ -212,7 +210,7 @@ class SmolmachinesBackend(BottleBackend):
                 self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
                 bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env)
                 provision(bottle, plan, progress)
-                write_private(agent_state_dir(plan.agent) / PLAN_FILE, plan.to_json().encode())
+                save_plan(plan)
                 undo.pop_all()
         except LaunchError:
             raise
@@ -274,18 +272,10 @@ class SmolmachinesBackend(BottleBackend):
             )
         return out
 
-    def saved_plan(self, agent: str) -> BottlePlan | None:
-        """The plan of the last launch of ``agent`` (None when there is none)."""
-        path = agent_state_dir(agent) / PLAN_FILE
-        try:
-            return BottlePlan.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
-
     def attach(self, agent: str) -> SmolBottle:
         """A handle on ``agent``'s machine, with the guest env of its last launch."""
         record = self._record(agent)
-        plan = self.saved_plan(agent)
+        plan = saved_plan(agent)
         return SmolBottle(self.smolvm(), record.name, agent, plan.env if plan else {})
 
     def start(self, agent: str) -> None:
