@@ -269,7 +269,9 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
 
-    def _target(self, action: str) -> Any | None:
+    def _target(self, no_bottle: str = "") -> Any | None:
+        """The selected row, if an action may start on it: one is selected, it is not
+        busy, and (when ``no_bottle`` says why not) it has a bottle."""
         row = self.selected
         if row is None:
             self.notify("No agent selected", severity="warning", timeout=3)
@@ -277,7 +279,16 @@ class MainScreen(Screen[None]):
         if row.name in self.busy:
             self.notify(f"{row.name} is busy: {self.busy[row.name]}", timeout=3)
             return None
+        if no_bottle and row.state == NOT_CREATED:
+            self.notify(f"{row.name} {no_bottle}", timeout=3)
+            return None
         return row
+
+    def _act(self, action: str, body: Callable[..., Any], no_bottle: str = "") -> None:
+        """Start ``body(actions, row, progress)`` on the selected row (see ``_target``)."""
+        row = self._target(no_bottle)
+        if row is not None:
+            self.start_action(action, row, partial(body, self.dash.actions, row))
 
     def start_action(self, action: str, row: Any, body: Callable[..., Any]) -> None:
         """Run ``body(progress)`` for ``row`` in a thread worker; the UI stays responsive."""
@@ -331,45 +342,30 @@ class MainScreen(Screen[None]):
 
     def action_attach(self) -> None:
         """enter: launch if needed, then focus, respawn or open the agent's pane."""
-        row = self._target("attach")
-        if row is not None:
-            actions = self.dash.actions
-            self.start_action("attach", row, lambda progress: actions.attach(row, progress))
+        self._act("attach", lambda actions, row, progress: actions.attach(row, progress))
 
     def action_restart(self) -> None:
         """R: restart claude in the agent's pane with a fresh conversation."""
-        row = self._target("restart")
-        if row is not None:
-            actions = self.dash.actions
-            self.start_action(
-                "restart", row, lambda progress: actions.attach(row, progress, fresh=True)
-            )
+        self._act(
+            "restart", lambda actions, row, progress: actions.attach(row, progress, fresh=True)
+        )
 
     def action_up(self) -> None:
         """u: create or start the bottle without attaching."""
-        row = self._target("up")
-        if row is not None:
-            actions = self.dash.actions
-            self.start_action("up", row, lambda progress: actions.up(row, progress))
+        self._act("up", lambda actions, row, progress: actions.up(row, progress))
 
     def action_stop(self) -> None:
         """s: stop the bottle."""
-        row = self._target("stop")
-        if row is None:
-            return
-        if row.state == NOT_CREATED:
-            self.notify(f"{row.name} has no bottle to stop", timeout=3)
-            return
-        actions = self.dash.actions
-        self.start_action("stop", row, lambda progress: actions.stop(row))
+        self._act(
+            "stop",
+            lambda actions, row, progress: actions.stop(row),
+            no_bottle="has no bottle to stop",
+        )
 
     def action_remove(self) -> None:
         """d: ask, then remove the bottle (and its volumes when chosen)."""
-        row = self._target("remove")
+        row = self._target(no_bottle="has no bottle to remove")
         if row is None:
-            return
-        if row.state == NOT_CREATED:
-            self.notify(f"{row.name} has no bottle to remove", timeout=3)
             return
 
         def chosen(choice: RemoveChoice | None) -> None:
