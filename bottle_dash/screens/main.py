@@ -182,7 +182,6 @@ class MainScreen(Screen[None]):
     def _cells(self, row: Any, now: datetime) -> AgentCells:
         pane = self.result.panes.get(row.name)
         usage = self.result.usage.get(row.name)
-        created = getattr(row.info, "created", "") if row.info else ""
         return AgentCells(
             name=row.name,
             defined=bool(row.defined),
@@ -190,7 +189,7 @@ class MainScreen(Screen[None]):
             state=row.state,
             busy=self.busy.get(row.name, ""),
             pane="" if pane is None else ("dead" if pane.dead else "live"),
-            uptime=human_age(created, now) if row.state == RUNNING else "",
+            uptime=human_age(row.created, now) if row.state == RUNNING else "",
             cpu=usage.cpu if usage and row.state == RUNNING else None,
             memory=usage.memory if usage and row.state == RUNNING else None,
         )

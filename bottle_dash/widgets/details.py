@@ -59,18 +59,18 @@ class AgentDetails(Static):
         if row is None:
             self.update(Text("Select an agent to see its details.", style="dim"))
             return
-        spec, info = row.spec, row.info
+        spec = row.spec
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=10)
         grid.add_column(overflow="ellipsis", no_wrap=True)
-        grid.add_row("image", row.image or (spec.image if spec else "") or "-")
+        grid.add_row("image", row.image or "-")
         grid.add_row("workspace", str(spec.workspace) if spec and spec.workspace else "-")
         grid.add_row("limits", limits_text(spec))
         grid.add_row("bottle", f"{row.bottle} ({row.backend}, {row.state})")
         if not row.defined:
             grid.add_row("config", Text("not defined: bottle found by its labels", "yellow"))
-        if info is not None and info.created:
-            grid.add_row("created", info.created)
+        if row.created:
+            grid.add_row("created", row.created)
         grid.add_row("pane", pane or "none")
         grid.add_row("last error", Text(error, style="red") if error else "-")
         if not preview:
