@@ -8,6 +8,8 @@ from pathlib import Path
 
 from backends.base import BottlePlan
 
+#: The agent's prompt as its last ``prepare`` wrote it (mode 0600), copied into the bottle.
+PROMPT_FILE = "prompt.md"
 #: The plan of an agent's last launch, in its state dir (mode 0600: it holds the env).
 PLAN_FILE = "plan.json"
 
@@ -41,6 +43,14 @@ def write_private(path: Path, data: bytes) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def write_prompt(agent: str, prompt: str) -> Path:
+    """Write ``prompt`` to ``agent``'s prompt file (mode 0600, even when empty: it is
+    always copied in) and return its path; every backend's ``prepare`` does this."""
+    path = agent_state_dir(agent) / PROMPT_FILE
+    write_private(path, prompt.encode())
+    return path
 
 
 def plan_file(agent: str) -> Path:

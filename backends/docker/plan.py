@@ -100,8 +100,7 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
                 f"env key {key!r} of agent {agent.name}{where} is not a variable name",
                 agent=agent.name,
             )
-    prompt_host = paths.agent_state_dir(agent.name) / "prompt.md"
-    paths.write_private(prompt_host, agent.prompt.encode())
+    prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
     cpus = agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
     return BottlePlan(

@@ -50,7 +50,7 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
-from backends.paths import agent_state_dir, save_plan, saved_plan, write_private
+from backends.paths import save_plan, saved_plan, write_prompt
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
@@ -62,7 +62,6 @@ INSTALL_FIX = (
     "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
     "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
 )
-PROMPT_FILE = "prompt.md"
 
 
 # --------------------------------------------------------------------------- backend
@@ -138,9 +137,8 @@ class SmolmachinesBackend(BottleBackend):
                 fix="create the skill directory or remove it from the agent's skills",
                 agent=agent.name,
             )
-        state = agent_state_dir(agent.name)
-        prompt_host = state / PROMPT_FILE
-        write_private(prompt_host, agent.prompt.encode())
+        prompt_host = write_prompt(agent.name, agent.prompt)
+        nonempty = has_prompt(agent.prompt)
         base = agent.source.parent if agent.source else None
         source = images.resolve(agent.image, base=base)
         workspace = str(agent.workspace) if agent.workspace else None
@@ -154,9 +152,9 @@ class SmolmachinesBackend(BottleBackend):
             workspace=workspace,
             prompt_host=str(prompt_host),
             prompt_guest=GUEST_PROMPT,
-            prompt_nonempty=has_prompt(agent.prompt),
+            prompt_nonempty=nonempty,
             skills=[(str(s), skill_dest(Path(s))) for s in agent.skills],
-            claude_args=claude_args(GUEST_PROMPT, has_prompt(agent.prompt), agent.claude_args),
+            claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args),
             cpus=agent.cpus,
             memory=agent.memory,
             pids=agent.pids,
