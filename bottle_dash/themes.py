@@ -20,6 +20,7 @@ from pathlib import Path
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from backends.base import NOT_CREATED, RUNNING, STOPPED
 from backends.paths import state_dir
 
 #: Variables the agents table reads, with defaults for themes that do not set them
@@ -30,6 +31,12 @@ STATE_VARIABLES = {
     "state-not-created": "#8A8A8A",
     "state-undefined": "#B392F0",
     "state-busy": "#0178D4",
+}
+#: The variable that colours each bottle state (the table's state column, the header).
+STATE_VARIABLE = {
+    RUNNING: "state-running",
+    STOPPED: "state-stopped",
+    NOT_CREATED: "state-not-created",
 }
 DEFAULT_THEME = "bottle-dark"
 _COLOR_FIELDS = {

@@ -15,7 +15,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from backends.base import NOT_CREATED, RUNNING, STOPPED
+from backends.base import NOT_CREATED
+from bottle_dash.themes import STATE_VARIABLE
 
 #: (column key, label)
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -127,10 +128,8 @@ class AgentsTable(DataTable[Text | str]):
         colours = self.app.theme_variables
         if cells.busy:
             return Text(cells.busy + "…", style=colours.get("state-busy", ""))
-        key = {RUNNING: "running", STOPPED: "stopped", NOT_CREATED: "not-created"}.get(
-            cells.state, "not-created"
-        )
-        return Text(cells.state, style=colours.get(f"state-{key}", ""))
+        variable = STATE_VARIABLE.get(cells.state, STATE_VARIABLE[NOT_CREATED])
+        return Text(cells.state, style=colours.get(variable, ""))
 
     def render_cells(self, cells: AgentCells) -> dict[str, Text | str]:
         """The cells of one row, coloured by the current theme."""

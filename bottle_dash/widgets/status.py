@@ -8,9 +8,8 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import Static
 
-from backends.base import NOT_CREATED, RUNNING, STOPPED, Problem
-
-_STATE_VAR = {RUNNING: "state-running", STOPPED: "state-stopped", NOT_CREATED: "state-not-created"}
+from backends.base import Problem
+from bottle_dash.themes import STATE_VARIABLE
 
 
 class CountsHeader(Static):
@@ -29,11 +28,11 @@ class CountsHeader(Static):
         """Render the counts (every state, zeros included, so the header never jumps)."""
         colours = self.app.theme_variables
         text = Text("bottle-dash", style="bold")
-        for state in (RUNNING, STOPPED, NOT_CREATED):
+        for state, variable in STATE_VARIABLE.items():
             text.append("   ")
-            text.append(f"{counts.get(state, 0)} {state}", style=colours.get(_STATE_VAR[state]))
+            text.append(f"{counts.get(state, 0)} {state}", style=colours.get(variable))
         for state, count in sorted(counts.items()):
-            if state not in _STATE_VAR and count:  # e.g. "unknown": its backend did not answer
+            if state not in STATE_VARIABLE and count:  # e.g. "unknown": its backend did not answer
                 text.append(f"   {count} {state}", style=colours.get("state-undefined"))
         if undefined:
             text.append("   ")
