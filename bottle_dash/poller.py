@@ -42,7 +42,6 @@ class PollResult:
     preview: tuple[str, list[str]] | None = None
     config_path: Path | None = None
     config_error: str | None = None
-    took: float = 0.0
 
 
 class ProcessUsage:
@@ -150,14 +149,12 @@ class Poller:
         backends: Mapping[str, BottleBackend],
         pane_host: PaneHost | None,
         list_agents: Callable[..., tuple[list[Any], list[Problem]]] | None = None,
-        preview_lines: int = 8,
         idle_backend_every: float = 30.0,
     ) -> None:
         self.load_config = load_config
         self.backends = backends
         self.pane_host = pane_host
         self._list_agents = list_agents
-        self.preview_lines = preview_lines
         self.usage = ProcessUsage()
         self.idle_backend_every = idle_backend_every
         self._listings: dict[str, _Listing] = {}
@@ -172,7 +169,6 @@ class Poller:
 
     def poll(self, preview_agent: str | None = None) -> PollResult:
         """One tick: config, one listing per backend, psutil, one tmux call, one capture."""
-        started = time.perf_counter()
         result = PollResult()
         config = self._config(result)
         if config is not None:
@@ -199,7 +195,6 @@ class Poller:
                 result.preview = (pane.agent, self.pane_host.capture(pane.pane_id))
             except Exception:
                 result.preview = (pane.agent, [])
-        result.took = time.perf_counter() - started
         return result
 
     def _listed(self, config: Any) -> Mapping[str, Any] | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -98,11 +97,6 @@ def socket_path_from_env(env: dict[str, str] | None = None) -> str | None:
     """The server socket of the tmux we run inside (``$TMUX`` is ``path,pid,session``)."""
     value = (env if env is not None else os.environ).get("TMUX", "")
     return value.split(",", 1)[0] or None
-
-
-def tmux_installed() -> bool:
-    """True when a ``tmux`` executable is on PATH."""
-    return shutil.which("tmux") is not None
 
 
 class TmuxPaneHost:
