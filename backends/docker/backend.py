@@ -103,6 +103,15 @@ def _label_filter(agent: str | None = None) -> dict[str, list[str]]:
     return {"label": [first, f"{LABEL_BACKEND}=docker"]}
 
 
+def _step_failed(plan: BottlePlan, step: str, exc: Exception) -> LaunchError:
+    """The ``LaunchError`` of a launch that failed at ``step`` (the engine's own words
+    when it was the engine that refused)."""
+    detail = api_message(exc) if isinstance(exc, errors.DockerException) else str(exc)
+    return LaunchError(
+        f"launch of agent {plan.agent} failed while {step}: {detail}", agent=plan.agent
+    )
+
+
 class DockerBackend(BottleBackend):
     """Bottles as Docker containers, through the docker SDK (``docker>=7.1``).
 
@@ -209,11 +218,7 @@ class DockerBackend(BottleBackend):
             except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
                 raise
             except (errors.DockerException, BackendError, OSError) as exc:
-                detail = api_message(exc) if isinstance(exc, errors.DockerException) else str(exc)
-                raise LaunchError(
-                    f"launch of agent {plan.agent} failed while {step}: {detail}",
-                    agent=plan.agent,
-                ) from exc
+                raise _step_failed(plan, step, exc) from exc
             progress("running")
             return DockerBottle(self.engine, plan.agent, env=plan.env, ident=ident)
 
@@ -248,10 +253,7 @@ class DockerBackend(BottleBackend):
         except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
             raise
         except (errors.DockerException, BackendError, OSError) as exc:
-            detail = api_message(exc) if isinstance(exc, errors.DockerException) else str(exc)
-            raise LaunchError(
-                f"launch of agent {plan.agent} failed while {step}: {detail}", agent=plan.agent
-            ) from exc
+            raise _step_failed(plan, step, exc) from exc
         progress("running")
         return DockerBottle(self.engine, plan.agent, env=plan.env, ident=ident)
 
