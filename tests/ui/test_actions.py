@@ -38,6 +38,13 @@ async def select(pilot: Any, dash: Any, name: str) -> None:
     assert table.selected_agent == name
 
 
+async def press_on(pilot: Any, dash: Any, name: str, *keys: str) -> None:
+    """Select ``name``'s row, press ``keys``, and wait for what they started."""
+    await select(pilot, dash, name)
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
 async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
@@ -99,9 +106,7 @@ async def test_enter_on_live_pane_focuses_it(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "alpha")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "enter")
         assert dash.panes.actions() == [("focus", "%1")]
         assert not dash.backend.called("launch") and not dash.backend.called("start")
 
@@ -110,9 +115,7 @@ async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(tmp_path:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "beta")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_on(pilot, dash, "beta", "enter")
         assert dash.backend.called("start") == [("start", "beta")]
         assert dash.panes.actions() == [("respawn", "%2", resumed("bottle-beta")), ("focus", "%2")]
         assert dash.rows()["beta"].state == RUNNING
@@ -124,9 +127,7 @@ async def test_enter_on_new_agent_launches_then_splits_a_tagged_pane(tmp_path: A
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "gamma")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_on(pilot, dash, "gamma", "enter")
         assert dash.backend.called("launch") == [("launch", "gamma")]
         assert dash.panes.actions() == [("split", "gamma", resumed("bottle-gamma"))]
         assert dash.rows()["gamma"].state == RUNNING
@@ -160,9 +161,7 @@ async def test_failed_launch_shows_the_error_on_the_agent(tmp_path: Any) -> None
     dash.backend.fail["launch"] = LaunchError("image agent-image:1 not found", fix="build it")
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "gamma")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_on(pilot, dash, "gamma", "enter")
         assert dash.panes.actions() == []
         assert "image agent-image:1 not found" in dash.main.errors["gamma"]
         assert "last error image agent-image:1 not found" in screen_text(pilot.app)
@@ -172,9 +171,7 @@ async def test_R_restarts_claude_fresh_in_its_pane(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "alpha")
-        await pilot.press("R")
-        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "R")
         assert dash.panes.actions() == [
             ("respawn", "%1", fresh("bottle-alpha", "--append-system-prompt-file", GUEST_PROMPT)),
             ("focus", "%1"),
@@ -185,9 +182,7 @@ async def test_u_brings_the_bottle_up_without_a_pane(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "gamma")
-        await pilot.press("u")
-        await settle(pilot)
+        await press_on(pilot, dash, "gamma", "u")
         assert dash.backend.called("launch") == [("launch", "gamma")]
         assert dash.panes.actions() == []
         assert dash.rows()["gamma"].state == RUNNING
@@ -197,9 +192,7 @@ async def test_s_stops_the_bottle(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "alpha")
-        await pilot.press("s")
-        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "s")
         assert dash.backend.called("stop") == [("stop", "alpha")]
         assert dash.rows()["alpha"].state == STOPPED
         assert "1 running   2 stopped" in screen_text(pilot.app)
@@ -265,9 +258,7 @@ async def test_l_shows_the_bottle_logs(tmp_path: Any) -> None:
     dash.backend.log_text["alpha"] = "hello from the bottle"
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "alpha")
-        await pilot.press("l")
-        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "l")
         assert "hello from the bottle" in screen_text(pilot.app)
         assert "logs: alpha" in screen_text(pilot.app)
         await pilot.press("escape")
@@ -322,7 +313,8 @@ async def test_q_quits_leaving_bottles_and_panes_alone(tmp_path: Any) -> None:
         await settle(pilot)
         await pilot.press("q")
         await pilot.pause()
-    assert not pilot.app.is_running
+        # Inside the run: leaving run_test() stops the app whether or not q did.
+        assert not pilot.app.is_running
     assert not any(c[0] in ("stop", "remove") for c in dash.backend.calls)
     assert dash.panes.actions() == []
 
@@ -352,9 +344,7 @@ async def test_without_tmux_attach_runs_claude_in_the_foreground(tmp_path: Any) 
     )
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "beta")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_on(pilot, dash, "beta", "enter")
         assert dash.backend.called("start") == [("start", "beta")]
         assert ran == [resumed("bottle-beta")]
         assert dash.panes.calls == []
@@ -377,9 +367,7 @@ async def test_backend_problem_shown_with_fix_while_the_rest_works(tmp_path: Any
         text = screen_text(pilot.app)
         assert "smolvm CLI not found" in text
         assert "fix: pip install 'bottle-dash[smolvm]'" in text
-        await select(pilot, dash, "alpha")
-        await pilot.press("s")
-        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "s")
         assert dash.backend.called("stop") == [("stop", "alpha")]
 
 
@@ -388,9 +376,7 @@ async def test_undefined_stopped_bottle_is_started_not_launched(tmp_path: Any) -
     dash.backend.add("ghost", STOPPED)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await select(pilot, dash, "ghost")
-        await pilot.press("u")
-        await settle(pilot)
+        await press_on(pilot, dash, "ghost", "u")
         assert dash.backend.called("start") == [("start", "ghost")]
         assert not dash.backend.called("launch")
         assert dash.rows()["ghost"].state == RUNNING
