@@ -17,10 +17,6 @@ SIZE = (100, 30)
 CONFIG = Path("/home/operator/.config/bottle-dash/config.toml")
 
 
-async def _settled(pilot: Any) -> None:
-    await settle(pilot)
-
-
 async def _confirm(pilot: Any) -> None:
     await settle(pilot)
     table = pilot.app.screen.query_one("#agents")
@@ -35,31 +31,32 @@ async def _help(pilot: Any) -> None:
     await settle(pilot)
 
 
+def snapshot(snap_compare: Any, tmp_path: Any, run_before: Any, **kw: Any) -> bool:
+    """Compare the dashboard ``build(tmp_path, **kw)`` makes, at ``SIZE``, after ``run_before``."""
+    dash = build(tmp_path, **kw)
+    return bool(snap_compare(dash.app, terminal_size=SIZE, run_before=run_before))
+
+
 @pytest.mark.parametrize("theme", THEMES)
 def test_main_screen_every_state(snap_compare: Any, tmp_path: Any, theme: str) -> None:
-    dash = build(tmp_path, everything=True, theme=theme)
-    assert snap_compare(dash.app, terminal_size=SIZE, run_before=_settled)
+    assert snapshot(snap_compare, tmp_path, settle, everything=True, theme=theme)
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_empty_state(snap_compare: Any, tmp_path: Any, theme: str) -> None:
-    dash = build(tmp_path, [], theme=theme, config_path=CONFIG)
-    assert snap_compare(dash.app, terminal_size=SIZE, run_before=_settled)
+    assert snapshot(snap_compare, tmp_path, settle, agents=[], theme=theme, config_path=CONFIG)
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_confirm_remove_modal(snap_compare: Any, tmp_path: Any, theme: str) -> None:
-    dash = build(tmp_path, everything=True, theme=theme)
-    assert snap_compare(dash.app, terminal_size=SIZE, run_before=_confirm)
+    assert snapshot(snap_compare, tmp_path, _confirm, everything=True, theme=theme)
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_help(snap_compare: Any, tmp_path: Any, theme: str) -> None:
-    dash = build(tmp_path, everything=True, theme=theme)
-    assert snap_compare(dash.app, terminal_size=SIZE, run_before=_help)
+    assert snapshot(snap_compare, tmp_path, _help, everything=True, theme=theme)
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_backend_problem(snap_compare: Any, tmp_path: Any, theme: str) -> None:
-    dash = build(tmp_path, everything=True, problem=True, theme=theme)
-    assert snap_compare(dash.app, terminal_size=SIZE, run_before=_settled)
+    assert snapshot(snap_compare, tmp_path, settle, everything=True, problem=True, theme=theme)
