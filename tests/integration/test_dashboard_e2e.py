@@ -14,13 +14,13 @@ import os
 import shlex
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import libtmux
 import pytest
+import waiting
 from conftest import agent_name
 
 from bottle_dash import config as configmod
@@ -36,15 +36,12 @@ CURRENT: list[Session] = []
 
 
 def wait_for(check: Callable[[], object], seconds: float, what: str) -> object:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            shown = CURRENT[0].capture(CURRENT[0].dashboard) if CURRENT else ""
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}\n{shown}")
-        time.sleep(0.1)
+    """``waiting.wait_for``, and a timeout shows what the dashboard showed."""
+    return waiting.wait_for(check, seconds, what, interval=0.1, shown=_dashboard_shown)
+
+
+def _dashboard_shown() -> str:
+    return CURRENT[0].capture(CURRENT[0].dashboard) if CURRENT else ""
 
 
 class Session:

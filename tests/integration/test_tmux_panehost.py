@@ -9,30 +9,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import libtmux
 import pytest
+from waiting import wait_for
 
 from bottle_dash.tmux import TAG, TmuxPaneHost, parse_panes, session_argv, socket_path_from_env
 
 pytestmark = pytest.mark.tmux
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check: Callable[[], object], seconds: float = 10.0) -> object:
-    """Poll ``check`` until it returns something truthy (tmux acts asynchronously)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {check}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
