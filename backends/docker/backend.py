@@ -220,7 +220,7 @@ class DockerBackend(BottleBackend):
             except (errors.DockerException, BackendError, OSError) as exc:
                 raise _step_failed(plan, step, exc) from exc
             progress("running")
-            return DockerBottle(self.engine, plan.agent, env=plan.env, ident=ident)
+            return DockerBottle(self.engine, plan.agent, env=plan.env)
 
     def _relaunch(
         self, api: Any, plan: BottlePlan, info: dict[str, Any], progress: ProgressFn
@@ -237,9 +237,7 @@ class DockerBackend(BottleBackend):
         ident = info["Id"]
         if state.get("Running") and not state.get("Paused"):
             progress("already running")
-            return DockerBottle(
-                self.engine, plan.agent, env=recorded_env(plan.agent, plan), ident=ident
-            )
+            return DockerBottle(self.engine, plan.agent, env=recorded_env(plan.agent, plan))
         step = "starting the container"
         progress(step)
         try:
@@ -255,7 +253,7 @@ class DockerBackend(BottleBackend):
         except (errors.DockerException, BackendError, OSError) as exc:
             raise _step_failed(plan, step, exc) from exc
         progress("running")
-        return DockerBottle(self.engine, plan.agent, env=plan.env, ident=ident)
+        return DockerBottle(self.engine, plan.agent, env=plan.env)
 
     @staticmethod
     def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
@@ -422,7 +420,6 @@ class DockerBackend(BottleBackend):
             self.engine,
             agent,
             env=recorded_env(agent),
-            ident=str(info.get("Id", "")),
             running=bool(state.get("Running")) and not state.get("Paused"),
         )
 

@@ -70,15 +70,12 @@ class DockerBottle(Bottle):
         agent: str,
         *,
         env: Mapping[str, str] | None = None,
-        ident: str = "",
         running: bool = True,
     ) -> None:
         self.engine = engine
         self.agent = agent
         self.name = bottle_name(agent)
         self.env: dict[str, str] = dict(env or {})
-        #: The container id when known (stable while the container exists).
-        self.ident = ident
         #: Whether the container was running when this handle was made.
         self.running = running
 
