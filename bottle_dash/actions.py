@@ -54,7 +54,7 @@ class Actions:
             if row.state == NOT_CREATED:
                 raise ActionError(f"{row.name} is not defined in the config")
             if row.state == RUNNING:
-                return "already running"
+                return str(self.ops.ALREADY_RUNNING)
             progress(f"starting bottle {row.bottle}")
             return str(self.ops.start(row.name, row.backend, backends=self.backends))
         _bottle, what = self.ops.up(row.spec, progress, backends=self.backends)
