@@ -248,6 +248,29 @@ def test_find_smolvm_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert "smol" not in sys.modules  # located without importing the SDK
 
 
+def test_find_smolvm_falls_back_to_the_wheels_executable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No override and nothing on PATH: the executable ``smol/smol-vmm`` of the ``smol``
+    package (a stand-in package first on sys.path, so the result does not depend on what
+    the venv has installed); None when the package holds no executable one."""
+    monkeypatch.delenv(cli.ENV_OVERRIDE, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+    monkeypatch.delitem(sys.modules, "smol", raising=False)
+    package = tmp_path / "site" / "smol"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('located, never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert cli.find_smolvm() is None  # the package, without the binary
+    binary = package / cli.WHEEL_BINARY
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o644)
+    assert cli.find_smolvm() is None  # there, but not executable
+    binary.chmod(0o755)
+    assert cli.find_smolvm() == str(binary)
+    assert "smol" not in sys.modules
+
+
 # --------------------------------------------------------------------------- host
 
 
