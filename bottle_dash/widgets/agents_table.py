@@ -150,6 +150,7 @@ class AgentsTable(DataTable[Text | str]):
         """Make the table show ``rows`` (in that order for new ones) without clearing it."""
         selected = self.selected_agent
         wanted = {cells.name: cells for cells in rows}
+        changed = False  # a row added or a cell updated: only then can the sort order move
         for name in [n for n in self._cells if n not in wanted]:
             self.remove_row(name)
             del self._cells[name]
@@ -160,6 +161,7 @@ class AgentsTable(DataTable[Text | str]):
                 rendered = self.render_cells(cells)
                 self.add_row(*(rendered[k] for k, _ in COLUMNS), key=cells.name)
                 self._shown[cells.name] = rendered
+                changed = True
             elif old != cells or force:
                 # Only the cells whose text changed: CPU figures move every tick, and a
                 # redraw per unchanged cell was most of the dashboard's idle work.
@@ -169,8 +171,10 @@ class AgentsTable(DataTable[Text | str]):
                     if force or rendered[key] != shown[key]:
                         self.update_cell(cells.name, key, rendered[key])
                         shown[key] = rendered[key]
+                        changed = True
             self._cells[cells.name] = cells
-        if self.sort_column:
+        if self.sort_column and changed:
+            # Not on every tick: a sort redraws the whole table even when nothing moved.
             self._apply_sort()
         if selected in self._cells:
             self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
