@@ -24,11 +24,6 @@ class FakePaneHost:
         self.screens[pane_id] = list(lines)
         return pane_id
 
-    def kill(self, agent: str) -> None:
-        """The pane's process exits (the pane stays, dead: remain-on-exit)."""
-        pane = self.pane_map[agent]
-        self.pane_map[agent] = PaneInfo(pane.pane_id, agent, True, pane.window_id, None)
-
     def actions(self) -> list[tuple[object, ...]]:
         """Calls other than the per-tick listing and capture."""
         return [c for c in self.calls if c[0] not in ("panes", "capture")]
