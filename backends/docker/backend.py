@@ -58,8 +58,10 @@ from backends.docker.engine import (
 )
 from backends.docker.network import create_network
 from backends.docker.plan import (
+    CAP_DROP,
     IMAGE_FIX,
     KEEPALIVE,
+    SECURITY_OPT,
     STOP_TIMEOUT,
     prepare_plan,
     recorded_env,
@@ -295,8 +297,8 @@ class DockerBackend(BottleBackend):
         host_config = api.create_host_config(
             mounts=mounts,
             network_mode=plan.network,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            cap_drop=list(CAP_DROP),
+            security_opt=list(SECURITY_OPT),
             pids_limit=plan.pids,
             mem_limit=plan.memory,
             # No swap beyond the limit: a runaway agent hits its limit instead of

@@ -32,6 +32,9 @@ STOP_TIMEOUT = 5
 #: The container's main process: it only keeps the bottle up, and exits on SIGTERM at
 #: once (as PID 1 a shell ignores TERM unless it traps it, and `docker stop` would wait).
 KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+#: The hardening every container gets; the dry run shows these same lists.
+CAP_DROP = ("ALL",)
+SECURITY_OPT = ("no-new-privileges",)
 IMAGE_FIX = "build it with `bottle-dash image build`, or `docker pull` / `docker load` it"
 
 
@@ -123,8 +126,8 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
         home_volume=home_volume_name(agent.name),
         user=GUEST_USER,
         extra={
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
+            "cap_drop": list(CAP_DROP),
+            "security_opt": list(SECURITY_OPT),
             "command": list(KEEPALIVE),
             "home": GUEST_HOME,
             "source": str(agent.source) if agent.source else None,
