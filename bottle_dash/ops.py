@@ -8,7 +8,6 @@ is given (tests and the dashboard inject fakes) and in ``backends.registry`` oth
 from __future__ import annotations
 
 import difflib
-import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +29,11 @@ from backends.base import (
     BottlePlan,
     Problem,
     ProgressFn,
+    _no_progress,
     bottle_name,
 )
 from backends.claude import resume_fallback
-from backends.paths import agent_state_dir, write_private
+from backends.paths import agent_state_dir, saved_plan
 from backends.run import run
 from bottle_dash.config import Config
 
@@ -44,18 +44,12 @@ ALREADY_RUNNING = "already running"
 STARTED = "started"
 LAUNCHED = "launched"
 
-PLAN_FILE = "plan.json"
-
 #: State of a defined agent whose backend could not be listed (not "not created": we
 #: do not know).
 UNKNOWN = "unknown"
 
 #: The backend agents get when the config says nothing (and the starter config uses).
 DEFAULT_BACKEND = AgentSpec.backend
-
-
-def _no_progress(step: str) -> None:
-    """Progress sink for callers that do not show steps."""
 
 
 @dataclass
@@ -238,8 +232,9 @@ def up(
     backends: Backends | None = None,
 ) -> tuple[Bottle, str]:
     """Make the agent's bottle run: a no-op when it runs, a start when it is stopped,
-    otherwise prepare and launch it. Returns the bottle and ``ALREADY_RUNNING``,
-    ``STARTED`` or ``LAUNCHED``.
+    otherwise prepare and launch it (the backend's launch records the plan, which
+    ``saved_plan`` reads back). Returns the bottle and ``ALREADY_RUNNING``, ``STARTED`` or
+    ``LAUNCHED``.
 
     A stopped bottle is started as it was launched; a changed definition takes effect
     after ``remove`` and ``up`` (its home volume may be kept).
@@ -254,9 +249,7 @@ def up(
         return backend.attach(spec.name), STARTED
     progress(f"preparing the plan for {spec.name}")
     the_plan = backend.prepare(spec)
-    bottle = backend.launch(the_plan, progress)
-    save_plan(the_plan)
-    return bottle, LAUNCHED
+    return backend.launch(the_plan, progress), LAUNCHED
 
 
 def start(name: str, backend: str, backends: Backends | None = None) -> str:
@@ -298,20 +291,6 @@ def logs(name: str, backend: str, tail: int = 200, backends: Backends | None = N
 
 
 # --------------------------------------------------------------------------- claude
-
-
-def save_plan(the_plan: BottlePlan) -> None:
-    """Keep the plan of the last launch (mode 0600: it holds the agent's env)."""
-    write_private(agent_state_dir(the_plan.agent) / PLAN_FILE, the_plan.to_json().encode())
-
-
-def saved_plan(name: str) -> BottlePlan | None:
-    """The plan of the agent's last launch, or None when there is none (or it is unreadable)."""
-    try:
-        data = json.loads((agent_state_dir(name) / PLAN_FILE).read_text(encoding="utf-8"))
-        return BottlePlan.from_dict(data)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
 
 
 def claude_args_for(target: AgentSpec | AgentRow, backends: Backends | None = None) -> list[str]:
