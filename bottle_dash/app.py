@@ -49,7 +49,6 @@ class BottleDashApp(App[None]):
         theme_dirs: Sequence[Path] | None,
     ) -> None:
         super().__init__()
-        self.load_config = load_config
         self.pane_host = pane_host
         self.backends = backends
         self.config_path = config_path
@@ -149,11 +148,8 @@ class BottleDashApp(App[None]):
         return problems
 
     def _backends_in_use(self) -> list[str]:
-        try:
-            config = self.load_config()
-        except Exception:
-            config = None
-        return sorted(self.actions.ops.backends_needed(config))
+        # Preflight runs after the first poll: the config that poll loaded (None if broken).
+        return sorted(self.actions.ops.backends_needed(self.poller.last_config))
 
     def backend_names(self) -> list[str]:
         """Backend names the new-agent form offers."""
