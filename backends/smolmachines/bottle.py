@@ -51,16 +51,7 @@ class SmolBottle(Bottle):
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
         """``smolvm machine exec --name M -i [-t] -e HOME.. -e USER.. -e K=V.. -- runuser -u
         node -- claude ARGV..``; with ``tty`` wrapped by pty_resize.py."""
-        inner = cli.exec_argv(
-            self.smolvm,
-            self.name,
-            [CLAUDE, *argv],
-            user=GUEST_USER,
-            env=self.env,
-            interactive=True,
-            tty=tty,
-        )
-        return wrap_tty(self.python, self.name, inner) if tty else inner
+        return self.exec_argv([CLAUDE, *argv], user=GUEST_USER, tty=tty)
 
     def exec_argv(
         self, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
