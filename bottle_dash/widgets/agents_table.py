@@ -150,34 +150,40 @@ class AgentsTable(DataTable[Text | str]):
         """Make the table show ``rows`` (in that order for new ones) without clearing it."""
         selected = self.selected_agent
         wanted = {cells.name: cells for cells in rows}
-        changed = False  # a row added or a cell updated: only then can the sort order move
         for name in [n for n in self._cells if n not in wanted]:
             self.remove_row(name)
             del self._cells[name]
             del self._shown[name]
+        changed = False  # a row added or a cell updated: only then can the sort order move
         for cells in rows:
-            old = self._cells.get(cells.name)
-            if old is None:
-                rendered = self.render_cells(cells)
-                self.add_row(*(rendered[k] for k, _ in COLUMNS), key=cells.name)
-                self._shown[cells.name] = rendered
-                changed = True
-            elif old != cells or force:
-                # Only the cells whose text changed: CPU figures move every tick, and a
-                # redraw per unchanged cell was most of the dashboard's idle work.
-                rendered = self.render_cells(cells)
-                shown = self._shown[cells.name]
-                for key, _ in COLUMNS:
-                    if force or rendered[key] != shown[key]:
-                        self.update_cell(cells.name, key, rendered[key])
-                        shown[key] = rendered[key]
-                        changed = True
+            changed = self._put(cells, force) or changed
             self._cells[cells.name] = cells
         if self.sort_column and changed:
             # Not on every tick: a sort redraws the whole table even when nothing moved.
             self._apply_sort()
         if selected in self._cells:
             self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+
+    def _put(self, cells: AgentCells, force: bool) -> bool:
+        """Add the row of ``cells``, or update its cells whose text changed (all of them
+        with ``force``); True when anything was added or updated."""
+        old = self._cells.get(cells.name)
+        if old is None:
+            rendered = self.render_cells(cells)
+            self.add_row(*(rendered[k] for k, _ in COLUMNS), key=cells.name)
+            self._shown[cells.name] = rendered
+            return True
+        if old == cells and not force:
+            return False
+        # Only the cells whose text changed: CPU figures move every tick, and a redraw per
+        # unchanged cell was most of the dashboard's idle work.
+        rendered = self.render_cells(cells)
+        shown = self._shown[cells.name]
+        updated = [key for key, _ in COLUMNS if force or rendered[key] != shown[key]]
+        for key in updated:
+            self.update_cell(cells.name, key, rendered[key])
+            shown[key] = rendered[key]
+        return bool(updated)
 
     def _sort_key(self, value: object) -> object:
         if isinstance(value, Text):
