@@ -207,35 +207,18 @@ def parse_config(text: str, path: Path) -> Config:
     for key in data:
         if key not in TOP_KEYS:
             raise _unknown_key(key, TOP_KEYS, path, None, where.top(key), "top-level tables")
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise ConfigError(
-            f"must be a table, not {_type_name(defaults)}",
-            path=path,
-            key="defaults",
-            line=where.top("defaults"),
-            fix="write it as a [defaults] table",
-        )
-    for key in defaults:
-        if key not in AGENT_KEYS:
-            raise _unknown_key(key, AGENT_KEYS, path, None, where.key("defaults", key))
-    if "prompt" in defaults and "prompt_file" in defaults:
-        raise ConfigError(
-            "prompt and prompt_file are both set",
-            path=path,
-            key="prompt_file",
-            line=where.key("defaults", "prompt_file"),
-            fix="keep one of them: prompt (the text) or prompt_file (a file holding it)",
-        )
-    agents = data.get("agents", {})
-    if not isinstance(agents, dict):
-        raise ConfigError(
-            f"must be a table of agents, not {_type_name(agents)}",
-            path=path,
-            key="agents",
-            line=where.top("agents"),
-            fix="write one [agents.<name>] table per agent",
-        )
+    defaults = _top_table(
+        data, "defaults", "a table", "write it as a [defaults] table", path, where
+    )
+    _check_keys(defaults, "defaults", None, path, where)
+    agents = _top_table(
+        data,
+        "agents",
+        "a table of agents",
+        "write one [agents.<name>] table per agent",
+        path,
+        where,
+    )
     specs: dict[str, AgentSpec] = {}
     for name, table in agents.items():
         specs[name] = _validate(name, table, defaults, path, where)
@@ -251,6 +234,41 @@ def validate_agent(
     resolved against its folder and errors name it. Raises ``ConfigError``.
     """
     return _validate(name, table, defaults, Path(path), _Locator(""))
+
+
+def _top_table(
+    data: dict[str, Any], key: str, what: str, fix: str, path: Path, where: _Locator
+) -> dict[str, Any]:
+    """The top-level table ``key`` (empty when absent); anything but a table is an error."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"must be {what}, not {_type_name(value)}",
+            path=path,
+            key=key,
+            line=where.top(key),
+            fix=fix,
+        )
+    return value
+
+
+def _check_keys(
+    table: Mapping[str, Any], scope: str, agent: str | None, path: Path, where: _Locator
+) -> None:
+    """The keys of ``[defaults]`` or of an agent's table (``scope``): known ones only, and
+    not both ``prompt`` and ``prompt_file``."""
+    for key in table:
+        if key not in AGENT_KEYS:
+            raise _unknown_key(key, AGENT_KEYS, path, agent, where.key(scope, key))
+    if "prompt" in table and "prompt_file" in table:
+        raise ConfigError(
+            "prompt and prompt_file are both set",
+            path=path,
+            agent=agent,
+            key="prompt_file",
+            line=where.key(scope, "prompt_file"),
+            fix="keep one of them: prompt (the text) or prompt_file (a file holding it)",
+        )
 
 
 def _validate(
@@ -273,18 +291,7 @@ def _validate(
             line=where.header(name),
             fix=f"write it as an [agents.{name}] table",
         )
-    for key in table:
-        if key not in AGENT_KEYS:
-            raise _unknown_key(key, AGENT_KEYS, path, name, where.key(f"agents.{name}", key))
-    if "prompt" in table and "prompt_file" in table:
-        raise ConfigError(
-            "prompt and prompt_file are both set",
-            path=path,
-            agent=name,
-            key="prompt_file",
-            line=where.key(f"agents.{name}", "prompt_file"),
-            fix="keep one of them: prompt (the text) or prompt_file (a file holding it)",
-        )
+    _check_keys(table, f"agents.{name}", name, path, where)
     merged = dict(defaults)
     if "prompt" in table or "prompt_file" in table:
         # prompt and prompt_file are one setting: the agent's replaces the default's.
