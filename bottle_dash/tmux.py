@@ -160,9 +160,8 @@ class TmuxPaneHost:
         self._cmd("respawn-pane", "-k", "-t", pane_id, shlex.join(list(argv)))
 
     def focus(self, pane_id: str) -> None:
-        """Select the pane's window, then the pane."""
-        self._cmd("select-window", "-t", pane_id)
-        self._cmd("select-pane", "-t", pane_id)
+        """Select the pane's window, then the pane (one tmux client for both)."""
+        self._cmd("select-window", "-t", pane_id, ";", "select-pane", "-t", pane_id)
 
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
         """Last ``lines`` non-blank lines of what the pane shows (``capture-pane -p``)."""
