@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -181,7 +180,3 @@ def tmux(tmux_bin: str) -> Iterator[Tmux]:
     server = Tmux(tmux_bin)
     yield server
     server.kill()
-
-
-def docker_available() -> bool:
-    return shutil.which("docker") is not None
