@@ -152,11 +152,6 @@ class Config:
     #: The ``[defaults]`` table as written (the "new agent" form validates against it).
     defaults: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def folder(self) -> Path:
-        """Relative paths in the file are relative to this folder."""
-        return self.path.parent
-
 
 # --------------------------------------------------------------------------- locations
 
