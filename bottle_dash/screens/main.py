@@ -231,18 +231,21 @@ class MainScreen(Screen[None]):
             details.show(None)
             return
         pane = self.result.panes.get(row.name)
-        preview = None
-        if self.result.preview and self.result.preview[0] == row.name:
-            preview = self.result.preview[1]
+        preview = self._preview_of(row.name)
         pane_text = "" if pane is None else f"{pane.pane_id} ({'dead' if pane.dead else 'live'})"
         details.show(row, pane=pane_text, error=self.errors.get(row.name), preview=preview)
+
+    def _preview_of(self, name: str) -> list[str] | None:
+        """The captured lines of ``name``'s pane, when the last capture was of it."""
+        preview = self.result.preview
+        return preview[1] if preview and preview[0] == name else None
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
         self._show_details()
         row = self.selected
         pane = self.result.panes.get(row.name) if row is not None else None
-        have = self.result.preview and row is not None and self.result.preview[0] == row.name
+        have = row is not None and self._preview_of(row.name) is not None
         if pane is not None and not have and self.dash.pane_host is not None:
             self.capture_preview(pane.agent, pane.pane_id)
 
