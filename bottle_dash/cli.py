@@ -29,7 +29,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from backends.base import (
     GUEST_USER,
@@ -76,6 +76,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _agent_command(
+    sub: argparse._SubParsersAction[_Parser], command: str, **kwargs: Any
+) -> _Parser:
+    """A subcommand whose first positional is the agent's ``name``."""
+    p = sub.add_parser(command, **kwargs)
+    p.add_argument("name", help="agent name")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,24 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    p = sub.add_parser(
+    p = _agent_command(
+        sub,
         "plan",
         help="print what `up` would do for an agent (dry run)",
         description="Resolve and print an agent's launch plan (names, labels, volumes, "
         "network, env, limits, prompt, skills, claude arguments) without launching. Writes "
         "only the agent's prompt file on the host.",
     )
-    p.add_argument("name", help="agent name")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
-    p = sub.add_parser(
+    p = _agent_command(
+        sub,
         "up",
         help="create and start an agent's bottle (no-op when it runs)",
         description="Launch the agent's bottle (create, start, provision), or start it when "
         "it is stopped. When it is already running, says so and does nothing. A bottle whose "
         "agent is no longer defined can be started, not launched.",
     )
-    p.add_argument("name", help="agent name")
 
     p = sub.add_parser(
         "ls",
@@ -161,44 +170,44 @@ def build_parser() -> argparse.ArgumentParser:
         "defined, workspace, id)",
     )
 
-    p = sub.add_parser(
+    p = _agent_command(
+        sub,
         "attach",
         help="run the agent's claude in this terminal (resumes the last conversation)",
         description="Run claude in the agent's bottle in the foreground, continuing the last "
         "conversation when there is one (claude --continue, else a fresh start). Launches "
         "the bottle first when it is not running. Exits with claude's exit status.",
     )
-    p.add_argument("name", help="agent name")
     p.add_argument("--fresh", action="store_true", help="start a new conversation (no --continue)")
 
-    p = sub.add_parser(
+    p = _agent_command(
+        sub,
         "exec",
         help="run a command in an agent's bottle",
         description="Run CMD in the agent's running bottle (as node unless --user) and exit "
         "with its status. Put -- before CMD.",
         usage=f"{PROG} exec [-h] [--user USER] NAME -- CMD [ARG ...]",
     )
-    p.add_argument("name", help="agent name")
     p.add_argument(
         "--user", "-u", default=GUEST_USER, help=f"user in the bottle (default {GUEST_USER})"
     )
     p.add_argument("cmd", nargs="*", metavar="CMD", help="the command and its arguments")
 
-    p = sub.add_parser(
+    p = _agent_command(
+        sub,
         "down",
         help="stop an agent's bottle (its home is kept)",
         description="Stop the agent's bottle. Its home (and claude's conversations) is kept "
         "for the next up or attach.",
     )
-    p.add_argument("name", help="agent name")
 
-    p = sub.add_parser(
+    p = _agent_command(
+        sub,
         "rm",
         help="remove an agent's bottle",
         description="Remove the agent's bottle and its network. With --volumes also its home "
         "volume (claude's conversations) and its host state (prompt copy, last plan).",
     )
-    p.add_argument("name", help="agent name")
     p.add_argument(
         "--volumes", action="store_true", help="also delete the home volume and host state"
     )
