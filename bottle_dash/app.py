@@ -5,7 +5,7 @@ the collaborators (backends, pane host, config loader, clock) so tests run on fa
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -195,20 +195,29 @@ def _fix(exc: BaseException) -> str:
     return "see the backend's documentation"
 
 
-class _BackendView(dict[str, BottleBackend]):
-    """Backends by name for the poller: the injected ones, else the registry's, lazily."""
+class _BackendView(Mapping[str, BottleBackend]):
+    """Backends by name for the poller: the injected ones (a view, not a copy), else the
+    registry's, lazily."""
 
     def __init__(self, injected: Mapping[str, BottleBackend] | None) -> None:
-        super().__init__(injected or {})
-        self.injected = injected
+        self.injected: Mapping[str, BottleBackend] = injected if injected is not None else {}
+
+    def __getitem__(self, name: str) -> BottleBackend:
+        return self.injected[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.injected)
+
+    def __len__(self) -> int:
+        return len(self.injected)
 
     def names(self) -> list[str]:
         """Every backend name: the injected ones, else all registered."""
         return list(self.injected) if self.injected else registry.names()
 
     def get(self, name: str, default: Any = None) -> Any:
-        if name in self:
-            return self[name]
+        if name in self.injected:
+            return self.injected[name]
         if self.injected:
             return default
         try:

@@ -405,7 +405,6 @@ async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> No
     idle = FakeBackend("smolmachines")
     idle.add("left-behind", STOPPED)
     dash.app.backends["smolmachines"] = idle  # type: ignore[index]
-    dash.app.poller.backends["smolmachines"] = idle  # type: ignore[index]
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         dash.main.poll_now()
