@@ -265,7 +265,9 @@ def enter_to_claude(rig: Rig, trials: int) -> None:
 
 
 def _tagged(rig: Rig, agent: str) -> str | None:
-    out = rig.server.cmd("list-panes", "-a", "-F", "#{@bottle-agent}\t#{pane_id}").stdout
+    from bottle_dash.tmux import TAG
+
+    out = rig.server.cmd("list-panes", "-a", "-F", f"#{{{TAG}}}\t#{{pane_id}}").stdout
     return next((p for a, p in (line.split("\t") for line in out) if a == agent), None)
 
 
