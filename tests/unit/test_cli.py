@@ -3,6 +3,7 @@ never a traceback (config errors, unknown names, Docker down, --help)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -17,9 +18,7 @@ SUBCOMMANDS = ["init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
 
-def bd(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+def bd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m bottle_dash ARGS`` (stdin closed: never waits on a terminal)."""
     full = dict(os.environ)
     full.update(env or {})
@@ -28,7 +27,6 @@ def bd(
         capture_output=True,
         text=True,
         env=full,
-        cwd=cwd,
         stdin=subprocess.DEVNULL,
         timeout=60,
         check=False,
@@ -85,8 +83,12 @@ def test_each_command_help(argv: list[str], options: list[str]) -> None:
 
 
 def test_parser_help_matches_the_handlers() -> None:
-    # Every subcommand in --help has a handler, and every handler is in --help.
-    assert set(cli.COMMANDS) == set(SUBCOMMANDS)
+    # Every subcommand the parser (and so --help) offers has a handler, and every handler
+    # is a subcommand.
+    (subparsers,) = [
+        a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    assert set(subparsers.choices) == set(cli.COMMANDS) == set(SUBCOMMANDS)
 
 
 def test_usage_error_shape() -> None:
