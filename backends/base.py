@@ -295,7 +295,9 @@ class BottleBackend(ABC):
 
     @abstractmethod
     def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> Bottle:
-        """Create, start and provision the bottle; on any failure remove what was made."""
+        """Create, start and provision the bottle, then record ``plan`` as its agent's last
+        launch (``paths.save_plan``: ``attach`` and ``bottle_dash.ops`` read it back); on
+        any failure remove what was made."""
 
     @abstractmethod
     def list_bottles(self) -> list[BottleInfo]:
