@@ -18,7 +18,6 @@ from backends.base import (
     GUEST_USER,
     NOT_CREATED,
     RUNNING,
-    STOPPED,
     AgentSpec,
     BackendError,
     BackendUnavailable,
@@ -405,10 +404,7 @@ def nearest(name: str, candidates: Sequence[str]) -> str | None:
 __all__ = [
     "ALREADY_RUNNING",
     "LAUNCHED",
-    "NOT_CREATED",
-    "RUNNING",
     "STARTED",
-    "STOPPED",
     "UNKNOWN",
     "AgentRow",
     "Check",
