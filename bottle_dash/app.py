@@ -144,7 +144,9 @@ class BottleDashApp(App[None]):
             try:
                 problems += self.actions.ops.backend_for(name, self.backends).preflight()
             except (BackendError, ImportError) as exc:
-                problems.append(Problem(name, f"backend unavailable: {exc}", _fix(exc)))
+                # the message alone: the fix has its own field (str(exc) carries it too)
+                what = exc.message if isinstance(exc, BackendError) else str(exc)
+                problems.append(Problem(name, f"backend unavailable: {what}", _fix(exc)))
         return problems
 
     def _backends_in_use(self) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from dashkit import build, settle
 
+from backends.base import BackendUnavailable, Problem
 from bottle_dash import launch, themes
 
 
@@ -101,3 +102,15 @@ async def test_theme_option_wins_and_unknown_falls_back(tmp_path: Path) -> None:
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert pilot.app.theme == "bottle-dark"
+
+
+def test_a_backend_whose_preflight_raises_shows_message_and_fix_once(tmp_path: Path) -> None:
+    dash = build(tmp_path)
+
+    def down() -> list[Problem]:
+        raise BackendUnavailable("engine not answering", fix="start the engine")
+
+    dash.backend.preflight = down  # type: ignore[method-assign]
+    [problem] = dash.app.preflight()
+    assert problem.what == "backend unavailable: engine not answering"
+    assert problem.fix == "start the engine"
