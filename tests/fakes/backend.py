@@ -31,6 +31,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import claude_args
+from backends.paths import save_plan
 
 FIXED_CREATED = "2026-01-01T10:00:00Z"
 
@@ -140,6 +141,7 @@ class FakeBackend(BottleBackend):
         self._maybe_fail("launch")
         progress("provisioning")
         self.add(plan.agent, RUNNING, plan.image)
+        save_plan(plan)  # the contract: a launch records its plan, as both real backends do
         return FakeBottle(self, plan.agent)
 
     def list_bottles(self) -> list[BottleInfo]:

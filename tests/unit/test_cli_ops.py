@@ -14,14 +14,10 @@ from backends.base import (
     RUNNING,
     STOPPED,
     AgentSpec,
-    Bottle,
     BottleNotFound,
-    BottlePlan,
     Problem,
-    ProgressFn,
-    _no_progress,
 )
-from backends.paths import agent_state_dir, save_plan
+from backends.paths import agent_state_dir
 from bottle_dash import ops
 from bottle_dash.config import Config
 
@@ -30,24 +26,14 @@ def config_of(*specs: AgentSpec) -> Config:
     return Config(path=Path("/cfg/config.toml"), exists=True, agents={s.name: s for s in specs})
 
 
-class RecordingBackend(FakeBackend):
-    """The fake backend, recording the launched plan as every real backend's ``launch``
-    does (``backends.paths.save_plan``): ``ops`` reads it back, it does not write it."""
-
-    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> Bottle:
-        bottle = super().launch(plan, progress)
-        save_plan(plan)
-        return bottle
-
-
 @pytest.fixture
 def docker() -> FakeBackend:
-    return RecordingBackend("docker")
+    return FakeBackend("docker")
 
 
 @pytest.fixture
 def smol() -> FakeBackend:
-    return RecordingBackend("smolmachines")
+    return FakeBackend("smolmachines")
 
 
 def test_list_merges_defined_and_orphans_with_one_call_per_backend(
