@@ -21,23 +21,6 @@ from typing import Any
 WAIT = 90.0
 
 
-def bd(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bottle_dash ARGS`` with stdin closed and output captured."""
-    full = dict(os.environ)
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bottle_dash", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def docker_labelled(agent: str) -> dict[str, list[str]]:
     """Containers, volumes and networks labelled with ``agent`` (from the docker CLI)."""
     found: dict[str, list[str]] = {}

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import attach_once, bd, docker_labelled, write_config
+from cli_helpers import attach_once, docker_labelled, write_config
+from cli_run import bd
 from conftest import agent_name
 
 pytestmark = pytest.mark.docker

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import attach_once, bd, write_config
+from cli_helpers import attach_once, write_config
+from cli_run import bd
 from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
 
 pytestmark = pytest.mark.shim

@@ -11,26 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import bd
 
 from bottle_dash import cli
 
 SUBCOMMANDS = ["init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "image"]
 DEAD_DOCKER = "unix:///nonexistent.sock"
-
-
-def bd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bottle_dash ARGS`` (stdin closed: never waits on a terminal)."""
-    full = dict(os.environ)
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bottle_dash", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
 
 
 def assert_error(done: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
