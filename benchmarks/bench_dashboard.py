@@ -70,9 +70,9 @@ async def _paint_dashboard(agents: int) -> float:
     from panehost import FakePaneHost
 
     from backends.base import RUNNING, STOPPED, AgentSpec
-    from bottle_dash.app import make_app
     from bottle_dash.config import Config
-    from bottle_dash.screens.main import MainScreen
+    from bottle_dash.ui.app import make_app
+    from bottle_dash.ui.screens.main import MainScreen
 
     backend = FakeBackend("docker")
     specs = {f"agent-{i:02d}": AgentSpec(name=f"agent-{i:02d}") for i in range(agents)}
@@ -171,7 +171,7 @@ class Rig:
 
     def launch_bottles(self) -> None:
         from bottle_dash import config as configmod
-        from bottle_dash import ops
+        from bottle_dash import service as ops
 
         specs = configmod.load_config(self.config).agents
         started = time.perf_counter()
@@ -203,7 +203,7 @@ class Rig:
         raise SystemExit(f"timed out waiting for {what}")
 
     def cleanup(self) -> None:
-        from bottle_dash import ops
+        from bottle_dash import service as ops
 
         if self.server.is_alive():
             self.server.kill()
@@ -230,7 +230,7 @@ def idle_cpu(rig: Rig, seconds: float) -> None:
 
 
 def enter_to_claude(rig: Rig, trials: int) -> None:
-    from bottle_dash import ops
+    from bottle_dash import service as ops
 
     agent = rig.names[0]
     marker = "STANDIN-CLAUDE size="

@@ -40,7 +40,7 @@ class Actions:
     ) -> None:
         if ops is None:
             # Imported late: ops imports the backends, which a test may replace first.
-            ops = importlib.import_module("bottle_dash.ops")
+            ops = importlib.import_module("bottle_dash.service")
         self.ops = ops
         self.pane_host = pane_host
         self.backends = backends

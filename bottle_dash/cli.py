@@ -41,7 +41,7 @@ from backends.base import (
     Problem,
 )
 from bottle_dash import config as configmod
-from bottle_dash import ops
+from bottle_dash import service as ops
 from bottle_dash.config import Config, ConfigError
 
 PROG = "bottle-dash"
@@ -487,7 +487,7 @@ def cmd_image(ctx: Context) -> int:
 
 def run_dashboard(ctx: Context) -> int:
     try:
-        from bottle_dash.launch import run_dashboard as run
+        from bottle_dash.session import run_dashboard as run
     except ImportError as exc:
         raise UsageError(
             f"the dashboard is not available in this install ({exc})",

@@ -24,7 +24,7 @@ import waiting
 from conftest import agent_name
 
 from bottle_dash import config as configmod
-from bottle_dash import ops
+from bottle_dash import service as ops
 from bottle_dash.tmux import TAG
 
 pytestmark = pytest.mark.docker

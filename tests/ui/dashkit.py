@@ -13,10 +13,10 @@ from backend import FakeBackend
 from panehost import FakePaneHost
 
 from backends.base import NOT_CREATED, RUNNING, STOPPED, AgentSpec, Problem
-from bottle_dash import ops as ops_module
-from bottle_dash.app import BottleDashApp, make_app
+from bottle_dash import service as ops_module
 from bottle_dash.config import Config
-from bottle_dash.poller import Usage
+from bottle_dash.ui.app import BottleDashApp, make_app
+from bottle_dash.ui.poller import Usage
 
 NOW = datetime(2026, 1, 1, 12, 34, tzinfo=UTC)
 THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
@@ -52,7 +52,7 @@ class Dash:
 
     @property
     def main(self) -> Any:
-        from bottle_dash.screens.main import MainScreen
+        from bottle_dash.ui.screens.main import MainScreen
 
         return next(s for s in self.app.screen_stack if isinstance(s, MainScreen))
 

@@ -280,7 +280,7 @@ async def test_slash_filters_and_escape_clears(tmp_path: Any) -> None:
 
 
 async def test_t_cycles_themes_and_remembers(tmp_path: Any) -> None:
-    from bottle_dash import themes
+    from bottle_dash.ui import themes
 
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:

@@ -30,26 +30,35 @@ def test_only_tmux_py_imports_libtmux() -> None:
 
 
 def test_widgets_do_no_io() -> None:
-    banned = ("bottle_dash.ops", "backends.registry", "bottle_dash.tmux", "subprocess", "libtmux")
-    for path in (PACKAGE / "widgets").rglob("*.py"):
+    banned = (
+        "bottle_dash.service",
+        "backends.registry",
+        "bottle_dash.tmux",
+        "subprocess",
+        "libtmux",
+    )
+    for path in (PACKAGE / "ui" / "widgets").rglob("*.py"):
         bad = sorted(n for n in imported(path) if n.startswith(banned))
         assert bad == [], f"{path.name} imports {bad}"
 
 
 DASHBOARD = (
-    "app.py",
-    "launch.py",
+    "ui/app.py",
+    "session.py",
     "tmux.py",
-    "poller.py",
-    "messages.py",
-    "themes.py",
+    "ui/poller.py",
+    "ui/messages.py",
+    "ui/themes.py",
     "actions.py",
 )
 
 
 def test_every_dashboard_module_starts_with_future_annotations() -> None:
     paths = [PACKAGE / n for n in DASHBOARD]
-    paths += [*(PACKAGE / "screens").rglob("*.py"), *(PACKAGE / "widgets").rglob("*.py")]
+    paths += [
+        *(PACKAGE / "ui" / "screens").rglob("*.py"),
+        *(PACKAGE / "ui" / "widgets").rglob("*.py"),
+    ]
     for path in paths:
         tree = ast.parse(path.read_text())
         if not tree.body:
@@ -61,3 +70,15 @@ def test_every_dashboard_module_starts_with_future_annotations() -> None:
             continue  # package markers owned by the skeleton
         first = body[0]
         assert isinstance(first, ast.ImportFrom) and first.module == "__future__", path
+
+
+def test_only_ui_imports_textual() -> None:
+    # The CLI and the service run without Textual; the dashboard is the ui/ package.
+    importers = {
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if any(n.split(".")[0] == "textual" for n in imported(p))
+    }
+    assert importers, "no module imports Textual: the check looks in the wrong place"
+    outside = sorted(p for p in importers if not p.startswith("ui/"))
+    assert outside == []

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import psutil
 
-from bottle_dash.launch import cached_loader
-from bottle_dash.poller import ProcessUsage
+from bottle_dash.session import cached_loader
+from bottle_dash.ui.poller import ProcessUsage
 
 
 def test_process_tree_usage_sums_the_descendants() -> None:
@@ -63,7 +63,7 @@ def test_a_config_broken_while_running_is_shown_and_the_last_good_one_kept(
 
     from backends.base import AgentSpec
     from bottle_dash import config as config_module
-    from bottle_dash.poller import Poller
+    from bottle_dash.ui.poller import Poller
 
     path = tmp_path / "config.toml"
     path.write_text('[agents.web]\nimage = "img"\n')

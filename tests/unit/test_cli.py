@@ -229,7 +229,7 @@ def test_docker_down_doctor(tmp_path: Path) -> None:
 def test_dashboard_missing_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "bottle_dash.launch", None)  # import fails
+    monkeypatch.setitem(sys.modules, "bottle_dash.session", None)  # import fails
     assert cli.main([]) == 2
     err = capsys.readouterr().err
     assert err.startswith("bottle-dash: error: the dashboard is not available")
@@ -247,9 +247,9 @@ def test_dashboard_gets_the_resolved_options(
         seen.update(kwargs)
         return 0
 
-    fake = types.ModuleType("bottle_dash.launch")
+    fake = types.ModuleType("bottle_dash.session")
     fake.run_dashboard = run_dashboard  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bottle_dash.launch", fake)
+    monkeypatch.setitem(sys.modules, "bottle_dash.session", fake)
     target = tmp_path / "c.toml"
     assert cli.main(["--config", str(target), "--no-tmux", "--theme", "x"]) == 0
     assert seen == {"config_path": target, "no_tmux": True, "theme": "x"}
@@ -260,9 +260,9 @@ def test_dashboard_not_started_on_bad_config(
 ) -> None:
     import types
 
-    fake = types.ModuleType("bottle_dash.launch")
+    fake = types.ModuleType("bottle_dash.session")
     fake.run_dashboard = lambda **kw: pytest.fail("dashboard started")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bottle_dash.launch", fake)
+    monkeypatch.setitem(sys.modules, "bottle_dash.session", fake)
     target = tmp_path / "c.toml"
     target.write_text("[x\n")
     assert cli.main(["--config", str(target)]) == 3

@@ -18,7 +18,7 @@ from backends.base import (
     Problem,
 )
 from backends.paths import agent_state_dir
-from bottle_dash import ops
+from bottle_dash import service as ops
 from bottle_dash.config import Config
 
 

@@ -63,7 +63,7 @@ def test_backends_import_no_ui_and_no_app() -> None:
     assert leaked == [], f"backends imported {leaked}"
 
 
-@pytest.mark.parametrize("module", ["bottle_dash.config", "bottle_dash.ops", "bottle_dash.cli"])
+@pytest.mark.parametrize("module", ["bottle_dash.config", "bottle_dash.service", "bottle_dash.cli"])
 def test_cli_layer_imports_no_ui(module: str) -> None:
     # The CLI commands must work (and start fast) without loading Textual or libtmux.
     loaded = loaded_after([module])

@@ -73,7 +73,7 @@ def cached_loader(path: Path, load: Callable[[Path], Any]) -> Callable[[], Any]:
 def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) -> int:
     """Run the Textual app in this terminal (the pane we are in, or plain ``--no-tmux``)."""
     from bottle_dash import config as config_module
-    from bottle_dash.app import make_app
+    from bottle_dash.ui.app import make_app
 
     path = config_module.resolve_config_path(config_path)
     pane_host = None

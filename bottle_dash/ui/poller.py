@@ -163,7 +163,7 @@ class Poller:
 
     def _lister(self) -> Callable[..., tuple[list[Any], list[Problem]]]:
         if self._list_agents is None:
-            ops = importlib.import_module("bottle_dash.ops")
+            ops = importlib.import_module("bottle_dash.service")
             self._list_agents = ops.list_agents
         return self._list_agents
 

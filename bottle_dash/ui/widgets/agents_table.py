@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from backends.base import NOT_CREATED
-from bottle_dash.themes import STATE_VARIABLE
+from bottle_dash.ui.themes import STATE_VARIABLE
 
 #: (column key, label)
 COLUMNS: tuple[tuple[str, str], ...] = (

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from bottle_dash.widgets.agents_table import human_bytes
+from bottle_dash.ui.widgets.agents_table import human_bytes
 
 
 def limits_text(spec: Any) -> str:

@@ -16,11 +16,11 @@ from textual.screen import Screen
 
 from backends import registry
 from backends.base import BackendError, BottleBackend, Problem
-from bottle_dash import themes
 from bottle_dash.actions import Actions
-from bottle_dash.poller import Poller
-from bottle_dash.screens.main import MainScreen
 from bottle_dash.tmux import PaneHost
+from bottle_dash.ui import themes
+from bottle_dash.ui.poller import Poller
+from bottle_dash.ui.screens.main import MainScreen
 
 
 class BottleDashApp(App[None]):
@@ -88,7 +88,7 @@ class BottleDashApp(App[None]):
 
     def action_help(self) -> None:
         """?: every key."""
-        from bottle_dash.screens.modals import HelpScreen
+        from bottle_dash.ui.screens.modals import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

@@ -12,14 +12,15 @@ import pytest
 from dashkit import build, settle
 
 from backends.base import BackendUnavailable, Problem
-from bottle_dash import launch, themes
+from bottle_dash import session
+from bottle_dash.ui import themes
 
 
 def test_outside_tmux_without_tmux_says_so_and_offers_no_tmux(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(launch.shutil, "which", lambda name: None)
-    assert launch.run_dashboard(config_path=None, no_tmux=False, theme=None) == 2
+    monkeypatch.setattr(session.shutil, "which", lambda name: None)
+    assert session.run_dashboard(config_path=None, no_tmux=False, theme=None) == 2
     err = capsys.readouterr().err
     assert "tmux is not installed" in err and "bottle-dash --no-tmux" in err
 
@@ -28,14 +29,14 @@ def test_outside_tmux_starts_or_reattaches_the_session(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     ran: list[list[str]] = []
-    monkeypatch.setattr(launch.shutil, "which", lambda name: "/usr/bin/tmux")
+    monkeypatch.setattr(session.shutil, "which", lambda name: "/usr/bin/tmux")
     monkeypatch.setattr(
-        launch.subprocess,
+        session.subprocess,
         "run",
         lambda argv, check: ran.append(argv) or subprocess.CompletedProcess(argv, 0),
     )
     config = tmp_path / "my config.toml"
-    assert launch.run_dashboard(config_path=config, no_tmux=False, theme="bottle-light") == 0
+    assert session.run_dashboard(config_path=config, no_tmux=False, theme="bottle-light") == 0
     dashboard = [
         sys.executable,
         "-m",
@@ -52,11 +53,11 @@ def test_outside_tmux_starts_or_reattaches_the_session(
 
 def test_inside_tmux_or_no_tmux_runs_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(launch, "run_in_place", lambda **kw: calls.append(kw) or 0)
+    monkeypatch.setattr(session, "run_in_place", lambda **kw: calls.append(kw) or 0)
     monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
-    assert launch.run_dashboard(config_path=None, no_tmux=False, theme=None) == 0
+    assert session.run_dashboard(config_path=None, no_tmux=False, theme=None) == 0
     monkeypatch.delenv("TMUX")
-    assert launch.run_dashboard(config_path=None, no_tmux=True, theme=None) == 0
+    assert session.run_dashboard(config_path=None, no_tmux=True, theme=None) == 0
     assert [c["no_tmux"] for c in calls] == [False, True]
 
 

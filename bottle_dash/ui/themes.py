@@ -59,10 +59,10 @@ class ThemeFailure:
 
 def shipped_dir() -> Path:
     """Where the shipped theme files are: inside the wheel, else the repository's."""
-    packaged = Path(__file__).resolve().parent / "_themes"
+    packaged = Path(__file__).resolve().parents[1] / "_themes"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "themes"
+    return Path(__file__).resolve().parents[2] / "themes"
 
 
 def user_dir() -> Path:

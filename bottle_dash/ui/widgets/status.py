@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from backends.base import Problem
-from bottle_dash.themes import STATE_VARIABLE
+from bottle_dash.ui.themes import STATE_VARIABLE
 
 
 class CountsHeader(Static):

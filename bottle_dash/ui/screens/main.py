@@ -1,7 +1,7 @@
 """The main screen: the agents table, details, problems, and every agent action.
 
 I/O never runs here: polls and actions are thread workers that post typed messages
-(``bottle_dash.messages``). Polling reschedules itself after each completed poll, so
+(``bottle_dash.ui.messages``). Polling reschedules itself after each completed poll, so
 polls never overlap, and it pauses while a modal screen is open.
 """
 
@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input
 
 from backends.base import NOT_CREATED, RUNNING, Problem
 from bottle_dash.actions import Attached, describe
-from bottle_dash.messages import (
+from bottle_dash.ui.messages import (
     ActionDone,
     ActionProgress,
     LogsLoaded,
@@ -30,10 +30,10 @@ from bottle_dash.messages import (
     PreviewCaptured,
     RunInForeground,
 )
-from bottle_dash.poller import PollResult
-from bottle_dash.widgets.agents_table import AgentCells, AgentsTable, human_age
-from bottle_dash.widgets.details import AgentDetails
-from bottle_dash.widgets.status import (
+from bottle_dash.ui.poller import PollResult
+from bottle_dash.ui.widgets.agents_table import AgentCells, AgentsTable, human_age
+from bottle_dash.ui.widgets.details import AgentDetails
+from bottle_dash.ui.widgets.status import (
     CountsHeader,
     EmptyState,
     KeysBar,
@@ -42,9 +42,9 @@ from bottle_dash.widgets.status import (
 )
 
 if TYPE_CHECKING:
-    from bottle_dash.app import BottleDashApp
-    from bottle_dash.screens.modals import RemoveChoice
-    from bottle_dash.screens.new_agent import NewAgent
+    from bottle_dash.ui.app import BottleDashApp
+    from bottle_dash.ui.screens.modals import RemoveChoice
+    from bottle_dash.ui.screens.new_agent import NewAgent
 
 # The modal screens are imported when first opened: their widgets (Select, Checkbox,
 # Button) are not needed for the first paint.
@@ -378,7 +378,7 @@ class MainScreen(Screen[None]):
                 "remove", row, lambda progress: actions.remove(row, volumes=choice.volumes)
             )
 
-        from bottle_dash.screens.modals import ConfirmRemove
+        from bottle_dash.ui.screens.modals import ConfirmRemove
 
         self.app.push_screen(ConfirmRemove(row.name, row.bottle), chosen)
 
@@ -389,7 +389,7 @@ class MainScreen(Screen[None]):
             if agent is not None:
                 self.save_agent(agent)
 
-        from bottle_dash.screens.new_agent import NewAgentScreen
+        from bottle_dash.ui.screens.new_agent import NewAgentScreen
 
         self.app.push_screen(
             NewAgentScreen(self.dash.validate_agent, self.dash.backend_names()), chosen
@@ -425,7 +425,7 @@ class MainScreen(Screen[None]):
         self.post_message(LogsLoaded(row.name, text))
 
     def on_logs_loaded(self, message: LogsLoaded) -> None:
-        from bottle_dash.screens.modals import LogsScreen
+        from bottle_dash.ui.screens.modals import LogsScreen
 
         self.set_status("")
         self.app.push_screen(LogsScreen(message.agent, message.text))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from backends.base import Problem
-from bottle_dash.poller import PollResult
+from bottle_dash.ui.poller import PollResult
 
 
 @dataclass

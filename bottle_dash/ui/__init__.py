@@ -1,0 +1,1 @@
+"""The dashboard: every bottle_dash module that imports Textual lives under this package."""
