@@ -127,7 +127,9 @@ def test_unknown_backend_lists_valid(tmp_path: Path) -> None:
     assert "did you mean 'docker'" in err.message
 
 
-@pytest.mark.parametrize("name", ["Web", "web_1", "-web", "a" * 41, "web.app", "wéb"])
+@pytest.mark.parametrize(
+    "name", ["Web", "web_1", "-web", "a" * 41, "web.app", "wéb", "team/web", "a/b", "web/"]
+)
 def test_name_not_a_slug(tmp_path: Path, name: str) -> None:
     err = error_of(tmp_path, f'[agents."{name}"]\nimage = "x"\n')
     assert err.agent == name

@@ -23,12 +23,13 @@ from backends.base import (
     BottlePlan,
     LaunchError,
     ProvisionError,
+    is_slug,
 )
 from backends.docker import engine
 from backends.docker.archive import file_tar, path_tar
 from backends.docker.backend import DockerBackend
 from backends.docker.image import follow_build
-from backends.docker.plan import DEFAULT_MEMORY, DEFAULT_PIDS
+from backends.registry import get_backend
 
 NASTY = "line 1 \"q\" 'q' $(id) `x`\nline 2 ünï ✓\n"
 
@@ -55,7 +56,7 @@ def test_prepare_resolves_names_labels_limits_and_writes_prompt(tmp_path: Path) 
     assert list(plan.env) == ["A", "B"]
     assert plan.skills == [(str(skill.resolve()), "/home/node/.claude/skills/my-skill")]
     assert plan.memory == 512 * 1024**2
-    assert plan.pids == DEFAULT_PIDS
+    assert plan.pids == 512  # the README's default
     assert plan.cpus and plan.cpus > 0
     assert plan.prompt_guest == GUEST_PROMPT
     prompt = Path(plan.prompt_host)
@@ -69,10 +70,38 @@ def test_prepare_resolves_names_labels_limits_and_writes_prompt(tmp_path: Path) 
 
 def test_prepare_defaults_and_empty_prompt_file_still_written() -> None:
     plan = DockerBackend().prepare(AgentSpec(name="beta"))
-    assert plan.memory == DEFAULT_MEMORY
+    assert plan.memory == 4 * 1024**3
     assert plan.workspace is None
     assert not plan.prompt_nonempty
     assert Path(plan.prompt_host).read_bytes() == b""
+
+
+@pytest.mark.parametrize(("host_cpus", "cpus"), [(1, 1.0), (2, 2.0), (16, 2.0), (None, 1.0)])
+def test_default_limits_are_the_readme_numbers(
+    monkeypatch: pytest.MonkeyPatch, host_cpus: int | None, cpus: float
+) -> None:
+    """README: "defaults 512 pids, 4 GiB, 2 cpus" (fewer cpus on a smaller host). The
+    numbers are the contract, so they are stated here, not read from the code."""
+    monkeypatch.setattr("os.cpu_count", lambda: host_cpus)
+    plan = DockerBackend().prepare(AgentSpec(name="beta"))
+    assert (plan.pids, plan.memory, plan.cpus) == (512, 4 * 1024**3, cpus)
+
+
+def test_agent_limits_override_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    plan = DockerBackend().prepare(AgentSpec(name="beta", cpus=3.5, memory=1024, pids=64))
+    assert (plan.pids, plan.memory, plan.cpus) == (64, 1024, 3.5)
+
+
+@pytest.mark.parametrize("backend", ["docker", "smolmachines"])
+@pytest.mark.parametrize("name", ["team/web", "a/b", "web/"])
+def test_a_name_with_a_slash_is_refused_before_any_host_state(backend: str, name: str) -> None:
+    """A slash would nest the agent's host state folder and make an invalid bottle name."""
+    assert not is_slug(name)
+    with pytest.raises(BackendError, match="slug|not a valid agent name") as err:
+        get_backend(backend).prepare(AgentSpec(name=name, backend=backend))
+    assert err.value.agent == name
+    assert not (paths.state_dir() / "agents").exists()
 
 
 def test_prepare_missing_skill_names_it(tmp_path: Path) -> None:
