@@ -262,14 +262,15 @@ class Resizer:
         *,
         size: Callable[[], tuple[int, int] | None] = window_size,
         runner: Callable[[Sequence[str]], int] = run_side_channel,
-        schedule: Sequence[float] = (SYNC_DELAY, *RESYNC_AT),
+        schedule: Sequence[float] | None = None,
         channel: Channel | None = None,
     ) -> None:
         self.smolvm = smolvm
         self.machine = machine
         self._size = size
         self._runner = runner
-        self._schedule = sorted(schedule)
+        # Read at run time (not as a default argument) so a test can move the resyncs away.
+        self._schedule = sorted((SYNC_DELAY, *RESYNC_AT) if schedule is None else schedule)
         self._event = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pty-resize", daemon=True)

@@ -317,16 +317,26 @@ def test_forwards_signals_to_child(sig: int) -> None:
     assert proc.returncode == 40 + sig
 
 
-@pytest.mark.parametrize("oneshot", [False, True])
-def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: bool) -> None:
-    """A real wrapper on a PTY: its side channel (a fake smolvm that logs what it is asked)
-    gets the terminal size at start and again after a resize + SIGWINCH, through the
-    persistent channel, or one exec per size when that is switched off."""
-    log = tmp_path / "log"
+SLEEPS = "import time; time.sleep(30)"
+#: A terminal command that ends (status 0) once a size has reached the guest, else 1.
+WAITS_FOR_SIZE = (
+    "import os, time\n"
+    "for _ in range(500):\n"
+    "    if os.path.exists(LOG) and 'cols' in open(LOG).read():\n"
+    "        sys.exit(0)\n"
+    "    time.sleep(0.02)\n"
+    "sys.exit(1)"
+)
+
+
+def fake_smolvm(tmp_path: Path, log: Path, child: str) -> Path:
+    """A fake smolvm: its side channels log every size they are asked to set (the
+    persistent one as ``channel cols C rows R``), and its terminal command runs ``child``
+    (Python, with ``LOG`` the log path)."""
     fake = tmp_path / "smolvm"
     fake.write_text(
-        f"#!{PY}\nimport sys\n"
-        f"log = open({str(log)!r}, 'a', buffering=1)\n"
+        f"#!{PY}\nimport sys\nLOG = {str(log)!r}\n"
+        "log = open(LOG, 'a', buffering=1)\n"
         "if '-i' in sys.argv and '-t' not in sys.argv:  # the persistent channel\n"
         "    for line in sys.stdin:\n"
         "        c, r = line.split()\n"
@@ -334,9 +344,19 @@ def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: 
         "        print('ok', flush=True)\n"
         "elif '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
         "    log.write(sys.argv[-1] + '\\n')\n"
-        "else:\n    import time; time.sleep(30)\n"
+        "else:\n" + "".join(f"    {line}\n" for line in child.splitlines())
     )
     fake.chmod(0o755)
+    return fake
+
+
+@pytest.mark.parametrize("oneshot", [False, True])
+def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: bool) -> None:
+    """A real wrapper on a PTY: its side channel (a fake smolvm that logs what it is asked)
+    gets the terminal size at start and again after a resize + SIGWINCH, through the
+    persistent channel, or one exec per size when that is switched off."""
+    log = tmp_path / "log"
+    fake = fake_smolvm(tmp_path, log, SLEEPS)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     proc = subprocess.Popen(
@@ -362,3 +382,109 @@ def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: 
         proc.wait(timeout=10)
         os.close(master)
         os.close(slave)
+
+
+WINDOW_SIZE = (
+    "import sys\n"
+    f"sys.path.insert(0, {str(Path(PTY_RESIZE).parent)!r})\n"
+    "import pty_resize\n"
+    "open(sys.argv[1], 'w').write(repr(pty_resize.window_size()))"
+)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "stdout", "stderr", "size"),
+    [
+        ("null", "80x24", "file", (80, 24)),  # a tmux pane: stdin from /dev/null
+        ("null", "file", "80x24", (80, 24)),
+        ("0x0", "100x30", "file", (100, 30)),
+        ("null", "100x30", "120x40", (100, 30)),
+        ("90x20", "100x30", "120x40", (90, 20)),
+        ("null", "file", "file", None),
+    ],
+)
+def test_window_size_defaults_to_stdin_then_stdout_then_stderr(
+    ptys: Callable[[int, int], int],
+    tmp_path: Path,
+    stdin: str,
+    stdout: str,
+    stderr: str,
+    size: tuple[int, int] | None,
+) -> None:
+    """``window_size()`` with no arguments, in a process whose stdio is set up for real."""
+    plain = os.open(tmp_path / "plain", os.O_WRONLY | os.O_CREAT, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+
+    def fd(kind: str) -> int:
+        if kind in ("null", "file"):
+            return null if kind == "null" else plain
+        cols, rows = kind.split("x")
+        return ptys(int(rows), int(cols))
+
+    out = tmp_path / "size"
+    try:
+        subprocess.run(
+            [PY, "-c", WINDOW_SIZE, str(out)],
+            stdin=fd(stdin), stdout=fd(stdout), stderr=fd(stderr), check=True,
+        )  # fmt: skip
+    finally:
+        os.close(plain)
+        os.close(null)
+    assert out.read_text() == repr(size)
+
+
+@pytest.mark.parametrize("where", ["stdout", "stderr"])
+def test_wrapper_with_stdin_from_dev_null_sizes_the_guest(
+    ptys: Callable[[int, int], int], tmp_path: Path, where: str
+) -> None:
+    """The wrapper as a tmux pane runs it (stdin /dev/null, the terminal on stdout or only
+    on stderr, no SIGWINCH ever): the guest still gets the terminal's size."""
+    log = tmp_path / "log"
+    fake = fake_smolvm(tmp_path, log, WAITS_FOR_SIZE)
+    term = ptys(24, 80)
+    with open(tmp_path / "plain", "w") as plain:
+        done = subprocess.run(
+            [PY, PTY_RESIZE, "m", "--", str(fake), "machine", "exec", "--name", "m", "-t", "x"],
+            stdin=subprocess.DEVNULL,
+            stdout=term if where == "stdout" else plain,
+            stderr=term if where == "stderr" else plain,
+            start_new_session=True,
+            env={**os.environ, pr.ONESHOT_ENV: "1"},
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, log.read_text() if log.exists() else "no size at all"
+    assert "cols 80 rows 24" in log.read_text()
+
+
+# The wrapper with its resyncs moved out of reach: only the start-up sync can size the guest.
+NO_RESYNC = (
+    "import sys\n"
+    f"sys.path.insert(0, {str(Path(PTY_RESIZE).parent)!r})\n"
+    "import pty_resize\n"
+    "pty_resize.RESYNC_AT = (600.0,)\n"
+    "sys.exit(pty_resize.main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("oneshot", [False, True])
+def test_start_up_sync_runs_before_any_resync_or_sigwinch(
+    ptys: Callable[[int, int], int], tmp_path: Path, oneshot: bool
+) -> None:
+    """The size reaches the guest from the start-up sync alone: no SIGWINCH is sent and
+    the first resync is ten minutes away, so a wrapper that left the start-up sync to the
+    resyncs would leave the guest at 0x0 (the terminal command then exits 1)."""
+    log = tmp_path / "log"
+    fake = fake_smolvm(tmp_path, log, WAITS_FOR_SIZE)
+    term = ptys(24, 80)
+    done = subprocess.run(
+        [PY, "-c", NO_RESYNC, "m", "--", str(fake), "machine", "exec", "--name", "m", "-t", "x"],
+        stdin=term, stdout=term, stderr=term, start_new_session=True,
+        env={**os.environ, pr.ONESHOT_ENV: "1" if oneshot else ""}, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, log.read_text() if log.exists() else "no size at all"
+    sizes = [line for line in log.read_text().splitlines() if "cols" in line]
+    assert sizes and all("cols 80 rows 24" in line for line in sizes)
+    # One sync: one one-shot call, or a line on the channel plus the one-shot that runs
+    # until the channel is proven (the terminal command may end after the first of them).
+    assert len(sizes) == 1 if oneshot else 1 <= len(sizes) <= 2
