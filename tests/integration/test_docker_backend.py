@@ -326,6 +326,53 @@ def test_list_attach_and_host_pid(shared: dict[str, Any], monkeypatch: pytest.Mo
     assert isinstance(backend.logs(plan.agent, tail=10), str)
 
 
+def test_agent_writes_to_the_workspace(shared: dict[str, Any]) -> None:
+    """The workspace is bind-mounted writable: what the agent writes lands on the host.
+    The workspace is owned by uid 1000, the guest's node, like a uid-1000 operator's."""
+    workspace = Path(shared["plan"].workspace)
+    os.chown(workspace, 1000, 1000)
+    sh(shared["bottle"], "cd /workspace && echo from the agent > made && mkdir dir")
+    assert (workspace / "made").read_text() == "from the agent\n"
+    assert (workspace / "dir").is_dir()
+
+
+def test_listing_leaves_out_other_backends_and_other_tools(
+    shared: dict[str, Any], test_image: str
+) -> None:
+    """Real containers of another backend (bottle-dash labels, backend smolmachines, as the
+    smolvm stand-in makes them) and of another tool (no bottle-dash labels, a bottle-like
+    name) are on the same engine; `list_bottles` shows neither."""
+    backend, plan = shared["backend"], shared["plan"]
+    api = backend.engine.api()
+    smol = agent_name("smol-listed")
+    other = f"bottle-{agent_name('other-tool')}"
+    made = [
+        api.create_container(
+            test_image,
+            name=f"bottle-{smol}",
+            command=["true"],
+            labels={
+                LABEL_AGENT: smol,
+                "bottle-dash.backend": "smolmachines",
+                "bottle-dash.version": "0.1.0",
+            },
+        )["Id"],
+        api.create_container(
+            test_image, name=other, command=["true"], labels={"com.example.tool": "1"}
+        )["Id"],
+    ]
+    try:
+        listed = backend.list_bottles()
+        assert plan.agent in {i.agent for i in listed}
+        assert not {i.ident for i in listed} & set(made)
+        assert smol not in {i.agent for i in listed}
+        assert other not in {i.bottle for i in listed}
+        assert {i.labels["bottle-dash.backend"] for i in listed} == {"docker"}
+    finally:
+        for ident in made:
+            api.remove_container(ident, force=True)
+
+
 # ----------------------------------------------------------------------- lifecycle
 
 

@@ -7,6 +7,7 @@ guest, listing, stop/start with the home kept, remove, and rollback of a failed 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,6 +131,29 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     assert all(b.agent != name for b in backend.list_bottles())
     with pytest.raises(BottleNotFound):
         backend.attach(name)
+
+
+def test_agent_writes_to_the_workspace(standin: str, tmp_path: Path) -> None:  # noqa: F811
+    """The workspace is mounted writable: what the agent writes there lands on the host.
+    The workspace is owned by uid 1000, the guest's node, like a checkout of a uid-1000
+    operator."""
+    backend = get_backend("smolmachines")
+    name = agent_name("ws")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    os.chown(workspace, 1000, 1000)
+    bottle = backend.launch(
+        backend.prepare(
+            AgentSpec(name=name, backend="smolmachines", image=standin, workspace=workspace)
+        )
+    )
+    try:
+        done = bottle.exec("cd /workspace && echo from the agent > made && mkdir dir")
+        assert done.ok, done.stderr
+        assert (workspace / "made").read_text() == "from the agent\n"
+        assert (workspace / "dir").is_dir()
+    finally:
+        backend.remove(name, volumes=True)
 
 
 def test_failed_provision_leaves_no_machine(standin: str, tmp_path: Path) -> None:  # noqa: F811
