@@ -178,6 +178,9 @@ class BottlePlan:
     home_volume: str | None = None
     user: str = GUEST_USER
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Host directory mounted at ``claude.GUEST_STATUS_DIR`` for the status hooks (None in
+    #: plans recorded before status existed: such bottles have the pane title only).
+    status_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,9 +1,53 @@
-"""Claude's command line inside a bottle: its arguments and the resume fallback."""
+"""Claude's command line inside a bottle: its arguments, the status hooks and the resume
+fallback."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Sequence
+from typing import Any
+
+#: Where the agent's status directory is mounted in every bottle (a host directory, see
+#: ``paths.status_dir``). Outside the home and /tmp: the root may be read-only, the home is
+#: chowned at provisioning, and nothing else of the bottle is visible from the host.
+GUEST_STATUS_DIR = "/opt/bottle-dash/status"
+#: The file in it that the hooks replace (by rename, so the host never reads half a word).
+STATUS_FILE = "state"
+
+#: The words a hook writes, and what each means (``bottle_dash.status`` maps them to the
+#: agent's status). Anything else in the file reads as unknown.
+WORD_WORKING = "working"
+WORD_PERMISSION = "permission"
+WORD_QUESTION = "question"
+WORD_IDLE = "idle"
+WORD_ERROR = "error"
+WORD_EXITED = "exited"
+STATUS_WORDS = frozenset(
+    {WORD_WORKING, WORD_PERMISSION, WORD_QUESTION, WORD_IDLE, WORD_ERROR, WORD_EXITED}
+)
+
+#: (hook event, matcher or None, word). Measured with Claude Code 2.1: a command needing
+#: approval fires UserPromptSubmit, PreToolUse, PermissionRequest, Notification
+#: (``permission_prompt``, ~6 s later), PostToolUse, Stop; StopFailure replaces Stop on an
+#: API error; Esc fires none of them (the pane title covers that). Notification matchers
+#: match ``notification_type``; PreToolUse ones the tool name (AskUserQuestion and
+#: ExitPlanMode wait for the operator's answer, PostToolUse fires once it is given).
+STATUS_HOOKS: tuple[tuple[str, str | None, str], ...] = (
+    ("SessionStart", None, WORD_IDLE),
+    ("UserPromptSubmit", None, WORD_WORKING),
+    ("PreToolUse", "AskUserQuestion|ExitPlanMode", WORD_QUESTION),
+    ("PermissionRequest", None, WORD_PERMISSION),
+    ("Notification", "permission_prompt", WORD_PERMISSION),
+    ("Notification", "elicitation_dialog", WORD_QUESTION),
+    ("Notification", "idle_prompt", WORD_IDLE),
+    ("PostToolUse", None, WORD_WORKING),
+    ("Stop", None, WORD_IDLE),
+    ("StopFailure", None, WORD_ERROR),
+    ("SessionEnd", None, WORD_EXITED),
+)
+#: Seconds claude gives one status hook (they take milliseconds).
+HOOK_TIMEOUT = 5
 
 
 def has_prompt(prompt: str) -> bool:
@@ -12,10 +56,60 @@ def has_prompt(prompt: str) -> bool:
     return bool(prompt.strip())
 
 
-def claude_args(prompt_guest: str, prompt_nonempty: bool, extra: Sequence[str]) -> list[str]:
-    """Arguments for ``claude``: the system-prompt file exactly when the prompt is non-empty,
-    then the agent's own ``claude_args``."""
+def status_hook_command(word: str, status_dir: str = GUEST_STATUS_DIR) -> str:
+    """The shell command of one status hook: replace the status file with ``word``.
+
+    It writes a temporary file and renames it over the status file (atomic: the host reads
+    one word or the previous one), prints nothing (whatever a UserPromptSubmit hook prints
+    is added to claude's context) and always exits 0 (a PreToolUse hook exiting 2 would
+    block the tool). Without the mount (a bottle created before status existed, a read-only
+    root) the write fails quietly and the pane title is the only signal.
+    """
+    if word not in STATUS_WORDS:
+        raise ValueError(f"not a status word: {word!r}")
+    tmp = shlex.quote(f"{status_dir}/.{STATUS_FILE}.") + "$$"
+    final = shlex.quote(f"{status_dir}/{STATUS_FILE}")
+    return f"{{ printf %s {word} >{tmp} && mv -f {tmp} {final}; }} >/dev/null 2>&1; exit 0"
+
+
+def status_settings(status_dir: str = GUEST_STATUS_DIR) -> dict[str, Any]:
+    """The ``--settings`` object that installs the status hooks (merged by claude with the
+    user's own settings; their hooks still run)."""
+    hooks: dict[str, list[dict[str, Any]]] = {}
+    for event, matcher, word in STATUS_HOOKS:
+        entry: dict[str, Any] = {}
+        if matcher is not None:
+            entry["matcher"] = matcher
+        entry["hooks"] = [
+            {
+                "type": "command",
+                "command": status_hook_command(word, status_dir),
+                "timeout": HOOK_TIMEOUT,
+            }
+        ]
+        hooks.setdefault(event, []).append(entry)
+    return {"hooks": hooks}
+
+
+def status_settings_arg(status_dir: str = GUEST_STATUS_DIR) -> str:
+    """``status_settings`` as the compact JSON text given to ``--settings`` (inline: no file
+    to provision, nothing the agent could rewrite)."""
+    return json.dumps(status_settings(status_dir), separators=(",", ":"), sort_keys=True)
+
+
+def claude_args(
+    prompt_guest: str,
+    prompt_nonempty: bool,
+    extra: Sequence[str],
+    *,
+    status_hooks: bool = False,
+) -> list[str]:
+    """Arguments for ``claude``: the status hooks (``--settings``) when ``status_hooks``,
+    the system-prompt file exactly when the prompt is non-empty, then the agent's own
+    ``claude_args``."""
     args: list[str] = []
+    if status_hooks:
+        args += ["--settings", status_settings_arg()]
     if prompt_nonempty:
         args += ["--append-system-prompt-file", prompt_guest]
     args += list(extra)

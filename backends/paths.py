@@ -12,6 +12,9 @@ from backends.base import BottlePlan
 PROMPT_FILE = "prompt.md"
 #: The plan of an agent's last launch, in its state dir (mode 0600: it holds the env).
 PLAN_FILE = "plan.json"
+#: The agent's status directory in its state dir: the only host directory mounted
+#: writable into the bottle besides the workspace (claude's hooks write one word there).
+STATUS_DIR = "status"
 
 
 def _xdg(var: str, default: str) -> Path:
@@ -71,3 +74,30 @@ def saved_plan(agent: str) -> BottlePlan | None:
         return BottlePlan.from_dict(json.loads(plan_file(agent).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError):
         return None
+
+
+def status_dir(agent: str) -> Path:
+    """Where ``agent``'s status hooks write (mounted at ``claude.GUEST_STATUS_DIR``)."""
+    return agent_state_dir(agent) / STATUS_DIR
+
+
+def ensure_status_dir(agent: str, uid: int) -> Path:
+    """Create ``agent``'s status directory, writable by the bottle's user ``uid``; returns it.
+
+    The state dir around it stays 0700 (it holds the plan and credentials), so nothing else
+    on the host reaches the status dir. Inside, the directory is 0700 and owned by ``uid``
+    when the host user may give it away (root), 0700 as is when the host user is ``uid``,
+    and 0777 otherwise (the 0700 parent still closes it to other host users).
+    """
+    path = status_dir(agent)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.mkdir(exist_ok=True, mode=0o700)
+    me = os.geteuid()
+    if me == uid:
+        os.chmod(path, 0o700)
+    elif me == 0:
+        os.chown(path, uid, uid)
+        os.chmod(path, 0o700)
+    else:
+        os.chmod(path, 0o777)
+    return path

@@ -25,7 +25,10 @@ TAG = "@bottle-agent"
 #: The session ``bottle-dash`` creates when started outside tmux.
 SESSION = "bottle-dash"
 
-_FIELDS = ("pane_id", TAG, "pane_dead", "window_id", "pane_pid")
+#: ``pane_title`` comes last: claude sets it (a spinner while busy, ✳ when idle), so it is
+#: the agent's text; tmux strips control characters from titles, and the split below
+#: stops before it anyway.
+_FIELDS = ("pane_id", TAG, "pane_dead", "window_id", "pane_pid", "pane_title")
 _FORMAT = "\t".join("#{" + f + "}" for f in _FIELDS)
 
 
@@ -42,6 +45,8 @@ class PaneInfo:
     dead: bool
     window_id: str = ""
     pid: int | None = None
+    #: The pane title claude set (``bottle_dash.status`` reads it); text from the agent.
+    title: str = ""
 
 
 class PaneHost(Protocol):
@@ -72,20 +77,23 @@ def parse_panes(lines: Sequence[str]) -> dict[str, PaneInfo]:
     """Parse ``list-panes -a -F`` output in ``_FORMAT``; untagged panes are skipped.
 
     When two panes carry the same tag (an operator may copy one), a live pane wins over a
-    dead one.
+    dead one. A line without the title (the format before titles were read) has title "".
     """
     found: dict[str, PaneInfo] = {}
     for line in lines:
-        parts = line.split("\t")
+        parts = line.split("\t", len(_FIELDS) - 1)
+        if len(parts) == len(_FIELDS) - 1:
+            parts.append("")
         if len(parts) != len(_FIELDS) or not parts[1]:
             continue
-        pane_id, agent, dead, window_id, pid = parts
+        pane_id, agent, dead, window_id, pid, title = parts
         info = PaneInfo(
             pane_id=pane_id,
             agent=agent,
             dead=dead == "1",
             window_id=window_id,
             pid=int(pid) if pid.isdigit() else None,
+            title=title,
         )
         old = found.get(agent)
         if old is None or (old.dead and not info.dead):

@@ -46,6 +46,7 @@ from backends.base import (
     _no_progress,
     bottle_name,
 )
+from backends.claude import GUEST_STATUS_DIR
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
     SDK_FIX,
@@ -294,6 +295,8 @@ class DockerBackend(BottleBackend):
         mounts = [Mount(target=GUEST_HOME, source=plan.home_volume, type="volume")]
         if plan.workspace:
             mounts.append(Mount(target=GUEST_WORKSPACE, source=plan.workspace, type="bind"))
+        if plan.status_dir:
+            mounts.append(Mount(target=GUEST_STATUS_DIR, source=plan.status_dir, type="bind"))
         host_config = api.create_host_config(
             mounts=mounts,
             network_mode=plan.network,

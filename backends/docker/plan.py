@@ -10,6 +10,7 @@ from backends import paths
 from backends.base import (
     GUEST_HOME,
     GUEST_PROMPT,
+    GUEST_UID,
     GUEST_USER,
     AgentSpec,
     BottlePlan,
@@ -118,7 +119,7 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
         prompt_guest=GUEST_PROMPT,
         prompt_nonempty=nonempty,
         skills=skills,
-        claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args),
+        claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args, status_hooks=True),
         cpus=cpus,
         memory=agent.memory if agent.memory is not None else DEFAULT_MEMORY,
         pids=agent.pids if agent.pids is not None else DEFAULT_PIDS,
@@ -132,6 +133,7 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
             "home": GUEST_HOME,
             "source": str(agent.source) if agent.source else None,
         },
+        status_dir=str(paths.ensure_status_dir(agent.name, GUEST_UID)),
     )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from backends import run as runner
 from backends.base import (
     GUEST_PROMPT,
+    GUEST_UID,
     GUEST_USER,
     GUEST_WORKSPACE,
     LABEL_AGENT,
@@ -49,8 +50,8 @@ from backends.base import (
     is_slug,
     skill_dest,
 )
-from backends.claude import claude_args, has_prompt
-from backends.paths import save_plan, saved_plan, write_prompt
+from backends.claude import GUEST_STATUS_DIR, claude_args, has_prompt
+from backends.paths import ensure_status_dir, save_plan, saved_plan, write_prompt
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
@@ -154,7 +155,7 @@ class SmolmachinesBackend(BottleBackend):
             prompt_guest=GUEST_PROMPT,
             prompt_nonempty=nonempty,
             skills=[(str(s), skill_dest(Path(s))) for s in agent.skills],
-            claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args),
+            claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args, status_hooks=True),
             cpus=agent.cpus,
             memory=agent.memory,
             pids=agent.pids,
@@ -167,11 +168,14 @@ class SmolmachinesBackend(BottleBackend):
                 # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
                 "pids_limit_applied": False,
             },
+            status_dir=str(ensure_status_dir(agent.name, GUEST_UID)),
         )
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:
         """The ``machine create`` argv of ``plan`` from a materialized image source."""
         volumes = [f"{plan.workspace}:{GUEST_WORKSPACE}"] if plan.workspace else []
+        if plan.status_dir:
+            volumes.append(f"{plan.status_dir}:{GUEST_STATUS_DIR}")
         return cli.create_argv(
             self.smolvm(),
             plan.bottle,

@@ -151,7 +151,9 @@ def test_attach_in_a_real_terminal_resumes(
     assert "launching it first" in first.output
     assert "STANDIN-CLAUDE fresh conversation turn=1" in first.output
     assert "(stdin is not a terminal)" not in first.output  # a real terminal
-    assert "arg2=--append-system-prompt-file" in first.output
+    # claude --continue --settings HOOKS --append-system-prompt-file ... (then without it)
+    assert "arg2=--settings" in first.output
+    assert "arg4=--append-system-prompt-file" in first.output
 
     second = attach_once(name, env=env)
     assert "launching" not in second.output

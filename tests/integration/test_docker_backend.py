@@ -42,11 +42,12 @@ from backends.base import (
     LaunchError,
     ProvisionError,
 )
-from backends.claude import resume_fallback
+from backends.claude import GUEST_STATUS_DIR, STATUS_FILE, resume_fallback, status_settings_arg
 from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
+from backends.status_file import UNREADABLE, read_status_file
 
 pytestmark = pytest.mark.docker
 
@@ -169,7 +170,9 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     assert info["Config"]["WorkingDir"] == "/workspace"
     assert list(info["NetworkSettings"]["Networks"]) == [plan.network]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/home/node", "/workspace"}
+    assert set(mounts) == {"/home/node", "/workspace", GUEST_STATUS_DIR}
+    assert mounts[GUEST_STATUS_DIR]["Type"] == "bind"
+    assert mounts[GUEST_STATUS_DIR]["Source"] == plan.status_dir
     assert mounts["/home/node"]["Type"] == "volume"
     assert mounts["/home/node"]["Name"] == plan.home_volume
     assert mounts["/workspace"]["Source"] == plan.workspace
@@ -179,6 +182,25 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     api = backend.engine.api()
     assert api.inspect_network(plan.network)["Labels"] == plan.labels
     assert api.inspect_volume(plan.home_volume)["Labels"] == plan.labels
+
+
+def test_status_hooks_write_through_the_mount_and_the_host_reads_them(
+    shared: dict[str, Any],
+) -> None:
+    bottle, plan = shared["bottle"], shared["plan"]
+    settings = json.loads(plan.claude_args[plan.claude_args.index("--settings") + 1])
+    (entry,) = settings["hooks"]["PermissionRequest"]
+    done = bottle.exec(entry["hooks"][0]["command"])  # as the agent user, like claude would
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    status_file = Path(plan.status_dir) / STATUS_FILE
+    reading = read_status_file(status_file)
+    assert reading is not None and reading.word == "permission"
+    # What the agent leaves in its status dir is hostile input: a symlink reads as nothing.
+    sh(bottle, f"ln -sf /etc/passwd {GUEST_STATUS_DIR}/{STATUS_FILE}")
+    reading = read_status_file(status_file)
+    assert reading is not None and reading.word == UNREADABLE
+    # The mount is the status dir alone: nothing else of the host state shows inside.
+    assert sh(bottle, f"ls -A {GUEST_STATUS_DIR}").split() == ["state"]
 
 
 def test_exec_default_user_is_node_and_root_works(shared: dict[str, Any]) -> None:
@@ -265,11 +287,13 @@ def test_claude_argv_reaches_the_standin_verbatim(shared: dict[str, Any]) -> Non
     start = [line for line in lines if line.startswith("STANDIN-CLAUDE start ")]
     assert start and "uid=1000" in start[0] and "cwd=/workspace" in start[0]
     assert f"STANDIN-CLAUDE argc={len(args)}" in lines
-    assert "STANDIN-CLAUDE arg1=--append-system-prompt-file" in lines
-    assert f"STANDIN-CLAUDE arg2={plan.prompt_guest}" in lines
-    assert "STANDIN-CLAUDE arg3=--verbose" in lines
+    assert "STANDIN-CLAUDE arg1=--settings" in lines
+    assert f"STANDIN-CLAUDE arg2={status_settings_arg()}" in lines  # the hooks, verbatim
+    assert "STANDIN-CLAUDE arg3=--append-system-prompt-file" in lines
+    assert f"STANDIN-CLAUDE arg4={plan.prompt_guest}" in lines
+    assert "STANDIN-CLAUDE arg5=--verbose" in lines
     # The nasty argument arrived as one argument, byte for byte (it spans two lines).
-    assert f"STANDIN-CLAUDE arg4={NASTY_ARG}" in done.stdout
+    assert f"STANDIN-CLAUDE arg6={NASTY_ARG}" in done.stdout
     assert f"STANDIN-CLAUDE env STANDIN_ENV={NASTY_ARG}" in done.stdout
 
 

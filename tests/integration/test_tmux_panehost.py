@@ -68,6 +68,22 @@ def test_quoting_survives_the_shell(host: TmuxPaneHost) -> None:
     wait_for(lambda: shown(host, pane_id, tricky))
 
 
+def test_panes_carry_the_title_claude_sets(host: TmuxPaneHost) -> None:
+    # What Claude Code 2.1 writes: OSC 0 with a spinner glyph, then ✳, then a cleared title.
+    script = (
+        "printf '\\033]0;\\342\\240\\202 fix #{pane_id} $(x)\\007'; read a;"
+        "printf '\\033]0;\\342\\234\\263 done\\007'; read b;"
+        "printf '\\033]0;\\007'; sleep 600"
+    )
+    pane_id = host.split("titled", ["sh", "-c", script])
+    # Titles are the agent's text: tmux expands no #{} in them, and neither does the poll.
+    wait_for(lambda: host.panes()["titled"].title == "\u2802 fix #{pane_id} $(x)")
+    host.server.cmd("send-keys", "-t", pane_id, "Enter")
+    wait_for(lambda: host.panes()["titled"].title == "\u2733 done")
+    host.server.cmd("send-keys", "-t", pane_id, "Enter")
+    wait_for(lambda: host.panes()["titled"].title == "")
+
+
 def test_dead_pane_stays_and_is_respawned(host: TmuxPaneHost) -> None:
     pane_id = host.split("beta", ["sh", "-c", "echo first run; exit 3"])
     wait_for(lambda: host.panes()["beta"].dead)
@@ -121,6 +137,8 @@ def test_parse_and_env_helpers() -> None:
     lines = ["%1\talpha\t1\t@1\t10", "%2\talpha\t0\t@1\t11", "%3\t\t0\t@1\t12", "garbage"]
     panes = parse_panes(lines)
     assert list(panes) == ["alpha"] and panes["alpha"].pane_id == "%2"  # live beats dead
+    titled = parse_panes(["%4\tbeta\t0\t@1\t13\t\u2733 a\tb"])
+    assert titled["beta"].title == "\u2733 a\tb"  # the title is the rest of the line
     assert socket_path_from_env({"TMUX": "/tmp/tmux-0/default,123,0"}) == "/tmp/tmux-0/default"
     assert socket_path_from_env({}) is None
     assert session_argv("tmux", ["python", "-m", "bottle_dash"]) == [

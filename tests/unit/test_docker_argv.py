@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import GUEST_PROMPT, AgentSpec
-from backends.claude import resume_fallback
+from backends.claude import resume_fallback, status_settings_arg
 from backends.docker.argv import claude_exec_argv, env_file_text, env_flags, exec_argv
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
@@ -183,7 +183,7 @@ def test_system_prompt_flag_exactly_when_prompt_nonempty(
         AgentSpec(name="alpha", prompt=prompt, claude_args=("--verbose",))
     )
     expected = ["--append-system-prompt-file", GUEST_PROMPT] if present else []
-    assert plan.claude_args == [*expected, "--verbose"]
+    assert plan.claude_args == ["--settings", status_settings_arg(), *expected, "--verbose"]
     argv = handle().claude_argv(plan.claude_args)
     assert ("--append-system-prompt-file" in argv) is present
     if present:

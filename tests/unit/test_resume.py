@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import GUEST_PROMPT, AgentSpec
-from backends.claude import claude_args, resume_fallback
+from backends.claude import claude_args, resume_fallback, status_settings_arg
 from backends.docker.argv import claude_exec_argv
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 
@@ -171,7 +171,7 @@ def test_each_backend_plan_has_the_flag_exactly_when_prompt_nonempty(
     spec = AgentSpec(name="web", backend=backend, prompt=prompt, claude_args=("--z",))
     plan = impl.prepare(spec)
     expected = ["--append-system-prompt-file", GUEST_PROMPT, "--z"] if flag else ["--z"]
-    assert plan.claude_args == expected
+    assert plan.claude_args == ["--settings", status_settings_arg(), *expected]
     assert plan.prompt_nonempty is flag
     assert Path(plan.prompt_host).read_bytes() == prompt.encode()
     assert Path(plan.prompt_host).stat().st_mode & 0o777 == 0o600

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from backends import paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
-from backends.claude import resume_fallback
+from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.backend import SmolmachinesBackend
@@ -374,7 +375,14 @@ def test_prepare_plan(tmp_path: Path) -> None:
     )
     plan = SmolmachinesBackend().prepare(spec)
     assert plan.bottle == "bottle-a1" and plan.backend == "smolmachines"
-    assert plan.claude_args == ["--append-system-prompt-file", GUEST_PROMPT, "--model", "opus"]
+    assert plan.claude_args == [
+        "--settings",
+        status_settings_arg(),
+        "--append-system-prompt-file",
+        GUEST_PROMPT,
+        "--model",
+        "opus",
+    ]
     assert plan.skills == [(str(skill), "/home/node/.claude/skills/review")]
     assert plan.extra["source"] == {"kind": "reference", "ref": "node:22"}
     prompt = Path(plan.prompt_host)
@@ -396,6 +404,8 @@ def test_create_argv_of_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     argv = backend.create_argv(plan, images.CreateSource(image="/c/x.tar"))
     assert argv[:7] == [S, "machine", "create", "--name", "bottle-a1", "--image", "/c/x.tar"]
     assert ["--volume", f"{tmp_path}:/workspace"] == argv[argv.index("--volume") :][:2]
+    status = f"{paths.status_dir('a1')}:{GUEST_STATUS_DIR}"
+    assert argv[argv.index(status) - 1] == "--volume"
     assert "--net" in argv and argv[7:9] == ["--user", "root"]
     assert argv[-4:] == ["--", *cli.KEEPALIVE]
     assert "--label" in argv and "bottle-dash.agent=a1" in argv

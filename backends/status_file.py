@@ -1,0 +1,73 @@
+"""Read the word an agent's status hooks wrote, without a subprocess and without trusting it.
+
+The status directory is written by the bottle, so its file is hostile input: it may be a
+symlink, a FIFO, a device, a huge file or arbitrary bytes. The reader refuses anything but
+a regular file of at most ``MAX_BYTES`` holding one of ``claude.STATUS_WORDS``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends import paths
+from backends.claude import STATUS_FILE, STATUS_WORDS
+
+#: Longest status file read; a word is a few bytes.
+MAX_BYTES = 64
+#: What a file that is there but not one of the words reads as.
+UNREADABLE = "?"
+
+
+@dataclass(frozen=True)
+class HookReading:
+    """What the status file said: one of ``STATUS_WORDS`` or ``UNREADABLE``, and when it
+    was written (its mtime, seconds since the epoch)."""
+
+    word: str
+    mtime: float
+
+
+def read_status_file(path: Path) -> HookReading | None:
+    """The word in ``path``; None when there is no such file (or directory).
+
+    Opens with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink fails, a FIFO does not block), after
+    an ``lstat`` that keeps devices and FIFOs from being opened at all, and checks the open
+    file again with ``fstat`` (it may have been swapped in between). Anything but a regular
+    file of at most ``MAX_BYTES`` holding a known word reads as ``UNREADABLE``.
+    """
+    try:
+        before = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return HookReading(UNREADABLE, 0.0)
+    if not stat.S_ISREG(before.st_mode):
+        return HookReading(UNREADABLE, before.st_mtime)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None  # replaced between lstat and open, and gone: like never there
+    except OSError:
+        return HookReading(UNREADABLE, before.st_mtime)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            return HookReading(UNREADABLE, info.st_mtime)
+        data = os.read(fd, MAX_BYTES + 1)
+    except OSError:
+        return HookReading(UNREADABLE, before.st_mtime)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        return HookReading(UNREADABLE, info.st_mtime)
+    word = data.decode("ascii", errors="replace").strip()
+    return HookReading(word if word in STATUS_WORDS else UNREADABLE, info.st_mtime)
+
+
+def read_status(agent: str) -> HookReading | None:
+    """What ``agent``'s hooks last wrote (see ``read_status_file``)."""
+    return read_status_file(paths.status_dir(agent) / STATUS_FILE)

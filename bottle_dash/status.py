@@ -1,0 +1,188 @@
+"""What each agent is doing, from the signals the poll already has; pure and table-tested.
+
+Signals, strongest first:
+
+1. ``pane_dead``: claude exited.
+2. The word claude's hooks wrote to the agent's status file (``backends.status_file``),
+   with its mtime. Hooks miss one thing: Esc interrupts a turn without a Stop hook, so
+   ``working`` (or ``waiting``, when Esc dismissed a permission prompt) would stay forever.
+3. The pane title (from the poll's one ``list-panes``): Claude Code titles a busy session
+   with a spinner glyph (braille U+2802/U+2810 in 2.1, ◐◑◒◓ later) and an idle one with ✳,
+   so a title that has disagreed with the hook for longer than ``TITLE_LAG`` wins. The
+   title lags the hooks by up to a spinner frame (960 ms), which the lag covers.
+4. Screen text, only when 2 and 3 say nothing, and only for the agent whose screen the
+   poll captured anyway (the preview): claude rewords its dialogs, so it is a last resort.
+
+Nothing here does I/O or reads the clock: the caller passes ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from backends.claude import (
+    WORD_ERROR,
+    WORD_EXITED,
+    WORD_IDLE,
+    WORD_PERMISSION,
+    WORD_QUESTION,
+    WORD_WORKING,
+)
+from backends.status_file import HookReading
+
+WORKING = "working"
+WAITING = "waiting"
+IDLE = "idle"
+EXITED = "exited"
+UNKNOWN = "unknown"
+#: Every status, in the order the attention sort shows them.
+STATUSES = (WAITING, IDLE, WORKING, UNKNOWN, EXITED)
+
+#: Seconds a title may disagree with a newer hook before the title wins.
+TITLE_LAG = 3.0
+
+#: Title glyphs of a busy session: Claude Code 2.1 alternates ⠂ and ⠐; any braille pattern
+#: counts, so a spinner with more frames still reads as busy. Later versions use ◐◑◒◓.
+BUSY_GLYPHS = frozenset("◐◑◒◓")
+IDLE_GLYPH = "✳"
+
+#: Hook words as (status, reason).
+_WORDS: dict[str, tuple[str, str]] = {
+    WORD_WORKING: (WORKING, "working"),
+    WORD_PERMISSION: (WAITING, "permission prompt"),
+    WORD_QUESTION: (WAITING, "question"),
+    WORD_IDLE: (IDLE, "turn finished"),
+    WORD_ERROR: (IDLE, "stopped on an API error"),
+    WORD_EXITED: (EXITED, "session ended"),
+}
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What one poll knows about one agent.
+
+    ``running``: its bottle runs. ``pane``: a tagged pane exists; ``pane_dead`` and
+    ``title`` describe it. ``hook``: the status file's reading (None: no file). ``screen``:
+    the pane's last lines when the poll captured them (the previewed agent only).
+    """
+
+    running: bool
+    pane: bool = False
+    pane_dead: bool = False
+    title: str = ""
+    hook: HookReading | None = None
+    screen: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """An agent's status, why, and since when (seconds since the epoch; None when the
+    signal that decided it does not say)."""
+
+    status: str
+    reason: str = ""
+    since: float | None = None
+
+
+def title_state(title: str) -> str | None:
+    """``WORKING`` or ``IDLE`` from a Claude Code pane title, None when it is not one
+    (titles off, cleared on exit, or set by something else)."""
+    if not title or (len(title) > 1 and title[1] != " "):
+        return None
+    glyph = title[0]
+    if glyph in BUSY_GLYPHS or "\u2801" <= glyph <= "\u28ff":
+        return WORKING
+    if glyph == IDLE_GLYPH:
+        return IDLE
+    return None
+
+
+#: Screen text that only claude's own UI shows (the fallback; matched case-insensitively).
+_SCREEN_WAITING = ("do you want to proceed?", "do you want to make this edit")
+_SCREEN_WORKING = ("esc to interrupt",)
+
+
+def screen_state(lines: Iterable[str]) -> str | None:
+    """``WAITING`` or ``WORKING`` from a pane's last lines, None when they say neither."""
+    text = "\n".join(lines).lower()
+    if any(marker in text for marker in _SCREEN_WAITING):
+        return WAITING
+    if any(marker in text for marker in _SCREEN_WORKING):
+        return WORKING
+    return None
+
+
+def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
+    """The agent's status from ``signals`` at time ``now`` (see the module docstring)."""
+    if not signals.running:
+        return Status(EXITED, "bottle not running")
+    if signals.pane and signals.pane_dead:
+        return Status(EXITED, "claude exited")
+    title = title_state(signals.title) if signals.pane else None
+    hook = signals.hook
+    word = _WORDS.get(hook.word) if hook is not None else None
+    if hook is None or word is None:
+        if title == WORKING:
+            return Status(WORKING, "busy (title)")
+        if title == IDLE:
+            return Status(IDLE, "at the prompt (title)")
+        screen = screen_state(signals.screen) if signals.screen is not None else None
+        if screen is not None:
+            return Status(screen, "from the screen")
+        if hook is not None:
+            return Status(UNKNOWN, "status file unreadable")
+        return Status(UNKNOWN, "no signal" if signals.pane else "no pane")
+    status, reason = word
+    fresh = now - hook.mtime <= lag
+    if title is None or title == status:
+        return Status(status, reason, hook.mtime)
+    if status == EXITED:
+        # A pane whose claude restarted before the new session's first hook.
+        return Status(title, "(title)")
+    if title == IDLE and status in (WORKING, WAITING) and not fresh:
+        # Esc: no Stop hook fired, and the title has shown ✳ for longer than it lags.
+        return Status(IDLE, "interrupted")
+    if title == WORKING and status == IDLE and not fresh:
+        return Status(WORKING, "busy (title)")
+    return Status(status, reason, hook.mtime)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One agent whose status changed to ``waiting`` (an alert is due)."""
+
+    agent: str
+    reason: str
+
+
+class StatusTracker:
+    """Keeps each agent's status with the time it became so, across polls.
+
+    ``update`` takes this poll's combined statuses and returns them with ``since`` filled
+    in (the hook's time when the hook decided, else the first poll that saw the change), and
+    the agents that started waiting since the last poll. An agent seen for the first time
+    is not a change: the dashboard starting up raises no alerts.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, Status] = {}
+
+    def update(
+        self, statuses: dict[str, Status], now: float
+    ) -> tuple[dict[str, Status], list[Change]]:
+        tracked: dict[str, Status] = {}
+        changes: list[Change] = []
+        for agent, status in statuses.items():
+            last = self._last.get(agent)
+            if last is not None and last.status == status.status:
+                since = last.since
+            else:
+                since = status.since if status.since is not None else now
+                if last is not None and last.since is not None and since < last.since:
+                    since = now  # an older hook time never predates the last change
+                if last is not None and status.status == WAITING:
+                    changes.append(Change(agent, status.reason))
+            tracked[agent] = Status(status.status, status.reason, min(since or now, now))
+        self._last = tracked
+        return tracked, changes

@@ -1,0 +1,159 @@
+"""The status hooks claude gets (backends.claude), the status dir and the host-side reader
+(backends.status_file): real files, real shell, no fakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from backends import paths
+from backends.base import GUEST_UID, AgentSpec
+from backends.claude import (
+    GUEST_STATUS_DIR,
+    STATUS_FILE,
+    STATUS_HOOKS,
+    STATUS_WORDS,
+    claude_args,
+    status_hook_command,
+    status_settings,
+    status_settings_arg,
+)
+from backends.docker.backend import DockerBackend
+from backends.status_file import MAX_BYTES, UNREADABLE, read_status, read_status_file
+
+pytestmark = pytest.mark.unit
+
+
+def test_settings_hook_every_measured_event() -> None:
+    hooks = status_settings()["hooks"]
+    assert set(hooks) == {
+        "SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "Notification",
+        "PostToolUse", "Stop", "StopFailure", "SessionEnd",
+    }  # fmt: skip
+    matchers = {entry.get("matcher") for entry in hooks["Notification"]}
+    # Claude Code sends notification_type; a matcher on anything else never fires.
+    assert matchers == {"permission_prompt", "idle_prompt", "elicitation_dialog"}
+    for entries in hooks.values():
+        for entry in entries:
+            (hook,) = entry["hooks"]
+            assert hook["type"] == "command" and GUEST_STATUS_DIR in hook["command"]
+
+
+def test_settings_arg_is_the_settings_as_json() -> None:
+    assert json.loads(status_settings_arg()) == status_settings()
+    args = claude_args("/p", True, ["--model", "x"], status_hooks=True)
+    assert args[:2] == ["--settings", status_settings_arg()]
+    assert args[2:] == ["--append-system-prompt-file", "/p", "--model", "x"]
+    assert claude_args("/p", False, []) == []
+
+
+@pytest.mark.parametrize(("event", "matcher", "word"), STATUS_HOOKS)
+def test_each_hook_writes_its_word_silently(
+    event: str, matcher: str | None, word: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        ["sh", "-c", status_hook_command(word, str(tmp_path))],
+        input=json.dumps({"hook_event_name": event}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (tmp_path / STATUS_FILE).read_text() == word
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STATUS_FILE]  # no temp file left
+
+
+def test_hook_without_the_mount_prints_nothing_and_succeeds(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["sh", "-c", status_hook_command("working", str(tmp_path / "absent"))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_hook_command_refuses_unknown_words() -> None:
+    with pytest.raises(ValueError):
+        status_hook_command("working; rm -rf /")
+
+
+def test_status_dir_is_private_and_the_agents(tmp_path: Path) -> None:
+    path = paths.ensure_status_dir("web", GUEST_UID)
+    assert path == paths.status_dir("web") and path.is_dir()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if os.geteuid() in (0, GUEST_UID):
+        assert mode == 0o700 and path.stat().st_uid == GUEST_UID
+    else:
+        assert mode == 0o777  # closed to other host users by the 0700 parent
+
+
+def test_plan_records_and_creates_the_status_dir() -> None:
+    plan = DockerBackend().prepare(AgentSpec(name="web"))
+    assert plan.status_dir == str(paths.status_dir("web"))
+    assert Path(plan.status_dir).is_dir()
+
+
+# ------------------------------------------------------------------ the reader
+
+
+def test_reader_words(tmp_path: Path) -> None:
+    f = tmp_path / "state"
+    assert read_status_file(f) is None
+    for word in sorted(STATUS_WORDS):
+        f.write_text(word + "\n")
+        reading = read_status_file(f)
+        assert reading is not None and reading.word == word
+        assert reading.mtime == f.stat().st_mtime
+    for junk in ["", "busy", "[red]waiting[/red]", "working working", "w\x00rking", "x" * 40]:
+        f.write_text(junk)
+        assert read_status_file(f) == read_status_file(f)
+        assert read_status_file(f).word == UNREADABLE  # type: ignore[union-attr]
+
+
+def test_reader_refuses_big_files(tmp_path: Path) -> None:
+    f = tmp_path / "state"
+    f.write_text("working" + " " * MAX_BYTES)
+    assert read_status_file(f).word == UNREADABLE  # type: ignore[union-attr]
+
+
+def test_reader_refuses_symlinks_even_to_a_good_word(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("working")
+    link = tmp_path / "state"
+    link.symlink_to(target)
+    assert read_status_file(link).word == UNREADABLE  # type: ignore[union-attr]
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert read_status_file(tmp_path / "dangling").word == UNREADABLE  # type: ignore[union-attr]
+
+
+def test_reader_does_not_block_on_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "state"
+    os.mkfifo(fifo)
+    assert read_status_file(fifo).word == UNREADABLE  # type: ignore[union-attr]
+
+
+def test_reader_refuses_a_directory_and_a_socket(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    assert read_status_file(tmp_path / "d").word == UNREADABLE  # type: ignore[union-attr]
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "s"))
+        assert read_status_file(tmp_path / "s").word == UNREADABLE  # type: ignore[union-attr]
+    finally:
+        sock.close()
+
+
+def test_read_status_of_an_agent() -> None:
+    assert read_status("web") is None
+    d = paths.ensure_status_dir("web", GUEST_UID)
+    (d / STATUS_FILE).write_text("permission")
+    reading = read_status("web")
+    assert reading is not None and reading.word == "permission"
