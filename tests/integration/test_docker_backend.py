@@ -376,7 +376,7 @@ def test_listing_leaves_out_other_backends_and_other_tools(
             name=f"bottle-{smol}",
             command=["true"],
             labels={
-                LABEL_AGENT: smol,
+                "bottle-dash.agent": smol,
                 "bottle-dash.backend": "smolmachines",
                 "bottle-dash.version": "0.1.0",
             },

@@ -17,7 +17,7 @@ import libtmux
 import pytest
 from waiting import wait_for
 
-from bottle_dash.tmux import TAG, TmuxPaneHost, parse_panes, session_argv, socket_path_from_env
+from bottle_dash.tmux import TmuxPaneHost, parse_panes, session_argv, socket_path_from_env
 
 pytestmark = pytest.mark.tmux
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def test_split_tags_titles_and_keeps_the_dashboard_main(host: TmuxPaneHost) -> N
     panes = host.panes()
     assert set(panes) == {"alpha"}
     assert panes["alpha"].pane_id == pane_id and not panes["alpha"].dead
-    out = host.server.cmd("display", "-p", "-t", pane_id, f"#{{pane_title}} #{{{TAG}}}").stdout
+    out = host.server.cmd("display", "-p", "-t", pane_id, "#{pane_title} #{@bottle-agent}").stdout
     assert out == ["alpha alpha"]
     # The dashboard is the first pane of the same window, and the split one is focused.
     listing = host.server.cmd(

@@ -15,8 +15,6 @@ import pytest
 
 from backends import paths
 from backends.base import (
-    GUEST_PROMPT,
-    LABEL_AGENT,
     AgentSpec,
     BackendError,
     BackendUnavailable,
@@ -50,7 +48,7 @@ def test_prepare_resolves_names_labels_limits_and_writes_prompt(tmp_path: Path) 
     assert plan.bottle == "bottle-alpha"
     assert plan.network == "bottle-alpha-net"
     assert plan.home_volume == "bottle-alpha-home"
-    assert plan.labels[LABEL_AGENT] == "alpha"
+    assert plan.labels["bottle-dash.agent"] == "alpha"
     assert plan.labels["bottle-dash.backend"] == "docker"
     assert plan.workspace == str(tmp_path.resolve())
     assert list(plan.env) == ["A", "B"]
@@ -58,7 +56,7 @@ def test_prepare_resolves_names_labels_limits_and_writes_prompt(tmp_path: Path) 
     assert plan.memory == 512 * 1024**2
     assert plan.pids == 512  # the README's default
     assert plan.cpus and plan.cpus > 0
-    assert plan.prompt_guest == GUEST_PROMPT
+    assert plan.prompt_guest == "/home/node/.bottle-dash/prompt.md"
     prompt = Path(plan.prompt_host)
     assert prompt == paths.agent_state_dir("alpha") / "prompt.md"
     assert prompt.read_bytes() == NASTY.encode()

@@ -122,8 +122,20 @@ def test_fresh_returns_argv_unchanged() -> None:
 
 
 def test_index_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"no claude executable at index -3: \['claude'\]"):
         resume_fallback(["claude"], 3)
+    with pytest.raises(ValueError, match="no claude executable"):
+        resume_fallback(["claude", "--x"], -1)
+
+
+def test_claude_first_with_no_prefix() -> None:
+    # The executable at index 0 (nothing runs it: a local claude) is still in range.
+    assert resume_fallback(["claude", "--x"], 1) == [
+        "sh",
+        "-c",
+        "claude --continue --x || claude --x",
+    ]
+    assert resume_fallback(["claude"], 0) == ["sh", "-c", "claude --continue || claude"]
 
 
 def test_with_the_real_docker_builder() -> None:

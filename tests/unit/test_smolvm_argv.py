@@ -235,9 +235,9 @@ def test_clean_stderr_drops_wheel_note() -> None:
 
 
 def test_find_smolvm_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(cli.ENV_OVERRIDE, "/x/smolvm")
+    monkeypatch.setenv("BOTTLE_DASH_SMOLVM", "/x/smolvm")  # the README's override
     assert cli.find_smolvm() == "/x/smolvm"
-    monkeypatch.delenv(cli.ENV_OVERRIDE)
+    monkeypatch.delenv("BOTTLE_DASH_SMOLVM")
     fake = tmp_path / "smolvm"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
@@ -263,7 +263,7 @@ def test_find_smolvm_falls_back_to_the_wheels_executable(
     (package / "__init__.py").write_text("raise ImportError('located, never imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     assert cli.find_smolvm() is None  # the package, without the binary
-    binary = package / cli.WHEEL_BINARY
+    binary = package / "smol-vmm"  # the executable the smolvm wheel ships
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o644)
     assert cli.find_smolvm() is None  # there, but not executable
