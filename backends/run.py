@@ -7,10 +7,16 @@ redacted.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
+import os
 import re
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from backends.base import BackendUnavailable, CommandFailed, Completed
 
@@ -78,5 +84,99 @@ def run(
         raise CommandFailed(
             f"exit {done.returncode}: {' '.join(redact(argv))}"
             + (f"\n  {detail[-1]}" if detail else "")
+        )
+    return done
+
+
+def stream(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    stdin_from: Sequence[str] | None = None,
+    timeout: float = 3600,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    keep: int = 20,
+) -> Completed:
+    """Run ``argv`` and hand each line of its output (stdout and stderr merged) to
+    ``on_line`` as it arrives: for long steps (an image build) whose progress the operator
+    watches. With ``stdin_from`` a second command's stdout is piped into ``argv``'s stdin
+    (``producer | argv`` without a shell).
+
+    Returns the exit status with the last ``keep`` lines as ``stdout``; raises
+    ``BackendUnavailable`` when an executable does not exist, ``CommandFailed`` on a
+    timeout or when either command exits non-zero (with its last output line).
+    """
+    argv = [str(a) for a in argv]
+    log.debug("stream %s", redact(argv))
+    producer: subprocess.Popen[bytes] | None = None
+    tail: collections.deque[str] = collections.deque(maxlen=keep)
+    deadline = time.monotonic() + timeout
+    try:
+        if stdin_from is not None:
+            producer = subprocess.Popen(
+                [str(a) for a in stdin_from],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+            )
+        # Its own process group: a timeout or an interrupted caller stops the whole
+        # tree (debootstrap runs dpkg and maintainer scripts below it).
+        proc = subprocess.Popen(
+            argv,
+            stdin=producer.stdout if producer else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if producer:
+            producer.kill()
+            producer.wait()
+        missing = exc.filename or argv[0]
+        raise BackendUnavailable(
+            f"command not found: {missing}", fix=f"install {missing!r} or put it on PATH"
+        ) from exc
+    if producer and producer.stdout:
+        producer.stdout.close()  # the consumer holds the pipe now
+
+    def kill_tree() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, kill_tree)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                tail.append(line)
+                on_line(line)
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            kill_tree()
+            proc.wait()
+        if producer and producer.poll() is None:
+            producer.kill()
+    producer_err = ""
+    if producer:
+        _out, err_bytes = producer.communicate()
+        producer_err = err_bytes.decode(errors="replace").strip()
+        if producer.returncode and not code:
+            code = producer.returncode
+            tail.append(producer_err.splitlines()[-1] if producer_err else "")
+    if time.monotonic() > deadline:
+        raise CommandFailed(f"timed out after {timeout:g}s: {' '.join(redact(argv))}")
+    done = Completed(argv=tuple(argv), returncode=code, stdout="\n".join(tail), stderr="")
+    if not done.ok:
+        last = next((t for t in reversed(tail) if t.strip()), "")
+        raise CommandFailed(
+            f"exit {code}: {' '.join(redact(argv))}" + (f"\n  {last}" if last else "")
         )
     return done

@@ -220,11 +220,26 @@ def build_parser() -> argparse.ArgumentParser:
     image_sub = p.add_subparsers(dest="image_command", metavar="ACTION", parser_class=_Parser)
     p = image_sub.add_parser(
         "build",
-        help="build the agent image (Node, git, claude-code from npm)",
-        description="Build the agent image with Docker, showing progress.",
+        help="build the agent image (Node, git, Claude Code from npm)",
+        description="Build the agent image, showing progress: from its Dockerfile when the "
+        "base image can be pulled, else assembled offline from Debian packages and npm "
+        "(needs root and debootstrap). Either way it installs the pinned Claude Code and "
+        "records its version in the label bottle-dash.claude-code.",
     )
     p.add_argument(
         "--tag", default=DEFAULT_IMAGE_TAG, help=f"image tag (default {DEFAULT_IMAGE_TAG})"
+    )
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--offline",
+        action="store_true",
+        help="assemble offline without trying a registry (cached by a hash of its inputs)",
+    )
+    how.add_argument(
+        "--dockerfile", action="store_true", help="build from the Dockerfile only (no fallback)"
+    )
+    p.add_argument(
+        "--rebuild", action="store_true", help="assemble again even when the cached one exists"
     )
     return parser
 
@@ -473,15 +488,17 @@ def cmd_image(ctx: Context) -> int:
     if ctx.args.image_command != "build":
         raise UsageError("image needs an action", f"{PROG} image build [--tag TAG]")
     try:
-        from backends.docker.image import build_agent_image
+        from backends.docker.image import build_or_assemble
     except ImportError as exc:
         raise BackendUnavailable(
             f"the docker backend cannot be loaded: {exc}",
             fix="reinstall bottle-dash with its dependencies",
         ) from exc
-    _say(f"building {ctx.args.tag}")
-    build_agent_image(ctx.args.tag, _progress)
-    _say(f"built {ctx.args.tag}")
+    a = ctx.args
+    offline = True if a.offline else (False if a.dockerfile else None)
+    _say(f"building {a.tag}")
+    build_or_assemble(a.tag, _progress, offline=offline, rebuild=a.rebuild)
+    _say(f"built {a.tag}")
     return EXIT_OK
 
 

@@ -2,7 +2,9 @@
 as progress lines.
 
 The Dockerfile ships inside the package (``backends/docker/agent-image/``), so an
-installed wheel can build it without the source tree.
+installed wheel can build it without the source tree. ``build_or_assemble`` uses it when
+its base image is there or can be pulled, and otherwise (or when asked) assembles the same
+image offline (``backends.images.agent``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 from backends.base import BackendError, ProgressFn, _no_progress
 from backends.docker.engine import Engine, api_message, errors
+from backends.images import agent, rootfs
 
 AGENT_IMAGE_DIR = Path(__file__).resolve().parent / "agent-image"
-DEFAULT_TAG = "bottle-dash-agent:latest"
+DEFAULT_TAG = agent.DEFAULT_TAG
 
 
 def _lines(chunk: Mapping[str, Any]) -> list[str]:
@@ -96,3 +99,65 @@ def build_agent_image(
             ) from exc
     progress(f"built {tag}")
     return image_id or tag
+
+
+def base_image(context: Path) -> str | None:
+    """The first ``FROM`` of the Dockerfile in ``context`` (None when there is none)."""
+    for line in (context / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].upper() == "FROM":
+            return words[1]
+    return None
+
+
+def base_available(context: Path, progress: ProgressFn, engine: Engine) -> bool:
+    """Whether the Dockerfile's base image is in the engine or can be pulled now (pull
+    progress goes to ``progress``). False, with the reason as a progress line, when no
+    registry answers; an engine that does not answer raises ``BackendUnavailable``."""
+    base = base_image(context)
+    if base is None:
+        return False
+    with engine.translating() as api:
+        try:
+            api.inspect_image(base)
+            return True
+        except errors.NotFound:
+            pass
+        progress(f"pulling {base}")
+        repo, _, tag = base.rpartition(":") if ":" in base.split("/")[-1] else (base, "", "")
+        try:
+            follow_build(
+                api.pull(repo, tag=tag or "latest", stream=True, decode=True), progress, tag=base
+            )
+            return True
+        except (errors.APIError, BackendError) as exc:
+            reason = exc.message if isinstance(exc, BackendError) else api_message(exc)
+            progress(f"cannot pull {base}: {reason.splitlines()[0] if reason else 'failed'}")
+            return False
+
+
+def build_or_assemble(
+    tag: str = DEFAULT_TAG,
+    progress: ProgressFn = _no_progress,
+    *,
+    offline: bool | None = None,
+    rebuild: bool = False,
+    engine: Engine | None = None,
+) -> str:
+    """Build the agent image as ``tag``: from the shipped Dockerfile when its base image
+    is there or can be pulled (``offline=None``, the default, or ``offline=False``, which
+    fails when it cannot), else by assembling it offline (``offline=True`` goes straight
+    there); both install Claude Code ``agent.CLAUDE_CODE_VERSION``. Returns ``tag``."""
+    engine = engine or Engine()
+    if offline is not True:
+        if offline is False or base_available(AGENT_IMAGE_DIR, progress, engine):
+            build_agent_image(
+                tag,
+                progress,
+                build_args={"CLAUDE_CODE_VERSION": agent.CLAUDE_CODE_VERSION},
+                engine=engine,
+            )
+            return tag
+        progress("no registry answers: assembling the image offline from Debian and npm")
+    rootfs.ensure_image(agent.AGENT_SPEC, progress, tags=[tag], rebuild=rebuild)
+    return tag

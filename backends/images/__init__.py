@@ -1,0 +1,1 @@
+"""Images built without a registry (see rootfs.py)."""
