@@ -177,6 +177,11 @@ class BottlePlan:
     network: str | None = None
     home_volume: str | None = None
     user: str = GUEST_USER
+    #: The uid:gid the agent runs as (``backends.owner``: the workspace's owner) and why;
+    #: anything mounted into the bottle for the agent to write must be writable by them.
+    uid: int = GUEST_UID
+    gid: int = GUEST_UID
+    uid_reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     #: Host directory mounted at ``claude.GUEST_STATUS_DIR`` for the status hooks (None in
     #: plans recorded before status existed: such bottles have the pane title only).

@@ -48,6 +48,16 @@ def write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def write_readable(path: Path, data: str) -> None:
+    """Write ``data`` to ``path`` with mode 0644 (files a bottle's agent reads through a
+    mount, whatever its uid; they hold nothing secret), replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(data, encoding="utf-8")
+    tmp.chmod(0o644)
+    tmp.replace(path)
+
+
 def write_prompt(agent: str, prompt: str) -> Path:
     """Write ``prompt`` to ``agent``'s prompt file (mode 0600, even when empty: it is
     always copied in) and return its path; every backend's ``prepare`` does this."""

@@ -50,12 +50,16 @@ def exec_argv(
     interactive: bool = True,
     tty: bool = False,
     env_file: str | None = None,
+    home: str | None = None,
 ) -> list[str]:
-    """``docker exec [-i|-it] -u USER -w DIR [--env-file F] -e K=V... CONTAINER ARGV...``.
+    """``docker exec [-i|-it] -u USER -w DIR [--env-file F] -e K=V... [-e HOME=H] CONTAINER
+    ARGV...``.
 
     ``interactive`` keeps stdin open (``-i``), which a foreground command needs; a captured
     run must not take it, or it would read the dashboard's own stdin. ``tty`` (``-t``)
-    implies ``interactive``.
+    implies ``interactive``. ``home`` is set unless ``env`` sets ``HOME``: the engine
+    derives ``HOME`` from the image's own ``/etc/passwd``, where a numeric ``USER`` that
+    is not the image's has none (the agent runs as its workspace owner's uid:gid).
     """
     flags: list[str] = []
     if tty:
@@ -71,6 +75,7 @@ def exec_argv(
         "-w",
         workdir,
         *env_flags(env or {}, env_file),
+        *(["-e", f"HOME={home}"] if home and "HOME" not in (env or {}) else []),
         container,
         *argv,
     ]
@@ -83,8 +88,11 @@ def claude_exec_argv(
     env: Mapping[str, str] | None = None,
     tty: bool = True,
     env_file: str | None = None,
+    user: str = GUEST_USER,
+    home: str | None = None,
 ) -> list[str]:
-    """``docker exec -it -u node -w /workspace [--env-file F] -e K=V... CONTAINER claude ARGS...``.
+    """``docker exec -it -u USER -w /workspace [--env-file F] -e K=V... [-e HOME=H] CONTAINER
+    claude ARGS...`` (``USER`` is the agent's ``uid:gid`` in a bottle handle's argv).
 
     The last ``len(args) + 1`` items are ``["claude", *args]``, which the resume fallback
     relies on to split by index.
@@ -92,9 +100,10 @@ def claude_exec_argv(
     return exec_argv(
         container,
         [CLAUDE, *args],
-        user=GUEST_USER,
+        user=user,
         env=env,
         interactive=True,
         tty=tty,
         env_file=env_file,
+        home=home,
     )

@@ -3,12 +3,14 @@ and a named volume for ``/home/node``, all labelled, all driven through the dock
 
 Resources of the bottle of agent ``<slug>``:
 
-- container ``bottle-<slug>``: user node, every capability dropped, no-new-privileges,
+- container ``bottle-<slug>``: the agent's uid:gid (the workspace's owner, as ``node``:
+  see ``backends.owner`` and ``accounts.py``), every capability dropped, no-new-privileges,
   pids/memory/cpu limits, the workspace bind-mounted at /workspace, a keep-alive main
   process (claude itself is started with ``docker exec`` from a pane);
 - network ``bottle-<slug>-net`` (one bridge per bottle: bottles do not see each other);
-- volume ``bottle-<slug>-home`` at /home/node, so ``~/.claude`` (and ``claude
-  --continue``) survives stop, start and removal without ``--volumes``.
+- volume ``bottle-<slug>-home`` at /home (volumes made before: at /home/node), so
+  ``~/.claude`` (and ``claude --continue``) survives stop, start and removal without
+  ``--volumes``.
 
 Every resource carries ``base.bottle_labels``; listing is by label, in one call.
 """
@@ -47,6 +49,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import GUEST_STATUS_DIR
+from backends.docker.accounts import restore_accounts, user_ids, write_accounts
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
     SDK_FIX,
@@ -60,14 +63,17 @@ from backends.docker.engine import (
 from backends.docker.network import create_network
 from backends.docker.plan import (
     CAP_DROP,
+    HOME_MOUNT,
     IMAGE_FIX,
     KEEPALIVE,
+    LABEL_HOME_MOUNT,
     SECURITY_OPT,
     STOP_TIMEOUT,
     prepare_plan,
     recorded_env,
 )
 from backends.docker.provision import provision
+from backends.owner import agent_user
 
 
 def _iso(created: Any) -> str:
@@ -206,10 +212,13 @@ class DockerBackend(BottleBackend):
                     self._network(api, plan, undo)
                     step = "creating the home volume"
                     progress(step)
-                    self._volume(api, plan, undo)
+                    home_mount = self._volume(api, plan, undo)
+                    step = f"writing the account of uid {plan.uid}:{plan.gid}"
+                    progress(step)
+                    write_accounts(api, plan)
                     step = "creating the container"
                     progress(step)
-                    ident = self._create(api, plan)
+                    ident = self._create(api, plan, home_mount)
                     undo.callback(self._quietly, api.remove_container, ident, force=True, v=False)
                     step = "starting the container"
                     progress(step)
@@ -223,7 +232,7 @@ class DockerBackend(BottleBackend):
             except (errors.DockerException, BackendError, OSError) as exc:
                 raise _step_failed(plan, step, exc) from exc
             progress("running")
-            return DockerBottle(self.engine, plan.agent, env=plan.env)
+            return DockerBottle(self.engine, plan.agent, env=plan.env, ids=(plan.uid, plan.gid))
 
     def _relaunch(
         self, api: Any, plan: BottlePlan, info: dict[str, Any], progress: ProgressFn
@@ -240,10 +249,14 @@ class DockerBackend(BottleBackend):
         ident = info["Id"]
         if state.get("Running") and not state.get("Paused"):
             progress("already running")
-            return DockerBottle(self.engine, plan.agent, env=recorded_env(plan.agent, plan))
+            return DockerBottle(
+                self.engine, plan.agent, env=recorded_env(plan.agent, plan), ids=user_ids(info)
+            )
+        self._check_user(info, plan.agent)
         step = "starting the container"
         progress(step)
         try:
+            restore_accounts(api, info)
             if state.get("Paused"):
                 api.unpause(ident)
             else:
@@ -256,7 +269,35 @@ class DockerBackend(BottleBackend):
         except (errors.DockerException, BackendError, OSError) as exc:
             raise _step_failed(plan, step, exc) from exc
         progress("running")
-        return DockerBottle(self.engine, plan.agent, env=plan.env)
+        return DockerBottle(self.engine, plan.agent, env=plan.env, ids=user_ids(info))
+
+    @staticmethod
+    def _check_user(info: dict[str, Any], agent: str) -> None:
+        """Refuse to start a bottle whose agent would run as someone other than its
+        workspace's owner (a bottle made before bottles ran as the owner, or a workspace
+        that changed hands since): it could not write there, or would leave files owned by
+        the wrong uid. The fix recreates the container; its home volume is kept."""
+        source = next(
+            (
+                str(m.get("Source"))
+                for m in info.get("Mounts") or []
+                if m.get("Destination") == GUEST_WORKSPACE and m.get("Source")
+            ),
+            None,
+        )
+        if source is None or not Path(source).is_dir():
+            return
+        want = agent_user(source)
+        have = user_ids(info)
+        if have != (want.uid, want.gid):
+            raise LaunchError(
+                f"the bottle of agent {agent} runs the agent as uid {have[0]}:{have[1]}, but "
+                f"its workspace {source} belongs to {want.uid}:{want.gid}, so the agent "
+                "could not write there as its owner",
+                fix=f"recreate the bottle: `bottle-dash rm {agent}` then `bottle-dash up "
+                f"{agent}` (rm without --volumes keeps the home, and with it the conversations)",
+                agent=agent,
+            )
 
     @staticmethod
     def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
@@ -280,19 +321,28 @@ class DockerBackend(BottleBackend):
                 agent=plan.agent,
             )
 
-    def _volume(self, api: Any, plan: BottlePlan, undo: ExitStack) -> None:
+    def _volume(self, api: Any, plan: BottlePlan, undo: ExitStack) -> str:
+        """Create the home volume unless it exists; returns where to mount it."""
         assert plan.home_volume
         try:
-            api.inspect_volume(plan.home_volume)
+            info = api.inspect_volume(plan.home_volume)
         except errors.NotFound:
-            api.create_volume(plan.home_volume, labels=plan.labels)
+            labels = {**plan.labels, LABEL_HOME_MOUNT: HOME_MOUNT}
+            api.create_volume(plan.home_volume, labels=labels)
             undo.callback(self._quietly, api.remove_volume, plan.home_volume, force=True)
+            return HOME_MOUNT
         # An existing home is kept on purpose: it is what `rm` without --volumes leaves.
+        # One made before homes were mounted at /home holds the home at its top.
+        return str((info.get("Labels") or {}).get(LABEL_HOME_MOUNT) or GUEST_HOME)
 
-    def _create(self, api: Any, plan: BottlePlan) -> str:
+    def _create(self, api: Any, plan: BottlePlan, home_mount: str) -> str:
         from docker.types import Mount
 
-        mounts = [Mount(target=GUEST_HOME, source=plan.home_volume, type="volume")]
+        mounts = [
+            Mount(target=home_mount, source=plan.home_volume, type="volume"),
+            Mount(target="/etc/passwd", source=plan.extra["passwd"], type="bind", read_only=True),
+            Mount(target="/etc/group", source=plan.extra["group"], type="bind", read_only=True),
+        ]
         if plan.workspace:
             mounts.append(Mount(target=GUEST_WORKSPACE, source=plan.workspace, type="bind"))
         if plan.status_dir:
@@ -315,7 +365,7 @@ class DockerBackend(BottleBackend):
             hostname=plan.bottle,
             entrypoint=list(KEEPALIVE),
             command=[],
-            user=plan.user,
+            user=f"{plan.uid}:{plan.gid}",
             working_dir=GUEST_WORKSPACE,
             environment=dict(plan.env),
             labels=dict(plan.labels),
@@ -426,14 +476,17 @@ class DockerBackend(BottleBackend):
             agent,
             env=recorded_env(agent),
             running=bool(state.get("Running")) and not state.get("Paused"),
+            ids=user_ids(info),
         )
 
     def start(self, agent: str) -> None:
         """Start the stopped bottle of ``agent``; its home volume (prompt, skills,
         ``~/.claude``) is still there."""
         info = self._ours(agent)
+        self._check_user(info, agent)
         with self.engine.translating() as api:
             try:
+                restore_accounts(api, info)
                 api.start(info["Id"])
             except errors.APIError as exc:
                 raise BackendError(

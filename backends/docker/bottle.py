@@ -10,10 +10,11 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from backends import paths, run
 from backends.base import (
+    GUEST_HOME,
     GUEST_UID,
     GUEST_USER,
     BackendError,
@@ -26,8 +27,8 @@ from backends.docker.archive import path_tar
 from backends.docker.argv import claude_exec_argv, env_file_text, exec_argv
 from backends.docker.engine import Engine, api_message, errors, unavailable
 
-#: Owners that need no lookup in the guest.
-KNOWN_IDS: dict[str, tuple[int, int]] = {GUEST_USER: (GUEST_UID, GUEST_UID), "root": (0, 0)}
+#: Owners that need no lookup in the guest (the agent's own are the bottle's ``ids``).
+KNOWN_IDS: dict[str, tuple[int, int]] = {"root": (0, 0)}
 
 # What the docker CLI prints (exit 1) when the trouble is the engine or the container,
 # not the script: those are errors, not a script's non-zero exit.
@@ -50,8 +51,9 @@ def sdk_exec(api: Any, container: str, argv: Sequence[str], *, user: str) -> tup
     )
 
 
-def put_archive(api: Any, container: str, path: str, data: bytes) -> None:
-    """Unpack the tar ``data`` at ``path`` in ``container`` (``path`` must exist)."""
+def put_archive(api: Any, container: str, path: str, data: bytes | IO[bytes]) -> None:
+    """Unpack the tar ``data`` (bytes, or a file streamed from its position) at ``path`` in
+    ``container`` (``path`` must exist)."""
     if not api.put_archive(container, path, data):
         raise BackendError(f"the engine refused to unpack an archive at {path} in {container}")
 
@@ -71,8 +73,11 @@ class DockerBottle(Bottle):
         *,
         env: Mapping[str, str] | None = None,
         running: bool = True,
+        ids: tuple[int, int] = (GUEST_UID, GUEST_UID),
     ) -> None:
         self.engine = engine
+        #: The uid:gid the agent (``node``) runs as in this bottle.
+        self.ids = ids
         self.agent = agent
         self.name = bottle_name(agent)
         self.env: dict[str, str] = dict(env or {})
@@ -99,24 +104,43 @@ class DockerBottle(Bottle):
         paths.write_private(path, text.encode())
         return str(path)
 
+    def as_user(self, user: str) -> tuple[str, str | None]:
+        """``docker exec -u`` value and ``HOME`` for ``user``: the agent (``node``) is its
+        numeric ``uid:gid`` with ``/home/node``, because the engine resolves names in the
+        image's ``/etc/passwd``, not in the one mounted over it; others pass as given."""
+        if user == GUEST_USER:
+            return f"{self.ids[0]}:{self.ids[1]}", GUEST_HOME
+        return user, None
+
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
-        """``docker exec -it -u node -w /workspace [--env-file F] bottle-<agent> claude
-        ARGV...`` (writes the env file, see ``env_file``)."""
-        return claude_exec_argv(self.name, argv, env=self.env, tty=tty, env_file=self.env_file())
+        """``docker exec -it -u UID:GID -w /workspace [--env-file F] -e HOME=/home/node
+        bottle-<agent> claude ARGV...`` (writes the env file, see ``env_file``)."""
+        user, home = self.as_user(GUEST_USER)
+        return claude_exec_argv(
+            self.name,
+            argv,
+            env=self.env,
+            tty=tty,
+            env_file=self.env_file(),
+            user=user,
+            home=home,
+        )
 
     def exec_argv(
         self, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
     ) -> list[str]:
         """``docker exec -i[t] -u USER -w /workspace -e K=V... bottle-<agent> ARGV...`` for a
         foreground command (stdin stays open)."""
+        who, home = self.as_user(user)
         return exec_argv(
             self.name,
             argv,
-            user=user,
+            user=who,
             env=self.env,
             interactive=True,
             tty=tty,
             env_file=self.env_file(),
+            home=home,
         )
 
     # ------------------------------------------------------------------ captured commands
@@ -125,13 +149,15 @@ class DockerBottle(Bottle):
         """Run ``sh -c script`` as ``user`` and capture its output; a non-zero exit of the
         script is returned, not raised. A missing or stopped container raises
         ``BottleNotFound``; an engine that does not answer, ``BackendUnavailable``."""
+        who, home = self.as_user(user)
         argv = exec_argv(
             self.name,
             ["sh", "-c", script],
-            user=user,
+            user=who,
             env=self.env,
             interactive=False,
             env_file=self.env_file(),
+            home=home,
         )
         done = run.run(argv, timeout=timeout)
         if done.returncode == 1:
@@ -156,6 +182,8 @@ class DockerBottle(Bottle):
     # ------------------------------------------------------------------ files
 
     def _ids(self, api: Any, user: str) -> tuple[int, int]:
+        if user == GUEST_USER:
+            return self.ids
         if user in KNOWN_IDS:
             return KNOWN_IDS[user]
         if user.isdigit():
@@ -193,7 +221,7 @@ class DockerBottle(Bottle):
                         raise
                     # The parent is missing: make it as the owner, then try once more.
                     code, _, err = sdk_exec(
-                        api, self.name, ["mkdir", "-p", "--", parent], user=user
+                        api, self.name, ["mkdir", "-p", "--", parent], user=f"{uid}:{gid}"
                     )
                     if code:
                         raise BackendError(

@@ -10,7 +10,6 @@ from backends import paths
 from backends.base import (
     GUEST_HOME,
     GUEST_PROMPT,
-    GUEST_UID,
     GUEST_USER,
     AgentSpec,
     BottlePlan,
@@ -22,6 +21,7 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
+from backends.owner import agent_user
 
 #: Limits used when the agent sets none. Generous for one agent session (claude plus
 #: node, git and a test run) yet small enough that a runaway agent cannot starve the host.
@@ -37,6 +37,16 @@ KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; 
 CAP_DROP = ("ALL",)
 SECURITY_OPT = ("no-new-privileges",)
 IMAGE_FIX = "build it with `bottle-dash image build`, or `docker pull` / `docker load` it"
+#: Where the home volume is mounted: /home, so that /home/node is a directory inside the
+#: volume whose owner provisioning can set through an archive (the engine cannot change
+#: the owner of a mount point, and a bottle without capabilities cannot chown).
+HOME_MOUNT = "/home"
+#: On the home volume: where it is mounted. Volumes made before it was /home lack it and
+#: stay mounted at /home/node (their files sit at the volume's top).
+LABEL_HOME_MOUNT = "bottle-dash.home-mount"
+#: The generated account files (the agent's uid:gid as ``node``), mounted read-only.
+PASSWD_FILE = "passwd"
+GROUP_FILE = "group"
 
 
 def network_name(agent: str) -> str:
@@ -107,6 +117,8 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
     prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
     cpus = agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
+    user = agent_user(workspace)
+    state = paths.agent_state_dir(agent.name)
     return BottlePlan(
         agent=agent.name,
         backend=backend,
@@ -126,14 +138,20 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
         network=network_name(agent.name),
         home_volume=home_volume_name(agent.name),
         user=GUEST_USER,
+        uid=user.uid,
+        gid=user.gid,
+        uid_reason=user.reason,
         extra={
             "cap_drop": list(CAP_DROP),
             "security_opt": list(SECURITY_OPT),
             "command": list(KEEPALIVE),
             "home": GUEST_HOME,
+            "home_mount": HOME_MOUNT,
+            "passwd": str(state / PASSWD_FILE),
+            "group": str(state / GROUP_FILE),
             "source": str(agent.source) if agent.source else None,
         },
-        status_dir=str(paths.ensure_status_dir(agent.name, GUEST_UID)),
+        status_dir=str(paths.ensure_status_dir(agent.name, user.uid)),
     )
 
 

@@ -1,6 +1,6 @@
-"""Provisioning a started docker bottle: the prompt file (always) and the skills, owned by
-node, written through ``put_archive`` because root in the bottle holds no capabilities
-(it could not chown them)."""
+"""Provisioning a started docker bottle: ``/home/node`` owned by the agent's uid:gid, then
+the prompt file (always) and the skills, owned by it too, written through ``put_archive``
+because root in the bottle holds no capabilities (it could not chown them)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,23 @@ from typing import Any
 from backends.base import (
     GUEST_HOME,
     GUEST_SKILLS,
-    GUEST_UID,
-    GUEST_USER,
     BackendError,
     BottlePlan,
     ProgressFn,
     ProvisionError,
 )
+from backends.docker.accounts import own_home
 from backends.docker.archive import file_tar, paths_tar
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
 
 
 def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
-    """Prompt file (always) then skills, owned by node, through archives."""
+    """The home's owner, the prompt file (always) then skills, owned by the agent's
+    uid:gid (``plan.uid``/``plan.gid``), through archives."""
+    progress("checking the home's owner")
+    if own_home(api, plan):
+        progress(f"gave /home/node to uid {plan.uid}:{plan.gid}")
     progress("copying the prompt")
     try:
         prompt = Path(plan.prompt_host).read_bytes()
@@ -36,7 +39,7 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
         ) from exc
     rel = PurePosixPath(plan.prompt_guest).relative_to(GUEST_HOME)
     parents = [(str(p), 0o700) for p in reversed(rel.parents) if str(p) != "."]
-    data = file_tar(str(rel), prompt, mode=0o600, uid=GUEST_UID, gid=GUEST_UID, parents=parents)
+    data = file_tar(str(rel), prompt, mode=0o600, uid=plan.uid, gid=plan.gid, parents=parents)
     _put(api, plan, GUEST_HOME, data, "the prompt file")
     if not plan.skills:
         return
@@ -50,12 +53,13 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
             )
     dests = [dest for _, dest in plan.skills]
     # Replace each skill whole (a file removed on the host goes away in the guest too);
-    # as node, because root in the bottle has no capabilities over node's files.
+    # as the agent (`node`, whatever its uid), because root in the bottle has no
+    # capabilities over the agent's files.
     code, _out, err = sdk_exec(
         api,
         plan.bottle,
         ["sh", "-c", 'rm -rf -- "$@" && mkdir -p -- "$@"', "provision", *dests],
-        user=GUEST_USER,
+        user=f"{plan.uid}:{plan.gid}",
     )
     if code:
         raise ProvisionError(
@@ -64,7 +68,7 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
         )
     # Every skill dest sits in GUEST_SKILLS (base.skill_dest): one archive carries them all.
     items = [(Path(src), posixpath.basename(dest)) for src, dest in plan.skills]
-    data = paths_tar(items, uid=GUEST_UID, gid=GUEST_UID)
+    data = paths_tar(items, uid=plan.uid, gid=plan.gid)
     _put(api, plan, GUEST_SKILLS, data, "skills " + ", ".join(src for src, _ in plan.skills))
 
 

@@ -1,7 +1,7 @@
 """Assemble the offline test agent image and ``docker import`` it (test fixture only).
 
 No registry is reachable from CI, so the image the tests run is built here from files on
-the host: busybox (static) for a shell and coreutils, util-linux's ``runuser``/``setpriv``
+the host: busybox (static) for a shell and coreutils, util-linux's ``runuser`` and ``git``
 with the libraries and PAM modules they load, a ``node`` user (uid 1000), ``/workspace``,
 and the stand-in ``claude`` from this folder. The tag carries a hash of the inputs, so
 the image is rebuilt only when they change.
@@ -23,7 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = "bottle-dash-test-agent"
 LABEL = "bottle-dash.test-image=1"
-BINARIES = ["/usr/sbin/runuser"]
+#: git: the agent's own work in /workspace (init, add, commit, status) is tested as the agent.
+BINARIES = ["/usr/sbin/runuser", "/usr/bin/git"]
 PAM_MODULES = ["pam_rootok.so", "pam_permit.so", "pam_env.so", "pam_limits.so"]
 PAM_RUNUSER = (
     "auth sufficient pam_rootok.so\naccount required pam_permit.so\n"
@@ -76,7 +77,7 @@ def _inputs() -> list[tuple[str, Path]]:
     mods = [str(pam / m) for m in PAM_MODULES if (pam / m).exists()]
     for binary in BINARIES + mods:
         if not Path(binary).exists():
-            raise SystemExit(f"{binary} is missing: apt-get install -y util-linux")
+            raise SystemExit(f"{binary} is missing: apt-get install -y util-linux git")
         files.append((binary.lstrip("/"), Path(binary)))
         for lib in _libs(binary):
             if lib not in seen:

@@ -7,6 +7,7 @@ removes whatever a failed test leaves; each test also removes its own bottles.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "README").write_text("workspace\n")
+    # An operator whose uid is the image's node (1000): the agent runs as the owner.
+    os.chown(ws, 1000, 1000)
     return ws
 
 

@@ -47,6 +47,7 @@ from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
+from backends.docker.plan import LABEL_HOME_MOUNT
 from backends.status_file import UNREADABLE, read_status_file
 
 pytestmark = pytest.mark.docker
@@ -97,6 +98,9 @@ def shared(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         workspace = base / "ws"
         workspace.mkdir()
         (workspace / "README").write_text("host file\n")
+        # Owned by uid 1000, as an operator whose uid is the image's node would have it:
+        # the agent runs as its workspace's owner (test_workspace_owner covers the others).
+        os.chown(workspace, 1000, 1000)
         name = agent_name("hard")
         backend = DockerBackend()
         spec = AgentSpec(
@@ -166,22 +170,29 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     assert host["MemorySwap"] == 256 * MIB
     assert host["NanoCpus"] == 1_000_000_000
     assert not host.get("Privileged")
-    assert info["Config"]["User"] == "node"
+    assert info["Config"]["User"] == "1000:1000"
     assert info["Config"]["WorkingDir"] == "/workspace"
     assert list(info["NetworkSettings"]["Networks"]) == [plan.network]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/home/node", "/workspace", GUEST_STATUS_DIR}
+    assert set(mounts) == {"/home", "/workspace", "/etc/passwd", "/etc/group", GUEST_STATUS_DIR}
     assert mounts[GUEST_STATUS_DIR]["Type"] == "bind"
     assert mounts[GUEST_STATUS_DIR]["Source"] == plan.status_dir
-    assert mounts["/home/node"]["Type"] == "volume"
-    assert mounts["/home/node"]["Name"] == plan.home_volume
+    assert mounts["/home"]["Type"] == "volume"
+    assert mounts["/home"]["Name"] == plan.home_volume
     assert mounts["/workspace"]["Source"] == plan.workspace
+    # The agent's account files: generated on the host, read-only in the bottle.
+    for target in ("/etc/passwd", "/etc/group"):
+        assert mounts[target]["Type"] == "bind" and mounts[target]["RW"] is False
+    assert mounts["/etc/passwd"]["Source"] == plan.extra["passwd"]
     assert not any("docker.sock" in (m.get("Source") or "") for m in info["Mounts"])
     for key, value in plan.labels.items():
         assert info["Config"]["Labels"][key] == value
     api = backend.engine.api()
     assert api.inspect_network(plan.network)["Labels"] == plan.labels
-    assert api.inspect_volume(plan.home_volume)["Labels"] == plan.labels
+    assert api.inspect_volume(plan.home_volume)["Labels"] == {
+        **plan.labels,
+        LABEL_HOME_MOUNT: "/home",
+    }
 
 
 def test_status_hooks_write_through_the_mount_and_the_host_reads_them(

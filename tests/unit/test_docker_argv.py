@@ -17,9 +17,11 @@ from backends.docker.engine import Engine
 NASTY = 'it\'s "quoted" $(rm -rf /) `id` a\nnew line ünïcødé ✓ ; | & *'
 
 
-def handle(agent: str = "alpha", env: dict[str, str] | None = None) -> DockerBottle:
+def handle(
+    agent: str = "alpha", env: dict[str, str] | None = None, ids: tuple[int, int] = (1000, 1000)
+) -> DockerBottle:
     # Engine() is lazy: building argv never talks to Docker.
-    return DockerBottle(Engine(), agent, env=env)
+    return DockerBottle(Engine(), agent, env=env, ids=ids)
 
 
 def env_file_of(agent: str = "alpha") -> Path:
@@ -29,17 +31,21 @@ def env_file_of(agent: str = "alpha") -> Path:
 
 
 def test_claude_argv_tty_is_exact() -> None:
-    argv = handle(env={"B": "2", "A": "1"}).claude_argv(["--model", "opus"])
+    argv = handle(env={"B": "2", "A": "1"}, ids=(1234, 1001)).claude_argv(["--model", "opus"])
     assert argv == [
         "docker",
         "exec",
         "-it",
+        # The agent's uid:gid (its workspace's owner), numeric: the engine would resolve
+        # `node` in the image's own /etc/passwd, not in the one mounted over it.
         "-u",
-        "node",
+        "1234:1001",
         "-w",
         "/workspace",
         "--env-file",
         str(env_file_of()),
+        "-e",
+        "HOME=/home/node",
         "bottle-alpha",
         "claude",
         "--model",
@@ -57,9 +63,11 @@ def test_claude_argv_without_tty_keeps_stdin_only() -> None:
         "exec",
         "-i",
         "-u",
-        "node",
+        "1000:1000",
         "-w",
         "/workspace",
+        "-e",
+        "HOME=/home/node",
         "bottle-alpha",
         "claude",
         "-p",
@@ -77,12 +85,15 @@ def test_claude_argv_ends_with_claude_and_args() -> None:
 def test_module_builders_match_the_handle() -> None:
     env = {"K": "v"}
     file = str(env_file_of("a"))
-    assert claude_exec_argv("bottle-a", ["--c"], env=env, env_file=file) == handle(
+    agent = {"user": "1000:1000", "home": "/home/node"}
+    assert claude_exec_argv("bottle-a", ["--c"], env=env, env_file=file, **agent) == handle(
         "a", env
     ).claude_argv(["--c"])
-    assert exec_argv("bottle-a", ["ls"], env=env, tty=True, env_file=file) == handle(
+    assert exec_argv("bottle-a", ["ls"], env=env, tty=True, env_file=file, **agent) == handle(
         "a", env
     ).exec_argv(["ls"], tty=True)
+    # An agent env that sets HOME keeps it.
+    assert "HOME=/home/node" not in exec_argv("b", ["ls"], env={"HOME": "/h"}, home="/home/node")
 
 
 def test_exec_argv_user_tty_and_capture() -> None:
@@ -138,8 +149,8 @@ def test_nasty_values_pass_as_single_items() -> None:
     argv = handle(env={"P": NASTY}).claude_argv(args)
     # Nothing was shell-joined or quoted: each value is exactly one argv element.
     assert argv == [
-        *["docker", "exec", "-it", "-u", "node", "-w", "/workspace"],
-        *["-e", f"P={NASTY}", "bottle-alpha", "claude"],
+        *["docker", "exec", "-it", "-u", "1000:1000", "-w", "/workspace"],
+        *["-e", f"P={NASTY}", "-e", "HOME=/home/node", "bottle-alpha", "claude"],
         *args,
     ]
     # NASTY has a line break, which an env file cannot carry: it stays a single -e item.
