@@ -27,7 +27,6 @@ from pathlib import Path
 from backends import run as runner
 from backends.base import (
     GUEST_PROMPT,
-    GUEST_UID,
     GUEST_USER,
     GUEST_WORKSPACE,
     LABEL_AGENT,
@@ -44,6 +43,7 @@ from backends.base import (
     LaunchError,
     Problem,
     ProgressFn,
+    ProvisionError,
     _no_progress,
     bottle_labels,
     bottle_name,
@@ -51,12 +51,13 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import GUEST_STATUS_DIR, claude_args, has_prompt
+from backends.owner import agent_user
 from backends.paths import ensure_status_dir, save_plan, saved_plan, write_prompt
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
 from backends.smolmachines.preflight import COMPONENT, host_problems, kvm_state, read_text
-from backends.smolmachines.provision import provision
+from backends.smolmachines.provision import align_account, provision
 
 NAME = "smolmachines"
 INSTALL_FIX = (
@@ -138,11 +139,18 @@ class SmolmachinesBackend(BottleBackend):
                 fix="create the skill directory or remove it from the agent's skills",
                 agent=agent.name,
             )
+        workspace = str(Path(agent.workspace).expanduser().resolve()) if agent.workspace else None
+        if workspace is not None and not Path(workspace).is_dir():
+            raise ProvisionError(
+                f"workspace {workspace} of agent {agent.name} is not a directory",
+                fix=f"create it (`mkdir -p {workspace}`) or change `workspace`",
+                agent=agent.name,
+            )
+        user = agent_user(workspace)
         prompt_host = write_prompt(agent.name, agent.prompt)
         nonempty = has_prompt(agent.prompt)
         base = agent.source.parent if agent.source else None
         source = images.resolve(agent.image, base=base)
-        workspace = str(agent.workspace) if agent.workspace else None
         return BottlePlan(
             agent=agent.name,
             backend=NAME,
@@ -160,6 +168,9 @@ class SmolmachinesBackend(BottleBackend):
             memory=agent.memory,
             pids=agent.pids,
             user=GUEST_USER,
+            uid=user.uid,
+            gid=user.gid,
+            uid_reason=user.reason,
             extra={
                 "source": source.to_dict(),
                 "net": True,
@@ -168,7 +179,7 @@ class SmolmachinesBackend(BottleBackend):
                 # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
                 "pids_limit_applied": False,
             },
-            status_dir=str(ensure_status_dir(agent.name, GUEST_UID)),
+            status_dir=str(ensure_status_dir(agent.name, user.uid)),
         )
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:
@@ -281,10 +292,20 @@ class SmolmachinesBackend(BottleBackend):
         return SmolBottle(self.smolvm(), record.name, agent, plan.env if plan else {})
 
     def start(self, agent: str) -> None:
-        """Start the stopped machine again; its disk (the home) is as it was."""
+        """Start the stopped machine again; its disk (the home) is as it was. The agent's
+        account follows its workspace's owner (a machine made before the agent ran as the
+        owner, or a workspace that changed hands, is put right as root in the VM)."""
         record = self._record(agent)
         if not record.live:
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
+        plan = saved_plan(agent)
+        if plan is None or not plan.workspace or not Path(plan.workspace).is_dir():
+            return
+        user = agent_user(plan.workspace)
+        bottle = SmolBottle(self.smolvm(), record.name, agent, plan.env)
+        if align_account(bottle, user.uid, user.gid):
+            plan.uid, plan.gid, plan.uid_reason = user.uid, user.gid, user.reason
+            save_plan(plan)
 
     def stop(self, agent: str) -> None:
         """Stop the machine (the workload gets SIGTERM first); the disk is kept."""

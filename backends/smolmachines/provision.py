@@ -1,22 +1,49 @@
-"""Provisioning a started machine, in order: ``/home/node`` handed to node, the prompt
-file (always; 0600, owner node), the skills (``~/.claude/skills/<name>/``, owner node).
-Paths, modes and owners are those of the docker backend."""
+"""Provisioning a started machine, in order: the agent's account (``node`` given the
+workspace owner's uid:gid), ``/home/node`` handed to node, the prompt file (always; 0600,
+owner node), the skills (``~/.claude/skills/<name>/``, owner node). Paths, modes and
+owners are those of the docker backend."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-from backends.base import GUEST_USER, BottlePlan, ProgressFn, ProvisionError
+from backends.base import GUEST_HOME, GUEST_USER, BottlePlan, ProgressFn, ProvisionError
+from backends.owner import guest_group, guest_passwd
 from backends.smolmachines.bottle import SmolBottle
+
+
+def _root(bottle: SmolBottle, script: str, what: str) -> str:
+    done = bottle.exec(script, user="root")
+    if not done.ok:
+        raise ProvisionError(f"{what} failed: {done.stderr.strip()}", agent=bottle.agent)
+    return done.stdout
+
+
+def align_account(bottle: SmolBottle, uid: int, gid: int) -> bool:
+    """Give the guest's ``node`` the ids ``uid:gid`` (its ``/etc/passwd`` and ``/etc/group``
+    rewritten as root in the VM, its home re-owned); False when it had them already."""
+    ids = _root(bottle, f"id -u {GUEST_USER}; id -g {GUEST_USER}", "reading the agent's ids")
+    if ids.split() == [str(uid), str(gid)]:
+        return False
+    passwd = guest_passwd(_root(bottle, "cat /etc/passwd", "reading /etc/passwd"), uid, gid)
+    group = guest_group(_root(bottle, "cat /etc/group", "reading /etc/group"), gid)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in (("passwd", passwd), ("group", group)):
+            path = Path(tmp) / name
+            path.write_text(text, encoding="utf-8")
+            bottle.cp_in(path, f"/etc/{name}", mode=0o644, user="root")
+    _root(bottle, f"chown -R {uid}:{gid} {GUEST_HOME}", "chown of /home/node")
+    return True
 
 
 def provision(bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> None:
     """Provision ``bottle`` as ``plan`` says; ``ProvisionError`` names what failed."""
+    progress(f"provisioning: the agent's account ({plan.uid}:{plan.gid})")
+    align_account(bottle, plan.uid, plan.gid)
     progress("provisioning: /home/node ownership")
     # The image's /home/node may belong to root (or to another uid); claude writes there.
-    done = bottle.exec("chown -R node:node /home/node", user="root")
-    if not done.ok:
-        raise ProvisionError(f"chown of /home/node failed: {done.stderr.strip()}", agent=plan.agent)
+    _root(bottle, f"chown -R {plan.uid}:{plan.gid} {GUEST_HOME}", "chown of /home/node")
     progress("provisioning: prompt")
     # Always copied (an empty prompt too), so a stale one never lingers in the home.
     bottle.cp_in(Path(plan.prompt_host), plan.prompt_guest, mode=0o600, user=GUEST_USER)

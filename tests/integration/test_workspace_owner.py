@@ -9,16 +9,23 @@ Both backends: docker, and smolmachines against the stand-in smolvm (shim tier).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import PtySession, write_config
 from cli_run import bd
 from conftest import agent_name
+from smolvm_support import standin  # noqa: F401
+
+from backends.base import AgentSpec, LaunchError
+from backends.docker.backend import DockerBackend
+from backends.docker.plan import KEEPALIVE
 
 OWNERS = [1000, 1234, 0]
 
@@ -183,3 +190,115 @@ def test_docker_agent_owns_its_work(
     status = _ok(bd("exec", name, "--", "cat", "/proc/self/status", env=env))
     assert "CapEff:\t0000000000000000" in status and "CapBnd:\t0000000000000000" in status
     assert "NoNewPrivs:\t1" in status
+
+
+@pytest.mark.shim
+@pytest.mark.parametrize("owner", OWNERS)
+def test_smolmachines_agent_owns_its_work(
+    tmp_path: Path,
+    standin: str,  # noqa: F811
+    owner: int,
+    rm_after: list[tuple[str, dict[str, str]]],
+) -> None:
+    name = agent_name(f"smol-own-{owner}")
+    rm_after.append((name, {"BOTTLE_DASH_CONFIG": str(tmp_path / "config.toml")}))
+    check_agent_owns_its_work(tmp_path, name, {"backend": "smolmachines", "image": standin}, owner)
+
+
+def _legacy_bottle(backend: DockerBackend, plan: Any) -> None:
+    """A bottle as bottle-dash made it before agents ran as their workspace's owner: user
+    ``node``, the home volume (no mount label) at /home/node, no account files mounted."""
+    from docker.types import Mount
+
+    api = backend.engine.api()
+    api.create_network(plan.network, labels=plan.labels)
+    api.create_volume(plan.home_volume, labels=plan.labels)
+    mounts = [
+        Mount(target="/home/node", source=plan.home_volume, type="volume"),
+        Mount(target="/workspace", source=plan.workspace, type="bind"),
+    ]
+    host = api.create_host_config(
+        mounts=mounts,
+        network_mode=plan.network,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+    )
+    api.create_container(
+        plan.image,
+        name=plan.bottle,
+        entrypoint=list(KEEPALIVE),
+        user="node",
+        working_dir="/workspace",
+        labels=plan.labels,
+        host_config=host,
+    )
+
+
+@pytest.mark.docker
+def test_docker_bottle_made_before_keeps_working_or_says_how_to_move_on(
+    tmp_path: Path, test_image: str
+) -> None:
+    backend = DockerBackend()
+    ws = _workspace(tmp_path, 1000)
+    name = agent_name("legacy")
+    plan = backend.prepare(AgentSpec(name=name, image=test_image, workspace=ws))
+    _legacy_bottle(backend, plan)
+    try:
+        # Workspace of uid 1000: the old bottle starts and works as it did.
+        backend.start(name)
+        bottle = backend.attach(name)
+        done = bottle.exec("id -u; echo old > /workspace/old.txt; mkdir -p ~/.claude/standin")
+        assert done.ok and done.stdout.split() == ["1000"], done
+        assert bottle.exec("echo 1 > ~/.claude/standin/conversation").ok
+        assert _owners(ws)[str(ws / "old.txt")] == "1000:1000"
+        backend.stop(name)
+
+        # The workspace changes hands: the old bottle refuses to start, and says how on.
+        os.chown(ws, 1234, 1234)
+        with pytest.raises(LaunchError) as refused:
+            backend.start(name)
+        assert "1000:1000" in refused.value.message and "1234:1234" in refused.value.message
+        assert refused.value.fix and f"bottle-dash rm {name}" in refused.value.fix
+
+        # Following the fix: rm (the home is kept) and up. The kept home, mounted where it
+        # always was, now belongs to the agent's uid, conversation included.
+        backend.remove(name)
+        bottle = backend.launch(
+            backend.prepare(AgentSpec(name=name, image=test_image, workspace=ws))
+        )
+        done = bottle.exec(
+            "conv=~/.claude/standin/conversation; id -u; stat -c %u ~ $conv; cat $conv;"
+            " echo new > /workspace/new.txt"
+        )
+        assert done.ok and done.stdout.split() == ["1234", "1234", "1234", "1"], done
+        assert _owners(ws)[str(ws / "new.txt")] == "1234:1234"
+    finally:
+        with contextlib.suppress(Exception):
+            backend.remove(name, volumes=True)
+
+
+@pytest.mark.shim
+def test_smolmachines_machine_follows_its_workspace_owner_on_start(
+    tmp_path: Path,
+    standin: str,  # noqa: F811
+    rm_after: list[tuple[str, dict[str, str]]],
+) -> None:
+    """A machine made while node was uid 1000 (every machine made before this, or one
+    whose workspace changed hands) is put right as root in the VM when it starts."""
+    name = agent_name("smol-moved")
+    ws = _workspace(tmp_path, 1000)
+    config = tmp_path / "config.toml"
+    write_config(
+        config, {name: {"backend": "smolmachines", "image": standin, "workspace": str(ws)}}
+    )
+    env = {"BOTTLE_DASH_CONFIG": str(config)}
+    rm_after.append((name, env))
+    _ok(bd("up", name, env=env))
+    _ok(bd("exec", name, "--", "sh", "-c", "echo kept > ~/mark", env=env))
+    _ok(bd("down", name, env=env))
+    os.chown(ws, 1234, 1234)
+    _ok(bd("up", name, env=env))
+    out = _ok(bd("exec", name, "--", "sh", "-c", "id -u; stat -c %u ~/mark; cat ~/mark", env=env))
+    assert out.split() == ["1234", "1234", "kept"]
+    _ok(bd("exec", name, "--", "touch", "/workspace/after-move", env=env))
+    assert _owners(ws)[str(ws / "after-move")] == "1234:1234"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import AgentSpec
+from backends.base import AgentSpec, BottleBackend, ProvisionError
 from backends.docker.accounts import reown_tar, user_ids
 from backends.docker.backend import DockerBackend
 from backends.owner import NO_WORKSPACE, agent_user, guest_group, guest_passwd
+from backends.smolmachines.backend import SmolmachinesBackend
 
 IMAGE_PASSWD = (
     "root:x:0:0:root:/root:/bin/bash\n"
@@ -44,15 +45,30 @@ def test_no_workspace_runs_as_the_images_node() -> None:
     assert agent_user(None) == type(agent_user(None))(1000, 1000, NO_WORKSPACE)
 
 
-def test_plan_shows_uid_gid_and_why(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", [DockerBackend, SmolmachinesBackend])
+def test_plan_shows_uid_gid_and_why(tmp_path: Path, backend: type[BottleBackend]) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
     os.chown(ws, 1234, 1234)
-    plan = DockerBackend().prepare(AgentSpec(name="alpha", workspace=ws))
+    plan = backend().prepare(AgentSpec(name="alpha", workspace=ws))
     data = plan.to_dict()
     assert (data["uid"], data["gid"]) == (1234, 1234)
     assert data["uid_reason"] == f"owner of the workspace {ws} (1234:1234)"
+    # The status dir the hooks write through is the agent's.
+    assert plan.status_dir and os.stat(plan.status_dir).st_uid == 1234
+
+
+def test_docker_plan_mounts_the_home_at_home() -> None:
+    plan = DockerBackend().prepare(AgentSpec(name="alpha"))
+    assert (plan.uid, plan.gid, plan.uid_reason) == (1000, 1000, NO_WORKSPACE)
     assert plan.extra["home_mount"] == "/home"
+    assert plan.extra["passwd"].endswith("/agents/alpha/passwd")
+
+
+def test_smolmachines_plan_refuses_a_missing_workspace(tmp_path: Path) -> None:
+    with pytest.raises(ProvisionError, match="is not a directory") as err:
+        SmolmachinesBackend().prepare(AgentSpec(name="alpha", workspace=tmp_path / "nope"))
+    assert err.value.fix and "mkdir -p" in err.value.fix
 
 
 def test_guest_passwd_gives_node_the_uid_and_keeps_the_rest() -> None:
