@@ -110,6 +110,8 @@ def test_exec_argv_user_tty_and_capture() -> None:
         "-u",
     ]
     assert handle().exec_argv(["sh"], tty=True)[:3] == ["docker", "exec", "-it"]
+    # A foreground command keeps stdin unless told otherwise.
+    assert exec_argv("bottle-a", ["sh"])[:3] == ["docker", "exec", "-i"]
     # A captured run must not take the caller's stdin: no -i at all.
     assert exec_argv("bottle-a", ["true"], interactive=False) == [
         "docker",
@@ -124,8 +126,10 @@ def test_exec_argv_user_tty_and_capture() -> None:
 
 
 def test_env_flags_with_a_file_keep_only_line_breaks_on_the_command_line() -> None:
-    env = {"Z": "last", "A_B": NASTY, "M": " with space ", "E": "", "T": "tok=en#1"}
-    assert env_flags(env, "/s/exec.env") == ["--env-file", "/s/exec.env", "-e", f"A_B={NASTY}"]
+    env = {"Z": "last", "A_B": NASTY, "M": " with space ", "E": "", "T": "tok=en#1", "R": "a\rb"}
+    assert env_flags(env, "/s/exec.env") == [
+        "--env-file", "/s/exec.env", "-e", f"A_B={NASTY}", "-e", "R=a\rb",
+    ]  # fmt: skip
     assert env_file_text(env) == "E=\nM= with space \nT=tok=en#1\nZ=last\n"
     assert env_flags({}, None) == []
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from backends import paths
@@ -64,10 +68,39 @@ def test_create_argv_from_pack_minimal() -> None:
 
 
 def test_create_argv_needs_exactly_one_source() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly one of image and from_pack"):
         cli.create_argv(S, "m")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly one of image and from_pack"):
         cli.create_argv(S, "m", image="x", from_pack="y")
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory", "flags"),
+    [
+        (1, 2 * 1024**3, ["--cpus", "1", "--mem", "2048"]),
+        (0.25, 1024**2, ["--cpus", "1", "--mem", "1"]),  # whole vCPUs, whole MiB
+        (0, 1000, ["--cpus", "1", "--mem", "1"]),  # never below one of each
+        (3.01, 4 * 1024**3 + 5, ["--cpus", "4", "--mem", "4096"]),
+    ],
+)
+def test_create_argv_rounds_limits_to_what_smolvm_takes(
+    cpus: float, memory: int, flags: list[str]
+) -> None:
+    argv = cli.create_argv(S, "m", image="x", user=None, cpus=cpus, memory=memory, workload=())
+    assert argv == [S, "machine", "create", "--name", "m", "--image", "x", *flags]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_keepalive_workload_exits_at_once_on_term_and_int(sig: int) -> None:
+    """The machine's workload (run here by the host's sh) exits 0 on SIGTERM or SIGINT,
+    so `machine stop` never waits out its timeout."""
+    proc = subprocess.Popen(list(cli.KEEPALIVE))
+    # Its first `sleep` child shows that the trap (set before the loop) is in place.
+    deadline = time.monotonic() + 10
+    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=10) == 0
 
 
 def test_lifecycle_argv() -> None:
@@ -119,6 +152,8 @@ def test_agent_env_cannot_override_home_or_user() -> None:
         "USER": "node",
         "A": "1",
     }
+    assert cli.guest_env("bob", {}) == {"HOME": "/home/bob", "USER": "bob"}
+    assert cli.guest_env("root", {}) == {"HOME": "/root", "USER": "root"}
 
 
 def test_claude_argv_tty_is_wrapped_exactly() -> None:
@@ -211,6 +246,24 @@ def test_parse_ls() -> None:
     assert cli.parse_ls("") == []
 
 
+def test_parse_ls_tolerates_sparse_items_and_a_wrapping_object() -> None:
+    text = json.dumps(
+        {
+            "machines": [
+                {"name": "boot", "state": "started", "pid": 0, "image": None},
+                {"name": "bare"},
+            ]
+        }
+    )
+    boot, bare = cli.parse_ls(text)
+    assert (boot.name, boot.live, boot.pid, boot.image) == ("boot", True, None, "")
+    assert (bare.state, bare.live, bare.image, bare.labels, bare.pid) == (
+        "unknown", False, "", {}, None,
+    )  # fmt: skip
+    [one] = cli.parse_ls(json.dumps([{"name": "one", "pid": 1, "image": "img"}]))
+    assert (one.pid, one.image) == (1, "img")
+
+
 def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = SmolmachinesBackend()
     monkeypatch.setattr(backend, "_records", lambda: cli.parse_ls(json.dumps(LS_REAL)))
@@ -229,6 +282,7 @@ def test_clean_stderr_drops_wheel_note() -> None:
     assert cli.clean_stderr(text) == "Error: vm not found: x"
     coloured = "\x1b[2m2026-11-26T23:52:55Z\x1b[0m \x1b[33m WARN\x1b[0m VMM exited"
     assert cli.clean_stderr(coloured) == "2026-11-26T23:52:55Z  WARN VMM exited"
+    assert cli.clean_stderr(f"one\n{text}two") == "one\nError: vm not found: x\ntwo"
 
 
 # --------------------------------------------------------------------------- finding
