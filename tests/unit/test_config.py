@@ -40,6 +40,14 @@ def test_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert config.resolve_config_path(tmp_path / "flag.toml") == tmp_path / "flag.toml"
 
 
+def test_default_path_without_xdg_is_under_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.resolve_config_path() == tmp_path / ".config" / "bottle-dash" / "config.toml"
+
+
 def test_missing_file_is_no_agents_and_says_where(tmp_path: Path) -> None:
     loaded = load_config(tmp_path / "nowhere.toml")
     assert loaded.exists is False
@@ -48,6 +56,55 @@ def test_missing_file_is_no_agents_and_says_where(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- errors
+
+
+def test_error_text_is_file_line_agent_key_message_then_the_fix(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nbackend = "dokcer"\n')
+    assert str(err) == (
+        f"config {tmp_path / 'config.toml'}, line 2, agent 'web', key 'backend': unknown "
+        "backend 'dokcer' (did you mean 'docker'?); valid backends: docker, smolmachines\n"
+        "  fix: set backend to one of: 'docker', 'smolmachines'"
+    )
+    assert str(ConfigError("bad", path=None)) == "config: bad"  # no file, no fix: no line
+    located = ConfigError("bad", path=Path("/c.toml"), key="k", fix="do x")
+    assert str(located) == "config /c.toml, key 'k': bad\n  fix: do x"
+
+
+def test_config_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == (
+        f"config {tmp_path}: is a directory, not a file\n  fix: point --config at a TOML file"
+    )
+
+
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xff\xfe[agents.web]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    err = info.value
+    assert err.path == path and err.message.startswith("cannot be read: 'utf-8' codec")
+    assert err.fix == "check the file's permissions and encoding"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "fix"),
+    [
+        ("defaults = 3\n", "must be a table, not an integer", "write it as a [defaults] table"),
+        (
+            "agents = 3\n",
+            "must be a table of agents, not an integer",
+            "write one [agents.<name>] table per agent",
+        ),
+        ("[agents]\nweb = 3\n", "must be a table, not an integer", "an [agents.web] table"),
+        ("[agent.web]\n", "valid top-level tables: defaults, agents", "rename it to 'agents'"),
+    ],
+)
+def test_tables_that_are_not_tables(tmp_path: Path, text: str, message: str, fix: str) -> None:
+    err = error_of(tmp_path, text)
+    assert message in err.message
+    assert err.fix and fix in err.fix
 
 
 def test_syntax_error_has_line(tmp_path: Path) -> None:
@@ -114,6 +171,11 @@ def test_wrong_types(tmp_path: Path, line: str, key: str, expect: str) -> None:
     assert err.fix  # what would be valid
 
 
+def test_wrong_type_says_what_it_must_be_and_what_it_is(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\ncpus = "x"\n')
+    assert err.message == "must be a number, not a string"
+
+
 def test_wrong_type_from_defaults_is_located_in_defaults(tmp_path: Path) -> None:
     err = error_of(tmp_path, '[defaults]\ncpus = "x"\n\n[agents.web]\nimage = "i"\n')
     assert (err.agent, err.key, err.line) == ("web", "cpus", 2)
@@ -145,9 +207,9 @@ def test_longest_slug_is_fine(tmp_path: Path) -> None:
 def test_missing_workspace(tmp_path: Path) -> None:
     err = error_of(tmp_path, '[agents.web]\nworkspace = "src/none"\n')
     assert (err.agent, err.key, err.line) == ("web", "workspace", 2)
-    assert str(tmp_path / "src" / "none") in err.message
-    assert "does not exist" in err.message
-    assert err.fix and "mkdir -p" in err.fix
+    missing = tmp_path / "src" / "none"
+    assert err.message == f"workspace {str(missing)!r} does not exist"
+    assert err.fix == f"create it (mkdir -p {missing}) or point workspace at an existing directory"
 
 
 def test_workspace_is_a_file(tmp_path: Path) -> None:
@@ -161,6 +223,7 @@ def test_prompt_and_prompt_file_both_set(tmp_path: Path) -> None:
     err = error_of(tmp_path, '[agents.web]\nprompt = "a"\nprompt_file = "p.md"\n')
     assert (err.agent, err.key, err.line) == ("web", "prompt_file", 3)
     assert "both set" in err.message
+    assert err.fix and "keep one of them" in err.fix
 
 
 def test_prompt_and_prompt_file_both_in_defaults(tmp_path: Path) -> None:
@@ -172,7 +235,21 @@ def test_prompt_and_prompt_file_both_in_defaults(tmp_path: Path) -> None:
 def test_missing_prompt_file(tmp_path: Path) -> None:
     err = error_of(tmp_path, '[agents.web]\nprompt_file = "prompts/web.md"\n')
     assert (err.agent, err.key, err.line) == ("web", "prompt_file", 2)
-    assert str(tmp_path / "prompts" / "web.md") in err.message
+    assert err.message == f"prompt file {str(tmp_path / 'prompts' / 'web.md')!r} does not exist"
+    assert err.fix and "relative paths start at the config file's folder" in err.fix
+
+
+def test_prompt_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "p.md").write_bytes(b"\xff\xfe")
+    err = error_of(tmp_path, '[agents.web]\nprompt_file = "p.md"\n')
+    assert (err.agent, err.key, err.line) == ("web", "prompt_file", 2)
+    assert err.message.startswith(f"prompt file {str(tmp_path / 'p.md')!r} cannot be read: ")
+    assert err.fix == "make it a readable UTF-8 text file"
+
+
+def test_bad_env_in_defaults_is_located_in_defaults(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[defaults]\nenv = { "A-B" = "1" }\n[agents.web]\n')
+    assert (err.agent, err.key, err.line) == ("web", "env", 2)
 
 
 def test_agents_not_a_table(tmp_path: Path) -> None:
@@ -243,6 +320,13 @@ def test_agent_prompt_file_replaces_default_prompt(tmp_path: Path) -> None:
     assert load_config(path).agents["a"].prompt == "from file"
 
 
+def test_agent_prompt_replaces_default_prompt_file_and_others_inherit_it(tmp_path: Path) -> None:
+    (tmp_path / "p.md").write_text("from file")
+    text = '[defaults]\nprompt_file = "p.md"\n[agents.a]\nprompt = "own"\n[agents.b]\n'
+    agents = load_config(write(tmp_path, text)).agents
+    assert (agents["a"].prompt, agents["b"].prompt) == ("own", "from file")
+
+
 def test_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "proj").mkdir()
@@ -260,6 +344,8 @@ def test_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("64k", 64 * 1024),
         ("2GiB", 2 * 1024**3),
         ("1024", 1024),
+        ("1t", 1024**4),
+        ("2TiB", 2 * 1024**4),
         (4096, 4096),
     ],
 )
