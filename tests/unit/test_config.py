@@ -353,10 +353,33 @@ def test_memory_parsing(value: object, size: int) -> None:
     assert config.parse_memory(value) == size
 
 
-@pytest.mark.parametrize("value", ["", "2x", "-1g", "g", 0, -5, True, 1.5, "1 2g"])
+@pytest.mark.parametrize("value", ["", "2x", "-1g", "g", True, 1.5, "1 2g"])
 def test_memory_rejects(value: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^not a size: "):
         config.parse_memory(value)
+
+
+@pytest.mark.parametrize("value", [0, -5, "0g"])
+def test_memory_must_be_positive(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^must be greater than 0: "):
+        config.parse_memory(value)
+
+
+def test_smallest_limits_are_fine(tmp_path: Path) -> None:
+    spec = load_config(write(tmp_path, "[agents.web]\npids = 1\nmemory = 1\n")).agents["web"]
+    assert (spec.pids, spec.memory) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        ("image = 1", 'quote it: image = "..."'),
+        ('skills = "a"', 'e.g. skills = ["one", "two"]'),
+        ("env = { A = 1 }", 'quote it: A = "1"'),
+    ],
+)
+def test_type_errors_show_the_fix_for_that_key(tmp_path: Path, line: str, fix: str) -> None:
+    assert error_of(tmp_path, f"[agents.web]\n{line}\n").fix == fix
 
 
 def test_starter_config_is_valid_with_one_docker_agent(tmp_path: Path) -> None:
@@ -452,6 +475,7 @@ def test_append_refuses_duplicates(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         append_agent(path, "web", {"image": "other"})
     assert "already defined" in str(info.value) and info.value.line == 5
+    assert info.value.fix == "choose another name, or edit the existing table"
     assert path.read_text() == EXISTING
 
 
@@ -470,8 +494,36 @@ def test_append_refuses_when_result_would_not_parse(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         append_agent(path, "api", {"image": "a"})
     assert "cannot append" in info.value.message
+    assert info.value.fix == "add the agent by editing the file by hand"
     assert path.read_text() == text
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    ("old", "sep"), [("", ""), ("# c\n", "\n"), ("# c", "\n\n"), ("# c\n\n", "")]
+)
+def test_append_leaves_one_blank_line_before_the_table(tmp_path: Path, old: str, sep: str) -> None:
+    path = write(tmp_path, old)
+    append_agent(path, "api", {"image": "a", "pids": 8})
+    assert path.read_text() == old + sep + '[agents.api]\nimage = "a"\npids = 8\n'
+
+
+def test_append_to_an_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="cannot be read: "):
+        append_agent(path, "api", {})
+    assert path.read_bytes() == b"\xff\xfe"
+
+
+def test_toml_values() -> None:
+    assert [config.toml_value(v) for v in (True, False, 3, 0.5, [], {})] == [
+        "true", "false", "3", "0.5", "[]", "{}",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"^cannot write nan in TOML config$"):
+        config.toml_value(float("nan"))
+    with pytest.raises(ValueError, match="cannot write a"):
+        config.toml_value(object())
 
 
 def test_append_creates_missing_file(tmp_path: Path) -> None:
