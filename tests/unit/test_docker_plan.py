@@ -9,8 +9,11 @@ import stat
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from backends import paths
@@ -100,6 +103,70 @@ def test_a_name_with_a_slash_is_refused_before_any_host_state(backend: str, name
         get_backend(backend).prepare(AgentSpec(name=name, backend=backend))
     assert err.value.agent == name
     assert not (paths.state_dir() / "agents").exists()
+
+
+def test_plan_shows_the_hardening_and_where_the_agent_came_from(tmp_path: Path) -> None:
+    source = tmp_path / "config.toml"
+    plan = DockerBackend().prepare(AgentSpec(name="beta", source=source))
+    assert plan.extra["cap_drop"] == ["ALL"]
+    assert plan.extra["security_opt"] == ["no-new-privileges"]
+    assert plan.extra["home"] == "/home/node"
+    assert plan.extra["source"] == str(source)
+    assert DockerBackend().prepare(AgentSpec(name="gamma")).extra["source"] is None
+
+
+def test_keepalive_exits_0_at_once_on_sigterm() -> None:
+    """The container's main process ends on `docker stop`'s SIGTERM (run here by the
+    host's sh), so stopping never waits out the timeout."""
+    proc = subprocess.Popen(DockerBackend().prepare(AgentSpec(name="beta")).extra["command"])
+    deadline = time.monotonic() + 10  # its first `sleep` child shows the trap is set
+    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+
+
+def prepare_error(tmp_path: Path, **fields: Any) -> str:
+    spec = AgentSpec(**{"name": "alpha", "source": tmp_path / "config.toml", **fields})
+    with pytest.raises(LaunchError) as err:
+        DockerBackend().prepare(spec)
+    assert err.value.agent == spec.name
+    return str(err.value)
+
+
+def test_prepare_errors_name_the_agent_its_config_and_the_fix(tmp_path: Path) -> None:
+    src = tmp_path / "config.toml"
+    assert prepare_error(tmp_path, name="Bad") == (
+        f"agent name 'Bad' (from {src}) is not a slug\n"
+        "  fix: use lower-case letters, digits and '-', at most 40 characters"
+    )
+    ws = tmp_path / "gone"
+    assert prepare_error(tmp_path, workspace=ws) == (
+        f"workspace {ws} of agent alpha (from {src}) is not a directory\n"
+        f"  fix: create it (`mkdir -p {ws}`) or change `workspace`"
+    )
+    assert prepare_error(tmp_path, skills=(ws,)) == (
+        f"skill {ws} of agent alpha (from {src}) is not a directory\n"
+        "  fix: create it or remove it from `skills`"
+    )
+    assert prepare_error(tmp_path, skills=(Path("/"),)) == (
+        f"skill / of agent alpha (from {src}) has no directory name\n"
+        "  fix: point `skills` at a skill's own directory"
+    )
+    (tmp_path / "a" / "review").mkdir(parents=True)
+    (tmp_path / "b" / "review").mkdir(parents=True)
+    twins = (tmp_path / "a" / "review", tmp_path / "b" / "review")
+    assert prepare_error(tmp_path, skills=twins) == (
+        f"two skills of agent alpha (from {src}) are both named 'review'\n"
+        "  fix: rename one of the directories"
+    )
+
+
+@pytest.mark.parametrize("key", ["", "A=B", "A\0B"])
+def test_prepare_refuses_env_keys_that_are_not_variable_names(tmp_path: Path, key: str) -> None:
+    src = tmp_path / "config.toml"
+    text = prepare_error(tmp_path, env={key: "v", "OK": "1"})
+    assert text == f"env key {key!r} of agent alpha (from {src}) is not a variable name"
 
 
 def test_prepare_missing_skill_names_it(tmp_path: Path) -> None:
