@@ -124,6 +124,36 @@ def test_channel_that_keeps_dying_is_given_up() -> None:
     assert pr.Channel(["/nonexistent/smolvm"]).send(1, 1) is False
 
 
+#: Exits 0 only in a session of its own (no terminal of the wrapper's to touch), else 9.
+OWN_SESSION = "import os, sys; sys.exit(0 if os.getsid(0) == os.getpid() else 9)"
+
+
+def test_one_shot_side_channel_status_and_session() -> None:
+    assert pr.run_side_channel([PY, "-c", OWN_SESSION]) == 0
+    assert pr.run_side_channel(["sh", "-c", "exit 3"]) == 3
+    assert pr.run_side_channel(["/nonexistent/smolvm"]) == -1
+
+
+def test_channel_runs_in_its_own_session() -> None:
+    # Acknowledges (and so becomes verified) only when it runs in a session of its own.
+    reader = "import os, sys\nown = os.getsid(0) == os.getpid()\n"
+    reader += "for line in sys.stdin: print('ok' if own else 'no', flush=True)"
+    channel = pr.Channel([PY, "-c", reader])
+    assert channel.send(80, 24)
+    wait_for(lambda: channel.verified)
+    channel.close()
+
+
+def test_channel_that_ignores_eof_is_killed_on_close() -> None:
+    channel = pr.Channel([PY, "-c", "import time; time.sleep(60)"])
+    assert channel.send(80, 24)
+    proc = channel.proc
+    assert proc is not None
+    channel.close()
+    assert channel.proc is None
+    assert proc.wait(timeout=10) == -signal.SIGKILL  # it would have slept on
+
+
 class FakeChannel(pr.Channel):
     def __init__(self, up: bool, proven: bool) -> None:
         super().__init__([])
@@ -190,6 +220,7 @@ def test_fd_size_of_a_terminal(ptys: Callable[[int, int], int]) -> None:
 def test_fd_size_zero_and_non_terminal(ptys: Callable[[int, int], int], tmp_path: Path) -> None:
     zero = ptys(0, 0)
     assert pr.fd_size(zero) is None
+    assert pr.fd_size(ptys(0, 80)) is None and pr.fd_size(ptys(24, 0)) is None
     with open(tmp_path / "f", "w") as fh:
         assert pr.fd_size(fh.fileno()) is None
     assert pr.fd_size(9999) is None
