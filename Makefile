@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-8)
 
-.PHONY: run test host lint unit bench clean
+.PHONY: run test host lint unit bench mutate clean
 
 run: host $(STAMP)
 	$(VENV)/bin/bottle-dash
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "unit or ui"
+
+# Mutation run over the safety-relevant pure modules (slow; not part of `make test`).
+mutate: $(STAMP)
+	$(PY) .ci/mutate.py $(MUTATE_ARGS)
 
 bench: host $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
