@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 REPO = "bottle-dash-test-agent"
 LABEL = "bottle-dash.test-image=1"
 #: git: the agent's own work in /workspace (init, add, commit, status) is tested as the agent.
-BINARIES = ["/usr/sbin/runuser", "/usr/bin/git"]
+#: jq lets the stand-in claude run the hooks of the `--settings` JSON it is given.
+BINARIES = ["/usr/sbin/runuser", "/usr/bin/git", "/usr/bin/jq"]
 PAM_MODULES = ["pam_rootok.so", "pam_permit.so", "pam_env.so", "pam_limits.so"]
 PAM_RUNUSER = (
     "auth sufficient pam_rootok.so\naccount required pam_permit.so\n"
@@ -77,7 +78,7 @@ def _inputs() -> list[tuple[str, Path]]:
     mods = [str(pam / m) for m in PAM_MODULES if (pam / m).exists()]
     for binary in BINARIES + mods:
         if not Path(binary).exists():
-            raise SystemExit(f"{binary} is missing: apt-get install -y util-linux git")
+            raise SystemExit(f"{binary} is missing: apt-get install -y util-linux git jq")
         files.append((binary.lstrip("/"), Path(binary)))
         for lib in _libs(binary):
             if lib not in seen:
