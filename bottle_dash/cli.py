@@ -409,8 +409,28 @@ def cmd_up(ctx: Context) -> int:
     return EXIT_OK
 
 
+def add_statuses(rows: Sequence[ops.AgentRow]) -> None:
+    """Set each row's status from its status file and its pane, as the dashboard would see
+    them now (one ``list-panes`` on the tmux server the dashboard uses: ``$TMUX``'s, else
+    the default one; no tmux means no panes, and the status files alone)."""
+    import time
+
+    from backends.status_file import read_status
+    from bottle_dash.status import agent_statuses
+    from bottle_dash.tmux import TmuxPaneHost
+
+    try:
+        panes = TmuxPaneHost().panes()
+    except Exception:  # no tmux binary or server: the hooks still tell
+        panes = {}
+    statuses = agent_statuses(rows, panes, read_status, time.time())
+    for row in rows:
+        row.status = statuses.get(row.name)
+
+
 def cmd_ls(ctx: Context) -> int:
     rows, problems = ops.list_agents(ctx.config)
+    add_statuses(rows)
     fatal = [p for p in problems if p.fatal]
     for problem in fatal:
         _error(f"{problem.component}: {problem.what}", problem.fix)
@@ -425,11 +445,12 @@ def cmd_ls(ctx: Context) -> int:
     if not rows:
         _say("no agents defined" + ("" if fatal else " and no bottles found"))
         return EXIT_UNAVAILABLE if fatal else EXIT_OK
-    header = ("NAME", "BACKEND", "STATE", "BOTTLE", "IMAGE", "CREATED")
+    header = ("NAME", "BACKEND", "STATE", "BOTTLE", "IMAGE", "CREATED", "STATUS")
     table = [header]
     for r in rows:
         name = r.name if r.defined else f"{r.name} (not defined)"
-        table.append((name, r.backend, r.state, r.bottle, r.image, r.created or "-"))
+        status = r.status.status if r.status else "-"
+        table.append((name, r.backend, r.state, r.bottle, r.image, r.created or "-", status))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -58,7 +58,9 @@ AGENT_KEYS = (
     "memory",
     "pids",
 )
-TOP_KEYS = ("defaults", "agents")
+TOP_KEYS = ("defaults", "agents", "dashboard")
+#: Keys of the ``[dashboard]`` table (settings of the dashboard itself, not of agents).
+DASHBOARD_KEYS = ("notify_command",)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -98,6 +100,10 @@ prompt = "You are a careful engineer. Explain what you change and why."
 # env = { GIT_AUTHOR_NAME = "Example Agent" }
 # claude_args = ["--model", "sonnet"]
 cpus = 2
+
+# [dashboard]
+# notify_command = ["notify-send", "bottle-dash"]  # run (no shell) when an agent starts
+#                                                  # waiting; its name and the reason follow
 """
 
 
@@ -151,6 +157,9 @@ class Config:
     agents: dict[str, AgentSpec] = field(default_factory=dict)
     #: The ``[defaults]`` table as written (the "new agent" form validates against it).
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: ``[dashboard] notify_command``: argv run (no shell) with the agent's name and the
+    #: reason appended when an agent starts waiting; empty: none.
+    notify_command: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- locations
@@ -217,7 +226,32 @@ def parse_config(text: str, path: Path) -> Config:
     specs: dict[str, AgentSpec] = {}
     for name, table in agents.items():
         specs[name] = _validate(name, table, defaults, path, where)
-    return Config(path=path, exists=True, agents=specs, defaults=dict(defaults))
+    notify = _notify_command(data, path, where)
+    return Config(
+        path=path, exists=True, agents=specs, defaults=dict(defaults), notify_command=notify
+    )
+
+
+def _notify_command(data: dict[str, Any], path: Path, where: _Locator) -> tuple[str, ...]:
+    """``[dashboard] notify_command``: a non-empty list of strings (an argv), or absent."""
+    table = _top_table(data, "dashboard", "a table", "write it as a [dashboard] table", path, where)
+    for key in table:
+        if key not in DASHBOARD_KEYS:
+            raise _unknown_key(key, DASHBOARD_KEYS, path, None, where.key("dashboard", key))
+    if "notify_command" not in table:
+        return ()
+    value = table["notify_command"]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(
+            f"must be a non-empty list of strings (a command and its arguments), not "
+            f"{_describe(value)}",
+            path=path,
+            key="notify_command",
+            line=where.key("dashboard", "notify_command"),
+            fix='e.g. notify_command = ["notify-send", "bottle-dash"] (run without a shell; '
+            "the agent's name and the reason are appended)",
+        )
+    return tuple(value)
 
 
 def validate_agent(

@@ -11,6 +11,7 @@ import difflib
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from backends import registry
@@ -35,6 +36,7 @@ from backends.claude import resume_fallback
 from backends.paths import agent_state_dir, saved_plan
 from backends.run import run
 from bottle_dash.config import Config
+from bottle_dash.status import Status
 
 Backends = Mapping[str, BottleBackend]
 
@@ -69,9 +71,12 @@ class AgentRow:
     defined: bool
     spec: AgentSpec | None = None
     info: BottleInfo | None = None
+    #: What the agent is doing, when something looked (``ls`` and the dashboard do).
+    status: Status | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
+        since = self.status.since if self.status else None
         return {
             "name": self.name,
             "backend": self.backend,
@@ -82,6 +87,12 @@ class AgentRow:
             "defined": self.defined,
             "workspace": str(self.spec.workspace) if self.spec and self.spec.workspace else None,
             "id": self.info.ident if self.info and self.info.ident else None,
+            "status": self.status.status if self.status else None,
+            "status_since": (
+                datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+                if since is not None
+                else None
+            ),
         }
 
 

@@ -18,8 +18,9 @@ Nothing here does I/O or reads the clock: the caller passes ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from backends.claude import (
     WORD_ERROR,
@@ -49,7 +50,7 @@ IDLE_GLYPH = "✳"
 
 #: Hook words as (status, reason).
 _WORDS: dict[str, tuple[str, str]] = {
-    WORD_WORKING: (WORKING, "working"),
+    WORD_WORKING: (WORKING, "turn in progress"),
     WORD_PERMISSION: (WAITING, "permission prompt"),
     WORD_QUESTION: (WAITING, "question"),
     WORD_IDLE: (IDLE, "turn finished"),
@@ -146,6 +147,39 @@ def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
     if title == WORKING and status == IDLE and not fresh:
         return Status(WORKING, "busy (title)")
     return Status(status, reason, hook.mtime)
+
+
+def agent_statuses(
+    rows: Iterable[Any],
+    panes: Mapping[str, Any],
+    read_hook: Callable[[str], HookReading | None],
+    now: float,
+    preview: tuple[str, Sequence[str]] | None = None,
+) -> dict[str, Status]:
+    """Each row's status (``service.AgentRow``s; ``panes``: ``tmux.PaneInfo`` by agent).
+
+    ``read_hook`` reads an agent's status file (``backends.status_file.read_status``); it is
+    called for running bottles only, and an error reading one reads as no file. ``preview``
+    is the (agent, lines) the poll captured, the screen-text fallback for that agent.
+    """
+    statuses: dict[str, Status] = {}
+    for row in rows:
+        running = getattr(row, "state", "") == "running"
+        pane = panes.get(row.name)
+        try:
+            hook = read_hook(row.name) if running else None
+        except Exception:  # one agent's status file never stops the others'
+            hook = None
+        signals = Signals(
+            running=running,
+            pane=pane is not None,
+            pane_dead=bool(pane is not None and pane.dead),
+            title=str(getattr(pane, "title", "") or ""),
+            hook=hook,
+            screen=preview[1] if preview and preview[0] == row.name else None,
+        )
+        statuses[row.name] = combine(signals, now)
+    return statuses
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ class PaneHost(Protocol):
         """The last ``lines`` non-blank lines shown in ``pane_id``."""
         ...
 
+    def message(self, text: str) -> None:
+        """Show ``text`` in the status line of the operator's tmux client, for a while."""
+        ...
+
 
 def parse_panes(lines: Sequence[str]) -> dict[str, PaneInfo]:
     """Parse ``list-panes -a -F`` output in ``_FORMAT``; untagged panes are skipped.
@@ -180,6 +184,13 @@ class TmuxPaneHost:
         while shown and not shown[-1]:
             shown.pop()
         return shown[-lines:]
+
+    def message(self, text: str, seconds: float = 5) -> None:
+        """``display-message`` on the client showing the dashboard; ``#`` is doubled so
+        tmux expands no format in ``text``."""
+        target = ["-t", self.dashboard_pane] if self.dashboard_pane else []
+        delay = ["-d", str(int(seconds * 1000))]
+        self._cmd("display-message", *target, *delay, text.replace("#", "##"))
 
 
 # ----------------------------------------------------------------------- start-up

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,11 @@ class BottleDashApp(App[None]):
         self.remember = remember
         self.actions = Actions(pane_host, backends, ops)
         self.poller = Poller(
-            load_config, _BackendView(backends), pane_host, getattr(ops, "list_agents", None)
+            load_config,
+            _BackendView(backends),
+            pane_host,
+            getattr(ops, "list_agents", None),
+            clock=lambda: now().timestamp(),  # status since-times on the app's clock
         )
         loaded, self.theme_failures = themes.load_themes(theme_dirs)
         self.file_themes = [t.name for t in loaded]
@@ -130,6 +135,16 @@ class BottleDashApp(App[None]):
         yield SystemCommand("Remove agent", "Remove its bottle (asks)", main.action_remove)
         yield SystemCommand("New agent", "Define an agent in the config", main.action_new_agent)
         yield SystemCommand("Logs", "The bottle's own output", main.action_logs)
+        yield SystemCommand(
+            "Next waiting agent",
+            "Select it and bring its pane to the front",
+            partial(main.action_next_status, "waiting"),
+        )
+        yield SystemCommand(
+            "Next idle agent",
+            "Select it and bring its pane to the front",
+            partial(main.action_next_status, "idle"),
+        )
         yield SystemCommand("Filter agents", "Filter by name", main.action_filter)
         yield SystemCommand("Next theme", "Cycle themes", self.action_next_theme)
         yield SystemCommand("Help", "Every key", self.action_help)

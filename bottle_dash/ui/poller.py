@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError, BottleBackend, Problem
+from backends.status_file import HookReading, read_status
+from bottle_dash.status import Change, Status, StatusTracker, agent_statuses
 from bottle_dash.tmux import PaneHost, PaneInfo
 
 if TYPE_CHECKING:
@@ -42,6 +44,10 @@ class PollResult:
     preview: tuple[str, list[str]] | None = None
     config_path: Path | None = None
     config_error: str | None = None
+    #: Each agent's status (``bottle_dash.status``) with the time it became so.
+    statuses: dict[str, Status] = field(default_factory=dict)
+    #: Agents that started waiting since the previous poll (an alert each).
+    alerts: list[Change] = field(default_factory=list)
 
 
 class ProcessUsage:
@@ -150,6 +156,8 @@ class Poller:
         pane_host: PaneHost | None,
         list_agents: Callable[..., tuple[list[Any], list[Problem]]] | None = None,
         idle_backend_every: float = 30.0,
+        read_hook: Callable[[str], HookReading | None] = read_status,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.load_config = load_config
         self.backends = backends
@@ -160,6 +168,9 @@ class Poller:
         self._listings: dict[str, _Listing] = {}
         #: The last config that loaded (kept while the file has an error).
         self.last_config: Any = None
+        self.read_hook = read_hook
+        self.clock = clock
+        self.tracker = StatusTracker()
 
     def _lister(self) -> Callable[..., tuple[list[Any], list[Problem]]]:
         if self._list_agents is None:
@@ -168,7 +179,8 @@ class Poller:
         return self._list_agents
 
     def poll(self, preview_agent: str | None = None) -> PollResult:
-        """One tick: config, one listing per backend, psutil, one tmux call, one capture."""
+        """One tick: config, one listing per backend, psutil, one tmux call, one capture,
+        and each running agent's status file (read in-process, no subprocess)."""
         result = PollResult()
         config = self._config(result)
         if config is not None:
@@ -195,7 +207,14 @@ class Poller:
                 result.preview = (pane.agent, self.pane_host.capture(pane.pane_id))
             except Exception:
                 result.preview = (pane.agent, [])
+        self._statuses(result)
         return result
+
+    def _statuses(self, result: PollResult) -> None:
+        """Combine each agent's signals (``bottle_dash.status``) and track since-times."""
+        now = self.clock()
+        statuses = agent_statuses(result.rows, result.panes, self.read_hook, now, result.preview)
+        result.statuses, result.alerts = self.tracker.update(statuses, now)
 
     def _listed(self, config: Any) -> Mapping[str, Any] | None:
         """Backends for this tick's listing: those the agents use, listed every tick, and

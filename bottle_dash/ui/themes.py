@@ -31,12 +31,23 @@ STATE_VARIABLES = {
     "state-not-created": "#8A8A8A",
     "state-undefined": "#B392F0",
     "state-busy": "#0178D4",
+    "state-waiting": "#FF6B6B",
+    "state-working": "#0178D4",
+    "state-idle": "#4EBF71",
 }
 #: The variable that colours each bottle state (the table's state column, the header).
 STATE_VARIABLE = {
     RUNNING: "state-running",
     STOPPED: "state-stopped",
     NOT_CREATED: "state-not-created",
+}
+#: The variable that colours each agent status (``bottle_dash.status``).
+STATUS_VARIABLE = {
+    "waiting": "state-waiting",
+    "working": "state-working",
+    "idle": "state-idle",
+    "exited": "state-not-created",
+    "unknown": "state-not-created",
 }
 DEFAULT_THEME = "bottle-dark"
 _COLOR_FIELDS = {

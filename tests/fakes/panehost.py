@@ -16,13 +16,23 @@ class FakePaneHost:
         self.screens: dict[str, list[str]] = {}
         self._next = 1
 
-    def add(self, agent: str, dead: bool = False, lines: Sequence[str] = ()) -> str:
-        """A tagged pane that already exists (found after a restart)."""
+    def add(
+        self, agent: str, dead: bool = False, lines: Sequence[str] = (), title: str = ""
+    ) -> str:
+        """A tagged pane that already exists (found after a restart); ``title`` is what
+        claude set (see ``set_title``)."""
         pane_id = f"%{self._next}"
         self._next += 1
-        self.pane_map[agent] = PaneInfo(pane_id, agent, dead, "@1", 4242)
+        self.pane_map[agent] = PaneInfo(pane_id, agent, dead, "@1", 4242, title)
         self.screens[pane_id] = list(lines)
         return pane_id
+
+    def set_title(self, agent: str, title: str) -> None:
+        """What claude's OSC 0 does to a real pane's title."""
+        pane = self.pane_map[agent]
+        self.pane_map[agent] = PaneInfo(
+            pane.pane_id, agent, pane.dead, pane.window_id, pane.pid, title
+        )
 
     def actions(self) -> list[tuple[object, ...]]:
         """Calls other than the per-tick listing and capture."""
@@ -50,3 +60,6 @@ class FakePaneHost:
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
         self.calls.append(("capture", pane_id))
         return self.screens.get(pane_id, [])[-lines:]
+
+    def message(self, text: str) -> None:
+        self.calls.append(("message", text))

@@ -18,6 +18,8 @@ from cli_helpers import attach_once, docker_labelled, write_config
 from cli_run import bd
 from conftest import agent_name
 
+from backends.claude import GUEST_STATUS_DIR
+
 pytestmark = pytest.mark.docker
 
 
@@ -86,6 +88,15 @@ def test_up_twice_and_exec_users(
     assert out == tricky
     # The command's exit status is the CLI's.
     assert bd("exec", name, "--", "sh", "-c", "exit 7", env=env).returncode == 7
+
+    # Status: what a hook in the bottle writes to the mounted status dir, `ls` reports.
+    row = rows_of(env, [name])[name]
+    assert (row["status"], row["status_since"]) == ("unknown", None)  # no claude ran yet
+    hook = f"printf permission > {GUEST_STATUS_DIR}/state"
+    ok(bd("exec", name, "--", "sh", "-c", hook, env=env))
+    row = rows_of(env, [name])[name]
+    assert row["status"] == "waiting"
+    assert isinstance(row["status_since"], str) and row["status_since"].endswith("+00:00")
 
 
 def test_ls_states_orphan_and_rm_volumes(

@@ -140,14 +140,24 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
         60,
         "the stand-in claude to start fresh",
     )
-    title = session.server.cmd("display", "-p", "-t", pane_id, "#{pane_title}").stdout
-    assert title == [agent]
+    # The pane was titled with the agent's name; claude (here the stand-in, replaying
+    # Claude Code's OSC 0) then titles it, and the poll reads that for the agent's status.
+    wait_for(
+        lambda: (
+            session.server.cmd("display", "-p", "-t", pane_id, "#{pane_title}").stdout
+            == ["\u2733 Claude Code"]
+        ),
+        30,
+        "claude's idle title",
+    )
     wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
+    wait_for(lambda: "idle" in session.row(agent), 30, "the table to show claude idle")
 
     # Kill the pane's process: the pane stays, dead; enter respawns it and claude resumes.
     os.kill(session.agent_panes()[agent][2], signal.SIGKILL)
     wait_for(lambda: session.agent_panes()[agent][1], 30, "the pane to be dead")
     wait_for(lambda: "dead" in session.row(agent), 30, "the table to show the dead pane")
+    assert "exited" in session.row(agent)  # pane_dead: claude exited
     session.keys("Enter")
     wait_for(
         lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),

@@ -4,6 +4,7 @@ clock, so Pilot tests and snapshots see the same data every run."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Any
 from backend import FakeBackend
 from panehost import FakePaneHost
 
+from backends import paths
 from backends.base import NOT_CREATED, RUNNING, STOPPED, AgentSpec, Problem
+from backends.claude import STATUS_FILE
 from bottle_dash import service as ops_module
 from bottle_dash.config import Config
 from bottle_dash.ui.app import BottleDashApp, make_app
@@ -60,6 +63,13 @@ class Dash:
         return dict(self.main.query_one("#agents").rows_by_name())
 
 
+def write_status(agent: str, word: str, mtime: float) -> None:
+    """What the agent's status hook writes, with its time (real files in the state dir)."""
+    path = paths.ensure_status_dir(agent, os.geteuid()) / STATUS_FILE
+    path.write_text(word)
+    os.utime(path, (mtime, mtime))
+
+
 def spec(name: str, backend: str = "docker", **kw: Any) -> AgentSpec:
     return AgentSpec(
         name=name,
@@ -98,8 +108,11 @@ def build(
         panes.add(
             "alpha",
             lines=["STANDIN-CLAUDE start uid=1000", "STANDIN-CLAUDE fresh conversation turn=1"],
+            title="\u2802 Claude Code",
         )
         panes.add("beta", dead=True)
+        write_status("alpha", "working", NOW.timestamp() - 300)
+        write_status("orphan", "permission", NOW.timestamp() - 125)
     if problem:
         smol = FakeBackend("smolmachines")
         smol.unavailable = "smolvm is not installed"

@@ -20,6 +20,7 @@ from backends.base import (
 from backends.paths import agent_state_dir
 from bottle_dash import service as ops
 from bottle_dash.config import Config
+from bottle_dash.status import Status
 
 
 def config_of(*specs: AgentSpec) -> Config:
@@ -73,8 +74,13 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "defined": True,
         "workspace": str(tmp_path),
         "id": "id-web",
+        "status": None,  # list_agents looks at no status; `ls` and the dashboard do
+        "status_since": None,
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
+    rows[0].status = Status("waiting", "permission prompt", 1767225600.0)
+    assert rows[0].to_dict()["status"] == "waiting"
+    assert rows[0].to_dict()["status_since"] == "2026-01-01T00:00:00+00:00"
 
 
 def test_unavailable_backend_is_a_problem_and_the_rest_still_list(

@@ -537,3 +537,29 @@ def test_append_keeps_file_mode(tmp_path: Path) -> None:
     path.chmod(0o600)
     append_agent(path, "api", {})
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_dashboard_notify_command(tmp_path: Path) -> None:
+    file = tmp_path / "config.toml"
+    file.write_text('[dashboard]\nnotify_command = ["notify-send", "-u", "critical"]\n')
+    assert load_config(file).notify_command == ("notify-send", "-u", "critical")
+    file.write_text("[agents.a]\n")
+    assert load_config(file).notify_command == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[dashboard]\nnotify_command = "notify-send hi"\n', "non-empty list of strings"),
+        ("[dashboard]\nnotify_command = []\n", "non-empty list of strings"),
+        ('[dashboard]\nnotify_command = ["a", 1]\n', "non-empty list of strings"),
+        ('[dashboard]\nnotify_comand = ["a"]\n', "did you mean 'notify_command'"),
+        ('dashboard = "x"\n', "must be a table"),
+    ],
+)
+def test_dashboard_notify_command_errors_are_located(tmp_path: Path, text: str, says: str) -> None:
+    file = tmp_path / "config.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(file)
+    assert says in str(err.value) and str(file) in str(err.value)

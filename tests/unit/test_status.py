@@ -43,7 +43,7 @@ CASES = [
     ("bottle stopped", Signals(running=False), EXITED, "bottle"),
     ("pane dead beats a working hook", Signals(True, True, True, BUSY_21, hook("working", NEW)),
      EXITED, "exited"),
-    ("working: hook and title agree", live(BUSY_21, hook("working", OLD)), WORKING, "working"),
+    ("working: hook and title agree", live(BUSY_21, hook("working", OLD)), WORKING, "turn"),
     ("working: the other braille frame", live(BUSY_21B, hook("working", OLD)), WORKING, ""),
     ("Esc-interrupt: no Stop, title idle for longer than the lag",
      live(IDLE_T, hook("working", OLD)), IDLE, "interrupted"),

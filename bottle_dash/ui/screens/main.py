@@ -8,6 +8,7 @@ polls never overlap, and it pauses while a modal screen is open.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
-from backends.base import NOT_CREATED, RUNNING, Problem
+from backends.base import NOT_CREATED, RUNNING, BackendError, Problem
+from backends.run import run
 from bottle_dash.actions import Attached, describe
+from bottle_dash.status import Change
 from bottle_dash.ui.messages import (
     ActionDone,
     ActionProgress,
@@ -31,7 +34,12 @@ from bottle_dash.ui.messages import (
     RunInForeground,
 )
 from bottle_dash.ui.poller import PollResult
-from bottle_dash.ui.widgets.agents_table import AgentCells, AgentsTable, human_age
+from bottle_dash.ui.widgets.agents_table import (
+    AgentCells,
+    AgentsTable,
+    human_age,
+    human_duration,
+)
 from bottle_dash.ui.widgets.details import AgentDetails
 from bottle_dash.ui.widgets.status import (
     CountsHeader,
@@ -74,6 +82,8 @@ class MainScreen(Screen[None]):
         Binding("d", "remove", "Remove"),
         Binding("n", "new_agent", "New"),
         Binding("l", "logs", "Logs"),
+        Binding("w", "next_status('waiting')", "Next waiting"),
+        Binding("i", "next_status('idle')", "Next idle"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -147,6 +157,8 @@ class MainScreen(Screen[None]):
         self.polls += 1
         self.result = message.result
         self.refresh_view()
+        for change in message.result.alerts:
+            self.alert(change)
         if self.polls == 1:
             self.run_preflight()  # after the first poll: the table comes first
         if self._poll_again:
@@ -169,6 +181,66 @@ class MainScreen(Screen[None]):
         self.preflight = message.problems
         self.refresh_view()
 
+    # ------------------------------------------------------------------ alerts
+
+    def alert(self, change: Change) -> None:
+        """An agent started waiting: a toast, a bell on the operator's terminal (which may
+        notify while they look elsewhere), a tmux message on their client, and the
+        config's ``notify_command`` (the last two in a worker: they run commands)."""
+        text = f"{change.agent} is waiting: {change.reason}"
+        # markup=False: a toast renders nothing from outside as markup.
+        self.notify(text, title="needs you", severity="warning", timeout=10, markup=False)
+        self.app.bell()
+        config = self.dash.poller.last_config
+        command = tuple(getattr(config, "notify_command", ()) or ())
+        self.send_alert(change, command)
+
+    @work(thread=True, group="alerts", exit_on_error=False)
+    def send_alert(self, change: Change, command: tuple[str, ...]) -> None:
+        host = self.dash.pane_host
+        if host is not None:
+            # A failed message is no failure: the toast and the bell already told them.
+            with suppress(Exception):
+                host.message(f"bottle-dash: {change.agent} is waiting ({change.reason})")
+        if not command:
+            return
+        # Never a shell: the agent's name and the reason are two more arguments.
+        argv = [*command, change.agent, change.reason]
+        try:
+            done = run(argv, timeout=30)
+            problem = None if done.ok else f"exit {done.returncode}: {done.stderr.strip()[:200]}"
+        except BackendError as exc:
+            problem = exc.message
+        if problem:
+            self.post_message(
+                ActionDone(change.agent, "notify_command", error=f"{argv[0]}: {problem}")
+            )
+
+    def action_next_status(self, status: str) -> None:
+        """w / i: the next agent (after the cursor, wrapping) that is waiting / idle; its
+        pane, when it has a live one, is brought to the front."""
+        table = self.query_one(AgentsTable)
+        names = [str(row.key.value) for row in table.ordered_rows]
+        statuses = self.result.statuses
+        matching = {n for n in names if n in statuses and statuses[n].status == status}
+        if not matching:
+            self.notify(f"no agent is {status}", timeout=2)
+            return
+        current = table.selected_agent
+        start = names.index(current) + 1 if current in names else 0
+        ordered = names[start:] + names[:start]
+        target = next(n for n in ordered if n in matching)
+        table.move_cursor(row=names.index(target), animate=False)
+        pane = self.result.panes.get(target)
+        if pane is not None and not pane.dead and self.dash.pane_host is not None:
+            self.focus_pane(pane.pane_id)
+
+    @work(thread=True, group="focus", exclusive=True, exit_on_error=False)
+    def focus_pane(self, pane_id: str) -> None:
+        host = self.dash.pane_host
+        if host is not None:
+            host.focus(pane_id)
+
     # ------------------------------------------------------------------ view
 
     def row(self, name: str | None) -> Any | None:
@@ -182,6 +254,9 @@ class MainScreen(Screen[None]):
     def _cells(self, row: Any, now: datetime) -> AgentCells:
         pane = self.result.panes.get(row.name)
         usage = self.result.usage.get(row.name)
+        status = self.result.statuses.get(row.name)
+        # How long a stopped bottle has had no claude says nothing: only running ones.
+        since = status.since if status and row.state == RUNNING else None
         return AgentCells(
             name=row.name,
             defined=bool(row.defined),
@@ -192,6 +267,9 @@ class MainScreen(Screen[None]):
             uptime=human_age(row.created, now) if row.state == RUNNING else "",
             cpu=usage.cpu if usage and row.state == RUNNING else None,
             memory=usage.memory if usage and row.state == RUNNING else None,
+            status=status.status if status else "",
+            status_for=human_duration(now.timestamp() - since) if since is not None else "",
+            status_since=since,
         )
 
     def refresh_view(self, force: bool = False) -> None:
@@ -203,9 +281,12 @@ class MainScreen(Screen[None]):
         counts: dict[str, int] = {}
         for row in rows:
             counts[row.state] = counts.get(row.state, 0) + 1
+        statuses: dict[str, int] = {}
+        for status in self.result.statuses.values():
+            statuses[status.status] = statuses.get(status.status, 0) + 1
         undefined = sum(1 for r in rows if not r.defined)
         note = f"filter: {self.filter_text}" if self.filter_text else ""
-        self.query_one(CountsHeader).show(counts, undefined, note)
+        self.query_one(CountsHeader).show(counts, undefined, note, statuses=statuses)
         seen = {(p.component, p.what) for p in self.result.problems}
         problems = self.result.problems + [
             p for p in self.preflight if (p.component, p.what) not in seen
@@ -233,7 +314,24 @@ class MainScreen(Screen[None]):
         pane = self.result.panes.get(row.name)
         preview = self._preview_of(row.name)
         pane_text = "" if pane is None else f"{pane.pane_id} ({'dead' if pane.dead else 'live'})"
-        details.show(row, pane=pane_text, error=self.errors.get(row.name), preview=preview)
+        details.show(
+            row,
+            pane=pane_text,
+            error=self.errors.get(row.name),
+            preview=preview,
+            status=self._status_line(row.name),
+        )
+
+    def _status_line(self, name: str) -> str:
+        """``waiting: permission prompt, for 4m`` for the details panel."""
+        status = self.result.statuses.get(name)
+        if status is None:
+            return ""
+        text = status.status + (f": {status.reason}" if status.reason else "")
+        if status.since is not None:
+            age = human_duration(self.dash.now().timestamp() - status.since)
+            text += f", for {age}" if age != "<1m" else ", for under a minute"
+        return text
 
     def _preview_of(self, name: str) -> list[str] | None:
         """The captured lines of ``name``'s pane, when the last capture was of it."""

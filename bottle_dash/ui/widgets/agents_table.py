@@ -16,11 +16,13 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from backends.base import NOT_CREATED
-from bottle_dash.ui.themes import STATE_VARIABLE
+from bottle_dash.status import STATUSES, UNKNOWN
+from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 
 #: (column key, label)
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "agent"),
+    ("status", "status"),
     ("backend", "backend"),
     ("state", "state"),
     ("pane", "pane"),
@@ -28,7 +30,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("cpu", "CPU %"),
     ("memory", "memory"),
 )
-SORTABLE = ("name", "state", "backend", "cpu", "memory")
+#: ``status`` is the attention sort: waiting first (longest waiting on top), then idle,
+#: working, unknown, exited.
+SORTABLE = ("name", "state", "backend", "cpu", "memory", "status")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class AgentCells:
     uptime: str
     cpu: float | None
     memory: int | None
+    #: ``bottle_dash.status`` word and how long it has been so (``human_duration``).
+    status: str = ""
+    status_for: str = ""
+    #: When it became so (seconds since the epoch), for the attention sort.
+    status_since: float | None = None
 
 
 def human_bytes(value: int | None) -> str:
@@ -90,6 +99,28 @@ def human_age(created: str, now: datetime) -> str:
     return f"{minutes}m"
 
 
+def human_duration(seconds: float | None) -> str:
+    """``<1m`` / ``4m`` / ``2h 5m`` / ``3d 4h``; empty when unknown. Whole minutes only, so a
+    row's text changes at most once a minute and idle ticks redraw nothing."""
+    if seconds is None:
+        return ""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+def attention_key(cells: AgentCells) -> tuple[int, float, str]:
+    """Sort key of the attention sort: status order, then the longest in it first."""
+    rank = STATUSES.index(cells.status) if cells.status in STATUSES else len(STATUSES)
+    return (rank, cells.status_since or float("inf"), cells.name)
+
+
 class AgentsTable(DataTable[Text | str]):
     """Every agent, defined or found; ``sync`` applies a poll's rows in place."""
 
@@ -131,6 +162,18 @@ class AgentsTable(DataTable[Text | str]):
         variable = STATE_VARIABLE.get(cells.state, STATE_VARIABLE[NOT_CREATED])
         return Text(cells.state, style=colours.get(variable, ""))
 
+    def _status_text(self, cells: AgentCells) -> Text:
+        if not cells.status:
+            return Text("")
+        variable = STATUS_VARIABLE.get(cells.status, STATUS_VARIABLE[UNKNOWN])
+        style = self.app.theme_variables.get(variable, "")
+        if cells.status == "waiting":
+            style = f"bold {style}"
+        text = Text(cells.status, style=style)
+        if cells.status_for:
+            text.append(f" {cells.status_for}", style="dim")
+        return text
+
     def render_cells(self, cells: AgentCells) -> dict[str, Text | str]:
         """The cells of one row, coloured by the current theme."""
         name = Text(cells.name)
@@ -138,6 +181,7 @@ class AgentsTable(DataTable[Text | str]):
             name.append(" (undefined)", style=self.app.theme_variables.get("state-undefined", ""))
         return {
             "name": name,
+            "status": self._status_text(cells),
             "backend": cells.backend,
             "state": self._state_text(cells),
             "pane": cells.pane,
@@ -196,6 +240,11 @@ class AgentsTable(DataTable[Text | str]):
 
     def _apply_sort(self) -> None:
         assert self.sort_column
+        if self.sort_column == "status":
+            # By the row's agent (the name cell's first word), not by the status text.
+            cells = self._cells
+            self.sort("name", key=lambda name: attention_key(cells[str(name).split(" ")[0]]))
+            return
         self.sort(self.sort_column, key=self._sort_key)
 
     def action_cycle_sort(self) -> None:

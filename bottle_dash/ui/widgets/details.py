@@ -37,7 +37,7 @@ class AgentDetails(Static):
 
     DEFAULT_CSS = """
     AgentDetails {
-        height: 10;
+        height: 11;
         border: round $panel;
         border-title-color: $text-muted;
         padding: 0 1;
@@ -54,6 +54,7 @@ class AgentDetails(Static):
         pane: str = "",
         error: str | None = None,
         preview: Sequence[str] | None = None,
+        status: str = "",
     ) -> None:
         """Render ``row`` (an ``ops.AgentRow``) or a hint when nothing is selected."""
         if row is None:
@@ -63,6 +64,8 @@ class AgentDetails(Static):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=10)
         grid.add_column(overflow="ellipsis", no_wrap=True)
+        if status:
+            grid.add_row("status", Text(status))
         grid.add_row("image", row.image or "-")
         grid.add_row("workspace", str(spec.workspace) if spec and spec.workspace else "-")
         grid.add_row("limits", limits_text(spec))

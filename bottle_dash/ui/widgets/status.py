@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from backends.base import Problem
-from bottle_dash.ui.themes import STATE_VARIABLE
+from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 
 
 class CountsHeader(Static):
@@ -24,8 +24,15 @@ class CountsHeader(Static):
     }
     """
 
-    def show(self, counts: Mapping[str, int], undefined: int = 0, note: str = "") -> None:
-        """Render the counts (every state, zeros included, so the header never jumps)."""
+    def show(
+        self,
+        counts: Mapping[str, int],
+        undefined: int = 0,
+        note: str = "",
+        statuses: Mapping[str, int] | None = None,
+    ) -> None:
+        """Render the counts (every state, zeros included, so the header never jumps), then
+        how many agents wait, work and idle (``statuses``, those above zero)."""
         colours = self.app.theme_variables
         text = Text("bottle-dash", style="bold")
         for state, variable in STATE_VARIABLE.items():
@@ -39,6 +46,19 @@ class CountsHeader(Static):
             text.append(f"{undefined} undefined", style=colours.get("state-undefined"))
         if note:
             text.append(f"   {note}", style="dim")
+        if statuses:
+            # Only the statuses some agent has, waiting first: the header has no room for
+            # zeros beside the states.
+            shown = [(st, statuses.get(st, 0)) for st in ("waiting", "working", "idle")]
+            shown = [(st, n) for st, n in shown if n]
+            if shown:
+                text.append("  │")
+            for status, count in shown:
+                style = colours.get(STATUS_VARIABLE[status], "")
+                if status == "waiting":
+                    style = f"bold reverse {style}"
+                text.append(" ")
+                text.append(f"{count} {status}", style=style)
         self.update(text)
 
 
