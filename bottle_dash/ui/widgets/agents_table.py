@@ -88,18 +88,10 @@ def human_age(created: str, now: datetime) -> str:
     when = parse_created(created)
     if when is None:
         return ""
-    seconds = max(0, int((now - when).total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m"
+    return human_duration((now - when).total_seconds(), under_a_minute="0m")
 
 
-def human_duration(seconds: float | None) -> str:
+def human_duration(seconds: float | None, under_a_minute: str = "<1m") -> str:
     """``<1m`` / ``4m`` / ``2h 5m`` / ``3d 4h``; empty when unknown. Whole minutes only, so a
     row's text changes at most once a minute and idle ticks redraw nothing."""
     if seconds is None:
@@ -112,7 +104,7 @@ def human_duration(seconds: float | None) -> str:
         return f"{days}d {hours}h"
     if hours:
         return f"{hours}h {minutes}m"
-    return f"{minutes}m" if minutes else "<1m"
+    return f"{minutes}m" if minutes else under_a_minute
 
 
 def attention_key(cells: AgentCells) -> tuple[int, float, str]:
