@@ -30,7 +30,7 @@ class HookReading:
     mtime: float
 
 
-def read_status_file(path: Path) -> HookReading | None:
+def read_status_file(path: Path | str) -> HookReading | None:
     """The word in ``path``; None when there is no such file (or directory).
 
     Opens with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink fails, a FIFO does not block), after
@@ -68,6 +68,20 @@ def read_status_file(path: Path) -> HookReading | None:
     return HookReading(word if word in STATUS_WORDS else UNREADABLE, info.st_mtime)
 
 
+#: Status-file paths by (state location, agent): building them with pathlib cost more than
+#: reading the file, on every tick for every agent.
+_PATHS: dict[tuple[str, str, str], str] = {}
+
+
+def status_file(agent: str) -> str:
+    """The path of ``agent``'s status file (``paths.status_dir``), remembered."""
+    key = (os.environ.get("XDG_STATE_HOME", ""), os.environ.get("HOME", ""), agent)
+    path = _PATHS.get(key)
+    if path is None:
+        path = _PATHS[key] = str(paths.status_dir(agent) / STATUS_FILE)
+    return path
+
+
 def read_status(agent: str) -> HookReading | None:
     """What ``agent``'s hooks last wrote (see ``read_status_file``)."""
-    return read_status_file(paths.status_dir(agent) / STATUS_FILE)
+    return read_status_file(status_file(agent))
