@@ -112,6 +112,7 @@ def test_syntax_error_has_line(tmp_path: Path) -> None:
     assert err.line == 4
     assert "line 4" in str(err)
     assert "TOML syntax error" in err.message
+    assert err.message.endswith("(column 12)") and "at line" not in err.message
     assert err.fix
 
 
@@ -126,6 +127,14 @@ def test_unknown_key_suggests_nearest(tmp_path: Path) -> None:
     assert "did you mean 'backend'" in err.message
     assert "backend, image, workspace" in err.message  # the valid keys
     assert "agent 'web'" in str(err) and "key 'bakend'" in str(err)
+    assert err.message.startswith("unknown key 'bakend'; did you mean 'backend'? valid keys: ")
+    assert err.fix == "rename it to 'backend'"
+
+
+def test_unknown_key_with_nothing_close_lists_the_valid_ones(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nzzzz = "x"\n')
+    assert err.message.startswith("unknown key 'zzzz'; valid keys: backend, image, ")
+    assert err.fix and err.fix.startswith("use one of: backend, image, ")
 
 
 def test_unknown_key_in_defaults(tmp_path: Path) -> None:
@@ -194,9 +203,26 @@ def test_unknown_backend_lists_valid(tmp_path: Path) -> None:
 )
 def test_name_not_a_slug(tmp_path: Path, name: str) -> None:
     err = error_of(tmp_path, f'[agents."{name}"]\nimage = "x"\n')
-    assert err.agent == name
+    assert (err.agent, err.line) == (name, 1)
     assert "not a valid agent name" in err.message
     assert err.fix and "at most 40" in err.fix and "lower-case" in err.fix
+
+
+@pytest.mark.parametrize(
+    ("header", "suggested"),
+    [("[agents.'My App!']", "my-app"), ('[agents."__"]', "agent"), ("[ agents . 'A' ]", "a")],
+)
+def test_name_not_a_slug_is_located_and_a_slug_suggested(
+    tmp_path: Path, header: str, suggested: str
+) -> None:
+    err = error_of(tmp_path, f"# agents\n{header}\n")
+    assert err.line == 2
+    assert err.fix and err.fix.endswith(f"(e.g. {suggested!r})")
+
+
+def test_top_level_keys_are_located(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "# c\ndefaults = 3\n").line == 2
+    assert error_of(tmp_path, '[agents.x]\nimage = "i"\n[agent.web]\n').line == 3
 
 
 def test_longest_slug_is_fine(tmp_path: Path) -> None:
@@ -390,13 +416,15 @@ def test_starter_config_is_valid_with_one_docker_agent(tmp_path: Path) -> None:
 
 
 def test_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "config.toml"
+    target = tmp_path / "sub" / "dir" / "config.toml"
     assert config.write_starter(target) == target
     assert target.read_text() == config.STARTER_CONFIG
+    assert target.stat().st_mode & 0o777 == 0o644 & ~current_umask()
     target.write_text("# mine\n")
     with pytest.raises(ConfigError) as info:
         config.write_starter(target)
     assert "already exists" in str(info.value) and str(target) in str(info.value)
+    assert info.value.fix == "edit it, or move it away and run bottle-dash init again"
     assert target.read_text() == "# mine\n"
 
 
@@ -526,10 +554,45 @@ def test_toml_values() -> None:
         config.toml_value(object())
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_append_creates_missing_file(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "config.toml"
+    path = tmp_path / "new" / "dir" / "config.toml"
     append_agent(path, "first", {"image": "i"})
     assert list(load_config(path).agents) == ["first"]
+    assert path.stat().st_mode & 0o777 == 0o644  # like a file the operator made
+
+
+def test_append_that_cannot_replace_the_file_leaves_it_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, EXISTING)
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="read-only"):
+        append_agent(path, "api", {})
+    assert path.read_text() == EXISTING
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+
+
+def test_toml_strings_escape_quotes_backslashes_and_control_characters() -> None:
+    text = 'a"b\\c\nd\te\rf\x01g\x7fh\x1f i é'
+    literal = config.toml_value(text)
+    assert literal == '"a\\"b\\\\c\\nd\\te\\rf\\u0001g\\u007fh\\u001f i é"'
+    assert tomllib.loads(f"k = {literal}")["k"] == text
+    assert config.toml_value({"A B": "x", "c_d-1": 2}) == '{ "A B" = "x", c_d-1 = 2 }'
+
+
+def test_wrong_type_names_lists_and_tables(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "[agents.web]\ncpus = []\n").message.endswith("not a list")
+    assert error_of(tmp_path, "[agents.web]\ncpus = {}\n").message.endswith("not a table")
 
 
 def test_append_keeps_file_mode(tmp_path: Path) -> None:
