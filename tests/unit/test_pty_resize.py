@@ -182,7 +182,7 @@ def test_resizer_uses_one_shot_until_the_channel_is_proven(
         "/s", "m", size=lambda: (90, 20), runner=calls.append, schedule=[], channel=channel
     )
     resizer.sync()
-    assert channel.sent == [(90, 20)]
+    assert channel.sent == [(90, 20)] and resizer.calls == [(90, 20)]
     assert calls == ([pr.side_channel_argv("/s", "m", 90, 20)] if one_shot else [])
 
 
@@ -251,6 +251,38 @@ def test_resizer_schedule_and_request() -> None:
     wait_for(lambda: len(calls) >= 2)
     resizer.stop()
     assert calls[0] == pr.side_channel_argv("/s", "m", 100, 30)
+
+
+def test_resizer_syncs_on_schedule_and_request_only() -> None:
+    """After the first scheduled sync nothing runs until the next one is due (30 s away)
+    or a resize is asked for; a request does not use up a scheduled sync."""
+    calls: list[Sequence[str]] = []
+    resizer = pr.Resizer("/s", "m", size=lambda: (1, 1), runner=calls.append, schedule=[0.0, 30])
+    resizer.start()
+    wait_for(lambda: calls)
+    time.sleep(0.5)  # room for a sync that should not happen
+    assert len(calls) == 1
+    resizer.request()
+    wait_for(lambda: len(calls) == 2)
+    resizer.stop()
+
+    calls.clear()
+    resizer = pr.Resizer("/s", "m", size=lambda: (1, 1), runner=calls.append, schedule=[0.2, 0.4])
+    resizer.start()
+    resizer.request()
+    wait_for(lambda: len(calls) == 3)  # the request's, then both scheduled ones
+    resizer.stop()
+
+
+def test_resizer_stop_ends_the_thread_and_closes_the_channel() -> None:
+    channel = FakeChannel(up=True, proven=True)
+    closed: list[bool] = []
+    channel.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    resizer = pr.Resizer("/s", "m", size=lambda: (1, 1), runner=len, schedule=[], channel=channel)
+    resizer.start()
+    resizer.stop()
+    resizer._thread.join(timeout=10)
+    assert not resizer._thread.is_alive() and closed == [True]
 
 
 def test_resizer_skips_unknown_size() -> None:
@@ -373,6 +405,7 @@ def fake_smolvm(tmp_path: Path, log: Path, child: str) -> Path:
         "        c, r = line.split()\n"
         "        log.write(f'channel cols {c} rows {r}\\n')\n"
         "        print('ok', flush=True)\n"
+        "    log.write('channel end\\n')\n"
         "elif '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
         "    log.write(sys.argv[-1] + '\\n')\n"
         "else:\n" + "".join(f"    {line}\n" for line in child.splitlines())
@@ -515,6 +548,8 @@ def test_start_up_sync_runs_before_any_resync_or_sigwinch(
     )  # fmt: skip
     assert done.returncode == 0, log.read_text() if log.exists() else "no size at all"
     sizes = [line for line in log.read_text().splitlines() if "cols" in line]
+    # The wrapper ends its persistent channel (EOF) before it exits.
+    assert ("channel end" in log.read_text()) is not oneshot
     assert sizes and all("cols 80 rows 24" in line for line in sizes)
     # One sync: one one-shot call, or a line on the channel plus the one-shot that runs
     # until the channel is proven (the terminal command may end after the first of them).
