@@ -238,7 +238,7 @@ def modules_of(target: str) -> list[str]:
 
 
 def tests_for(module: str, listed: list[str]) -> list[str]:
-    """The test files that exercise ``module``: those listed, plus every unit test file
+    """The test files that exercise ``module``: those listed, then every unit test file
     that imports it (``import a.b.c`` / ``from a.b.c import`` / ``from a.b import c``)."""
     dotted = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
     package, _, stem = dotted.rpartition(".")
@@ -247,11 +247,13 @@ def tests_for(module: str, listed: list[str]) -> list[str]:
         rf"|from {re.escape(package)} import .*\b{re.escape(stem)}\b)",
         re.M,
     )
-    found = {t for t in listed if (REPO / t).is_file()}
+    # The listed files first: with ``-x`` a mutant they kill stops there.
+    found = [t for t in listed if (REPO / t).is_file()]
     for test in sorted((REPO / UNIT_TESTS).glob("test_*.py")):
-        if imports.search(test.read_text()):
-            found.add(str(test.relative_to(REPO)))
-    return sorted(found) or [UNIT_TESTS]
+        name = str(test.relative_to(REPO))
+        if name not in found and imports.search(test.read_text()):
+            found.append(name)
+    return found or [UNIT_TESTS]
 
 
 # --------------------------------------------------------------------------- running
@@ -395,6 +397,8 @@ def worker(jobs: list[Job], tree: Path, out: Path, sources: dict[str, str]) -> N
             result = Result(job.module, job.site.index, job.site.line, job.site.what, outcome, text)
             sink.write(json.dumps(asdict(result)) + "\n")
             sink.flush()
+            if outcome == "survived":  # as they come, so a long run shows its progress
+                print(f"  survived: {job.module}:{job.site.line} {job.site.what}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
