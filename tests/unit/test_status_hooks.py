@@ -157,3 +157,23 @@ def test_read_status_of_an_agent() -> None:
     (d / STATUS_FILE).write_text("permission")
     reading = read_status("web")
     assert reading is not None and reading.word == "permission"
+
+
+def test_hooks_as_claude_code_reads_them_stated_literally() -> None:
+    """The hook settings are a contract with Claude Code and with the bottle's mount: the
+    command writes a temporary file next to the status file in the mounted folder, unique
+    per hook process, and renames it; each hook has a 5 s timeout; the JSON keys are
+    sorted (a stable argv)."""
+    assert status_hook_command("idle") == (
+        "{ printf %s idle >/opt/bottle-dash/status/.state.$$ && mv -f "
+        "/opt/bottle-dash/status/.state.$$ /opt/bottle-dash/status/state; } >/dev/null 2>&1;"
+        " exit 0"
+    )
+    [ask] = status_settings()["hooks"]["PreToolUse"]
+    assert ask == {
+        "matcher": "AskUserQuestion|ExitPlanMode",
+        "hooks": [{"type": "command", "command": status_hook_command("question"), "timeout": 5}],
+    }
+    assert status_settings_arg().startswith('{"hooks":{"Notification":[{"hooks":[{"command":')
+    with pytest.raises(ValueError, match="^not a status word: 'working; rm -rf /'$"):
+        status_hook_command("working; rm -rf /")
