@@ -198,6 +198,11 @@ def test_unknown_backend_lists_valid(tmp_path: Path) -> None:
     assert "did you mean 'docker'" in err.message
 
 
+def test_unknown_backend_with_nothing_close(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[agents.web]\nbackend = "zzzz"\n')
+    assert err.message == "unknown backend 'zzzz'; valid backends: docker, smolmachines"
+
+
 @pytest.mark.parametrize(
     "name", ["Web", "web_1", "-web", "a" * 41, "web.app", "wéb", "team/web", "a/b", "web/"]
 )
@@ -400,6 +405,7 @@ def test_smallest_limits_are_fine(tmp_path: Path) -> None:
     ("line", "fix"),
     [
         ("image = 1", 'quote it: image = "..."'),
+        ("backend = 1", 'quote it: backend = "..."'),
         ('skills = "a"', 'e.g. skills = ["one", "two"]'),
         ("env = { A = 1 }", 'quote it: A = "1"'),
     ],
