@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -258,6 +257,9 @@ class Bottle(ABC):
     name: str
     #: The agent slug it belongs to.
     agent: str
+    #: The plan recorded at its launch, which attaching reads instead of preparing again
+    #: (None when no plan was recorded).
+    plan: BottlePlan | None = None
 
     @abstractmethod
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
@@ -266,10 +268,6 @@ class Bottle(ABC):
         The last ``len(argv) + 1`` items are always ``["claude", *argv]``: the resume
         fallback (``backends.claude.resume_fallback``) relies on that to split by index.
         """
-
-    def exec_claude(self, argv: Sequence[str], *, tty: bool = True) -> int:
-        """Run claude in the foreground on this terminal; returns its exit status."""
-        return subprocess.run(self.claude_argv(argv, tty=tty), check=False).returncode
 
     @abstractmethod
     def exec(self, script: str, *, user: str = GUEST_USER, timeout: float = 120) -> Completed:
@@ -304,8 +302,8 @@ class BottleBackend(ABC):
     @abstractmethod
     def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> Bottle:
         """Create, start and provision the bottle, then record ``plan`` as its agent's last
-        launch (``paths.save_plan``: ``attach`` and ``bottle_dash.ops`` read it back); on
-        any failure remove what was made."""
+        launch (``paths.save_plan``: ``attach`` reads it back); on any failure remove what
+        was made. The handle's ``plan`` is ``plan``."""
 
     @abstractmethod
     def list_bottles(self) -> list[BottleInfo]:
@@ -313,11 +311,13 @@ class BottleBackend(ABC):
 
     @abstractmethod
     def attach(self, agent: str) -> Bottle:
-        """A handle on the existing bottle of ``agent`` (raises ``BottleNotFound``)."""
+        """A handle on the existing bottle of ``agent`` (raises ``BottleNotFound``), with
+        the plan recorded at its launch as ``plan``; never prepares again."""
 
     @abstractmethod
-    def start(self, agent: str) -> None:
-        """Start a stopped bottle again (its home survives)."""
+    def start(self, agent: str) -> Bottle:
+        """Start a stopped bottle again (its home survives) and return its handle, as
+        ``attach`` would (so starting then attaching looks the bottle up once)."""
 
     @abstractmethod
     def stop(self, agent: str) -> None:

@@ -1,8 +1,9 @@
-"""The one place where backends run host commands.
+"""The one place where host commands run.
 
 Commands are values (an argv list) built by pure ``*_argv()`` functions elsewhere; this
-module runs them with a timeout, never through a shell, and logs them with secrets
-redacted.
+module runs them never through a shell and logs them with secrets redacted: ``run``
+captures their output under a timeout, ``stream`` hands each output line to a callback as
+it arrives, ``foreground`` hands them this terminal.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import FrameType
 
 from backends.base import BackendUnavailable, CommandFailed, Completed
 
@@ -180,3 +182,54 @@ def stream(
             f"exit {code}: {' '.join(redact(argv))}" + (f"\n  {last}" if last else "")
         )
     return done
+
+
+#: Signals the terminal sends to the whole foreground process group: the child gets them
+#: itself, so the parent only has to survive them to report the child's status.
+_IGNORED = (signal.SIGINT, signal.SIGQUIT)
+#: Signals sent to this process alone (a closing terminal, ``kill``): passed to the child.
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_for(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    """While ``child`` runs: ignore what the terminal also sends it, forward the rest."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; the defaults stay
+        return
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    previous = {s: signal.getsignal(s) for s in (*_IGNORED, *_FORWARDED)}
+    for sig in _IGNORED:
+        signal.signal(sig, signal.SIG_IGN)
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def foreground(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Run ``argv`` on this terminal (inherited stdio) until it exits; returns its status.
+
+    Ctrl-C and Ctrl-\\ reach the child from the terminal; this process ignores them
+    meanwhile so it is still here to report the status. SIGTERM and SIGHUP sent to this
+    process are forwarded to the child. A child killed by signal N returns 128 + N, as a
+    shell would. A missing executable raises ``BackendUnavailable`` with the fix.
+    """
+    argv = [str(a) for a in argv]
+    log.debug("foreground %s", redact(argv))
+    try:
+        child = subprocess.Popen(argv, env=dict(env) if env is not None else None)
+    except FileNotFoundError as exc:
+        raise BackendUnavailable(
+            f"command not found: {argv[0]}",
+            fix=f"install {argv[0]!r} or put it on PATH",
+        ) from exc
+    with _signals_for(child):
+        code = child.wait()  # a forwarded signal's handler runs; the wait goes on (PEP 475)
+    return 128 - code if code < 0 else code

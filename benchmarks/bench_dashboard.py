@@ -171,12 +171,13 @@ class Rig:
 
     def launch_bottles(self) -> None:
         from bottle_dash import config as configmod
-        from bottle_dash import service as ops
+        from bottle_dash.service import AgentService
 
         specs = configmod.load_config(self.config).agents
+        service = AgentService()
         started = time.perf_counter()
         for name in self.names:
-            ops.up(specs[name])
+            service.up(specs[name])
         took = time.perf_counter() - started
         print(f"   ({len(self.names)} bottles launched in {took:.1f} s)")
 
@@ -203,13 +204,14 @@ class Rig:
         raise SystemExit(f"timed out waiting for {what}")
 
     def cleanup(self) -> None:
-        from bottle_dash import service as ops
+        from bottle_dash.service import AgentService, make_row
 
         if self.server.is_alive():
             self.server.kill()
+        service = AgentService()
         for name in self.names:
             try:
-                ops.remove(name, "docker", True)
+                service.remove(make_row(name, "docker", None, None), volumes=True)
             except Exception as exc:  # keep removing the rest
                 print(f"   cleanup of {name}: {exc}", file=sys.stderr)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -230,13 +232,13 @@ def idle_cpu(rig: Rig, seconds: float) -> None:
 
 
 def enter_to_claude(rig: Rig, trials: int) -> None:
-    from bottle_dash import service as ops
+    from bottle_dash.service import AgentService
 
     agent = rig.names[0]
     marker = "STANDIN-CLAUDE size="
     dash_times: list[float] = []
     bare_times: list[float] = []
-    bottle = ops.backend_for("docker").attach(agent)
+    bottle = AgentService().backend("docker").attach(agent)
     bare_argv = bottle.claude_argv([], tty=True)
     for _ in range(trials):
         # the dashboard: enter on the first row (the cursor starts there)

@@ -2,7 +2,7 @@
 
 ``bottle-dash [--config PATH] [--theme NAME] [--no-tmux] [-v] [COMMAND ...]``: without a
 command it runs the dashboard; the commands do what the dashboard's keys do, through the
-same ``bottle_dash.ops`` functions.
+same ``bottle_dash.service.AgentService``.
 
 Every failure is printed as ``bottle-dash: error: <message>`` and a ``fix:`` line on
 stderr, never as a traceback. The config is loaded and checked before any command touches
@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from backends.base import (
     GUEST_USER,
@@ -40,9 +38,12 @@ from backends.base import (
     BackendUnavailable,
     Problem,
 )
+from backends.run import foreground
 from bottle_dash import config as configmod
-from bottle_dash import service as ops
 from bottle_dash.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from bottle_dash.service import AgentRow, AgentService
 
 PROG = "bottle-dash"
 
@@ -269,16 +270,32 @@ def _progress(step: str) -> None:
     _say(f"  {step}")
 
 
+def _progress_err(step: str) -> None:
+    # attach: stdout belongs to claude
+    _say(f"  {step}", sys.stderr)
+
+
 # --------------------------------------------------------------------------- commands
 
 
 class Context:
-    """What every command needs: the parsed arguments and the config, loaded once."""
+    """What every command needs: the parsed arguments, the config (loaded once) and the
+    agent service (built once, when a command first needs it)."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, service: AgentService | None = None) -> None:
         self.args = args
         self.config_path = configmod.resolve_config_path(args.config)
         self._config: Config | None = None
+        self._service = service
+
+    @property
+    def service(self) -> AgentService:
+        if self._service is None:
+            # Imported here: `init` and `--help` need no backend code.
+            from bottle_dash.service import AgentService
+
+            self._service = AgentService()
+        return self._service
 
     @property
     def config(self) -> Config:
@@ -293,13 +310,12 @@ class Context:
             raise self._unknown(name, list(self.config.agents))
         return spec
 
-    def target(self, name: str) -> ops.AgentRow:
+    def target(self, name: str) -> AgentRow:
         """A defined agent or a bottle whose agent is no longer defined, by name."""
         spec = self.config.agents.get(name)
         if spec is not None:
-            info = ops.find_bottle(name, spec.backend)
-            return ops.make_row(name, spec.backend, spec, info)
-        rows, problems = ops.list_agents(self.config)
+            return self.service.row_of(spec)
+        rows, problems = self.service.list_agents(self.config)
         for row in rows:
             if row.name == name:
                 return row
@@ -309,7 +325,9 @@ class Context:
         raise self._unknown(name, [r.name for r in rows])
 
     def _unknown(self, name: str, known: list[str]) -> UsageError:
-        close = ops.nearest(name, known)
+        from bottle_dash.service import nearest
+
+        close = nearest(name, known)
         where = str(self.config_path)
         if not self.config.exists:
             return UsageError(
@@ -335,7 +353,9 @@ def cmd_init(ctx: Context) -> int:
 
 
 def cmd_doctor(ctx: Context) -> int:
-    config_check = ops.Check("config", needed=True)
+    from bottle_dash.service import Check
+
+    config_check = Check("config", needed=True)
     loaded: Config | None = None
     try:
         loaded = ctx.config
@@ -356,7 +376,7 @@ def cmd_doctor(ctx: Context) -> int:
             )
     except ConfigError as exc:
         config_check.problems.append(Problem("config", exc.headline, exc.fix or ""))
-    checks = [config_check, *ops.doctor(loaded)]
+    checks = [config_check, *ctx.service.doctor(loaded)]
     failed = [c for c in checks if c.needed and not c.ok]
     if ctx.args.json:
         _say(json.dumps([c.to_dict() for c in checks], indent=2))
@@ -379,7 +399,7 @@ def cmd_doctor(ctx: Context) -> int:
 
 
 def cmd_plan(ctx: Context) -> int:
-    the_plan = ops.plan(ctx.spec(ctx.args.name))
+    the_plan = ctx.service.plan(ctx.spec(ctx.args.name))
     if ctx.args.json:
         _say(the_plan.to_json())
         return EXIT_OK
@@ -393,23 +413,25 @@ def cmd_plan(ctx: Context) -> int:
 
 
 def cmd_up(ctx: Context) -> int:
-    if ctx.args.name not in ctx.config.agents:
+    from bottle_dash.service import ALREADY_RUNNING
+
+    row = ctx.target(ctx.args.name)
+    if row.spec is None:
         # A bottle whose agent left the config can still be started, not launched.
-        row = ctx.target(ctx.args.name)
-        what = ops.start(row.name, row.backend)
+        _bottle, what = ctx.service.up(row, _progress)
         _say(f"{row.name} (not defined): bottle {row.bottle} {what}")
         return EXIT_OK
-    spec = ctx.spec(ctx.args.name)
+    spec = row.spec
     _say(f"up {spec.name} ({spec.backend}, image {spec.image})")
-    bottle, what = ops.up(spec, _progress)
-    if what == ops.ALREADY_RUNNING:
+    bottle, what = ctx.service.up(row, _progress)
+    if what == ALREADY_RUNNING:
         _say(f"{spec.name}: bottle {bottle.name} is already running; nothing to do")
     else:
         _say(f"{spec.name}: bottle {bottle.name} {what}")
     return EXIT_OK
 
 
-def add_statuses(rows: Sequence[ops.AgentRow]) -> None:
+def add_statuses(rows: Sequence[AgentRow]) -> None:
     """Set each row's status from its status file and its pane, as the dashboard would see
     them now (one ``list-panes`` on the tmux server the dashboard uses: ``$TMUX``'s, else
     the default one; no tmux means no panes, and the status files alone)."""
@@ -429,7 +451,7 @@ def add_statuses(rows: Sequence[ops.AgentRow]) -> None:
 
 
 def cmd_ls(ctx: Context) -> int:
-    rows, problems = ops.list_agents(ctx.config)
+    rows, problems = ctx.service.list_agents(ctx.config)
     add_statuses(rows)
     fatal = [p for p in problems if p.fatal]
     for problem in fatal:
@@ -460,15 +482,10 @@ def cmd_ls(ctx: Context) -> int:
 def cmd_attach(ctx: Context) -> int:
     row = ctx.target(ctx.args.name)
     if row.state != RUNNING:
-        if row.spec is not None:
-            _say(f"{row.name} is {row.state}; launching it first", sys.stderr)
-            _bottle, what = ops.up(row.spec, _progress)
-            _say(f"{row.name}: bottle {what}", sys.stderr)
-        elif row.state != NOT_CREATED:
-            _say(f"{row.name} is {row.state}; starting it first", sys.stderr)
-            ops.start(row.name, row.backend)
-    argv = ops.attach_argv(row.spec or row, fresh=ctx.args.fresh, tty=_is_tty())
-    return _foreground(argv)
+        verb = "launching" if row.spec is not None else "starting"
+        _say(f"{row.name} is {row.state}; {verb} it first", sys.stderr)
+    argv = ctx.service.attach_argv(row, fresh=ctx.args.fresh, tty=_is_tty(), progress=_progress_err)
+    return foreground(argv)
 
 
 def cmd_exec(ctx: Context) -> int:
@@ -483,8 +500,8 @@ def cmd_exec(ctx: Context) -> int:
             f"{row.name}'s bottle is {row.state}, not running",
             f"{PROG} up {row.name}",
         )
-    argv = ops.exec_argv(row.name, row.backend, cmd, user=ctx.args.user, tty=_is_tty())
-    return _foreground(argv)
+    argv = ctx.service.exec_argv(row, cmd, user=ctx.args.user, tty=_is_tty())
+    return foreground(argv)
 
 
 def cmd_down(ctx: Context) -> int:
@@ -492,14 +509,14 @@ def cmd_down(ctx: Context) -> int:
     if row.state == NOT_CREATED:
         _say(f"{row.name} has no bottle; nothing to stop")
         return EXIT_OK
-    ops.down(row.name, row.backend)
+    ctx.service.stop(row)
     _say(f"{row.name}: bottle {row.bottle} stopped")
     return EXIT_OK
 
 
 def cmd_rm(ctx: Context) -> int:
     row = ctx.target(ctx.args.name)
-    ops.remove(row.name, row.backend, ctx.args.volumes)
+    ctx.service.remove(row, volumes=ctx.args.volumes)
     kept = "" if ctx.args.volumes else " (home volume kept; --volumes deletes it)"
     _say(f"{row.name}: bottle {row.bottle} removed{kept}")
     return EXIT_OK
@@ -555,26 +572,6 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
 
 def _is_tty() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def _foreground(argv: Sequence[str]) -> int:
-    """Run ``argv`` with this terminal (inherited stdio); returns its exit status.
-
-    Ctrl-C belongs to the child (docker exec forwards it); this process ignores SIGINT
-    meanwhile so it is still here to report the status.
-    """
-    logging.getLogger("bottle_dash.run").debug("foreground %s", list(argv))
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        proc = subprocess.Popen(list(argv))
-        code = proc.wait()
-    except FileNotFoundError as exc:
-        raise BackendUnavailable(
-            f"command not found: {argv[0]}", fix=f"install {argv[0]!r} or put it on PATH"
-        ) from exc
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return 128 - code if code < 0 else code
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -1,14 +1,19 @@
-"""What the CLI and the dashboard do to agents, written once so both do the same thing.
+"""``AgentService``: every operation the CLI and the dashboard share, written once.
 
-Every function is a blocking call (the dashboard runs them in thread workers) and imports
-neither Textual nor libtmux. Backends are looked up by name in ``backends`` when a mapping
-is given (tests and the dashboard inject fakes) and in ``backends.registry`` otherwise.
+One service is built at start-up and injected: ``cli`` builds it for a command, the
+dashboard builds it in ``session`` and hands it to the poller and the screens. Every
+method is a blocking call (the dashboard runs them in thread workers); this module imports
+neither Textual nor libtmux (``PaneHost`` is a protocol; the dashboard passes a real one).
+
+Backends are found one way, ``AgentService.backend``: the injected mapping when one was
+given (tests inject fakes), else ``backends.registry``.
 """
 
 from __future__ import annotations
 
 import difflib
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,16 +34,16 @@ from backends.base import (
     BottlePlan,
     Problem,
     ProgressFn,
+    UnknownBackend,
     _no_progress,
     bottle_name,
 )
 from backends.claude import resume_fallback
-from backends.paths import agent_state_dir, saved_plan
+from backends.paths import agent_state_dir
 from backends.run import run
 from bottle_dash.config import Config
 from bottle_dash.status import Status
-
-Backends = Mapping[str, BottleBackend]
+from bottle_dash.tmux import PaneHost
 
 #: What ``up`` did.
 ALREADY_RUNNING = "already running"
@@ -48,6 +53,10 @@ LAUNCHED = "launched"
 #: State of a defined agent whose backend could not be listed (not "not created": we
 #: do not know).
 UNKNOWN = "unknown"
+
+#: Seconds between the dashboard's listings of a backend no agent uses (listed only to
+#: find bottles left behind; a ``machine ls`` is a subprocess).
+IDLE_BACKEND_EVERY = 30.0
 
 #: The backend agents get when the config says nothing (and the starter config uses).
 DEFAULT_BACKEND = AgentSpec.backend
@@ -120,88 +129,14 @@ class Check:
         }
 
 
-# --------------------------------------------------------------------------- backends
+@dataclass(frozen=True)
+class Attached:
+    """How an attach ended: ``how`` is focused, respawned, split or foreground (no pane
+    host: the caller runs ``argv`` on its terminal)."""
 
-
-def backend_for(name: str, backends: Backends | None = None) -> BottleBackend:
-    """The backend called ``name``: from ``backends`` when given, else the registry.
-
-    Raises ``UnknownBackend``, or ``BackendUnavailable`` when its module cannot be imported
-    (an optional dependency missing), never ``ImportError``.
-    """
-    if backends and name in backends:
-        return backends[name]
-    try:
-        return registry.get_backend(name)
-    except ImportError as exc:
-        extra = "[smolvm]" if name == "smolmachines" else ""
-        raise BackendUnavailable(
-            f"the {name} backend cannot be loaded: {exc}",
-            fix=f"reinstall bottle-dash with its dependencies: pip install 'bottle-dash{extra}'",
-        ) from exc
-
-
-def _problem(component: str, exc: BackendError, *, fatal: bool) -> Problem:
-    return Problem(component, exc.message, exc.fix or "", fatal=fatal)
-
-
-# --------------------------------------------------------------------------- listing
-
-
-def list_agents(
-    config: Config, backends: Backends | None = None
-) -> tuple[list[AgentRow], list[Problem]]:
-    """Every defined agent and every labelled bottle, with one ``list_bottles`` per backend.
-
-    Backends listed: the injected ones, else every registered one (so bottles of agents
-    removed from the config are found too). A backend that cannot answer becomes a
-    ``Problem`` and the others still list; the problem is fatal when the backend is needed
-    (``backends_needed``: used by a defined agent, or the default one when none is
-    defined), and its agents' state is ``UNKNOWN``. Defined agents come first in config
-    order, then bottles whose agent is no longer defined (``defined=False``), by name. A
-    defined agent's row shows its bottle on its own backend; a bottle of the same name on
-    another backend is reported as a problem (rows are unique by name: the dashboard keys
-    its table by it).
-    """
-    in_use = backends_needed(config)
-    found: dict[str, dict[str, BottleInfo]] = {}
-    problems: list[Problem] = []
-    failed: set[str] = set()
-    for name in list(backends) if backends else registry.names():
-        try:
-            infos = backend_for(name, backends).list_bottles()
-        except BackendError as exc:
-            problems.append(_problem(name, exc, fatal=name in in_use))
-            failed.add(name)
-            continue
-        found[name] = {info.agent: info for info in infos}
-
-    rows: list[AgentRow] = []
-    for name, spec in config.agents.items():
-        info = found.get(spec.backend, {}).pop(name, None)
-        row = make_row(name, spec.backend, spec, info)
-        if spec.backend in failed:
-            row.state = UNKNOWN
-        rows.append(row)
-    orphans: list[AgentRow] = []
-    for backend, left in found.items():
-        for agent, info in left.items():
-            owner = config.agents.get(agent)
-            if owner is not None:
-                problems.append(
-                    Problem(
-                        backend,
-                        f"agent {agent!r} is defined for {owner.backend} but has a bottle on "
-                        f"{backend} ({info.bottle}, {info.state})",
-                        f"set the agent's backend back to {backend!r} and run bottle-dash rm "
-                        f"{agent}, or remove {info.bottle} with the {backend} tools",
-                        fatal=False,
-                    )
-                )
-                continue
-            orphans.append(make_row(agent, backend, None, info))
-    rows += sorted(orphans, key=lambda r: (r.name, r.backend))
-    return rows, problems
+    how: str
+    argv: list[str]
+    pane_id: str | None = None
 
 
 def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo | None) -> AgentRow:
@@ -220,135 +155,6 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
     )
 
 
-def find_bottle(name: str, backend: str, backends: Backends | None = None) -> BottleInfo | None:
-    """The bottle of agent ``name`` on ``backend`` (one listing call), or None."""
-    for info in backend_for(backend, backends).list_bottles():
-        if info.agent == name:
-            return info
-    return None
-
-
-# --------------------------------------------------------------------------- bottles
-
-
-def plan(spec: AgentSpec, backends: Backends | None = None) -> BottlePlan:
-    """The dry run: everything ``up`` would do for ``spec`` (writes only the prompt file)."""
-    return backend_for(spec.backend, backends).prepare(spec)
-
-
-def up(
-    spec: AgentSpec,
-    progress: ProgressFn = _no_progress,
-    backends: Backends | None = None,
-) -> tuple[Bottle, str]:
-    """Make the agent's bottle run: a no-op when it runs, a start when it is stopped,
-    otherwise prepare and launch it (the backend's launch records the plan, which
-    ``saved_plan`` reads back). Returns the bottle and ``ALREADY_RUNNING``, ``STARTED`` or
-    ``LAUNCHED``.
-
-    A stopped bottle is started as it was launched; a changed definition takes effect
-    after ``remove`` and ``up`` (its home volume may be kept).
-    """
-    backend = backend_for(spec.backend, backends)
-    info = find_bottle(spec.name, spec.backend, backends)
-    if info is not None and info.state == RUNNING:
-        return backend.attach(spec.name), ALREADY_RUNNING
-    if info is not None:
-        progress(f"starting bottle {info.bottle}")
-        backend.start(spec.name)
-        return backend.attach(spec.name), STARTED
-    progress(f"preparing the plan for {spec.name}")
-    the_plan = backend.prepare(spec)
-    return backend.launch(the_plan, progress), LAUNCHED
-
-
-def start(name: str, backend: str, backends: Backends | None = None) -> str:
-    """Start an existing bottle by agent name (also for agents no longer defined).
-
-    Returns ``ALREADY_RUNNING`` or ``STARTED``; raises ``BottleNotFound`` when there is none.
-    """
-    info = find_bottle(name, backend, backends)
-    if info is None:
-        raise BottleNotFound(
-            f"agent {name!r} has no bottle on {backend}",
-            fix=f"define it in the config and run bottle-dash up {name}",
-            agent=name,
-        )
-    if info.state == RUNNING:
-        return ALREADY_RUNNING
-    backend_for(backend, backends).start(name)
-    return STARTED
-
-
-def down(name: str, backend: str, backends: Backends | None = None) -> None:
-    """Stop the agent's bottle; its home survives for the next ``up``."""
-    backend_for(backend, backends).stop(name)
-
-
-def remove(
-    name: str, backend: str, volumes: bool = False, backends: Backends | None = None
-) -> None:
-    """Remove the agent's bottle and network; with ``volumes`` also its home (conversations
-    included) and its host state directory (prompt copy, last plan)."""
-    backend_for(backend, backends).remove(name, volumes=volumes)
-    if volumes:
-        shutil.rmtree(agent_state_dir(name), ignore_errors=True)
-
-
-def logs(name: str, backend: str, tail: int = 200, backends: Backends | None = None) -> str:
-    """The last lines of the bottle's own output."""
-    return backend_for(backend, backends).logs(name, tail=tail)
-
-
-# --------------------------------------------------------------------------- claude
-
-
-def claude_args_for(target: AgentSpec | AgentRow, backends: Backends | None = None) -> list[str]:
-    """The arguments claude gets for an agent: from its plan when it is defined (so the
-    system-prompt flag follows the current prompt), else from the last launch's saved plan
-    (none when there is no saved plan)."""
-    spec = target if isinstance(target, AgentSpec) else target.spec
-    if spec is not None:
-        return list(plan(spec, backends).claude_args)
-    saved = saved_plan(target.name)
-    return list(saved.claude_args) if saved else []
-
-
-def attach_argv(
-    target: AgentSpec | AgentRow,
-    *,
-    fresh: bool = False,
-    tty: bool = True,
-    backends: Backends | None = None,
-) -> list[str]:
-    """The host argv that runs the agent's claude in its (existing) bottle, resuming the
-    last conversation when there is one (``resume_fallback``); ``fresh`` starts a new one.
-
-    ``target`` is a spec or a row (a row of an agent no longer defined uses the saved plan).
-    Raises ``BottleNotFound`` when the bottle does not exist.
-    """
-    name, backend = target.name, target.backend
-    args = claude_args_for(target, backends)
-    bottle = backend_for(backend, backends).attach(name)
-    return resume_fallback(bottle.claude_argv(args, tty=tty), len(args), fresh=fresh)
-
-
-def exec_argv(
-    name: str,
-    backend: str,
-    argv: Sequence[str],
-    *,
-    user: str = GUEST_USER,
-    tty: bool = False,
-    backends: Backends | None = None,
-) -> list[str]:
-    """Host argv that runs ``argv`` in the agent's bottle as ``user`` (node by default)."""
-    return backend_for(backend, backends).attach(name).exec_argv(argv, user=user, tty=tty)
-
-
-# --------------------------------------------------------------------------- doctor
-
-
 def backends_needed(config: Config | None) -> set[str]:
     """Backends the defined agents use; the default backend when none are defined."""
     if config is None or not config.agents:
@@ -356,33 +162,316 @@ def backends_needed(config: Config | None) -> set[str]:
     return {spec.backend for spec in config.agents.values()}
 
 
-def doctor(config: Config | None, backends: Backends | None = None) -> list[Check]:
-    """Each backend's preflight and tmux: what is there and what is missing, with fixes.
+def nearest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate closest to ``name`` (for "did you mean"), or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return close[0] if close else None
 
-    A component is ``needed`` when a defined agent uses it (tmux always: the dashboard runs
-    in it unless ``--no-tmux``).
+
+def describe(exc: BaseException) -> str:
+    """One line (plus the fix) for an operation's failure."""
+    if isinstance(exc, BackendError):
+        return str(exc).replace("\n", " ")
+    return str(exc) or type(exc).__name__
+
+
+def _problem(component: str, exc: BackendError, *, fatal: bool) -> Problem:
+    return Problem(component, exc.message, exc.fix or "", fatal=fatal)
+
+
+def claude_args_of(bottle: Bottle) -> list[str]:
+    """claude's arguments for ``bottle``: those of the plan recorded at its launch (none
+    when no plan was recorded)."""
+    return list(bottle.plan.claude_args) if bottle.plan is not None else []
+
+
+class AgentService:
+    """What can be done to agents: list, plan, up, attach, stop, remove, logs, doctor.
+
+    ``backends`` maps names to backends (tests inject fakes; None means the registry's).
+    ``pane_host`` is where the dashboard's agent panes live (None: the CLI, or
+    ``--no-tmux``, where attaching means running claude on this terminal).
+    ``idle_backend_every``: a backend no defined agent uses is listed at most this often
+    (seconds; 0 lists it every time), since it is listed only to find bottles left behind.
     """
-    needed = backends_needed(config)
-    checks: list[Check] = []
-    names = list(backends) if backends else registry.names()
-    for name in names:
-        check = Check(name, needed=name in needed)
+
+    def __init__(
+        self,
+        backends: Mapping[str, BottleBackend] | None = None,
+        pane_host: PaneHost | None = None,
+        *,
+        idle_backend_every: float = 0.0,
+    ) -> None:
+        self.injected: Mapping[str, BottleBackend] = backends if backends is not None else {}
+        self.pane_host = pane_host
+        self.idle_backend_every = idle_backend_every
+        self._listed: dict[str, tuple[float, list[BottleInfo]]] = {}
+
+    # ------------------------------------------------------------------ backends
+
+    def backend_names(self) -> list[str]:
+        """Every backend this service knows: the injected ones, else the registered ones."""
+        return list(self.injected) if self.injected else registry.names()
+
+    def backend(self, name: str) -> BottleBackend:
+        """The backend called ``name``: the one way to find a backend.
+
+        Raises ``UnknownBackend``, or ``BackendUnavailable`` when its module cannot be
+        imported (an optional dependency missing), never ``ImportError``.
+        """
+        if self.injected:
+            if name not in self.injected:
+                known = ", ".join(self.injected)
+                raise UnknownBackend(f"unknown backend {name!r}", fix=f"use one of: {known}")
+            return self.injected[name]
         try:
-            backend = backend_for(name, backends)
-            check.problems = list(backend.preflight())
-            version = getattr(backend, "version", None)
-            if callable(version):
-                try:
-                    check.found = str(version() or "")
-                except Exception:  # a version probe is a nicety, never a failure
-                    check.found = ""
-        except BackendError as exc:
-            check.problems = [_problem(name, exc, fatal=True)]
-        if not check.found and check.ok:
-            check.found = "ready"
-        checks.append(check)
-    checks.append(tmux_check())
-    return checks
+            return registry.get_backend(name)
+        except ImportError as exc:
+            extra = "[smolvm]" if name == "smolmachines" else ""
+            raise BackendUnavailable(
+                f"the {name} backend cannot be loaded: {exc}",
+                fix="reinstall bottle-dash with its dependencies: "
+                f"pip install 'bottle-dash{extra}'",
+            ) from exc
+
+    # ------------------------------------------------------------------ listing
+
+    def _list(self, name: str, in_use: set[str]) -> list[BottleInfo]:
+        """``list_bottles`` of ``name``; an unused backend answers from a recent listing."""
+        if name in in_use or self.idle_backend_every <= 0:
+            return self.backend(name).list_bottles()
+        now = time.monotonic()
+        at, last = self._listed.get(name, (float("-inf"), []))
+        if now - at >= self.idle_backend_every:
+            last = self.backend(name).list_bottles()  # raises: the problem shows each time
+            self._listed[name] = (now, last)
+        return last
+
+    def list_agents(self, config: Config) -> tuple[list[AgentRow], list[Problem]]:
+        """Every defined agent and every labelled bottle, with one ``list_bottles`` per backend.
+
+        Every known backend is listed (so bottles of agents removed from the config are
+        found too). A backend that cannot answer becomes a ``Problem`` and the others
+        still list; the problem is fatal when the backend is needed (``backends_needed``),
+        and its agents' state is ``UNKNOWN``. Defined agents come first in config order,
+        then bottles whose agent is no longer defined (``defined=False``), by name. A
+        defined agent's row shows its bottle on its own backend; a bottle of the same name
+        on another backend is reported as a problem (rows are unique by name: the
+        dashboard keys its table by it).
+        """
+        in_use = backends_needed(config)
+        found: dict[str, dict[str, BottleInfo]] = {}
+        problems: list[Problem] = []
+        failed: set[str] = set()
+        for name in self.backend_names():
+            try:
+                infos = self._list(name, in_use)
+            except BackendError as exc:
+                problems.append(_problem(name, exc, fatal=name in in_use))
+                failed.add(name)
+                continue
+            found[name] = {info.agent: info for info in infos}
+
+        rows: list[AgentRow] = []
+        for name, spec in config.agents.items():
+            info = found.get(spec.backend, {}).pop(name, None)
+            row = make_row(name, spec.backend, spec, info)
+            if spec.backend in failed:
+                row.state = UNKNOWN
+            rows.append(row)
+        orphans: list[AgentRow] = []
+        for backend, left in found.items():
+            for agent, info in left.items():
+                owner = config.agents.get(agent)
+                if owner is not None:
+                    problems.append(
+                        Problem(
+                            backend,
+                            f"agent {agent!r} is defined for {owner.backend} but has a bottle "
+                            f"on {backend} ({info.bottle}, {info.state})",
+                            f"set the agent's backend back to {backend!r} and run bottle-dash "
+                            f"rm {agent}, or remove {info.bottle} with the {backend} tools",
+                            fatal=False,
+                        )
+                    )
+                    continue
+                orphans.append(make_row(agent, backend, None, info))
+        rows += sorted(orphans, key=lambda r: (r.name, r.backend))
+        return rows, problems
+
+    def find_bottle(self, name: str, backend: str) -> BottleInfo | None:
+        """The bottle of agent ``name`` on ``backend`` (one listing call), or None."""
+        for info in self.backend(backend).list_bottles():
+            if info.agent == name:
+                return info
+        return None
+
+    def row_of(self, spec: AgentSpec) -> AgentRow:
+        """The row of a defined agent, its bottle found with one listing of its backend."""
+        return make_row(spec.name, spec.backend, spec, self.find_bottle(spec.name, spec.backend))
+
+    def host_pid(self, row: AgentRow) -> int | None:
+        """The host process carrying the row's bottle's CPU and memory (None if unknown)."""
+        if row.info is None:
+            return None
+        try:
+            return self.backend(row.backend).host_pid(row.info)
+        except BackendError:
+            return None
+
+    # ------------------------------------------------------------------ bottles
+
+    def plan(self, spec: AgentSpec) -> BottlePlan:
+        """The dry run: everything ``up`` would do for ``spec`` (writes only the prompt file)."""
+        return self.backend(spec.backend).prepare(spec)
+
+    def up(
+        self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
+    ) -> tuple[Bottle, str]:
+        """Make the agent's bottle run and return it with what was done: ``ALREADY_RUNNING``
+        (its handle, from the plan recorded at launch), ``STARTED`` (a stopped bottle, as it
+        was launched) or ``LAUNCHED`` (prepared and launched; the launch records the plan).
+
+        This is the one place that tells defined, undefined, stopped and running apart. A
+        row is trusted as its listing saw it; a spec is looked up with one listing of its
+        backend. A row whose state is unknown is looked up again. A changed definition
+        takes effect after ``remove`` and ``up`` (its home volume may be kept).
+        """
+        row = self.row_of(target) if isinstance(target, AgentSpec) else target
+        if row.state not in (RUNNING, NOT_CREATED) and row.info is None:
+            # unknown: the listing failed; ask again (raises when it still cannot answer)
+            row = make_row(row.name, row.backend, row.spec, self.find_bottle(row.name, row.backend))
+        backend = self.backend(row.backend)
+        if row.state == RUNNING:
+            return backend.attach(row.name), ALREADY_RUNNING
+        if row.state != NOT_CREATED:
+            progress(f"starting bottle {row.bottle}")
+            return backend.start(row.name), STARTED
+        if row.spec is None:
+            raise BottleNotFound(
+                f"agent {row.name!r} is not defined in the config and has no bottle",
+                fix=f"define [agents.{row.name}] in the config and run bottle-dash up {row.name}",
+                agent=row.name,
+            )
+        progress(f"preparing the plan for {row.name}")
+        return backend.launch(backend.prepare(row.spec), progress), LAUNCHED
+
+    def ensure_running(
+        self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
+    ) -> Bottle:
+        """The agent's bottle, running: launched, started, or as it is (see ``up``)."""
+        return self.up(target, progress)[0]
+
+    def stop(self, row: AgentRow) -> None:
+        """Stop the agent's bottle; its home survives for the next ``up``."""
+        self.backend(row.backend).stop(row.name)
+
+    def remove(self, row: AgentRow, *, volumes: bool = False) -> None:
+        """Remove the agent's bottle and network; with ``volumes`` also its home (conversations
+        included) and its host state directory (prompt copy, last plan)."""
+        self.backend(row.backend).remove(row.name, volumes=volumes)
+        if volumes:
+            shutil.rmtree(agent_state_dir(row.name), ignore_errors=True)
+
+    def logs(self, row: AgentRow, tail: int = 200) -> str:
+        """The last lines of the bottle's own output."""
+        return self.backend(row.backend).logs(row.name, tail=tail)
+
+    # ------------------------------------------------------------------ claude
+
+    def attach_argv(
+        self,
+        target: AgentRow | AgentSpec,
+        *,
+        fresh: bool = False,
+        tty: bool = True,
+        progress: ProgressFn = _no_progress,
+    ) -> list[str]:
+        """The host argv that runs the agent's claude in its bottle (launched or started
+        first when needed), resuming the last conversation when there is one
+        (``resume_fallback``); ``fresh`` starts a new one. claude's arguments are those of
+        the plan recorded at launch: attaching never prepares again."""
+        bottle = self.ensure_running(target, progress)
+        args = claude_args_of(bottle)
+        return resume_fallback(bottle.claude_argv(args, tty=tty), len(args), fresh=fresh)
+
+    def exec_argv(
+        self, row: AgentRow, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
+    ) -> list[str]:
+        """Host argv that runs ``argv`` in the agent's bottle as ``user`` (node by default)."""
+        return self.backend(row.backend).attach(row.name).exec_argv(argv, user=user, tty=tty)
+
+    def attach(
+        self, row: AgentRow, progress: ProgressFn = _no_progress, *, fresh: bool = False
+    ) -> Attached:
+        """Make the bottle run, then focus the agent's live pane, respawn its dead one, or
+        split a new one. With ``fresh`` (R) claude starts a new conversation: a pane that
+        exists is respawned with the plain argv even when it is alive. Without a pane host
+        the result is ``foreground``: the caller runs ``argv`` on its terminal."""
+        if row.state != RUNNING:
+            progress(f"starting {row.name}")
+        argv = self.attach_argv(row, fresh=fresh, progress=progress)
+        host = self.pane_host
+        if host is None:
+            return Attached("foreground", argv)
+        pane = host.panes().get(row.name)
+        if pane is None:
+            progress(f"opening a pane for {row.name}")
+            return Attached("split", argv, host.split(row.name, argv))
+        if pane.dead or fresh:
+            host.respawn(pane.pane_id, argv)
+            host.focus(pane.pane_id)
+            return Attached("respawned", argv, pane.pane_id)
+        host.focus(pane.pane_id)
+        return Attached("focused", argv, pane.pane_id)
+
+    # ------------------------------------------------------------------ doctor
+
+    def preflight(self, config: Config | None) -> list[Problem]:
+        """The preflight problems of the backends ``config``'s agents use
+        (``backends_needed``); a backend that cannot be loaded is one problem with its fix.
+        Never raises a ``BackendError``."""
+        problems: list[Problem] = []
+        for name in sorted(backends_needed(config)):
+            try:
+                problems += self.backend(name).preflight()
+            except BackendError as exc:
+                # the message alone: the fix has its own field (str(exc) carries it too)
+                problems.append(
+                    Problem(
+                        name,
+                        f"backend unavailable: {exc.message}",
+                        exc.fix or "see the backend's documentation",
+                    )
+                )
+        return problems
+
+    def doctor(self, config: Config | None) -> list[Check]:
+        """Each backend's preflight and tmux: what is there and what is missing, with fixes.
+
+        A component is ``needed`` when a defined agent uses it (tmux always: the dashboard
+        runs in it unless ``--no-tmux``).
+        """
+        needed = backends_needed(config)
+        checks: list[Check] = []
+        for name in self.backend_names():
+            check = Check(name, needed=name in needed)
+            try:
+                backend = self.backend(name)
+                check.problems = list(backend.preflight())
+                version = getattr(backend, "version", None)
+                if callable(version):
+                    try:
+                        check.found = str(version() or "")
+                    except Exception:  # a version probe is a nicety, never a failure
+                        check.found = ""
+            except BackendError as exc:
+                check.problems = [_problem(name, exc, fatal=True)]
+            if not check.found and check.ok:
+                check.found = "ready"
+            checks.append(check)
+        checks.append(tmux_check())
+        return checks
 
 
 def tmux_check() -> Check:
@@ -406,33 +495,18 @@ def tmux_check() -> Check:
     return check
 
 
-def nearest(name: str, candidates: Sequence[str]) -> str | None:
-    """The candidate closest to ``name`` (for "did you mean"), or None."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
-    return close[0] if close else None
-
-
 __all__ = [
     "ALREADY_RUNNING",
     "LAUNCHED",
     "STARTED",
     "UNKNOWN",
     "AgentRow",
+    "AgentService",
+    "Attached",
     "Check",
-    "attach_argv",
-    "backend_for",
-    "claude_args_for",
-    "doctor",
-    "down",
-    "exec_argv",
-    "find_bottle",
-    "list_agents",
-    "logs",
+    "backends_needed",
+    "claude_args_of",
+    "describe",
     "make_row",
     "nearest",
-    "plan",
-    "remove",
-    "saved_plan",
-    "start",
-    "up",
 ]

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
+from backends.run import foreground
 from bottle_dash.tmux import SESSION, session_argv
+
+T = TypeVar("T")
 
 NO_TMUX_HINT = (
     "bottle-dash: tmux is not installed, and each agent's claude runs in its own tmux pane.\n"
@@ -45,27 +47,26 @@ def run_dashboard(*, config_path: Path | None, no_tmux: bool, theme: str | None)
             print(NO_TMUX_HINT, file=sys.stderr)
             return 2
         argv = session_argv(tmux, dashboard_argv(config_path, theme), SESSION)
-        return subprocess.run(argv, check=False).returncode
+        return foreground(argv)
     return run_in_place(config_path=config_path, no_tmux=no_tmux, theme=theme)
 
 
-def cached_loader(path: Path, load: Callable[[Path], Any]) -> Callable[[], Any]:
+def cached_loader(path: Path, load: Callable[[Path], T]) -> Callable[[], T]:
     """``load(path)`` again only when the file changed (mtime or size), not on every tick.
 
     A file that fails to load is not cached, so the error shows until it is fixed.
     """
-    cache: dict[str, Any] = {}
+    cache: list[tuple[tuple[int, int] | None, T]] = []
 
-    def loader() -> Any:
+    def loader() -> T:
         try:
             stat = path.stat()
             key: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
         except OSError:
             key = None
-        if "config" not in cache or cache["key"] != key:
-            cache["config"] = load(path)
-            cache["key"] = key
-        return cache["config"]
+        if not cache or cache[0][0] != key:
+            cache[:] = [(key, load(path))]
+        return cache[0][1]
 
     return loader
 
@@ -73,6 +74,7 @@ def cached_loader(path: Path, load: Callable[[Path], Any]) -> Callable[[], Any]:
 def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) -> int:
     """Run the Textual app in this terminal (the pane we are in, or plain ``--no-tmux``)."""
     from bottle_dash import config as config_module
+    from bottle_dash.service import IDLE_BACKEND_EVERY, AgentService
     from bottle_dash.ui.app import make_app
 
     path = config_module.resolve_config_path(config_path)
@@ -81,9 +83,11 @@ def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) 
         from bottle_dash.tmux import TmuxPaneHost
 
         pane_host = TmuxPaneHost()
+    # Built once: the poller, the screens and every action share it.
+    service = AgentService(pane_host=pane_host, idle_backend_every=IDLE_BACKEND_EVERY)
     app = make_app(
         load_config=cached_loader(path, config_module.load_config),
-        pane_host=pane_host,
+        service=service,
         config_path=path,
         theme=theme,
     )

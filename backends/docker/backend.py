@@ -70,7 +70,6 @@ from backends.docker.plan import (
     SECURITY_OPT,
     STOP_TIMEOUT,
     prepare_plan,
-    recorded_env,
 )
 from backends.docker.provision import provision
 from backends.owner import agent_user
@@ -232,7 +231,7 @@ class DockerBackend(BottleBackend):
             except (errors.DockerException, BackendError, OSError) as exc:
                 raise _step_failed(plan, step, exc) from exc
             progress("running")
-            return DockerBottle(self.engine, plan.agent, env=plan.env, ids=(plan.uid, plan.gid))
+            return self._handle(plan.agent, plan, ids=(plan.uid, plan.gid))
 
     def _relaunch(
         self, api: Any, plan: BottlePlan, info: dict[str, Any], progress: ProgressFn
@@ -249,8 +248,8 @@ class DockerBackend(BottleBackend):
         ident = info["Id"]
         if state.get("Running") and not state.get("Paused"):
             progress("already running")
-            return DockerBottle(
-                self.engine, plan.agent, env=recorded_env(plan.agent, plan), ids=user_ids(info)
+            return self._handle(
+                plan.agent, paths.saved_plan(plan.agent) or plan, ids=user_ids(info)
             )
         self._check_user(info, plan.agent)
         step = "starting the container"
@@ -269,7 +268,7 @@ class DockerBackend(BottleBackend):
         except (errors.DockerException, BackendError, OSError) as exc:
             raise _step_failed(plan, step, exc) from exc
         progress("running")
-        return DockerBottle(self.engine, plan.agent, env=plan.env, ids=user_ids(info))
+        return self._handle(plan.agent, plan, ids=user_ids(info))
 
     @staticmethod
     def _check_user(info: dict[str, Any], agent: str) -> None:
@@ -466,22 +465,32 @@ class DockerBackend(BottleBackend):
             )
         return info
 
+    def _handle(
+        self,
+        agent: str,
+        plan: BottlePlan | None,
+        *,
+        ids: tuple[int, int],
+        running: bool = True,
+    ) -> DockerBottle:
+        """A handle carrying ``plan`` (the recorded one): its env goes on every exec;
+        ``ids`` are the agent's uid and gid in the bottle."""
+        env = plan.env if plan else {}
+        bottle = DockerBottle(self.engine, agent, env=env, running=running, ids=ids)
+        bottle.plan = plan
+        return bottle
+
     def attach(self, agent: str) -> DockerBottle:
-        """A handle on the container of ``agent`` (running or not: see ``.running``);
-        the exec env comes from the recorded plan."""
+        """A handle on the container of ``agent`` (running or not: see ``.running``)
+        with the plan recorded at its launch."""
         info = self._ours(agent)
         state = info.get("State") or {}
-        return DockerBottle(
-            self.engine,
-            agent,
-            env=recorded_env(agent),
-            running=bool(state.get("Running")) and not state.get("Paused"),
-            ids=user_ids(info),
-        )
+        running = bool(state.get("Running")) and not state.get("Paused")
+        return self._handle(agent, paths.saved_plan(agent), running=running, ids=user_ids(info))
 
-    def start(self, agent: str) -> None:
+    def start(self, agent: str) -> DockerBottle:
         """Start the stopped bottle of ``agent``; its home volume (prompt, skills,
-        ``~/.claude``) is still there."""
+        ``~/.claude``) is still there. Returns its handle, as ``attach`` would."""
         info = self._ours(agent)
         self._check_user(info, agent)
         with self.engine.translating() as api:
@@ -492,6 +501,7 @@ class DockerBackend(BottleBackend):
                 raise BackendError(
                     f"starting the bottle of agent {agent} failed: {api_message(exc)}", agent=agent
                 ) from exc
+        return self._handle(agent, paths.saved_plan(agent), ids=user_ids(info))
 
     def stop(self, agent: str) -> None:
         """Stop the bottle of ``agent`` (SIGTERM, then SIGKILL after 5 s)."""

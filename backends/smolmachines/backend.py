@@ -222,6 +222,7 @@ class SmolmachinesBackend(BottleBackend):
                 progress(f"starting machine {plan.bottle}")
                 self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
                 bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env)
+                bottle.plan = plan
                 provision(bottle, plan, progress)
                 save_plan(plan)
                 undo.pop_all()
@@ -285,27 +286,33 @@ class SmolmachinesBackend(BottleBackend):
             )
         return out
 
-    def attach(self, agent: str) -> SmolBottle:
-        """A handle on ``agent``'s machine, with the guest env of its last launch."""
-        record = self._record(agent)
+    def _handle(self, record: cli.MachineRecord, agent: str) -> SmolBottle:
+        """A handle with the plan (and so the guest env) of the agent's last launch."""
         plan = saved_plan(agent)
-        return SmolBottle(self.smolvm(), record.name, agent, plan.env if plan else {})
+        bottle = SmolBottle(self.smolvm(), record.name, agent, plan.env if plan else {})
+        bottle.plan = plan
+        return bottle
 
-    def start(self, agent: str) -> None:
+    def attach(self, agent: str) -> SmolBottle:
+        """A handle on ``agent``'s machine, with the plan of its last launch."""
+        return self._handle(self._record(agent), agent)
+
+    def start(self, agent: str) -> SmolBottle:
         """Start the stopped machine again; its disk (the home) is as it was. The agent's
         account follows its workspace's owner (a machine made before the agent ran as the
-        owner, or a workspace that changed hands, is put right as root in the VM)."""
+        owner, or a workspace that changed hands, is put right as root in the VM). Returns
+        its handle from the same ``machine ls`` (one listing for start then attach)."""
         record = self._record(agent)
         if not record.live:
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
         plan = saved_plan(agent)
-        if plan is None or not plan.workspace or not Path(plan.workspace).is_dir():
-            return
-        user = agent_user(plan.workspace)
-        bottle = SmolBottle(self.smolvm(), record.name, agent, plan.env)
-        if align_account(bottle, user.uid, user.gid):
-            plan.uid, plan.gid, plan.uid_reason = user.uid, user.gid, user.reason
-            save_plan(plan)
+        if plan is not None and plan.workspace and Path(plan.workspace).is_dir():
+            user = agent_user(plan.workspace)
+            bottle = SmolBottle(self.smolvm(), record.name, agent, plan.env)
+            if align_account(bottle, user.uid, user.gid):
+                plan.uid, plan.gid, plan.uid_reason = user.uid, user.gid, user.reason
+                save_plan(plan)
+        return self._handle(record, agent)
 
     def stop(self, agent: str) -> None:
         """Stop the machine (the workload gets SIGTERM first); the disk is kept."""

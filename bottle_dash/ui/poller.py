@@ -1,6 +1,6 @@
 """One poll of everything the dashboard shows, as a blocking call for a thread worker.
 
-Per tick: the config is read, each backend is listed once (through ``ops.list_agents``),
+Per tick: the config is read, each backend is listed once (``AgentService.list_agents``),
 resource use comes from psutil on each bottle's host process tree (no per-bottle stats
 call), and every agent's pane state comes from one tmux call. The main screen runs this in
 a thread worker and schedules the next poll only after this one has finished.
@@ -8,15 +8,16 @@ a thread worker and schedules the next poll only after this one has finished.
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from backends.base import BackendError, BottleBackend, Problem
+from backends.base import BackendError, Problem
 from backends.status_file import HookReading, read_status
+from bottle_dash.config import Config, ConfigError
+from bottle_dash.service import AgentRow, AgentService
 from bottle_dash.status import Change, Status, StatusTracker, agent_statuses
 from bottle_dash.tmux import PaneHost, PaneInfo
 
@@ -34,9 +35,9 @@ class Usage:
 
 @dataclass
 class PollResult:
-    """Everything one poll found. ``rows`` are ``ops.AgentRow`` values."""
+    """Everything one poll found."""
 
-    rows: list[Any] = field(default_factory=list)
+    rows: list[AgentRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     panes: dict[str, PaneInfo] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=dict)
@@ -118,65 +119,30 @@ class ProcessUsage:
         self._seen = set()
 
 
-class _Listing:
-    """A backend whose ``list_bottles`` answers from a recent listing when it is fresh.
-
-    Backends that no defined agent uses are listed only to find bottles left behind (a
-    ``machine ls`` is a subprocess a tick); every ``every`` seconds is enough for that.
-    """
-
-    def __init__(self, backend: BottleBackend, every: float) -> None:
-        self.backend = backend
-        self.every = every
-        self.at = float("-inf")
-        self.last: list[Any] = []
-
-    def list_bottles(self) -> list[Any]:
-        now = time.monotonic()
-        if now - self.at >= self.every:
-            self.last = self.backend.list_bottles()  # raises: the problem shows each tick
-            self.at = now
-        return self.last
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.backend, name)
-
-
 class Poller:
     """Collects a ``PollResult``; ``poll`` blocks and must run in a thread worker.
 
-    ``load_config`` returns a ``config.Config`` (or raises ``config.ConfigError``);
-    ``backends`` maps backend names to instances (injected fakes in tests).
+    ``load_config`` returns a ``Config`` (or raises ``ConfigError``); the service lists
+    the agents and their bottles; ``pane_host`` (None without tmux) lists the panes.
     """
 
     def __init__(
         self,
-        load_config: Callable[[], Any],
-        backends: Mapping[str, BottleBackend],
+        load_config: Callable[[], Config],
+        service: AgentService,
         pane_host: PaneHost | None,
-        list_agents: Callable[..., tuple[list[Any], list[Problem]]] | None = None,
-        idle_backend_every: float = 30.0,
         read_hook: Callable[[str], HookReading | None] = read_status,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.load_config = load_config
-        self.backends = backends
+        self.service = service
         self.pane_host = pane_host
-        self._list_agents = list_agents
         self.usage = ProcessUsage()
-        self.idle_backend_every = idle_backend_every
-        self._listings: dict[str, _Listing] = {}
         #: The last config that loaded (kept while the file has an error).
-        self.last_config: Any = None
+        self.last_config: Config | None = None
         self.read_hook = read_hook
         self.clock = clock
         self.tracker = StatusTracker()
-
-    def _lister(self) -> Callable[..., tuple[list[Any], list[Problem]]]:
-        if self._list_agents is None:
-            ops = importlib.import_module("bottle_dash.service")
-            self._list_agents = ops.list_agents
-        return self._list_agents
 
     def poll(self, preview_agent: str | None = None) -> PollResult:
         """One tick: config, one listing per backend, psutil, one tmux call, one capture,
@@ -185,7 +151,7 @@ class Poller:
         config = self._config(result)
         if config is not None:
             try:
-                rows, problems = self._lister()(config, backends=self._listed(config))
+                rows, problems = self.service.list_agents(config)
             except BackendError as exc:
                 rows, problems = [], [Problem("backends", exc.message, exc.fix or "")]
             # after any config problem found above, which must stay on screen
@@ -216,32 +182,11 @@ class Poller:
         statuses = agent_statuses(result.rows, result.panes, self.read_hook, now, result.preview)
         result.statuses, result.alerts = self.tracker.update(statuses, now)
 
-    def _listed(self, config: Any) -> Mapping[str, Any] | None:
-        """Backends for this tick's listing: those the agents use, listed every tick, and
-        the others through a ``_Listing`` (None: the registry's, all listed each tick)."""
-        names_of = getattr(self.backends, "names", None)
-        names = list(names_of()) if callable(names_of) else list(self.backends)
-        if not names:
-            return None
-        in_use = {spec.backend for spec in getattr(config, "agents", {}).values()}
-        mapping: dict[str, Any] = {}
-        for name in names:
-            backend = self.backends.get(name)
-            if backend is None:
-                continue
-            if name in in_use or self.idle_backend_every <= 0:
-                mapping[name] = backend
-            else:
-                listing = self._listings.get(name)
-                if listing is None or listing.backend is not backend:
-                    listing = self._listings[name] = _Listing(backend, self.idle_backend_every)
-                mapping[name] = listing
-        return mapping
-
-    def _config(self, result: PollResult) -> Any:
+    def _config(self, result: PollResult) -> Config | None:
+        config: Config | None
         try:
             config = self.load_config()
-        except Exception as exc:  # config.ConfigError: show it, keep the last good one
+        except (ConfigError, OSError) as exc:  # show it, keep the last good one
             result.config_error = str(exc)
             headline = getattr(exc, "headline", None) or str(exc).splitlines()[0]
             fix = getattr(exc, "fix", None) or "fix the config file and save it"
@@ -251,20 +196,13 @@ class Poller:
             config = self.last_config
         else:
             self.last_config = config
-        result.config_path = getattr(config, "path", None)
+        result.config_path = config.path if config is not None else None
         return config
 
-    def _usage(self, rows: list[Any]) -> dict[str, Usage]:
+    def _usage(self, rows: list[AgentRow]) -> dict[str, Usage]:
         pids: dict[str, int] = {}
         for row in rows:
-            info = getattr(row, "info", None)
-            backend = self.backends.get(getattr(row, "backend", ""))
-            if info is None or backend is None:
-                continue
-            try:
-                pid = backend.host_pid(info)
-            except BackendError:
-                pid = None
+            pid = self.service.host_pid(row)
             if pid is not None:
                 pids[row.name] = pid
         usage: dict[str, Usage] = {}

@@ -31,7 +31,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import claude_args
-from backends.paths import save_plan
+from backends.paths import save_plan, saved_plan
 
 FIXED_CREATED = "2026-01-01T10:00:00Z"
 
@@ -39,10 +39,11 @@ FIXED_CREATED = "2026-01-01T10:00:00Z"
 class FakeBottle(Bottle):
     """A handle whose argv runs nothing real: ``fake-exec [-t] <bottle> claude ...``."""
 
-    def __init__(self, backend: FakeBackend, agent: str) -> None:
+    def __init__(self, backend: FakeBackend, agent: str, plan: BottlePlan | None = None) -> None:
         self.backend = backend
         self.agent = agent
         self.name = bottle_name(agent)
+        self.plan = plan
 
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
         return ["fake-exec", *(["-t"] if tty else []), self.name, "claude", *argv]
@@ -142,7 +143,7 @@ class FakeBackend(BottleBackend):
         progress("provisioning")
         self.add(plan.agent, RUNNING, plan.image)
         save_plan(plan)  # the contract: a launch records its plan, as both real backends do
-        return FakeBottle(self, plan.agent)
+        return FakeBottle(self, plan.agent, plan)
 
     def list_bottles(self) -> list[BottleInfo]:
         self.calls.append(("list_bottles",))
@@ -154,12 +155,13 @@ class FakeBackend(BottleBackend):
         self.calls.append(("attach", agent))
         if agent not in self.bottles:
             raise BottleNotFound(f"no bottle for {agent}", agent=agent)
-        return FakeBottle(self, agent)
+        return FakeBottle(self, agent, saved_plan(agent))
 
-    def start(self, agent: str) -> None:
+    def start(self, agent: str) -> Bottle:
         self.calls.append(("start", agent))
         self._maybe_fail("start")
         self._set_state(agent, RUNNING)
+        return FakeBottle(self, agent, saved_plan(agent))
 
     def stop(self, agent: str) -> None:
         self.calls.append(("stop", agent))

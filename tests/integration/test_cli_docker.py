@@ -209,6 +209,34 @@ def test_attach_returns_claudes_status(tmp_path: Path, test_image: str, cleanup:
     assert gone.returncode == 127  # sh: claude: not found (after --continue failed too)
 
 
+def test_attach_to_a_running_bottle_after_its_workspace_is_gone(
+    tmp_path: Path, test_image: str, cleanup: list[str]
+) -> None:
+    # Through the service, as the dashboard attaches (it keeps the last config that
+    # loaded; the CLI refuses a config whose workspace is missing before any command).
+    from backends.base import AgentSpec, ProvisionError
+    from bottle_dash.service import AgentService
+
+    name = agent_name("nows")
+    cleanup.append(name)
+    ws = tmp_path / "soon-gone"
+    ws.mkdir()
+    spec = AgentSpec(name=name, image=test_image, workspace=ws, prompt="p")
+    service = AgentService()
+    service.up(spec)
+    # Gone from where the config says; the bind mount follows the moved directory (a
+    # deleted one would leave docker exec no working directory at all).
+    ws.rename(tmp_path / "moved-away")
+    with pytest.raises(ProvisionError, match="is not a directory"):
+        service.plan(spec)  # preparing again would fail on the workspace
+    # attach reads the plan recorded at launch: no workspace check, the same claude args
+    argv = service.attach_argv(service.row_of(spec), tty=False)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "STANDIN-CLAUDE fresh conversation turn=1" in done.stdout
+    assert "--append-system-prompt-file" in done.stdout
+
+
 def test_missing_image_is_a_clear_error_and_leaves_nothing(
     tmp_path: Path, docker_engine: None, cleanup: list[str]
 ) -> None:

@@ -24,7 +24,7 @@ import waiting
 from conftest import agent_name
 
 from bottle_dash import config as configmod
-from bottle_dash import service as ops
+from bottle_dash.service import AgentService, make_row
 from bottle_dash.tmux import TAG
 
 pytestmark = pytest.mark.docker
@@ -117,15 +117,16 @@ def session(tmux_bin: str, tmp_path: Path, test_image: str) -> Iterator[Session]
         if server.is_alive():
             server.kill()
         with contextlib.suppress(Exception):  # the run's sweep removes it otherwise
-            ops.remove(name, "docker", True)
+            AgentService().remove(make_row(name, "docker", None, None), volumes=True)
 
 
 def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
     agent = session.env["AGENT"]
     spec = configmod.load_config(Path(session.env["BOTTLE_DASH_CONFIG"])).agents[agent]
     # A stopped agent: its bottle exists (launched once) and is stopped.
-    ops.up(spec)
-    ops.down(agent, "docker")
+    service = AgentService()
+    service.up(spec)
+    service.stop(service.row_of(spec))
 
     session.start_dashboard(first=True)
     wait_for(lambda: "stopped" in session.row(agent), 60, "the dashboard to list the agent")
@@ -197,7 +198,7 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
 def test_no_tmux_hands_the_terminal_to_claude_and_takes_it_back(session: Session) -> None:
     agent = session.env["AGENT"]
     spec = configmod.load_config(Path(session.env["BOTTLE_DASH_CONFIG"])).agents[agent]
-    ops.up(spec)
+    AgentService().up(spec)
     session.start_dashboard(True, "--no-tmux")
     wait_for(lambda: "running" in session.row(agent), 60, "the dashboard to list the agent")
     session.keys("Enter")  # App.suspend(): claude runs in this very pane

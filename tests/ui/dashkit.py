@@ -4,6 +4,7 @@ clock, so Pilot tests and snapshots see the same data every run."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from panehost import FakePaneHost
 from backends import paths
 from backends.base import NOT_CREATED, RUNNING, STOPPED, AgentSpec, Problem
 from backends.claude import STATUS_FILE
-from bottle_dash import service as ops_module
+from backends.paths import save_plan
 from bottle_dash.config import Config
 from bottle_dash.ui.app import BottleDashApp, make_app
 from bottle_dash.ui.poller import Usage
@@ -102,6 +103,9 @@ def build(
             spec("beta"),
             spec("gamma"),
         ]
+        for launched in agents[:2]:  # launched earlier, which recorded their plans
+            save_plan(backend.prepare(launched))
+        backend.calls.clear()
         backend.add("alpha", RUNNING)
         backend.add("beta", STOPPED)
         backend.add("orphan", RUNNING)
@@ -131,7 +135,6 @@ def build(
         theme=theme,
         refresh_interval=3600,  # tests poll on demand; no tick may land mid-assertion
         now=lambda: NOW,
-        ops=ops_module,
         **kw,
     )
     app.poller.usage = FixedUsage()  # type: ignore[assignment]
@@ -158,9 +161,11 @@ def screen_text(app: Any) -> str:
 
 
 async def settle(pilot: Any) -> None:
-    """Wait for every worker (polls, actions) and the messages they posted."""
+    """Wait for every worker (polls, actions) and the messages they posted. A worker that
+    failed is not raised here: the app shows its error, which the test asserts on."""
     for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
+        workers = list(pilot.app.workers)
+        await asyncio.gather(*(w.wait() for w in workers), return_exceptions=True)
         await pilot.pause()
 
 

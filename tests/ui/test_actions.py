@@ -123,6 +123,34 @@ async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(tmp_path:
         assert "beta: attach: pane %2 respawned" in screen_text(pilot.app)
 
 
+async def test_enter_on_stopped_agent_lists_each_backend_once(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True, problem=True)
+    smol = dash.extra["smolmachines"]
+    smol.unavailable = None
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        dash.backend.calls.clear()
+        smol.calls.clear()
+        await press_on(pilot, dash, "beta", "enter")
+        # The row the poll listed is trusted (start returns the handle); the one listing
+        # per backend is the poll that follows the action.
+        assert [c[0] for c in dash.backend.calls] == ["start", "list_bottles"]
+        assert smol.called("list_bottles") == [("list_bottles",)]
+        assert dash.main.polls == 2
+
+
+async def test_enter_on_running_agent_never_prepares_again(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        dash.backend.calls.clear()
+        await press_on(pilot, dash, "alpha", "R")
+        assert dash.backend.called("prepare") == []
+        assert dash.backend.called("attach") == [("attach", "alpha")]
+        # claude's arguments are the recorded plan's (alpha's prompt flag)
+        assert dash.panes.actions()[0][2][-2:] == ["--append-system-prompt-file", GUEST_PROMPT]
+
+
 async def test_enter_on_new_agent_launches_then_splits_a_tagged_pane(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
@@ -350,6 +378,44 @@ async def test_without_tmux_attach_runs_claude_in_the_foreground(tmp_path: Any) 
         assert dash.panes.calls == []
 
 
+async def test_without_tmux_a_missing_exec_binary_is_an_error_not_a_crash(
+    tmp_path: Any,
+) -> None:
+    # The real foreground runner: the fake bottle's argv starts with "fake-exec", which
+    # is on no PATH, as a missing docker or smolvm would be.
+    dash = build(tmp_path, everything=True, pane_host=False)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "enter")
+        await settle(pilot)
+        assert pilot.app.is_running
+        text = screen_text(pilot.app)
+        assert "alpha: attach failed: command not found: fake-exec" in text
+        assert "put it on PATH" in text
+
+
+async def test_a_failed_worker_is_shown_by_the_one_handler(tmp_path: Any) -> None:
+    dash = build(tmp_path, everything=True)
+
+    def broken(agent: str, *, tail: int = 200) -> str:
+        raise LaunchError("the engine lost the log", fix="look at the engine", agent=agent)
+
+    dash.backend.logs = broken  # type: ignore[method-assign]
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "l")
+        assert "logs failed: the engine lost the log" in screen_text(pilot.app)
+        assert len(pilot.app.screen_stack) == 1  # no logs screen with an empty text
+
+        def poll_breaks(selected: str | None = None) -> Any:
+            raise RuntimeError("poller broke")
+
+        dash.app.poller.poll = poll_breaks  # type: ignore[method-assign]
+        dash.main.poll_now()
+        await settle(pilot)
+        assert "poll failed: poller broke" in screen_text(pilot.app)
+
+
 async def test_empty_state_names_the_config_file(tmp_path: Any) -> None:
     dash = build(tmp_path, [])
     async with dash.app.run_test(size=(100, 30)) as pilot:
@@ -404,7 +470,7 @@ async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> No
     dash = build(tmp_path, everything=True)
     idle = FakeBackend("smolmachines")
     idle.add("left-behind", STOPPED)
-    dash.app.backends["smolmachines"] = idle  # type: ignore[index]
+    dash.app.service.injected["smolmachines"] = idle  # type: ignore[index]
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         dash.main.poll_now()

@@ -1,5 +1,6 @@
 """Rules of the app's modules, checked on their source: tmux.py is the only libtmux
-importer, and widgets import nothing that does I/O (no ops, registry, tmux, subprocess)."""
+importer, only ui/ imports Textual, widgets import nothing that does I/O (no service,
+registry, tmux, subprocess), and no import circle runs through bottle_dash."""
 
 from __future__ import annotations
 
@@ -43,13 +44,15 @@ def test_widgets_do_no_io() -> None:
 
 
 DASHBOARD = (
-    "ui/app.py",
+    "service.py",
     "session.py",
     "tmux.py",
+    "ui/app.py",
+    "ui/commands.py",
+    "ui/context.py",
     "ui/poller.py",
     "ui/messages.py",
     "ui/themes.py",
-    "actions.py",
 )
 
 
@@ -82,3 +85,33 @@ def test_only_ui_imports_textual() -> None:
     assert importers, "no module imports Textual: the check looks in the wrong place"
     outside = sorted(p for p in importers if not p.startswith("ui/"))
     assert outside == []
+
+
+def _module(path: Path) -> str:
+    parts = ["bottle_dash", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_circle_in_bottle_dash() -> None:
+    # Every import counts, also those inside functions and under TYPE_CHECKING: a circle
+    # there still means two modules that each know the other.
+    modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {
+        name: {n for n in imported(path) if n in modules and n != name}
+        for name, path in modules.items()
+    }
+    assert graph["bottle_dash.ui.app"], "the graph is empty: the check looks in the wrong place"
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            circle = trail[trail.index(name) :] + [name]
+            raise AssertionError("import circle: " + " -> ".join(circle))
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, [*trail, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])

@@ -63,12 +63,14 @@ def test_a_config_broken_while_running_is_shown_and_the_last_good_one_kept(
 
     from backends.base import AgentSpec
     from bottle_dash import config as config_module
+    from bottle_dash.service import AgentService
     from bottle_dash.ui.poller import Poller
 
     path = tmp_path / "config.toml"
     path.write_text('[agents.web]\nimage = "img"\n')
     backend = FakeBackend()
-    poller = Poller(cached_loader(path, config_module.load_config), {"docker": backend}, None)
+    service = AgentService({"docker": backend})
+    poller = Poller(cached_loader(path, config_module.load_config), service, None)
     first = poller.poll()
     assert [r.name for r in first.rows] == ["web"] and first.problems == []
     assert isinstance(poller.last_config.agents["web"], AgentSpec)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,7 @@ def test_outside_tmux_starts_or_reattaches_the_session(
 ) -> None:
     ran: list[list[str]] = []
     monkeypatch.setattr(session.shutil, "which", lambda name: "/usr/bin/tmux")
-    monkeypatch.setattr(
-        session.subprocess,
-        "run",
-        lambda argv, check: ran.append(argv) or subprocess.CompletedProcess(argv, 0),
-    )
+    monkeypatch.setattr(session, "foreground", lambda argv: ran.append(argv) or 0)
     config = tmp_path / "my config.toml"
     assert session.run_dashboard(config_path=config, no_tmux=False, theme="bottle-light") == 0
     dashboard = [
@@ -112,6 +107,6 @@ def test_a_backend_whose_preflight_raises_shows_message_and_fix_once(tmp_path: P
         raise BackendUnavailable("engine not answering", fix="start the engine")
 
     dash.backend.preflight = down  # type: ignore[method-assign]
-    [problem] = dash.app.preflight()
+    [problem] = dash.app.service.preflight(dash.config)
     assert problem.what == "backend unavailable: engine not answering"
     assert problem.fix == "start the engine"

@@ -1,8 +1,10 @@
 """The main screen: the agents table, details, problems, and every agent action.
 
 I/O never runs here: polls and actions are thread workers that post typed messages
-(``bottle_dash.ui.messages``). Polling reschedules itself after each completed poll, so
-polls never overlap, and it pauses while a modal screen is open.
+(``bottle_dash.ui.messages``); a worker that raises is reported by one handler
+(``on_worker_state_changed``). Polling reschedules itself after each completed poll, so
+polls never overlap, and it pauses while a modal screen is open. The screen's
+collaborators come in ``__init__`` (a ``DashContext``), never from the app object.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
+from textual.worker import Worker, WorkerState
 
 from backends.base import NOT_CREATED, RUNNING, BackendError, Problem
 from backends.run import run
-from bottle_dash.actions import Attached, describe
+from bottle_dash.service import AgentRow, AgentService, Attached, describe
 from bottle_dash.status import Change
+from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import (
     ActionDone,
     ActionProgress,
@@ -50,12 +54,14 @@ from bottle_dash.ui.widgets.status import (
 )
 
 if TYPE_CHECKING:
-    from bottle_dash.ui.app import BottleDashApp
     from bottle_dash.ui.screens.modals import RemoveChoice
     from bottle_dash.ui.screens.new_agent import NewAgent
 
 # The modal screens are imported when first opened: their widgets (Select, Checkbox,
 # Button) are not needed for the first paint.
+
+#: Worker group of an agent's actions: ``action-<agent>`` (one action at a time each).
+ACTION_GROUP = "action-"
 
 #: Labels shown in the state column while an action runs.
 BUSY = {
@@ -88,8 +94,10 @@ class MainScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, context: DashContext) -> None:
         super().__init__()
+        self.ctx = context
+        self.service: AgentService = context.service
         self.result = PollResult()
         self.preflight: list[Problem] = []
         self.busy: dict[str, str] = {}
@@ -99,10 +107,6 @@ class MainScreen(Screen[None]):
         self._polling = False
         self._poll_again = False
         self._timer: Timer | None = None
-
-    @property
-    def dash(self) -> BottleDashApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield CountsHeader(id="counts")
@@ -141,16 +145,12 @@ class MainScreen(Screen[None]):
         )
 
     def _poll_worker(self, selected: str | None) -> None:
-        try:
-            result = self.dash.poller.poll(selected)
-        except Exception as exc:  # a poll that fails shows why and polling goes on
-            result = PollResult(problems=[Problem("dashboard", f"poll failed: {exc}", "")])
-        self.post_message(PollDone(result))
+        self.post_message(PollDone(self.ctx.poller.poll(selected)))
 
     def _schedule(self) -> None:
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(self.dash.refresh_interval, self.poll_now)
+        self._timer = self.set_timer(self.ctx.refresh_interval, self.poll_now)
 
     def on_poll_done(self, message: PollDone) -> None:
         self._polling = False
@@ -175,7 +175,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="preflight", exit_on_error=False)
     def run_preflight(self) -> None:
         """Each backend's preflight (Docker answering, smolvm installed), once at start."""
-        self.post_message(PreflightDone(self.dash.preflight()))
+        self.post_message(PreflightDone(self.service.preflight(self.ctx.poller.last_config)))
 
     def on_preflight_done(self, message: PreflightDone) -> None:
         self.preflight = message.problems
@@ -191,13 +191,13 @@ class MainScreen(Screen[None]):
         # markup=False: a toast renders nothing from outside as markup.
         self.notify(text, title="needs you", severity="warning", timeout=10, markup=False)
         self.app.bell()
-        config = self.dash.poller.last_config
+        config = self.ctx.poller.last_config
         command = tuple(getattr(config, "notify_command", ()) or ())
         self.send_alert(change, command)
 
     @work(thread=True, group="alerts", exit_on_error=False)
     def send_alert(self, change: Change, command: tuple[str, ...]) -> None:
-        host = self.dash.pane_host
+        host = self.ctx.pane_host
         if host is not None:
             # A failed message is no failure: the toast and the bell already told them.
             with suppress(Exception):
@@ -232,26 +232,26 @@ class MainScreen(Screen[None]):
         target = next(n for n in ordered if n in matching)
         table.move_cursor(row=names.index(target), animate=False)
         pane = self.result.panes.get(target)
-        if pane is not None and not pane.dead and self.dash.pane_host is not None:
+        if pane is not None and not pane.dead and self.ctx.pane_host is not None:
             self.focus_pane(pane.pane_id)
 
     @work(thread=True, group="focus", exclusive=True, exit_on_error=False)
     def focus_pane(self, pane_id: str) -> None:
-        host = self.dash.pane_host
+        host = self.ctx.pane_host
         if host is not None:
             host.focus(pane_id)
 
     # ------------------------------------------------------------------ view
 
-    def row(self, name: str | None) -> Any | None:
+    def row(self, name: str | None) -> AgentRow | None:
         """The last poll's row for ``name``."""
         return next((r for r in self.result.rows if r.name == name), None)
 
     @property
-    def selected(self) -> Any | None:
+    def selected(self) -> AgentRow | None:
         return self.row(self.query_one(AgentsTable).selected_agent)
 
-    def _cells(self, row: Any, now: datetime) -> AgentCells:
+    def _cells(self, row: AgentRow, now: datetime) -> AgentCells:
         pane = self.result.panes.get(row.name)
         usage = self.result.usage.get(row.name)
         status = self.result.statuses.get(row.name)
@@ -299,8 +299,8 @@ class MainScreen(Screen[None]):
         table.display = not no_agents
         self.query_one(AgentDetails).display = not no_agents
         if no_agents:
-            empty.show(self.result.config_path or self.dash.config_path)
-        now = self.dash.now()
+            empty.show(self.result.config_path or self.ctx.config_path)
+        now = self.ctx.now()
         shown = [r for r in rows if self.filter_text in r.name]
         table.sync([self._cells(r, now) for r in shown], force=force)
         self._show_details()
@@ -329,7 +329,7 @@ class MainScreen(Screen[None]):
             return ""
         text = status.status + (f": {status.reason}" if status.reason else "")
         if status.since is not None:
-            age = human_duration(self.dash.now().timestamp() - status.since)
+            age = human_duration(self.ctx.now().timestamp() - status.since)
             text += f", for {age}" if age != "<1m" else ", for under a minute"
         return text
 
@@ -344,13 +344,13 @@ class MainScreen(Screen[None]):
         row = self.selected
         pane = self.result.panes.get(row.name) if row is not None else None
         have = row is not None and self._preview_of(row.name) is not None
-        if pane is not None and not have and self.dash.pane_host is not None:
+        if pane is not None and not have and self.ctx.pane_host is not None:
             self.capture_preview(pane.agent, pane.pane_id)
 
     @work(thread=True, group="preview", exclusive=True, exit_on_error=False)
     def capture_preview(self, agent: str, pane_id: str) -> None:
         """The selected agent's pane, at once rather than at the next tick."""
-        host = self.dash.pane_host
+        host = self.ctx.pane_host
         if host is not None:
             self.post_message(PreviewCaptured(agent, host.capture(pane_id)))
 
@@ -369,7 +369,7 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
 
-    def _target(self, no_bottle: str = "") -> Any | None:
+    def _target(self, no_bottle: str = "") -> AgentRow | None:
         """The selected row, if an action may start on it: one is selected, it is not
         busy, and (when ``no_bottle`` says why not) it has a bottle."""
         row = self.selected
@@ -385,12 +385,12 @@ class MainScreen(Screen[None]):
         return row
 
     def _act(self, action: str, body: Callable[..., Any], no_bottle: str = "") -> None:
-        """Start ``body(actions, row, progress)`` on the selected row (see ``_target``)."""
+        """Start ``body(service, row, progress)`` on the selected row (see ``_target``)."""
         row = self._target(no_bottle)
         if row is not None:
-            self.start_action(action, row, partial(body, self.dash.actions, row))
+            self.start_action(action, row, partial(body, self.service, row))
 
-    def start_action(self, action: str, row: Any, body: Callable[..., Any]) -> None:
+    def start_action(self, action: str, row: AgentRow, body: Callable[..., Any]) -> None:
         """Run ``body(progress)`` for ``row`` in a thread worker; the UI stays responsive."""
         self.busy[row.name] = BUSY.get(action, action)
         self.errors.pop(row.name, None)
@@ -398,22 +398,18 @@ class MainScreen(Screen[None]):
         self.run_worker(
             partial(self._action_worker, action, row, body),
             thread=True,
-            group=f"action-{row.name}",
+            group=f"{ACTION_GROUP}{row.name}",
             name=action,
             exit_on_error=False,
         )
         self.set_status(f"{row.name}: {self.busy[row.name]}…")
         self.refresh_view()
 
-    def _action_worker(self, action: str, row: Any, body: Callable[..., Any]) -> None:
+    def _action_worker(self, action: str, row: AgentRow, body: Callable[..., Any]) -> None:
         def progress(step: str) -> None:
             self.post_message(ActionProgress(row.name, action, step))
 
-        try:
-            outcome = body(progress)
-        except Exception as exc:  # the failure is shown on the agent, not raised
-            self.post_message(ActionDone(row.name, action, error=describe(exc)))
-            return
+        outcome = body(progress)  # raising: on_worker_state_changed shows it on the agent
         if isinstance(outcome, Attached) and outcome.how == "foreground":
             self.post_message(RunInForeground(row.name, outcome.argv))
             detail = "claude ran in the foreground"
@@ -438,27 +434,55 @@ class MainScreen(Screen[None]):
         self.poll_now()
 
     def on_run_in_foreground(self, message: RunInForeground) -> None:
-        self.dash.run_in_foreground(message.argv)
+        """--no-tmux: hand the terminal to claude and take it back when it exits."""
+        try:
+            try:
+                with self.app.suspend():
+                    self.ctx.run_foreground(message.argv)
+            except SuspendNotSupported:
+                # Headless (tests) and Windows cannot suspend: run it without the handover.
+                self.ctx.run_foreground(message.argv)
+        except BackendError as exc:  # a missing exec binary: said on the agent, no crash
+            self.post_message(ActionDone(message.agent, "attach", error=describe(exc)))
+
+    # ------------------------------------------------------------------ worker errors
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker's error is shown: on its agent for actions, as
+        a problem for a poll (polling goes on), as a notification otherwise."""
+        worker = event.worker
+        if event.state != WorkerState.ERROR or worker.error is None:
+            return
+        error = describe(worker.error)
+        if worker.group == "poll":
+            problem = Problem("dashboard", f"poll failed: {error}", "")
+            self.post_message(PollDone(PollResult(problems=[problem])))
+        elif worker.group.startswith(ACTION_GROUP):
+            agent = worker.group.removeprefix(ACTION_GROUP)
+            self.post_message(ActionDone(agent, worker.name, error=error))
+        else:
+            self.set_status(f"{worker.name} failed: {error}")
+            self.notify(error, title=f"{worker.name} failed", severity="error")
 
     def action_attach(self) -> None:
         """enter: launch if needed, then focus, respawn or open the agent's pane."""
-        self._act("attach", lambda actions, row, progress: actions.attach(row, progress))
+        self._act("attach", lambda service, row, progress: service.attach(row, progress))
 
     def action_restart(self) -> None:
         """R: restart claude in the agent's pane with a fresh conversation."""
         self._act(
-            "restart", lambda actions, row, progress: actions.attach(row, progress, fresh=True)
+            "restart", lambda service, row, progress: service.attach(row, progress, fresh=True)
         )
 
     def action_up(self) -> None:
         """u: create or start the bottle without attaching."""
-        self._act("up", lambda actions, row, progress: actions.up(row, progress))
+        self._act("up", lambda service, row, progress: service.up(row, progress)[1])
 
     def action_stop(self) -> None:
         """s: stop the bottle."""
         self._act(
             "stop",
-            lambda actions, row, progress: actions.stop(row),
+            lambda service, row, progress: service.stop(row),
             no_bottle="has no bottle to stop",
         )
 
@@ -471,9 +495,8 @@ class MainScreen(Screen[None]):
         def chosen(choice: RemoveChoice | None) -> None:
             if choice is None:
                 return
-            actions = self.dash.actions
             self.start_action(
-                "remove", row, lambda progress: actions.remove(row, volumes=choice.volumes)
+                "remove", row, lambda progress: self.service.remove(row, volumes=choice.volumes)
             )
 
         from bottle_dash.ui.screens.modals import ConfirmRemove
@@ -490,18 +513,19 @@ class MainScreen(Screen[None]):
         from bottle_dash.ui.screens.new_agent import NewAgentScreen
 
         self.app.push_screen(
-            NewAgentScreen(self.dash.validate_agent, self.dash.backend_names()), chosen
+            NewAgentScreen(self.ctx.validate_agent, self.service.backend_names()), chosen
         )
 
-    @work(thread=True, group="config", exit_on_error=False)
     def save_agent(self, agent: NewAgent) -> None:
         """Append the agent to the config file (a worker: it is file I/O)."""
-        try:
-            self.dash.save_agent(agent.name, agent.table)
-        except Exception as exc:
-            self.post_message(ActionDone(agent.name, "new", error=describe(exc)))
-        else:
+
+        def save() -> None:
+            self.ctx.save_agent(agent.name, agent.table)
             self.post_message(ActionDone(agent.name, "new", detail="saved to the config"))
+
+        self.run_worker(
+            save, thread=True, group=f"{ACTION_GROUP}{agent.name}", name="new", exit_on_error=False
+        )
 
     def action_logs(self) -> None:
         """l: the bottle's own output."""
@@ -515,12 +539,8 @@ class MainScreen(Screen[None]):
         self.fetch_logs(row)
 
     @work(thread=True, group="logs", exclusive=True, exit_on_error=False)
-    def fetch_logs(self, row: Any) -> None:
-        try:
-            text = self.dash.actions.logs(row)
-        except Exception as exc:
-            text = f"cannot read logs: {describe(exc)}"
-        self.post_message(LogsLoaded(row.name, text))
+    def fetch_logs(self, row: AgentRow) -> None:
+        self.post_message(LogsLoaded(row.name, self.service.logs(row)))
 
     def on_logs_loaded(self, message: LogsLoaded) -> None:
         from bottle_dash.ui.screens.modals import LogsScreen

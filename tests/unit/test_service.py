@@ -1,4 +1,4 @@
-"""``bottle_dash.ops`` (what the CLI and the dashboard both do) against in-memory backends."""
+"""``AgentService`` (what the CLI and the dashboard both do) against in-memory backends."""
 
 from __future__ import annotations
 
@@ -17,10 +17,15 @@ from backends.base import (
     BottleNotFound,
     Problem,
 )
-from backends.paths import agent_state_dir
+from backends.paths import agent_state_dir, saved_plan
 from bottle_dash import service as ops
 from bottle_dash.config import Config
+from bottle_dash.service import AgentService, make_row
 from bottle_dash.status import Status
+
+
+def on(*backends: FakeBackend) -> AgentService:
+    return AgentService({b.name: b for b in backends})
 
 
 def config_of(*specs: AgentSpec) -> Config:
@@ -44,7 +49,7 @@ def test_list_merges_defined_and_orphans_with_one_call_per_backend(
     docker.add("gone", STOPPED)
     smol.add("old-vm", RUNNING)
     cfg = config_of(AgentSpec("web", image="web:1"), AgentSpec("api", image="api:1"))
-    rows, problems = ops.list_agents(cfg, {"docker": docker, "smolmachines": smol})
+    rows, problems = on(docker, smol).list_agents(cfg)
     assert problems == []
     got = [(r.name, r.backend, r.state, r.defined, r.bottle) for r in rows]
     assert got == [
@@ -62,7 +67,7 @@ def test_list_merges_defined_and_orphans_with_one_call_per_backend(
 def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
     docker.add("web")
     cfg = config_of(AgentSpec("web", workspace=tmp_path), AgentSpec("api"))
-    rows, _ = ops.list_agents(cfg, {"docker": docker})
+    rows, _ = on(docker).list_agents(cfg)
     data = json.loads(json.dumps([r.to_dict() for r in rows]))
     assert data[0] == {
         "name": "web",
@@ -89,7 +94,7 @@ def test_unavailable_backend_is_a_problem_and_the_rest_still_list(
     docker.unavailable = "Docker engine not answering"
     smol.add("vm", RUNNING)
     cfg = config_of(AgentSpec("web"), AgentSpec("vm", backend="smolmachines"))
-    rows, problems = ops.list_agents(cfg, {"docker": docker, "smolmachines": smol})
+    rows, problems = on(docker, smol).list_agents(cfg)
     assert problems == [
         Problem("docker", "Docker engine not answering", "start the fake engine", fatal=True)
     ]
@@ -98,9 +103,7 @@ def test_unavailable_backend_is_a_problem_and_the_rest_still_list(
 
 def test_unused_backend_down_is_not_fatal(docker: FakeBackend, smol: FakeBackend) -> None:
     smol.unavailable = "smolvm missing"
-    _, problems = ops.list_agents(
-        config_of(AgentSpec("web")), {"docker": docker, "smolmachines": smol}
-    )
+    _, problems = on(docker, smol).list_agents(config_of(AgentSpec("web")))
     assert [(p.component, p.fatal) for p in problems] == [("smolmachines", False)]
 
 
@@ -109,20 +112,20 @@ def test_bottle_on_another_backend_keeps_names_unique(
 ) -> None:
     smol.add("web", RUNNING)
     cfg = config_of(AgentSpec("web", backend="docker"))
-    rows, problems = ops.list_agents(cfg, {"docker": docker, "smolmachines": smol})
+    rows, problems = on(docker, smol).list_agents(cfg)
     assert [(r.name, r.backend, r.state) for r in rows] == [("web", "docker", "not created")]
     assert len(problems) == 1 and not problems[0].fatal
     assert "defined for docker but has a bottle on smolmachines" in problems[0].what
 
 
 def test_up_launches_then_is_a_noop_then_starts(docker: FakeBackend) -> None:
-    backends = {"docker": docker}
+    service = on(docker)
     spec = AgentSpec("web", prompt="hi", claude_args=("--x",))
     steps: list[str] = []
-    bottle, what = ops.up(spec, steps.append, backends)
+    bottle, what = service.up(spec, steps.append)
     assert what == ops.LAUNCHED and bottle.name == "bottle-web"
     assert "creating bottle" in steps
-    saved = ops.saved_plan("web")
+    saved = saved_plan("web")
     assert saved is not None and saved.claude_args == [
         "--append-system-prompt-file",
         GUEST_PROMPT,
@@ -130,80 +133,120 @@ def test_up_launches_then_is_a_noop_then_starts(docker: FakeBackend) -> None:
     ]
     assert (agent_state_dir("web") / "plan.json").stat().st_mode & 0o777 == 0o600
 
-    _, what = ops.up(spec, steps.append, backends)
+    _, what = service.up(spec, steps.append)
     assert what == ops.ALREADY_RUNNING
     assert len(docker.called("launch")) == 1
 
-    ops.down("web", "docker", backends)
+    service.stop(service.row_of(spec))
     assert docker.state("web") == STOPPED
-    _, what = ops.up(spec, steps.append, backends)
+    _, what = service.up(spec, steps.append)
     assert what == ops.STARTED
     assert docker.called("start") == [("start", "web")]
     assert len(docker.called("launch")) == 1
 
 
 def test_attach_argv_wraps_the_bottle_argv(docker: FakeBackend) -> None:
-    docker.add("web")
+    service = on(docker)
     spec = AgentSpec("web", prompt="p", claude_args=("--model", "a b"))
-    argv = ops.attach_argv(spec, backends={"docker": docker})
+    service.up(spec)
+    argv = service.attach_argv(spec)
     assert argv[:3] == ["fake-exec", "-t", "bottle-web"]
     args = ["--append-system-prompt-file", GUEST_PROMPT, "--model", "a b"]
     assert argv[3:5] == ["sh", "-c"]
     assert shlex.split(argv[5]) == ["claude", "--continue", *args, "||", "claude", *args]
-    fresh = ops.attach_argv(spec, fresh=True, tty=False, backends={"docker": docker})
+    fresh = service.attach_argv(spec, fresh=True, tty=False)
     assert fresh == ["fake-exec", "bottle-web", "claude", *args]
 
 
 def test_attach_argv_of_an_orphan_uses_the_saved_plan(docker: FakeBackend) -> None:
-    backends = {"docker": docker}
-    ops.up(AgentSpec("old", claude_args=("--saved",)), backends=backends)
-    rows, _ = ops.list_agents(config_of(), backends)
+    service = on(docker)
+    service.up(AgentSpec("old", claude_args=("--saved",)))
+    rows, _ = service.list_agents(config_of())
     (row,) = rows
     assert not row.defined
-    argv = ops.attach_argv(row, fresh=True, backends=backends)
+    argv = service.attach_argv(row, fresh=True)
     assert argv == ["fake-exec", "-t", "bottle-old", "claude", "--saved"]
     # Without a saved plan claude gets no arguments.
     (agent_state_dir("old") / "plan.json").unlink()
-    assert ops.attach_argv(row, fresh=True, backends=backends)[-1] == "claude"
+    assert service.attach_argv(row, fresh=True)[-1] == "claude"
 
 
-def test_attach_argv_without_a_bottle(docker: FakeBackend) -> None:
-    with pytest.raises(BottleNotFound):
-        ops.attach_argv(AgentSpec("web"), backends={"docker": docker})
+def test_attach_argv_of_an_undefined_agent_without_a_bottle(docker: FakeBackend) -> None:
+    row = make_row("web", "docker", None, None)
+    with pytest.raises(BottleNotFound) as info:
+        on(docker).attach_argv(row)
+    assert "not defined" in info.value.message and "[agents.web]" in (info.value.fix or "")
+    assert not docker.called("launch")
+
+
+def test_attach_to_a_running_bottle_reads_the_recorded_plan_and_never_prepares(
+    docker: FakeBackend, tmp_path: Path
+) -> None:
+    service = on(docker)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    spec = AgentSpec("web", prompt="p", claude_args=("--x",), workspace=workspace)
+    service.up(spec)
+    assert len(docker.called("prepare")) == 1
+    workspace.rmdir()  # attaching must not look at it again
+    docker.calls.clear()
+    argv = service.attach_argv(service.row_of(spec), fresh=True, tty=False)
+    assert argv == ["fake-exec", "bottle-web", "claude", "--append-system-prompt-file",
+                    GUEST_PROMPT, "--x"]  # fmt: skip
+    assert docker.called("prepare") == []
+    assert [c[0] for c in docker.calls] == ["list_bottles", "attach"]
+
+
+def test_ensure_running_on_a_stopped_row_starts_it_without_listing(docker: FakeBackend) -> None:
+    service = on(docker)
+    spec = AgentSpec("web", claude_args=("--x",))
+    service.up(spec)
+    service.stop(service.row_of(spec))
+    (row,) = service.list_agents(config_of(spec))[0]
+    docker.calls.clear()
+    bottle = service.ensure_running(row)
+    # The row's listing is trusted: start returns the handle; nothing is listed again.
+    assert [c[0] for c in docker.calls] == ["start"]
+    assert bottle.plan is not None and bottle.plan.claude_args == ["--x"]
+
+
+def test_ensure_running_with_an_unknown_state_asks_again(docker: FakeBackend) -> None:
+    service = on(docker)
+    docker.add("web", STOPPED)
+    row = make_row("web", "docker", AgentSpec("web"), None)
+    row.state = ops.UNKNOWN
+    service.ensure_running(row)
+    assert [c[0] for c in docker.calls] == ["list_bottles", "start"]
 
 
 def test_remove_with_volumes_drops_host_state(docker: FakeBackend) -> None:
-    backends = {"docker": docker}
-    ops.up(AgentSpec("web"), backends=backends)
+    service = on(docker)
+    web = make_row("web", "docker", None, None)
+    service.up(AgentSpec("web"))
     assert agent_state_dir("web").exists()
-    ops.remove("web", "docker", False, backends)
+    service.remove(web)
     assert agent_state_dir("web").exists()
-    ops.up(AgentSpec("web"), backends=backends)
-    ops.remove("web", "docker", True, backends)
+    service.up(AgentSpec("web"))
+    service.remove(web, volumes=True)
     assert docker.called("remove") == [("remove", "web", False), ("remove", "web", True)]
     assert not agent_state_dir("web").exists()
 
 
 def test_start_and_exec_argv_for_orphans(docker: FakeBackend) -> None:
-    backends = {"docker": docker}
+    service = on(docker)
     docker.add("old", STOPPED)
-    assert ops.start("old", "docker", backends) == ops.STARTED
-    assert ops.start("old", "docker", backends) == ops.ALREADY_RUNNING
+    (old,) = service.list_agents(config_of())[0]
+    assert service.up(old)[1] == ops.STARTED
+    (old,) = service.list_agents(config_of())[0]
+    assert service.up(old)[1] == ops.ALREADY_RUNNING
     with pytest.raises(BottleNotFound):
-        ops.start("nobody", "docker", backends)
-    assert ops.exec_argv("old", "docker", ["id"], backends=backends) == [
-        "fake-exec",
-        "bottle-old",
-        "id",
-    ]
+        service.up(make_row("nobody", "docker", None, None))
+    assert service.exec_argv(old, ["id"]) == ["fake-exec", "bottle-old", "id"]
 
 
 def test_doctor_marks_what_is_needed(docker: FakeBackend, smol: FakeBackend) -> None:
     smol.problems = [Problem("smolmachines", "no KVM", "enable it")]
-    checks = {
-        c.component: c
-        for c in ops.doctor(config_of(AgentSpec("web")), {"docker": docker, "smolmachines": smol})
-    }
+    checks = {c.component: c for c in on(docker, smol).doctor(config_of(AgentSpec("web")))}
     assert checks["docker"].needed and checks["docker"].ok and checks["docker"].found == "ready"
     assert not checks["smolmachines"].needed and not checks["smolmachines"].ok
     assert checks["tmux"].needed
@@ -218,10 +261,38 @@ def test_unknown_backend_name(docker: FakeBackend) -> None:
     from backends.base import UnknownBackend
 
     with pytest.raises(UnknownBackend) as info:
-        ops.backend_for("nope")
+        AgentService().backend("nope")
     assert "docker" in (info.value.fix or "")
+    with pytest.raises(UnknownBackend) as info:
+        on(docker).backend("smolmachines")  # injected backends are the only ones
+    assert info.value.fix == "use one of: docker"
+
+
+def test_preflight_names_a_backend_that_cannot_answer(docker: FakeBackend) -> None:
+    from backends.base import BackendUnavailable
+
+    def down() -> list[Problem]:
+        raise BackendUnavailable("engine not answering", fix="start the engine")
+
+    docker.preflight = down  # type: ignore[method-assign]
+    [problem] = on(docker).preflight(config_of(AgentSpec("web")))
+    assert problem.what == "backend unavailable: engine not answering"
+    assert problem.fix == "start the engine"
 
 
 def test_nearest() -> None:
     assert ops.nearest("webap", ["webapp", "api"]) == "webapp"
     assert ops.nearest("zzz", ["webapp"]) is None
+
+
+def test_a_backend_no_agent_uses_is_listed_less_often(
+    docker: FakeBackend, smol: FakeBackend
+) -> None:
+    service = AgentService({"docker": docker, "smolmachines": smol}, idle_backend_every=3600)
+    smol.add("left-behind", STOPPED)
+    cfg = config_of(AgentSpec("web"))
+    for _ in range(2):
+        rows, _ = service.list_agents(cfg)
+        assert [r.name for r in rows] == ["web", "left-behind"]  # from the last listing
+    assert len(docker.called("list_bottles")) == 2  # in use: every time
+    assert len(smol.called("list_bottles")) == 1

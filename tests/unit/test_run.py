@@ -1,0 +1,82 @@
+"""``backends.run``: the captured runner and the foreground runner, on real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.base import BackendUnavailable, CommandFailed
+from backends.run import foreground, redact, run
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_foreground_returns_the_exit_status() -> None:
+    assert foreground(["sh", "-c", "exit 7"]) == 7
+    assert foreground(["true"]) == 0
+
+
+def test_foreground_a_child_killed_by_a_signal_is_128_plus_its_number() -> None:
+    assert foreground(["sh", "-c", "kill -TERM $$"]) == 128 + signal.SIGTERM
+
+
+def test_foreground_missing_binary_is_an_error_with_a_fix() -> None:
+    with pytest.raises(BackendUnavailable) as info:
+        foreground(["bottle-dash-no-such-binary", "x"])
+    assert info.value.message == "command not found: bottle-dash-no-such-binary"
+    assert "put it on PATH" in (info.value.fix or "")
+
+
+def test_foreground_restores_the_signal_handlers() -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    foreground(["true"])
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_foreground_forwards_sigterm_and_survives_sigint(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    # The child says it is ready, then exits 42 on SIGTERM; SIGINT sent to the parent
+    # alone must not kill the parent (it waits to report the child's status).
+    child = f"trap 'exit 42' TERM; touch {ready}; while :; do sleep 0.05; done"
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from backends.run import foreground
+        sys.exit(foreground(["sh", "-c", {child!r}]))
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.02)
+        os.kill(parent.pid, signal.SIGINT)
+        time.sleep(0.1)
+        assert parent.poll() is None
+        os.kill(parent.pid, signal.SIGTERM)
+        assert parent.wait(20) == 42
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_run_captures_and_raises_with_check() -> None:
+    done = run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+    with pytest.raises(CommandFailed) as info:
+        run(["sh", "-c", "echo boom >&2; exit 3"], check=True)
+    assert "exit 3" in info.value.message and "boom" in info.value.message
+    with pytest.raises(BackendUnavailable):
+        run(["bottle-dash-no-such-binary"])
+
+
+def test_redact_hides_secret_values() -> None:
+    assert redact(["-e", "API_KEY=s3cret", "PATH=/bin"]) == ["-e", "API_KEY=***", "PATH=/bin"]
