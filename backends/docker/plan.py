@@ -4,24 +4,15 @@ before anything touches the engine (the last launched plan is kept by ``paths.sa
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from backends import paths
 from backends.base import (
     GUEST_HOME,
-    GUEST_PROMPT,
-    GUEST_USER,
     AgentSpec,
     BottlePlan,
-    LaunchError,
-    ProvisionError,
-    bottle_labels,
     bottle_name,
-    is_slug,
-    skill_dest,
 )
-from backends.claude import claude_args, has_prompt
-from backends.owner import agent_user
+from backends.plan import shared_plan
 
 #: Limits used when the agent sets none. Generous for one agent session (claude plus
 #: node, git and a test run) yet small enough that a runaway agent cannot starve the host.
@@ -63,84 +54,20 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
     """Resolve the plan of ``agent`` and write its prompt file (mode 0600) to
     ``paths.agent_state_dir(agent)/prompt.md``. Talks to no engine.
 
-    Limits the agent leaves unset: ``pids`` 512, ``memory`` 4 GiB, ``cpus`` 2 (or the
-    host's CPU count when smaller). A skill directory or workspace that does not exist
-    raises ``ProvisionError`` naming it.
+    The checks (name, workspace, skills, env) are ``backends.plan.shared_plan``'s. Limits
+    the agent leaves unset: ``pids`` 512, ``memory`` 4 GiB, ``cpus`` 2 (or the host's CPU
+    count when smaller).
     """
-    where = f" (from {agent.source})" if agent.source else ""
-    if not is_slug(agent.name):
-        raise LaunchError(
-            f"agent name {agent.name!r}{where} is not a slug",
-            fix="use lower-case letters, digits and '-', at most 40 characters",
-            agent=agent.name,
-        )
-    workspace: str | None = None
-    if agent.workspace is not None:
-        ws = Path(agent.workspace).expanduser().resolve()
-        if not ws.is_dir():
-            raise ProvisionError(
-                f"workspace {ws} of agent {agent.name}{where} is not a directory",
-                fix=f"create it (`mkdir -p {ws}`) or change `workspace`",
-                agent=agent.name,
-            )
-        workspace = str(ws)
-    skills: list[tuple[str, str]] = []
-    for skill in agent.skills:
-        src = Path(skill).expanduser().resolve()
-        if not src.is_dir():
-            raise ProvisionError(
-                f"skill {skill} of agent {agent.name}{where} is not a directory",
-                fix="create it or remove it from `skills`",
-                agent=agent.name,
-            )
-        if not src.name:  # "/": its dest would be the skills folder itself
-            raise ProvisionError(
-                f"skill {skill} of agent {agent.name}{where} has no directory name",
-                fix="point `skills` at a skill's own directory",
-                agent=agent.name,
-            )
-        dest = skill_dest(src)
-        if any(d == dest for _, d in skills):
-            raise ProvisionError(
-                f"two skills of agent {agent.name}{where} are both named {src.name!r}",
-                fix="rename one of the directories",
-                agent=agent.name,
-            )
-        skills.append((str(src), dest))
-    env = {str(k): str(v) for k, v in sorted(agent.env.items())}
-    for key in env:
-        if not key or "=" in key or "\0" in key:
-            raise LaunchError(
-                f"env key {key!r} of agent {agent.name}{where} is not a variable name",
-                agent=agent.name,
-            )
-    prompt_host = paths.write_prompt(agent.name, agent.prompt)
-    nonempty = has_prompt(agent.prompt)
     cpus = agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
-    user = agent_user(workspace)
     state = paths.agent_state_dir(agent.name)
-    return BottlePlan(
-        agent=agent.name,
-        backend=backend,
-        bottle=bottle_name(agent.name),
-        image=agent.image,
-        labels=bottle_labels(agent.name, backend),
-        env=env,
-        workspace=workspace,
-        prompt_host=str(prompt_host),
-        prompt_guest=GUEST_PROMPT,
-        prompt_nonempty=nonempty,
-        skills=skills,
-        claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args, status_hooks=True),
+    return shared_plan(
+        agent,
+        backend,
         cpus=cpus,
         memory=agent.memory if agent.memory is not None else DEFAULT_MEMORY,
         pids=agent.pids if agent.pids is not None else DEFAULT_PIDS,
         network=network_name(agent.name),
         home_volume=home_volume_name(agent.name),
-        user=GUEST_USER,
-        uid=user.uid,
-        gid=user.gid,
-        uid_reason=user.reason,
         extra={
             "cap_drop": list(CAP_DROP),
             "security_opt": list(SECURITY_OPT),
@@ -151,14 +78,4 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
             "group": str(state / GROUP_FILE),
             "source": str(agent.source) if agent.source else None,
         },
-        status_dir=str(paths.ensure_status_dir(agent.name, user.uid)),
     )
-
-
-def recorded_env(agent: str, fallback: BottlePlan | None = None) -> dict[str, str]:
-    """The env of the plan the last launch recorded; the container's own env applies to
-    every exec anyway, so a missing or unreadable record only drops the overrides."""
-    recorded = paths.saved_plan(agent)
-    if recorded is not None:
-        return {str(k): str(v) for k, v in recorded.env.items()}
-    return dict(fallback.env) if fallback else {}

@@ -26,8 +26,6 @@ from pathlib import Path
 
 from backends import run as runner
 from backends.base import (
-    GUEST_PROMPT,
-    GUEST_USER,
     GUEST_WORKSPACE,
     LABEL_AGENT,
     LABEL_BACKEND,
@@ -43,16 +41,12 @@ from backends.base import (
     LaunchError,
     Problem,
     ProgressFn,
-    ProvisionError,
     _no_progress,
-    bottle_labels,
-    bottle_name,
-    is_slug,
-    skill_dest,
 )
-from backends.claude import GUEST_STATUS_DIR, claude_args, has_prompt
+from backends.claude import GUEST_STATUS_DIR
 from backends.owner import agent_user
-from backends.paths import ensure_status_dir, save_plan, saved_plan, write_prompt
+from backends.paths import save_plan, saved_plan
+from backends.plan import check_name, shared_plan
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
@@ -128,49 +122,18 @@ class SmolmachinesBackend(BottleBackend):
         return problems
 
     def prepare(self, agent: AgentSpec) -> BottlePlan:
-        """Resolve the plan (image source, labels, env, prompt, skills) and write the prompt
-        file (0600) under the agent's state dir. Touches neither smolvm nor Docker."""
-        if not is_slug(agent.name):
-            raise BackendError(f"{agent.name!r} is not a valid agent name", agent=agent.name)
-        missing = [s for s in agent.skills if not Path(s).is_dir()]
-        if missing:
-            raise BackendError(
-                f"agent {agent.name}: skill {missing[0].name!r} not found at {missing[0]}",
-                fix="create the skill directory or remove it from the agent's skills",
-                agent=agent.name,
-            )
-        workspace = str(Path(agent.workspace).expanduser().resolve()) if agent.workspace else None
-        if workspace is not None and not Path(workspace).is_dir():
-            raise ProvisionError(
-                f"workspace {workspace} of agent {agent.name} is not a directory",
-                fix=f"create it (`mkdir -p {workspace}`) or change `workspace`",
-                agent=agent.name,
-            )
-        user = agent_user(workspace)
-        prompt_host = write_prompt(agent.name, agent.prompt)
-        nonempty = has_prompt(agent.prompt)
+        """Resolve the plan (checked like every backend's: ``backends.plan.shared_plan``)
+        with its image source, and write the prompt file (0600) under the agent's state
+        dir. Touches neither smolvm nor Docker."""
+        check_name(agent)  # before the image: a bad name is the first thing to say
         base = agent.source.parent if agent.source else None
         source = images.resolve(agent.image, base=base)
-        return BottlePlan(
-            agent=agent.name,
-            backend=NAME,
-            bottle=bottle_name(agent.name),
-            image=agent.image,
-            labels=bottle_labels(agent.name, NAME),
-            env=dict(agent.env),
-            workspace=workspace,
-            prompt_host=str(prompt_host),
-            prompt_guest=GUEST_PROMPT,
-            prompt_nonempty=nonempty,
-            skills=[(str(s), skill_dest(Path(s))) for s in agent.skills],
-            claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args, status_hooks=True),
+        return shared_plan(
+            agent,
+            NAME,
             cpus=agent.cpus,
             memory=agent.memory,
             pids=agent.pids,
-            user=GUEST_USER,
-            uid=user.uid,
-            gid=user.gid,
-            uid_reason=user.reason,
             extra={
                 "source": source.to_dict(),
                 "net": True,
@@ -179,7 +142,6 @@ class SmolmachinesBackend(BottleBackend):
                 # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
                 "pids_limit_applied": False,
             },
-            status_dir=str(ensure_status_dir(agent.name, user.uid)),
         )
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:

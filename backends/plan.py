@@ -1,0 +1,131 @@
+"""The part of a plan every backend shares, checked the same way with the same errors.
+
+``shared_plan`` checks the agent (name, workspace, skills, env keys), writes its prompt
+file, makes its status directory and fills the fields both backends have; a backend's
+``prepare`` passes only what is its own (limits and their defaults, network, home volume,
+``extra``). So ``bottle-dash plan`` validates an agent identically on every backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from backends import paths
+from backends.base import (
+    GUEST_PROMPT,
+    GUEST_USER,
+    AgentSpec,
+    BottlePlan,
+    LaunchError,
+    ProvisionError,
+    bottle_labels,
+    bottle_name,
+    is_slug,
+    skill_dest,
+)
+from backends.claude import claude_args, has_prompt
+from backends.owner import agent_user
+
+
+def _where(agent: AgentSpec) -> str:
+    return f" (from {agent.source})" if agent.source else ""
+
+
+def check_name(agent: AgentSpec) -> None:
+    """The agent's name is a slug (``LaunchError`` otherwise)."""
+    if not is_slug(agent.name):
+        raise LaunchError(
+            f"agent name {agent.name!r}{_where(agent)} is not a slug",
+            fix="use lower-case letters, digits and '-', at most 40 characters",
+            agent=agent.name,
+        )
+
+
+def resolve_workspace(agent: AgentSpec) -> str | None:
+    """The absolute workspace directory, or None; ``ProvisionError`` when it is not one."""
+    if agent.workspace is None:
+        return None
+    ws = Path(agent.workspace).expanduser().resolve()
+    if not ws.is_dir():
+        raise ProvisionError(
+            f"workspace {ws} of agent {agent.name}{_where(agent)} is not a directory",
+            fix=f"create it (`mkdir -p {ws}`) or change `workspace`",
+            agent=agent.name,
+        )
+    return str(ws)
+
+
+def resolve_skills(agent: AgentSpec) -> list[tuple[str, str]]:
+    """(host directory, guest directory) of each skill; ``ProvisionError`` names a skill
+    that is not a directory, has no name, or shares its name with another."""
+    skills: list[tuple[str, str]] = []
+    for skill in agent.skills:
+        src = Path(skill).expanduser().resolve()
+        if not src.is_dir():
+            raise ProvisionError(
+                f"skill {skill} of agent {agent.name}{_where(agent)} is not a directory",
+                fix="create it or remove it from `skills`",
+                agent=agent.name,
+            )
+        if not src.name:  # "/": its dest would be the skills folder itself
+            raise ProvisionError(
+                f"skill {skill} of agent {agent.name}{_where(agent)} has no directory name",
+                fix="point `skills` at a skill's own directory",
+                agent=agent.name,
+            )
+        dest = skill_dest(src)
+        if any(d == dest for _, d in skills):
+            raise ProvisionError(
+                f"two skills of agent {agent.name}{_where(agent)} are both named {src.name!r}",
+                fix="rename one of the directories",
+                agent=agent.name,
+            )
+        skills.append((str(src), dest))
+    return skills
+
+
+def resolve_env(agent: AgentSpec) -> dict[str, str]:
+    """The agent's env, sorted; ``LaunchError`` for a key that cannot be a variable."""
+    env = {str(k): str(v) for k, v in sorted(agent.env.items())}
+    for key in env:
+        if not key or "=" in key or "\0" in key:
+            raise LaunchError(
+                f"env key {key!r} of agent {agent.name}{_where(agent)} is not a variable name",
+                fix="use letters, digits and '_' in `env` keys",
+                agent=agent.name,
+            )
+    return env
+
+
+def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
+    """Check ``agent``, write its prompt file (mode 0600) and return its plan on
+    ``backend``; ``own`` sets the backend's own fields (``cpus``, ``memory``, ``pids``,
+    ``network``, ``home_volume``, ``extra``). Talks to no engine."""
+    check_name(agent)
+    workspace = resolve_workspace(agent)
+    skills = resolve_skills(agent)
+    env = resolve_env(agent)
+    user = agent_user(workspace)  # the agent runs as its workspace's owner
+    prompt_host = paths.write_prompt(agent.name, agent.prompt)
+    nonempty = has_prompt(agent.prompt)
+    return BottlePlan(
+        agent=agent.name,
+        backend=backend,
+        bottle=bottle_name(agent.name),
+        image=agent.image,
+        labels=bottle_labels(agent.name, backend),
+        env=env,
+        workspace=workspace,
+        prompt_host=str(prompt_host),
+        prompt_guest=GUEST_PROMPT,
+        prompt_nonempty=nonempty,
+        skills=skills,
+        claude_args=claude_args(GUEST_PROMPT, nonempty, agent.claude_args, status_hooks=True),
+        user=GUEST_USER,
+        uid=user.uid,
+        gid=user.gid,
+        uid_reason=user.reason,
+        status_dir=str(paths.ensure_status_dir(agent.name, user.uid)),
+        **own,
+    )
