@@ -479,3 +479,27 @@ async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> No
         assert len(dash.backend.called("list_bottles")) == 2  # in use: every tick
         assert len(idle.called("list_bottles")) == 1  # only for bottles left behind
         assert not dash.rows()["left-behind"].defined  # still shown from the last listing
+
+
+async def test_an_unchanged_poll_redraws_no_header_details_or_problems(tmp_path: Any) -> None:
+    from bottle_dash.ui.widgets.details import AgentDetails
+    from bottle_dash.ui.widgets.status import CountsHeader, ProblemsPanel
+
+    dash = build(tmp_path, everything=True, problem=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        drawn: list[str] = []
+        for kind in (CountsHeader, ProblemsPanel, AgentDetails):
+            widget = dash.main.query_one(kind)
+            original = widget.update
+            widget.update = (  # type: ignore[method-assign]
+                lambda *a, _o=original, _n=kind.__name__, **k: drawn.append(_n) or _o(*a, **k)
+            )
+        dash.main.poll_now()
+        await settle(pilot)
+        assert drawn == []
+        dash.backend.stop("alpha")  # a change: the header and the details follow it
+        dash.main.poll_now()
+        await settle(pilot)
+        assert sorted(drawn) == ["AgentDetails", "CountsHeader"]
+        assert "1 running   2 stopped" in screen_text(pilot.app)

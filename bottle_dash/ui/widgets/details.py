@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from bottle_dash.ui.widgets.agents_table import human_bytes
+from bottle_dash.ui.widgets.status import Redrawn
 
 
 def limits_text(spec: Any) -> str:
@@ -32,7 +32,7 @@ def limits_text(spec: Any) -> str:
     return ", ".join(parts)
 
 
-class AgentDetails(Static):
+class AgentDetails(Redrawn):
     """Shows one agent; the main screen calls ``show`` with what the last poll found."""
 
     DEFAULT_CSS = """
@@ -56,7 +56,10 @@ class AgentDetails(Static):
         preview: Sequence[str] | None = None,
         status: str = "",
     ) -> None:
-        """Render ``row`` (an ``ops.AgentRow``) or a hint when nothing is selected."""
+        """Render ``row`` (an ``AgentRow``) or a hint when nothing is selected; nothing
+        is redrawn when all of it is as last shown."""
+        if not self.changed(row, pane, error, list(preview or ()), status):
+            return
         if row is None:
             self.update(Text("Select an agent to see its details.", style="dim"))
             return

@@ -12,7 +12,27 @@ from backends.base import Problem
 from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 
 
-class CountsHeader(Static):
+class Redrawn(Static):
+    """A ``Static`` that redraws only when what it shows changed.
+
+    A poll every 2 s hands every widget the same values most of the time; re-rendering
+    them anyway was a good part of the dashboard's idle CPU. ``changed(key)`` compares
+    what is to be shown (and the theme, whose colours are in the rendered text) with the
+    last time.
+    """
+
+    _shown_key: object = None
+
+    def changed(self, *key: object) -> bool:
+        """True (and remembered) when ``key`` differs from the last one shown."""
+        full = (self.app.theme, key)
+        if full == self._shown_key:
+            return False
+        self._shown_key = full
+        return True
+
+
+class CountsHeader(Redrawn):
     """``bottle-dash  3 running  1 stopped  2 not created`` — counts per state."""
 
     DEFAULT_CSS = """
@@ -33,6 +53,9 @@ class CountsHeader(Static):
     ) -> None:
         """Render the counts (every state, zeros included, so the header never jumps), then
         how many agents wait, work and idle (``statuses``, those above zero)."""
+        statuses = statuses or {}
+        if not self.changed(sorted(counts.items()), undefined, note, sorted(statuses.items())):
+            return
         colours = self.app.theme_variables
         text = Text("bottle-dash", style="bold")
         for state, variable in STATE_VARIABLE.items():
@@ -62,7 +85,7 @@ class CountsHeader(Static):
         self.update(text)
 
 
-class ProblemsPanel(Static):
+class ProblemsPanel(Redrawn):
     """Backend problems (Docker not answering, smolvm missing), each with its fix."""
 
     DEFAULT_CSS = """
@@ -82,6 +105,8 @@ class ProblemsPanel(Static):
 
     def show(self, problems: Sequence[Problem]) -> None:
         """List ``problems``; hidden when there are none."""
+        if not self.changed(list(problems)):
+            return
         self.set_class(bool(problems), "-shown")
         text = Text()
         for i, problem in enumerate(problems):
@@ -94,7 +119,7 @@ class ProblemsPanel(Static):
         self.update(text)
 
 
-class EmptyState(Static):
+class EmptyState(Redrawn):
     """Shown instead of the table when no agent is defined and no bottle was found."""
 
     DEFAULT_CSS = """
@@ -110,6 +135,8 @@ class EmptyState(Static):
 
     def show(self, config_path: Path | None) -> None:
         """Say where the config file is and how to add the first agent."""
+        if not self.changed(config_path):
+            return
         where = str(config_path) if config_path else "(no config file found)"
         text = Text()
         text.append("No agents yet.\n\n", style="bold")
