@@ -11,13 +11,13 @@ given (tests inject fakes), else ``backends.registry``.
 
 from __future__ import annotations
 
-import difflib
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import registry
 from backends.base import (
@@ -43,7 +43,9 @@ from backends.paths import agent_state_dir
 from backends.run import run
 from bottle_dash.config import Config
 from bottle_dash.status import Status
-from bottle_dash.tmux import PaneHost
+
+if TYPE_CHECKING:
+    from bottle_dash.tmux import PaneHost
 
 #: What ``up`` did.
 ALREADY_RUNNING = "already running"
@@ -164,6 +166,8 @@ def backends_needed(config: Config | None) -> set[str]:
 
 def nearest(name: str, candidates: Sequence[str]) -> str | None:
     """The candidate closest to ``name`` (for "did you mean"), or None."""
+    import difflib  # only for an unknown name
+
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
     return close[0] if close else None
 
@@ -247,6 +251,36 @@ class AgentService:
             self._listed[name] = (now, last)
         return last
 
+    def _list_all(self, in_use: set[str]) -> dict[str, list[BottleInfo] | BackendError]:
+        """Every backend's listing (or why it failed), by name in ``backend_names`` order.
+
+        The backends answer at once, each in its own thread: a ``machine ls`` subprocess
+        and a Docker socket call then cost the longer of the two, not their sum.
+        """
+        names = self.backend_names()
+        out: dict[str, list[BottleInfo] | BaseException] = {}
+
+        def one(name: str) -> None:
+            try:
+                out[name] = self._list(name, in_use)
+            except Exception as exc:  # carried to the caller's thread, raised there if a bug
+                out[name] = exc
+
+        threads = [threading.Thread(target=one, args=(n,), daemon=True) for n in names[1:]]
+        for thread in threads:
+            thread.start()
+        if names:
+            one(names[0])
+        for thread in threads:
+            thread.join()
+        listed: dict[str, list[BottleInfo] | BackendError] = {}
+        for name in names:
+            result = out[name]
+            if isinstance(result, BaseException) and not isinstance(result, BackendError):
+                raise result
+            listed[name] = result
+        return listed
+
     def list_agents(self, config: Config) -> tuple[list[AgentRow], list[Problem]]:
         """Every defined agent and every labelled bottle, with one ``list_bottles`` per backend.
 
@@ -263,11 +297,9 @@ class AgentService:
         found: dict[str, dict[str, BottleInfo]] = {}
         problems: list[Problem] = []
         failed: set[str] = set()
-        for name in self.backend_names():
-            try:
-                infos = self._list(name, in_use)
-            except BackendError as exc:
-                problems.append(_problem(name, exc, fatal=name in in_use))
+        for name, infos in self._list_all(in_use).items():
+            if isinstance(infos, BackendError):
+                problems.append(_problem(name, infos, fatal=name in in_use))
                 failed.add(name)
                 continue
             found[name] = {info.agent: info for info in infos}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backend import FakeBackend
@@ -296,3 +297,36 @@ def test_a_backend_no_agent_uses_is_listed_less_often(
         assert [r.name for r in rows] == ["web", "left-behind"]  # from the last listing
     assert len(docker.called("list_bottles")) == 2  # in use: every time
     assert len(smol.called("list_bottles")) == 1
+
+
+def test_backends_are_listed_at_once(docker: FakeBackend, smol: FakeBackend) -> None:
+    import threading
+
+    # Each listing waits for the other to have started: only concurrent listings meet.
+    started = {"docker": threading.Event(), "smolmachines": threading.Event()}
+    met: dict[str, bool] = {}
+
+    def listing(backend: FakeBackend, other: str) -> Any:
+        original = backend.list_bottles
+
+        def list_bottles() -> Any:
+            started[backend.name].set()
+            met[backend.name] = started[other].wait(10)
+            return original()
+
+        return list_bottles
+
+    docker.list_bottles = listing(docker, "smolmachines")  # type: ignore[method-assign]
+    smol.list_bottles = listing(smol, "docker")  # type: ignore[method-assign]
+    rows, problems = on(docker, smol).list_agents(config_of(AgentSpec("web")))
+    assert met == {"docker": True, "smolmachines": True}
+    assert [r.name for r in rows] == ["web"] and problems == []
+
+
+def test_a_bug_in_a_listing_is_raised_not_hidden(docker: FakeBackend, smol: FakeBackend) -> None:
+    def broken() -> Any:
+        raise RuntimeError("bug")
+
+    smol.list_bottles = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="bug"):
+        on(docker, smol).list_agents(config_of())
