@@ -71,7 +71,6 @@ from backends.docker.plan import (
     STOP_TIMEOUT,
     prepare_plan,
 )
-from backends.docker.provision import provision
 from backends.owner import agent_user
 
 
@@ -190,6 +189,9 @@ class DockerBackend(BottleBackend):
         in reverse order, and raises ``LaunchError``/``ProvisionError`` naming the agent
         and the step. The plan is then recorded as ``plan.json`` in the agent's state dir.
         """
+        # Here, not at the top: provisioning pulls in tarfile, which `ls` does not need.
+        from backends.docker.provision import provision
+
         with self.engine.translating() as api:
             existing = self._inspect(api, plan.bottle)
             if existing is not None:
@@ -237,6 +239,8 @@ class DockerBackend(BottleBackend):
         self, api: Any, plan: BottlePlan, info: dict[str, Any], progress: ProgressFn
     ) -> DockerBottle:
         """``launch`` of a bottle that exists: nothing when it runs, else start + provision."""
+        from backends.docker.provision import provision
+
         labels = (info.get("Config") or {}).get("Labels") or {}
         if labels.get(LABEL_AGENT) != plan.agent:
             raise LaunchError(

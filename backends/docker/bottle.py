@@ -23,7 +23,6 @@ from backends.base import (
     Completed,
     bottle_name,
 )
-from backends.docker.archive import path_tar
 from backends.docker.argv import claude_exec_argv, env_file_text, exec_argv
 from backends.docker.engine import Engine, api_message, errors, unavailable
 
@@ -203,6 +202,8 @@ class DockerBottle(Bottle):
         """Copy the host file or directory ``src`` to the guest path ``dst``, every entry
         owned by ``user``; ``mode`` sets the mode of ``dst`` itself. A missing parent
         directory of ``dst`` is created as ``user``."""
+        from backends.docker.archive import path_tar  # tarfile: imported when copying, not by `ls`
+
         src = Path(src)
         if not src.exists():
             raise BackendError(f"cannot copy {src} into agent {self.agent}: it does not exist")

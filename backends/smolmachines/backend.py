@@ -19,7 +19,6 @@ The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``
 
 from __future__ import annotations
 
-import platform
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +100,8 @@ class SmolmachinesBackend(BottleBackend):
 
     def preflight(self) -> list[Problem]:
         """The CLI and its version, and whether microVMs can boot on this host."""
+        import platform  # here: `ls` does not need it
+
         path = cli.find_smolvm()
         if path is None:
             return [Problem(COMPONENT, "the smolvm CLI is not installed", INSTALL_FIX)]

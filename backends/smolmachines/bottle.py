@@ -6,9 +6,6 @@ import contextlib
 import os
 import posixpath
 import sys
-import tarfile
-import tempfile
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -112,6 +109,11 @@ class SmolBottle(Bottle):
             raise ProvisionError(f"copy {src} -> {self.name}:{dst} failed: {detail}")
 
     def _cp_dir(self, src: Path, dst: str, user: str) -> None:
+        # Imported here: only provisioning copies directories, and `ls` pays for imports.
+        import tarfile
+        import tempfile
+        import uuid
+
         staged = f"/tmp/.bottle-dash-{uuid.uuid4().hex}.tar"
         fd, local = tempfile.mkstemp(suffix=".tar")
         os.close(fd)
