@@ -166,7 +166,10 @@ def test_prepare_errors_name_the_agent_its_config_and_the_fix(tmp_path: Path) ->
 def test_prepare_refuses_env_keys_that_are_not_variable_names(tmp_path: Path, key: str) -> None:
     src = tmp_path / "config.toml"
     text = prepare_error(tmp_path, env={key: "v", "OK": "1"})
-    assert text == f"env key {key!r} of agent alpha (from {src}) is not a variable name"
+    assert text == (
+        f"env key {key!r} of agent alpha (from {src}) is not a variable name\n"
+        "  fix: use letters, digits and '_' in `env` keys"
+    )
 
 
 def test_prepare_missing_skill_names_it(tmp_path: Path) -> None:
