@@ -9,7 +9,10 @@ Signals, strongest first:
 3. The pane title (from the poll's one ``list-panes``): Claude Code titles a busy session
    with a spinner glyph (braille U+2802/U+2810 in 2.1, ◐◑◒◓ later) and an idle one with ✳,
    so a title that has disagreed with the hook for longer than ``TITLE_LAG`` wins. The
-   title lags the hooks by up to a spinner frame (960 ms), which the lag covers.
+   title lags the hooks by up to a spinner frame (960 ms), which the lag covers. One
+   exception, measured with 2.1.197: a permission prompt shows ✳ too, so ✳ never
+   overrides ``waiting`` (an Esc that dismisses a prompt reads as waiting until the
+   next hook); a spinner after a prompt does (the operator answered).
 4. Screen text, only when 2 and 3 say nothing, and only for the agent whose screen the
    poll captured anyway (the preview): claude rewords its dialogs, so it is a last resort.
 
@@ -141,7 +144,16 @@ def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
     if status == EXITED:
         # A pane whose claude restarted before the new session's first hook.
         return Status(title, "(title)")
-    if title == IDLE and status in (WORKING, WAITING) and not fresh:
+    if status == WAITING:
+        # Measured (Claude Code 2.1.197): the title shows ✳ while a permission prompt waits,
+        # so ✳ cannot tell waiting from an Esc that dismissed the prompt (no hook fires
+        # then either): waiting stays until the next hook. A spinner after the prompt
+        # means it was answered and claude works on (PostToolUse comes only when the tool
+        # has finished).
+        if title == WORKING and not fresh:
+            return Status(WORKING, "answered, busy (title)")
+        return Status(status, reason, hook.mtime)
+    if title == IDLE and status == WORKING and not fresh:
         # Esc: no Stop hook fired, and the title has shown ✳ for longer than it lags.
         return Status(IDLE, "interrupted")
     if title == WORKING and status == IDLE and not fresh:

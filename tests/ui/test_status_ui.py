@@ -76,6 +76,7 @@ async def test_alerts_once_per_change_to_waiting(tmp_path: Path) -> None:
         assert bells == [] and not out.exists()  # nothing waited when the dashboard started
 
         write_status("gamma", "permission", T)
+        dash.panes.set_title("gamma", IDLE_TITLE)  # measured: a permission prompt shows ✳
         await repoll(pilot, dash)
         assert status_cell(dash, "gamma") == ("waiting", "<1m")
         assert "gamma is waiting: permission prompt" in toasts(pilot)
@@ -93,8 +94,11 @@ async def test_alerts_once_per_change_to_waiting(tmp_path: Path) -> None:
 
         # Approved, working again, then a question: a new change, a new alert.
         write_status("gamma", "working", T + 10)
+        dash.panes.set_title("gamma", BUSY)
         await repoll(pilot, dash)
+        assert status_cell(dash, "gamma")[0] == "working"
         write_status("gamma", "question", T + 20)
+        dash.panes.set_title("gamma", IDLE_TITLE)
         await repoll(pilot, dash)
         assert bells == [1, 1]
         assert json.loads(out.read_text().splitlines()[-1]) == ["gamma", "question"]
@@ -125,6 +129,8 @@ async def test_w_and_i_jump_to_the_next_waiting_and_idle_agent(tmp_path: Path) -
     dash = three(tmp_path)
     write_status("alpha", "permission", T)
     write_status("gamma", "question", T)
+    dash.panes.set_title("alpha", IDLE_TITLE)
+    dash.panes.set_title("gamma", IDLE_TITLE)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         table = dash.main.query_one("#agents")
@@ -157,7 +163,7 @@ async def test_attention_sort_puts_the_longest_waiting_first(tmp_path: Path) -> 
     dash = three(tmp_path)
     write_status("gamma", "permission", T - 30)
     write_status("beta", "question", T - 90)
-    dash.panes.set_title("beta", BUSY)  # the spinner runs while claude asks
+    dash.panes.set_title("gamma", IDLE_TITLE)  # a waiting prompt shows ✳
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         table = dash.main.query_one("#agents")
