@@ -439,11 +439,11 @@ def add_statuses(rows: Sequence[AgentRow]) -> None:
 
     from backends.status_file import read_status
     from bottle_dash.status import agent_statuses
-    from bottle_dash.tmux import TmuxPaneHost
+    from bottle_dash.tmux import list_panes
 
     try:
-        panes = TmuxPaneHost().panes()
-    except Exception:  # no tmux binary or server: the hooks still tell
+        panes = list_panes()
+    except BackendError:  # tmux did not answer in time: the hooks still tell
         panes = {}
     statuses = agent_statuses(rows, panes, read_status, time.time())
     for row in rows:

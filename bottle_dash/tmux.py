@@ -111,6 +111,24 @@ def socket_path_from_env(env: dict[str, str] | None = None) -> str | None:
     return value.split(",", 1)[0] or None
 
 
+def list_panes() -> dict[str, PaneInfo]:
+    """Every tagged pane on the tmux server the dashboard uses (``$TMUX``'s, else the
+    default one), from one ``list-panes -a`` run directly: for the CLI, which pays for
+    every import at start-up (libtmux is not needed for one read). No tmux binary or no
+    server means no panes."""
+    import shutil
+
+    from backends.run import run
+
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        return {}
+    socket = socket_path_from_env()
+    argv = [tmux, *(["-S", socket] if socket else []), "list-panes", "-a", "-F", _FORMAT]
+    done = run(argv, timeout=10)
+    return parse_panes(done.stdout.splitlines()) if done.ok else {}
+
+
 class TmuxPaneHost:
     """``PaneHost`` on a real tmux server.
 

@@ -144,3 +144,18 @@ def test_parse_and_env_helpers() -> None:
     assert session_argv("tmux", ["python", "-m", "bottle_dash"]) == [
         "tmux", "new-session", "-A", "-s", "bottle-dash", "python -m bottle_dash",
     ]  # fmt: skip
+
+
+def test_list_panes_without_libtmux_sees_what_the_pane_host_sees(
+    host: TmuxPaneHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bottle_dash.tmux import list_panes
+
+    pane_id = host.split("alpha", ["sh", "-c", "sleep 600"])
+    wait_for(lambda: "alpha" in host.panes())
+    socket = host.server.cmd("display", "-p", "#{socket_path}").stdout[0]
+    monkeypatch.setenv("TMUX", f"{socket},1,0")  # as inside the dashboard's tmux
+    assert list_panes() == host.panes()
+    assert list_panes()["alpha"].pane_id == pane_id
+    monkeypatch.setenv("TMUX", "/nonexistent/bottle-dash-socket,1,0")
+    assert list_panes() == {}  # no server: no panes, no error
