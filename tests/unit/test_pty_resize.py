@@ -113,14 +113,16 @@ def test_channel_without_acks_is_never_verified() -> None:
     channel.close()
 
 
-def test_channel_that_keeps_dying_is_given_up() -> None:
-    channel = pr.Channel([PY, "-c", "pass"])
+def test_channel_that_keeps_dying_is_given_up(tmp_path: Path) -> None:
+    starts = tmp_path / "starts"
+    channel = pr.Channel([PY, "-c", f"open({str(starts)!r}, 'a').write('x')"])
     results = []
     for _ in range(10):
         results.append(channel.send(1, 1))
         if channel.proc is not None:
             channel.proc.wait()
     assert results[-1] is False and channel.failures >= pr.CHANNEL_RETRIES
+    assert starts.read_text() == "xxx"  # started three times, then left for the one-shots
     assert pr.Channel(["/nonexistent/smolvm"]).send(1, 1) is False
 
 
