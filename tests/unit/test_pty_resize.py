@@ -126,6 +126,29 @@ def test_channel_that_keeps_dying_is_given_up(tmp_path: Path) -> None:
     assert pr.Channel(["/nonexistent/smolvm"]).send(1, 1) is False
 
 
+def test_a_restarted_channel_must_prove_itself_again(tmp_path: Path) -> None:
+    # The first channel acknowledges one size, then ends on the next line; the second one
+    # (started for the size after that) reads sizes but never acknowledges them.
+    marker = tmp_path / "started"
+    reader = (
+        f"import os, sys\nfirst = not os.path.exists({str(marker)!r})\n"
+        f"open({str(marker)!r}, 'a').close()\n"
+        "for n, line in enumerate(sys.stdin):\n"
+        "    if first and n == 1: sys.exit(0)\n"
+        "    if first: print('ok', flush=True)\n"
+    )
+    channel = pr.Channel([PY, "-c", reader])
+    assert channel.send(80, 24)
+    wait_for(lambda: channel.verified)
+    first = channel.proc
+    assert first is not None and channel.send(81, 24)
+    first.wait(timeout=10)
+    assert channel.send(82, 24) and channel.proc is not first  # restarted
+    time.sleep(0.3)  # room for an acknowledgement that must not come
+    assert not channel.verified
+    channel.close()
+
+
 #: Exits 0 only in a session of its own (no terminal of the wrapper's to touch), else 9.
 OWN_SESSION = "import os, sys; sys.exit(0 if os.getsid(0) == os.getpid() else 9)"
 
