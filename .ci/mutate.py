@@ -15,7 +15,7 @@ mutant runs in a forked child that imports the project afresh from the copy, wit
 test file that imports the module). ``--wide`` runs the survivors again against all of
 tests/unit and tests/ui, to show that the selection missed no test that kills them.
 
-Usage: python .ci/mutate.py [-j JOBS] [--wide] [--list] [--line N] [TARGET ...]
+Usage: python .ci/mutate.py [-j JOBS] [--wide] [--list] [--line N ...] [TARGET ...]
 A TARGET is a module path (or a package directory) relative to the repository.
 """
 
@@ -406,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("targets", nargs="*", help="module paths (default: SELECTION)")
     parser.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
-    parser.add_argument("--line", type=int, help="only the mutants on this line")
+    parser.add_argument(
+        "--line", type=int, action="append", help="only the mutants on this line (repeatable)"
+    )
     parser.add_argument(
         "--wide", action="store_true", help="re-run survivors against tests/unit and tests/ui"
     )
@@ -422,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sources = {m: (REPO / m).read_text() for m in plan}
     sites = {m: mutants(sources[m]) for m in plan}
-    if args.line is not None:
-        sites = {m: [s for s in ss if s.line == args.line] for m, ss in sites.items()}
+    if args.line:
+        sites = {m: [s for s in ss if s.line in args.line] for m, ss in sites.items()}
     if args.list:
         for module, found in sites.items():
             for site in found:
