@@ -111,7 +111,13 @@ def test_plan_shows_the_hardening_and_where_the_agent_came_from(tmp_path: Path) 
     assert plan.extra["cap_drop"] == ["ALL"]
     assert plan.extra["security_opt"] == ["no-new-privileges"]
     assert plan.extra["home"] == "/home/node"
+    assert plan.extra["home_mount"] == "/home"
+    state = paths.agent_state_dir("beta")
+    assert (plan.extra["passwd"], plan.extra["group"]) == (
+        str(state / "passwd"), str(state / "group"),
+    )  # fmt: skip
     assert plan.extra["source"] == str(source)
+    assert plan.claude_args[0] == "--settings"  # the status hooks
     assert DockerBackend().prepare(AgentSpec(name="gamma")).extra["source"] is None
 
 
@@ -122,6 +128,7 @@ def test_keepalive_exits_0_at_once_on_sigterm() -> None:
     deadline = time.monotonic() + 10  # its first `sleep` child shows the trap is set
     while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert proc.poll() is None  # it keeps running until told
     proc.terminate()
     assert proc.wait(timeout=10) == 0
 
@@ -136,6 +143,9 @@ def prepare_error(tmp_path: Path, **fields: Any) -> str:
 
 def test_prepare_errors_name_the_agent_its_config_and_the_fix(tmp_path: Path) -> None:
     src = tmp_path / "config.toml"
+    with pytest.raises(LaunchError) as err:  # an agent from no config file
+        DockerBackend().prepare(AgentSpec(name="Bad"))
+    assert err.value.message == "agent name 'Bad' is not a slug"
     assert prepare_error(tmp_path, name="Bad") == (
         f"agent name 'Bad' (from {src}) is not a slug\n"
         "  fix: use lower-case letters, digits and '-', at most 40 characters"

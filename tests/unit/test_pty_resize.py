@@ -369,9 +369,13 @@ def test_child_killed_by_signal_becomes_128_plus_n() -> None:
 
 def test_missing_child_is_127() -> None:
     done = subprocess.run(
-        [PY, PTY_RESIZE, "m", "--", "/nonexistent/smolvm"], capture_output=True, check=False
+        [PY, PTY_RESIZE, "m", "--", "/nonexistent/smolvm"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 127
+    assert done.stderr.startswith("pty_resize: cannot run /nonexistent/smolvm: ")
 
 
 CHILD = """
@@ -439,17 +443,21 @@ def fake_smolvm(tmp_path: Path, log: Path, child: str) -> Path:
     return fake
 
 
-@pytest.mark.parametrize("oneshot", [False, True])
-def test_sigwinch_runs_side_channel_with_terminal_size(tmp_path: Path, oneshot: bool) -> None:
+@pytest.mark.parametrize(("oneshot", "resyncs"), [(False, True), (True, True), (True, False)])
+def test_sigwinch_runs_side_channel_with_terminal_size(
+    tmp_path: Path, oneshot: bool, resyncs: bool
+) -> None:
     """A real wrapper on a PTY: its side channel (a fake smolvm that logs what it is asked)
     gets the terminal size at start and again after a resize + SIGWINCH, through the
-    persistent channel, or one exec per size when that is switched off."""
+    persistent channel, or one exec per size when that is switched off. With the resyncs
+    out of reach, only the SIGWINCH handler can carry the new size."""
     log = tmp_path / "log"
     fake = fake_smolvm(tmp_path, log, SLEEPS)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    wrapper = [PY, PTY_RESIZE] if resyncs else [PY, "-c", NO_RESYNC]
     proc = subprocess.Popen(
-        [PY, PTY_RESIZE, "m", "--", str(fake), "machine", "exec", "--name", "m", "-t", "x"],
+        [*wrapper, "m", "--", str(fake), "machine", "exec", "--name", "m", "-t", "x"],
         stdin=slave,
         stdout=slave,
         stderr=slave,

@@ -99,6 +99,7 @@ def test_keepalive_workload_exits_at_once_on_term_and_int(sig: int) -> None:
     deadline = time.monotonic() + 10
     while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert proc.poll() is None  # it keeps running until told
     proc.send_signal(sig)
     assert proc.wait(timeout=10) == 0
 
