@@ -72,6 +72,26 @@ def status_hook_command(word: str, status_dir: str = GUEST_STATUS_DIR) -> str:
     return f"{{ printf %s {word} >{tmp} && mv -f {tmp} {final}; }} >/dev/null 2>&1; exit 0"
 
 
+#: Tools whose permission request is a question to the operator, not a command to allow.
+QUESTION_TOOLS = ("AskUserQuestion", "ExitPlanMode")
+
+
+def permission_hook_command(status_dir: str = GUEST_STATUS_DIR) -> str:
+    """The PermissionRequest hook: ``question`` when the tool asking is one of
+    ``QUESTION_TOOLS`` (measured: AskUserQuestion fires PreToolUse, then PermissionRequest),
+    else ``permission``. It reads claude's stdin JSON with a shell pattern only; what the
+    agent could put there changes at most which of the two words is written."""
+    names = "|".join(
+        f'*\'"tool_name":"{tool}"\'*|*\'"tool_name": "{tool}"\'*' for tool in QUESTION_TOOLS
+    )
+    question = status_hook_command(WORD_QUESTION, status_dir)
+    permission = status_hook_command(WORD_PERMISSION, status_dir)
+    return (
+        f'in=$(cat 2>/dev/null); case "$in" in {names}) {question.removesuffix("; exit 0")};; '
+        f"*) {permission.removesuffix('; exit 0')};; esac; exit 0"
+    )
+
+
 def status_settings(status_dir: str = GUEST_STATUS_DIR) -> dict[str, Any]:
     """The ``--settings`` object that installs the status hooks (merged by claude with the
     user's own settings; their hooks still run)."""
@@ -80,10 +100,14 @@ def status_settings(status_dir: str = GUEST_STATUS_DIR) -> dict[str, Any]:
         entry: dict[str, Any] = {}
         if matcher is not None:
             entry["matcher"] = matcher
+        if event == "PermissionRequest":
+            command = permission_hook_command(status_dir)
+        else:
+            command = status_hook_command(word, status_dir)
         entry["hooks"] = [
             {
                 "type": "command",
-                "command": status_hook_command(word, status_dir),
+                "command": command,
                 "timeout": HOOK_TIMEOUT,
             }
         ]

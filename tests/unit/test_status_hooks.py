@@ -69,6 +69,32 @@ def test_each_hook_writes_its_word_silently(
     assert sorted(p.name for p in tmp_path.iterdir()) == [STATUS_FILE]  # no temp file left
 
 
+@pytest.mark.parametrize(
+    ("stdin", "word"),
+    [
+        ({"tool_name": "AskUserQuestion", "tool_input": {}}, "question"),
+        ({"tool_name": "ExitPlanMode"}, "question"),
+        ({"tool_name": "Bash", "tool_input": {"command": "npm test"}}, "permission"),
+        ({"tool_name": "Bash", "tool_input": {"command": "echo AskUserQuestion"}}, "permission"),
+    ],
+)
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_permission_hook_tells_a_question_from_a_command(
+    stdin: dict[str, object], word: str, separators: tuple[str, str], tmp_path: Path
+) -> None:
+    (entry,) = status_settings(str(tmp_path))["hooks"]["PermissionRequest"]
+    payload = {"hook_event_name": "PermissionRequest", **stdin}
+    done = subprocess.run(
+        ["sh", "-c", entry["hooks"][0]["command"]],
+        input=json.dumps(payload, separators=separators),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (tmp_path / STATUS_FILE).read_text() == word
+
+
 def test_hook_without_the_mount_prints_nothing_and_succeeds(tmp_path: Path) -> None:
     done = subprocess.run(
         ["sh", "-c", status_hook_command("working", str(tmp_path / "absent"))],
