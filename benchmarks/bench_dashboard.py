@@ -181,6 +181,8 @@ class Rig:
         specs = configmod.load_config(self.config).agents
         service = AgentService()
         started = time.perf_counter()
+        # One at a time: concurrent launches past the engine's ~30 default networks race
+        # for the same free subnet of bottle-dash's own pool.
         for name in self.names:
             service.up(specs[name])
         took = time.perf_counter() - started

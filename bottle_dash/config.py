@@ -27,12 +27,10 @@ and ``Config.exists`` lets the UI say where to create it.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
 import shlex
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -335,6 +333,8 @@ def _validate(
     backend = check("backend").string(merged.get("backend", "docker"))
     valid = registry.names()
     if backend not in valid:
+        import difflib  # only for an error message; `ls` pays for imports
+
         close = difflib.get_close_matches(backend, valid, n=1)
         raise check("backend").error(
             f"unknown backend {backend!r}"
@@ -627,6 +627,8 @@ def _write_atomic(file: Path, text: str) -> None:
         mode = file.stat().st_mode & 0o777
     except FileNotFoundError:
         mode = 0o644
+    import tempfile  # only when writing the file
+
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -691,6 +693,8 @@ def _unknown_key(
     line: int | None,
     what: str = "keys",
 ) -> ConfigError:
+    import difflib  # only for an error message
+
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return ConfigError(
