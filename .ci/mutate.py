@@ -292,7 +292,12 @@ def preload(tree: Path, tests: list[str]) -> None:
 
 
 def run_tests(
-    tree: Path, tests: list[str], timeout: float, basetemp: Path, modules: Path | None = None
+    tree: Path,
+    tests: list[str],
+    timeout: float,
+    basetemp: Path,
+    modules: Path | None = None,
+    quiet: bool = True,
 ) -> str:
     """Run ``tests`` in a forked child on ``tree``: ``passed``, ``failed`` or ``timeout``.
     With ``modules``, the child writes there the third-party modules it imported."""
@@ -301,7 +306,7 @@ def run_tests(
         try:
             os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
+            for fd in (0, 1, 2) if quiet else (0,):
                 os.dup2(null, fd)
             os.chdir(tree)
             sys.path.insert(0, str(tree))
@@ -453,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({took:.1f}s unmutated)", flush=True)  # fmt: skip
             if status != "passed":
                 print(f"  the tests fail without any mutation: {module} left out", flush=True)
+                run_tests(trees[0], tests, 600, trees[0].parent / "tmp", quiet=False)
                 continue
             timeout = took * TIMEOUT_FACTOR + SLACK
             jobs += [Job(module, site, tests, timeout) for site in sites[module]]

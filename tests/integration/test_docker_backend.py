@@ -47,7 +47,6 @@ from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
-from backends.docker.plan import LABEL_HOME_MOUNT
 from backends.status_file import UNREADABLE, read_status_file
 
 pytestmark = pytest.mark.docker
@@ -191,7 +190,7 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     assert api.inspect_network(plan.network)["Labels"] == plan.labels
     assert api.inspect_volume(plan.home_volume)["Labels"] == {
         **plan.labels,
-        LABEL_HOME_MOUNT: "/home",
+        "bottle-dash.home-mount": "/home",  # read back at the next launch (a contract)
     }
 
 
