@@ -26,9 +26,11 @@ from backends.base import (
     LaunchError,
     ProvisionError,
 )
+from backends.claude import GUEST_STATUS_DIR, STATUS_FILE
 from backends.paths import agent_state_dir
 from backends.registry import get_backend
 from backends.smolmachines import images
+from backends.status_file import UNREADABLE, read_status_file
 
 pytestmark = pytest.mark.shim
 
@@ -213,3 +215,26 @@ def test_preflight_with_standin(standin: str) -> None:  # noqa: F811
     problems = backend.preflight()
     if "vmx" not in cpuinfo and "svm" not in cpuinfo:
         assert any("cannot boot" in p.what and "bottle-dash-standin" in p.what for p in problems)
+
+
+def test_status_hooks_write_through_the_volume(standin: str, tmp_path: Path) -> None:  # noqa: F811
+    """The status dir is the machine's `--volume`: a hook run as the agent writes the
+    word there, the host reads it; a symlink the agent leaves reads as nothing."""
+    backend = get_backend("smolmachines")
+    name = agent_name("status")
+    plan = backend.prepare(AgentSpec(name=name, backend="smolmachines", image=standin))
+    bottle = backend.launch(plan)
+    try:
+        settings = json.loads(plan.claude_args[plan.claude_args.index("--settings") + 1])
+        (entry,) = settings["hooks"]["Stop"]
+        done = bottle.exec(entry["hooks"][0]["command"])
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+        assert plan.status_dir is not None
+        status_file = Path(plan.status_dir) / STATUS_FILE
+        reading = read_status_file(status_file)
+        assert reading is not None and reading.word == "idle"
+        assert bottle.exec(f"ln -sf /etc/passwd {GUEST_STATUS_DIR}/{STATUS_FILE}").ok
+        reading = read_status_file(status_file)
+        assert reading is not None and reading.word == UNREADABLE
+    finally:
+        backend.remove(name, volumes=True)
