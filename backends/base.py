@@ -41,6 +41,7 @@ GUEST_HOME = "/home/node"
 GUEST_WORKSPACE = "/workspace"
 GUEST_PROMPT = "/home/node/.bottle-dash/prompt.md"
 GUEST_SKILLS = "/home/node/.claude/skills"
+GUEST_CLAUDE_JSON = "/home/node/.claude.json"
 CLAUDE = "claude"
 
 # Bottle states as shown in `ls` and the dashboard.

@@ -1,11 +1,11 @@
-"""Claude's command line inside a bottle: its arguments, the status hooks and the resume
-fallback."""
+"""Claude's command line inside a bottle: its arguments, the status hooks, the resume
+fallback, and the seeded ``~/.claude.json``."""
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 #: Where the agent's status directory is mounted in every bottle (a host directory, see
@@ -160,3 +160,73 @@ def resume_fallback(argv: Sequence[str], n_args: int, *, fresh: bool = False) ->
     plain = shlex.join([claude, *args])
     resumed = shlex.join([claude, "--continue", *args])
     return [*prefix, "sh", "-c", f"{resumed} || {plain}"]
+
+
+# ----------------------------------------------------------------- ~/.claude.json
+
+#: Claude Code's user state file, in the agent's home.
+CLAUDE_JSON = ".claude.json"
+#: The env var whose key claude asks the operator to approve.
+API_KEY_ENV = "ANTHROPIC_API_KEY"
+#: The theme a fresh bottle starts with (its first run would otherwise ask).
+SEED_THEME = "dark"
+#: Where the workspace is mounted, the project claude starts in.
+SEED_PROJECT = "/workspace"
+#: How much of an API key Claude Code remembers when the operator approves it.
+API_KEY_TAIL = 20
+
+
+def seeded_claude_json(
+    existing: Mapping[str, Any] | None,
+    *,
+    api_key: str | None = None,
+    project: str = SEED_PROJECT,
+) -> dict[str, Any]:
+    """``~/.claude.json`` with what a fresh bottle needs to open claude at its prompt,
+    merged into ``existing`` (what claude and the agent wrote there since; every other key
+    is kept as it is). Measured with Claude Code 2.1.197 and 2.1.332; the keys:
+
+    - ``hasCompletedOnboarding: true``: skips the first-run welcome flow (theme picker,
+      login method, security notes);
+    - ``theme``: seeded only when absent, so a theme chosen in the bottle stays;
+    - ``projects[<project>].hasTrustDialogAccepted: true``: skips "Do you trust the files
+      in this folder?" for the workspace (the bottle is the trust boundary, not claude);
+    - with an API key in the bottle's env, ``customApiKeyResponses.approved`` holds its
+      last 20 characters (and ``rejected`` loses them): claude otherwise asks whether to
+      use the key found in ``ANTHROPIC_API_KEY``. It is the key the bottle sees (a
+      placeholder when the credential is brokered), never more than its tail.
+    """
+    data: dict[str, Any] = dict(existing or {})
+    data["hasCompletedOnboarding"] = True
+    data.setdefault("theme", SEED_THEME)
+    projects = data.get("projects")
+    projects = dict(projects) if isinstance(projects, Mapping) else {}
+    entry = projects.get(project)
+    entry = dict(entry) if isinstance(entry, Mapping) else {}
+    entry["hasTrustDialogAccepted"] = True
+    projects[project] = entry
+    data["projects"] = projects
+    if api_key:
+        tail = api_key[-API_KEY_TAIL:]
+        responses = data.get("customApiKeyResponses")
+        responses = dict(responses) if isinstance(responses, Mapping) else {}
+        approved = [k for k in responses.get("approved") or [] if k != tail]
+        rejected = [k for k in responses.get("rejected") or [] if k != tail]
+        responses["approved"] = [*approved, tail]
+        responses["rejected"] = rejected
+        data["customApiKeyResponses"] = responses
+    return data
+
+
+def merge_claude_json(current: str | None, *, api_key: str | None = None) -> bytes:
+    """The new text of ``~/.claude.json`` given its ``current`` text (None when absent).
+    A file that is not a JSON object is replaced: claude could not read it either."""
+    existing: Any = None
+    if current and current.strip():
+        try:
+            existing = json.loads(current)
+        except ValueError:
+            existing = None
+    if not isinstance(existing, Mapping):
+        existing = None
+    return (json.dumps(seeded_claude_json(existing, api_key=api_key), indent=2) + "\n").encode()

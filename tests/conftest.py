@@ -1,7 +1,7 @@
 """Shared test set-up: isolation from the operator's own config and tmux, tier marking,
 the real components each tier needs, and a per-tier count at the end of the run.
 
-Tiers (see README "Tests"): unit, ui, tmux, docker, shim, smolvm. A test's tier is its
+Tiers (see README "Tests"): unit, ui, tmux, docker, shim, claude, smolvm. A test's tier is its
 directory (tests/unit, tests/ui) or the marker its module sets (integration tests). In CI
 (CI=true) a tier whose component cannot start fails the run instead of skipping; only the
 smolvm tier (real microVMs, needs hardware virtualization) may skip, and says why.
@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 sys.path.insert(0, str(FAKES))
 
-TIERS = ("unit", "ui", "tmux", "docker", "shim", "smolvm")
+TIERS = ("unit", "ui", "tmux", "docker", "shim", "claude", "smolvm")
 #: Tiers that must run (not skip) in CI.
-REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim")
+REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim", "claude")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: Per-run id: every agent a test creates is named with it, so a sweep finds them.
 RUN_ID = uuid.uuid4().hex[:6]
@@ -108,6 +108,41 @@ def test_image(docker_engine: None) -> str:
     import image
 
     return image.ensure_image()
+
+
+def _build_offline(spec: object, what: str) -> str:
+    """Build (or find, by its input hash) an image with the offline builder; a build that
+    cannot run is the tier's component missing."""
+    from backends.base import BackendError
+    from backends.images import rootfs
+
+    assert isinstance(spec, rootfs.ImageSpec)
+    missing = rootfs.missing_tools(spec)
+    if missing:
+        unavailable(f"cannot build {what}: " + "; ".join(fix for _, fix in missing))
+    lines: list[str] = []
+    try:
+        return rootfs.ensure_image(spec, lines.append)
+    except BackendError as exc:
+        unavailable(f"building {what} failed: {exc}\n" + "\n".join(lines[-15:]))
+        raise
+
+
+@pytest.fixture(scope="session")
+def agent_image(docker_engine: None) -> str:
+    """Tag of the real agent image (Claude Code from npm), assembled offline; built once
+    per machine (the tag is a hash of its inputs)."""
+    from backends.images import agent
+
+    return _build_offline(agent.AGENT_SPEC, "the agent image")
+
+
+@pytest.fixture(scope="session")
+def standin_api_image(docker_engine: None) -> str:
+    """Tag of the image that runs the stand-in Anthropic API (tests/fakes/anthropic_api.py)."""
+    import anthropic_container
+
+    return _build_offline(anthropic_container.STANDIN_SPEC, "the stand-in API image")
 
 
 @pytest.fixture(scope="session")

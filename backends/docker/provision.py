@@ -1,6 +1,7 @@
 """Provisioning a started docker bottle: ``/home/node`` owned by the agent's uid:gid, then
-the prompt file (always) and the skills, owned by it too, written through ``put_archive``
-because root in the bottle holds no capabilities (it could not chown them)."""
+the prompt file (always), the seeded ``~/.claude.json`` and the skills, owned by it too,
+written through ``put_archive`` because root in the bottle holds no capabilities (it could
+not chown them)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from backends.base import (
+    GUEST_CLAUDE_JSON,
     GUEST_HOME,
     GUEST_SKILLS,
     BackendError,
@@ -16,6 +18,7 @@ from backends.base import (
     ProgressFn,
     ProvisionError,
 )
+from backends.claude import API_KEY_ENV, CLAUDE_JSON, merge_claude_json
 from backends.docker.accounts import own_home
 from backends.docker.archive import file_tar, paths_tar
 from backends.docker.bottle import put_archive, sdk_exec
@@ -41,6 +44,7 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
     parents = [(str(p), 0o700) for p in reversed(rel.parents) if str(p) != "."]
     data = file_tar(str(rel), prompt, mode=0o600, uid=plan.uid, gid=plan.gid, parents=parents)
     _put(api, plan, GUEST_HOME, data, "the prompt file")
+    seed_claude_json(api, plan, progress)
     if not plan.skills:
         return
     progress("copying skills")
@@ -70,6 +74,21 @@ def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
     items = [(Path(src), posixpath.basename(dest)) for src, dest in plan.skills]
     data = paths_tar(items, uid=plan.uid, gid=plan.gid)
     _put(api, plan, GUEST_SKILLS, data, "skills " + ", ".join(src for src, _ in plan.skills))
+
+
+def seed_claude_json(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
+    """Merge the keys that open claude at its prompt into ``~/.claude.json`` (see
+    ``backends.claude.seeded_claude_json``), keeping what is there."""
+    progress("seeding ~/.claude.json")
+    code, current, _err = sdk_exec(
+        api,
+        plan.bottle,
+        ["sh", "-c", 'cat -- "$1" 2>/dev/null', "seed", GUEST_CLAUDE_JSON],
+        user=f"{plan.uid}:{plan.gid}",
+    )
+    data = merge_claude_json(current if code == 0 else None, api_key=plan.env.get(API_KEY_ENV))
+    tar = file_tar(CLAUDE_JSON, data, mode=0o600, uid=plan.uid, gid=plan.gid)
+    _put(api, plan, GUEST_HOME, tar, "~/.claude.json")
 
 
 def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:

@@ -1,14 +1,24 @@
 """Provisioning a started machine, in order: the agent's account (``node`` given the
 workspace owner's uid:gid), ``/home/node`` handed to node, the prompt file (always; 0600,
-owner node), the skills (``~/.claude/skills/<name>/``, owner node). Paths, modes and
-owners are those of the docker backend."""
+owner node), the seeded ``~/.claude.json`` (merged; 0600, owner node), the skills
+(``~/.claude/skills/<name>/``, owner node). Paths, modes and owners are those of the
+docker backend."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from backends.base import GUEST_HOME, GUEST_USER, BottlePlan, ProgressFn, ProvisionError
+from backends import paths
+from backends.base import (
+    GUEST_CLAUDE_JSON,
+    GUEST_HOME,
+    GUEST_USER,
+    BottlePlan,
+    ProgressFn,
+    ProvisionError,
+)
+from backends.claude import API_KEY_ENV, merge_claude_json
 from backends.owner import guest_group, guest_passwd
 from backends.smolmachines.bottle import SmolBottle
 
@@ -47,6 +57,14 @@ def provision(bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> Non
     progress("provisioning: prompt")
     # Always copied (an empty prompt too), so a stale one never lingers in the home.
     bottle.cp_in(Path(plan.prompt_host), plan.prompt_guest, mode=0o600, user=GUEST_USER)
+    progress("provisioning: ~/.claude.json")
+    current = bottle.exec(f"cat -- {GUEST_CLAUDE_JSON} 2>/dev/null", user=GUEST_USER)
+    data = merge_claude_json(
+        current.stdout if current.ok else None, api_key=plan.env.get(API_KEY_ENV)
+    )
+    seed = paths.agent_state_dir(plan.agent) / "claude.json"
+    paths.write_private(seed, data)
+    bottle.cp_in(seed, GUEST_CLAUDE_JSON, mode=0o600, user=GUEST_USER)
     for src, dest in plan.skills:
         progress(f"provisioning: skill {Path(src).name}")
         if not Path(src).is_dir():

@@ -1,0 +1,168 @@
+"""The real Claude Code, in the real agent image, in a real tmux pane the dashboard opened,
+talking to the project's stand-in Anthropic API (tests/fakes/anthropic_api.py) in a
+container on the bottle's own network (nothing leaves the machine).
+
+One agent, one conversation, in order: claude opens at its prompt with no onboarding,
+login, API-key or trust dialog; a typed prompt gets the stand-in's answer; the agent's
+prompt reaches the API inside the system prompt and its ``claude_args`` arrive (the
+model); closing the pane and pressing enter resumes the same conversation; ``R`` starts a
+fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import libtmux
+import pytest
+from anthropic_api import Recorded
+from anthropic_container import StandInContainer
+from conftest import RUN_ID, agent_name
+from test_dashboard_e2e import CURRENT, REPO, Session, wait_for
+
+from backends.docker.plan import network_name
+from bottle_dash import config as configmod
+from bottle_dash.service import AgentService, make_row
+
+# The first run on a machine builds the agent and stand-in images (minutes, once).
+pytestmark = [pytest.mark.claude, pytest.mark.timeout(1800)]
+
+#: What marks claude's input line when it waits for a prompt.
+PROMPT_MARK = "\u276f"  # ❯
+#: Text of the dialogs the seeded ~/.claude.json must skip.
+DIALOGS = (
+    "Do you trust the files",
+    "Select login method",
+    "Choose the text style",
+    "Do you want to use this API key",
+    "Welcome to Claude Code",
+    "Security notes",
+)
+API_KEY = "sk-ant-api03-standin-" + "k" * 40 + "-last20charsXYZ01234"
+
+
+class Agent:
+    def __init__(self, session: Session, api: StandInContainer, name: str, mark: str):
+        self.session, self.api, self.name, self.mark = session, api, name, mark
+
+    def pane(self) -> str:
+        found = wait_for(
+            lambda: self.session.agent_panes().get(self.name), 120, "a tagged agent pane"
+        )
+        assert isinstance(found, tuple)
+        return str(found[0])
+
+    def at_prompt(self, pane: str) -> str:
+        def ready() -> str:
+            shown = self.session.capture(pane)
+            lines = [line.strip() for line in shown.splitlines()]
+            return shown if any(line.startswith(PROMPT_MARK) for line in lines) else ""
+
+        shown = wait_for(ready, 120, "claude's prompt")
+        assert isinstance(shown, str)
+        return shown
+
+    def say(self, pane: str, text: str) -> Recorded:
+        """Type ``text`` at claude's prompt, press enter, wait for the stand-in's answer."""
+        server = self.session.server
+        server.cmd("send-keys", "-t", pane, "-l", text)
+        wait_for(lambda: text in self.session.capture(pane), 30, f"{text!r} typed")
+        server.cmd("send-keys", "-t", pane, "Enter")
+        wait_for(
+            lambda: f"stand-in answer: {text}" in self.session.capture(pane),
+            120,
+            f"the stand-in's answer to {text!r}",
+        )
+        asked = [m for m in self.api.messages() if m.last_user_text == text]
+        assert asked, f"the stand-in recorded no request for {text!r}"
+        return asked[-1]
+
+
+@pytest.fixture
+def agent(
+    tmux_bin: str, agent_image: str, standin_api_image: str, tmp_path: Path
+) -> Iterator[Agent]:
+    name = agent_name("claude")
+    mark = uuid.uuid4().hex[:8]
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    api_name = f"{name}-api"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[agents.{name}]\n"
+        'backend = "docker"\n'
+        f'image = "{agent_image}"\n'
+        f'workspace = "{workspace}"\n'
+        f'prompt = "You are agent PROMPT-{mark}."\n'
+        f'claude_args = ["--model", "claude-standin-{mark}"]\n'
+        f'env = {{ ANTHROPIC_BASE_URL = "http://{api_name}:8080", '
+        f'ANTHROPIC_API_KEY = "{API_KEY}", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1" }}\n'
+    )
+    spec = configmod.load_config(config).agents[name]
+    # The bottle first (its network exists then), the stand-in on that network after;
+    # claude starts only when the dashboard opens its pane.
+    AgentService().up(spec)
+    api = StandInContainer(standin_api_image, api_name, network_name(name), RUN_ID)
+    env = {
+        "BOTTLE_DASH_CONFIG": str(config),
+        "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
+        "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
+        "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],
+        "PYTHONPATH": str(REPO),
+        "TERM": "xterm-256color",
+    }
+    server = libtmux.Server(socket_name=f"bd-claude-{uuid.uuid4().hex[:8]}")
+    session = Session(server, env)
+    CURRENT[:] = [session]
+    try:
+        yield Agent(session, api, name, mark)
+    finally:
+        CURRENT.clear()
+        if server.is_alive():
+            server.kill()
+        api.remove()
+        with contextlib.suppress(Exception):  # the run's sweep removes it otherwise
+            AgentService().remove(make_row(name, "docker", None, None), volumes=True)
+
+
+def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: Agent) -> None:
+    s = agent.session
+    s.start_dashboard(first=True)
+    wait_for(lambda: "running" in s.row(agent.name), 60, "the dashboard to list the agent")
+
+    # enter: a pane opens on claude's prompt, with no first-run dialog on the way.
+    s.keys("Enter")
+    pane = agent.pane()
+    shown = agent.at_prompt(pane)
+    for dialog in DIALOGS:
+        assert dialog not in shown, f"claude showed {dialog!r}:\n{shown}"
+
+    first = agent.say(pane, f"hello-{agent.mark}")
+    assert f"PROMPT-{agent.mark}" in first.system  # the agent's prompt file
+    assert first.body["model"] == f"claude-standin-{agent.mark}"  # claude_args
+    assert first.headers["x-api-key"] == API_KEY
+    assert first.body["stream"] is True
+
+    # Close the pane; enter opens a new one that resumes the conversation.
+    s.server.cmd("kill-pane", "-t", pane)
+    wait_for(lambda: agent.name not in s.agent_panes(), 30, "the pane to close")
+    s.keys("Enter")
+    pane = agent.pane()
+    agent.at_prompt(pane)
+    resumed = agent.say(pane, f"again-{agent.mark}")
+    history = str(resumed.body["messages"])
+    assert f"hello-{agent.mark}" in history, "enter did not resume the conversation"
+
+    # R: claude starts fresh in its pane; the earlier turns are gone from the request.
+    s.server.cmd("select-pane", "-t", s.dashboard)
+    s.keys("R")
+    wait_for(lambda: f"again-{agent.mark}" not in s.capture(agent.pane()), 60, "a fresh claude")
+    pane = agent.pane()
+    agent.at_prompt(pane)
+    fresh = agent.say(pane, f"fresh-{agent.mark}")
+    history = str(fresh.body["messages"])
+    assert f"hello-{agent.mark}" not in history and f"again-{agent.mark}" not in history

@@ -1,0 +1,53 @@
+"""The seeded ~/.claude.json: what opens claude at its prompt, merged, never clobbering."""
+
+from __future__ import annotations
+
+import json
+
+from backends.claude import merge_claude_json, seeded_claude_json
+
+KEY = "sk-ant-api03-" + "x" * 40 + "ABCDEFGHIJKLMNOPQRST"
+
+
+def test_fresh_seed_has_the_keys_that_skip_every_dialog() -> None:
+    data = seeded_claude_json(None, api_key=KEY)
+    assert data["hasCompletedOnboarding"] is True
+    assert data["theme"] == "dark"
+    assert data["projects"]["/workspace"]["hasTrustDialogAccepted"] is True
+    assert data["customApiKeyResponses"] == {
+        "approved": ["ABCDEFGHIJKLMNOPQRST"],
+        "rejected": [],
+    }
+    assert KEY not in json.dumps(data)  # only the tail claude itself keeps
+    assert "customApiKeyResponses" not in seeded_claude_json(None)
+
+
+def test_merge_keeps_what_the_agent_wrote() -> None:
+    current = {
+        "theme": "light",
+        "numStartups": 7,
+        "projects": {
+            "/workspace": {"allowedTools": ["Bash"], "hasTrustDialogAccepted": False},
+            "/other": {"x": 1},
+        },
+        "customApiKeyResponses": {"approved": ["old"], "rejected": ["ABCDEFGHIJKLMNOPQRST"]},
+    }
+    merged = json.loads(merge_claude_json(json.dumps(current), api_key=KEY))
+    assert merged["theme"] == "light" and merged["numStartups"] == 7
+    assert merged["projects"]["/other"] == {"x": 1}
+    assert merged["projects"]["/workspace"] == {
+        "allowedTools": ["Bash"],
+        "hasTrustDialogAccepted": True,
+    }
+    assert merged["customApiKeyResponses"] == {
+        "approved": ["old", "ABCDEFGHIJKLMNOPQRST"],
+        "rejected": [],
+    }
+    # Seeding twice changes nothing more.
+    again = merge_claude_json(json.dumps(merged), api_key=KEY)
+    assert json.loads(again) == merged
+
+
+def test_unreadable_or_absent_file_gets_a_fresh_seed() -> None:
+    for current in (None, "", "not json", "[1, 2]"):
+        assert json.loads(merge_claude_json(current)) == seeded_claude_json(None)
