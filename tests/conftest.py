@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -42,6 +43,30 @@ def unavailable(what: str) -> None:
 def agent_name(label: str) -> str:
     """A slug unique to this run, for a test's agent (``t<run>-<label>``)."""
     return f"t{RUN_ID}-{label}"[:40]
+
+
+#: Execs its arguments with SIGINT and SIGTERM at their default action.
+_DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM):\n    signal.signal(s, signal.SIG_DFL)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+def start_keepalive(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Run a bottle's keep-alive command (``sh -c 'trap ...; while ...'``) on the host
+    as an init would: with SIGINT and SIGTERM at their default action (a test run from a
+    background job inherits SIGINT ignored, and a shell cannot trap a signal that was
+    ignored when it started). Returns once its first ``sleep`` shows the trap is set."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGNALS, *argv])
+    for _ in range(1000):
+        if proc.poll() is not None or psutil.Process(proc.pid).children():
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the keep-alive ended on its own"
+    return proc
 
 
 def tier_of(item: pytest.Item) -> str:

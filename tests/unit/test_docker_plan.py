@@ -9,12 +9,11 @@ import stat
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from conftest import start_keepalive
 
 from backends import paths
 from backends.base import (
@@ -124,11 +123,7 @@ def test_plan_shows_the_hardening_and_where_the_agent_came_from(tmp_path: Path) 
 def test_keepalive_exits_0_at_once_on_sigterm() -> None:
     """The container's main process ends on `docker stop`'s SIGTERM (run here by the
     host's sh), so stopping never waits out the timeout."""
-    proc = subprocess.Popen(DockerBackend().prepare(AgentSpec(name="beta")).extra["command"])
-    deadline = time.monotonic() + 10  # its first `sleep` child shows the trap is set
-    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None  # it keeps running until told
+    proc = start_keepalive(DockerBackend().prepare(AgentSpec(name="beta")).extra["command"])
     proc.terminate()
     assert proc.wait(timeout=10) == 0
 

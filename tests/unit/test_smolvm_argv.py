@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
+from conftest import start_keepalive
 
 from backends import paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
@@ -94,12 +92,7 @@ def test_create_argv_rounds_limits_to_what_smolvm_takes(
 def test_keepalive_workload_exits_at_once_on_term_and_int(sig: int) -> None:
     """The machine's workload (run here by the host's sh) exits 0 on SIGTERM or SIGINT,
     so `machine stop` never waits out its timeout."""
-    proc = subprocess.Popen(list(cli.KEEPALIVE))
-    # Its first `sleep` child shows that the trap (set before the loop) is in place.
-    deadline = time.monotonic() + 10
-    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None  # it keeps running until told
+    proc = start_keepalive(list(cli.KEEPALIVE))
     proc.send_signal(sig)
     assert proc.wait(timeout=10) == 0
 
