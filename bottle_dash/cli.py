@@ -37,6 +37,7 @@ from backends.base import (
     BackendError,
     BackendUnavailable,
     Problem,
+    is_slug,
 )
 from backends.run import foreground
 from bottle_dash import config as configmod
@@ -123,12 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    sub.add_parser(
+    p = sub.add_parser(
         "init",
-        help="write a commented starter config (never overwrites)",
-        description="Write a commented starter config with one example agent to the config "
-        "path, and print that path. Refuses to overwrite an existing file.",
+        help="write a starter config with a first agent for this directory (never overwrites)",
+        description="Write a commented starter config to the config path, with a first agent "
+        "that works in the current directory (workspace = this directory, image = the "
+        "default agent image), and print that path. Refuses to overwrite an existing file. "
+        "When the agent image is not built, offers to build it (on a terminal), showing "
+        "progress; --build builds without asking, --no-build never does.",
     )
+    p.add_argument("--name", help="the first agent's name (default: this directory's name)")
+    p.add_argument("--workspace", help="its workspace (default: the current directory)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--build", action="store_true", help="build a missing agent image")
+    how.add_argument("--no-build", action="store_true", help="never build the agent image")
 
     p = sub.add_parser(
         "doctor",
@@ -343,13 +352,44 @@ class Context:
 
 
 def cmd_init(ctx: Context) -> int:
-    path = configmod.write_starter(ctx.config_path)
+    a = ctx.args
+    workspace = Path(a.workspace).expanduser().absolute() if a.workspace else Path.cwd()
+    name = a.name or configmod.first_agent_values(workspace, {}, {})["name"]
+    if not is_slug(name):
+        raise UsageError(
+            f"{name!r} is not an agent name",
+            "use lower-case letters, digits and '-' (at most 40), e.g. --name my-agent",
+        )
+    if not workspace.is_dir():
+        raise UsageError(f"workspace {workspace} is not a directory", "create it first")
+    path = configmod.write_starter(ctx.config_path, name=name, workspace=workspace)
     _say(str(path))
-    _say(
-        f"wrote a starter config with one example agent; edit it, then: {PROG} up example",
-        sys.stderr,
-    )
+    _say(f"wrote a starter config with agent {name} (workspace {workspace})", sys.stderr)
+    from backends.images.agent import image_state
+
+    image = AgentSpec.image
+    state = image_state(image)
+    missing = not state.exists and not state.error and not a.no_build
+    if missing and (a.build or _ask(f"the agent image {image} is not built; build it now? [Y/n] ")):
+        from backends.docker.image import build_or_assemble
+
+        build_or_assemble(image, _progress)
+        _say(f"built {image}", sys.stderr)
+    if not image_state(image).exists:
+        _say(f"build the agent image with: {PROG} image build", sys.stderr)
+    _say(f"next: {PROG} attach {name}   (or start {PROG} and press enter)", sys.stderr)
     return EXIT_OK
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal (no terminal: no)."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("", "y", "yes")
 
 
 def cmd_doctor(ctx: Context) -> int:

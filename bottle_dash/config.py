@@ -39,6 +39,7 @@ from typing import Any
 
 from backends import registry
 from backends.base import SLUG_MAX, AgentSpec, is_slug
+from backends.images.reference import image_problem
 
 ENV_VAR = "BOTTLE_DASH_CONFIG"
 
@@ -345,6 +346,12 @@ def _validate(
     image = check("image").string(merged.get("image", AgentSpec.image))
     if not image.strip():
         raise check("image").error("is empty", 'set an image tag, e.g. "bottle-dash-agent:latest"')
+    problem = image_problem(image, backend)
+    if problem:
+        paths = " or a path (/…, ./…, ….tar, ….smolmachine)" if backend == "smolmachines" else ""
+        raise check("image").error(
+            problem, f'set an image reference{paths}, e.g. image = "{AgentSpec.image}"'
+        )
 
     workspace = None
     if "workspace" in merged:
@@ -642,8 +649,39 @@ def _write_atomic(file: Path, text: str) -> None:
         raise
 
 
-def write_starter(path: str | Path | None = None) -> Path:
-    """Write ``STARTER_CONFIG`` to the config path (``bottle-dash init``).
+#: The starter's agent table header and workspace line, replaced by ``starter_config``.
+STARTER_EXAMPLE_HEADER = """[agents.example]
+# workspace = "~/src/my-project"    # uncomment and point at a directory that exists
+"""
+
+
+def first_agent_values(
+    start_dir: Path | None, agents: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, str]:
+    """What a new agent starts with (the dashboard's ``n`` form, ``bottle-dash init``): the
+    default image and, while no agent is defined, a name and a workspace from the
+    directory the operator started in."""
+    values = {"image": str(defaults.get("image") or AgentSpec.image)}
+    if start_dir is not None and not agents:
+        values["name"] = _slugify(start_dir.name)
+        values["workspace"] = str(start_dir)
+    return values
+
+
+def starter_config(name: str = "example", workspace: Path | None = None) -> str:
+    """``STARTER_CONFIG`` whose agent is ``name``, with ``workspace`` when given."""
+    example = STARTER_EXAMPLE_HEADER
+    if workspace is None:
+        return STARTER_CONFIG.replace(example, example.replace("example", name, 1))
+    line = f"workspace = {_toml_string(str(workspace))}    # where `bottle-dash init` ran\n"
+    return STARTER_CONFIG.replace(example, f"[agents.{name}]\n{line}")
+
+
+def write_starter(
+    path: str | Path | None = None, *, name: str = "example", workspace: Path | None = None
+) -> Path:
+    """Write the starter config (``starter_config(name, workspace)``) to the config path
+    (``bottle-dash init``).
 
     Refuses (``ConfigError``) when the file already exists: it is never overwritten.
     """
@@ -659,7 +697,7 @@ def write_starter(path: str | Path | None = None) -> Path:
             fix="edit it, or move it away and run bottle-dash init again",
         ) from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(STARTER_CONFIG)
+        fh.write(starter_config(name, workspace))
     return file
 
 

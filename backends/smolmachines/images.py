@@ -26,6 +26,7 @@ from pathlib import Path
 
 from backends import run as runner
 from backends.base import BackendError, ImageNotFound
+from backends.images.reference import is_local_path
 from backends.paths import cache_dir
 
 SMOLMACHINE = "smolmachine"
@@ -59,9 +60,7 @@ class CreateSource:
 def resolve(image: str, *, base: Path | None = None) -> ImageSource:
     """Classify ``image`` without touching anything; relative paths resolve against
     ``base`` (the config file's folder) or the current directory."""
-    if image.startswith(("/", "./", "../", "~")) or image.endswith(
-        (*_ARCHIVE_SUFFIXES, ".smolmachine")
-    ):
+    if is_local_path(image):
         path = Path(image).expanduser()
         if not path.is_absolute():
             path = (base or Path.cwd()) / path

@@ -139,8 +139,8 @@ def test_init_writes_then_refuses(tmp_path: Path) -> None:
     assert target.read_text() == "# mine\n"
 
 
-def test_init_uses_xdg_by_default() -> None:
-    done = bd("init")
+def test_init_uses_xdg_by_default(tmp_path: Path) -> None:
+    done = bd("init", "--name", "example", "--workspace", str(tmp_path), "--no-build")
     assert done.returncode == 0, done.stderr
     expected = Path(os.environ["XDG_CONFIG_HOME"]) / "bottle-dash" / "config.toml"
     assert done.stdout.strip() == str(expected)
@@ -148,6 +148,31 @@ def test_init_uses_xdg_by_default() -> None:
     plan = bd("plan", "example", "--json", env={"DOCKER_HOST": DEAD_DOCKER})
     assert plan.returncode == 0, plan.stderr
     assert json.loads(plan.stdout)["bottle"] == "bottle-example"
+    assert json.loads(plan.stdout)["workspace"] == str(tmp_path)
+    assert "next: bottle-dash attach example" in done.stderr
+
+
+def test_init_names_the_first_agent_after_the_directory_it_runs_in(tmp_path: Path) -> None:
+    start = tmp_path / "My Project"
+    start.mkdir()
+    full = {**os.environ, "DOCKER_HOST": DEAD_DOCKER}
+    done = subprocess.run(
+        [sys.executable, "-m", "bottle_dash", "init"],
+        cwd=start,
+        env=full,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = Path(done.stdout.strip()).read_text()
+    assert "[agents.my-project]" in text and f'workspace = "{start}"' in text
+    assert 'image = "bottle-dash-agent:latest"' in text
+    assert "Traceback" not in done.stderr
+    bad = bd("--config", str(tmp_path / "c.toml"), "init", "--name", "Bad Name")
+    assert_error(bad, 2, "not an agent name")
 
 
 def test_missing_config_is_reported_not_an_error(tmp_path: Path) -> None:
