@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backends.egress.spec import EgressSpec
+
 VERSION = "0.1.0"
 
 #: Agent names are slugs; the bottle name is derived from them.
@@ -153,6 +155,7 @@ class AgentSpec:
     memory: int | None = None
     pids: int | None = None
     source: Path | None = None
+    egress: EgressSpec = field(default_factory=EgressSpec)
 
 
 @dataclass
@@ -218,6 +221,9 @@ class BottleInfo:
     #: Host process whose tree carries the bottle's CPU and memory, when known cheaply.
     host_pid: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: Sealed egress: "sealed" (sidecar running), "sidecar down" (no egress: fail
+    #: closed), "unsealed" (configured without egress control), "" (not known).
+    egress: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

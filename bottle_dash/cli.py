@@ -39,6 +39,7 @@ from backends.base import (
     Problem,
     is_slug,
 )
+from backends.egress.plan import describe as egress_describe
 from backends.run import foreground
 from bottle_dash import config as configmod
 from bottle_dash.config import Config, ConfigError
@@ -445,6 +446,8 @@ def cmd_plan(ctx: Context) -> int:
         return EXIT_OK
     data = the_plan.to_dict()
     width = max(len(k) for k in data)
+    for line in egress_describe(the_plan):
+        _say(f"{'egress':{width}s}  {line}")
     for key, value in data.items():
         if isinstance(value, dict | list):
             value = json.dumps(value, sort_keys=True)

@@ -39,6 +39,8 @@ from typing import Any
 
 from backends import registry
 from backends.base import SLUG_MAX, AgentSpec, is_slug
+from backends.egress.policy import parse_rule
+from backends.egress.spec import EgressSpec
 from backends.images.reference import image_problem
 
 ENV_VAR = "BOTTLE_DASH_CONFIG"
@@ -56,6 +58,12 @@ AGENT_KEYS = (
     "cpus",
     "memory",
     "pids",
+    "sealed",
+    "egress_allow",
+    "credential",
+    "api_base",
+    "upstream_ca",
+    "skip_permissions",
 )
 TOP_KEYS = ("defaults", "agents", "dashboard")
 #: Keys of the ``[dashboard]`` table (settings of the dashboard itself, not of agents).
@@ -83,6 +91,16 @@ STARTER_CONFIG = """\
 #   cpus         CPUs (a number > 0, e.g. 2 or 1.5)
 #   memory       memory limit: "512m", "2g" or a number of bytes
 #   pids         maximum number of processes (an integer > 0)
+#   egress_allow hosts the bottle may reach besides the Anthropic API, through its
+#                egress sidecar: "github.com", "*.npmjs.org", "host:80" for plain http
+#   credential   where the real token comes from (it reaches the sidecar only):
+#                "env:CLAUDE_CODE_OAUTH_TOKEN", "env:ANTHROPIC_API_KEY", "file:PATH"
+#                or "none"; unset: the first of those two variables that is set
+#   api_base     an LLM gateway URL that replaces the Anthropic API host
+#   upstream_ca  a CA file the sidecar trusts for upstream TLS (a private gateway)
+#   skip_permissions  claude runs with --dangerously-skip-permissions (default: when
+#                sealed)
+#   sealed       false runs the bottle UNSEALED: no sidecar, open network (shown so)
 #
 # Agent names are slugs: lower-case letters, digits and "-", at most 40 characters.
 
@@ -429,6 +447,8 @@ def _validate(
             raise c.error(f"must be greater than 0, not {value}", "e.g. pids = 512")
         pids = value
 
+    egress = _egress(merged, check, path)
+
     return AgentSpec(
         name=name,
         backend=backend,
@@ -442,6 +462,68 @@ def _validate(
         memory=memory,
         pids=pids,
         source=path,
+        egress=egress,
+    )
+
+
+def _egress(merged: Mapping[str, Any], check: Any, path: Path) -> EgressSpec:
+    """The egress keys of one agent (over the defaults) as an ``EgressSpec``."""
+    flags: dict[str, bool | None] = {}
+    for key in ("sealed", "skip_permissions"):
+        if key in merged:
+            value = merged[key]
+            if not isinstance(value, bool):
+                raise check(key).error(
+                    f"must be true or false, not {_type_name(value)}", f"{key} = true"
+                )
+            flags[key] = value
+    allow: list[str] = []
+    for entry in check("egress_allow").strings(merged.get("egress_allow", [])):
+        try:
+            allow.append(str(parse_rule(entry)))
+        except ValueError as exc:
+            raise check("egress_allow").error(
+                str(exc), 'e.g. egress_allow = ["github.com", "*.npmjs.org", "example.org:80"]'
+            ) from None
+    credential = ""
+    if "credential" in merged:
+        c = check("credential")
+        credential = c.string(merged["credential"]).strip()
+        kind, _, rest = credential.partition(":")
+        if credential == "none" or kind == "env" and _ENV_NAME.match(rest):
+            pass
+        elif kind == "file" and rest.strip():
+            credential = f"file:{_host_path(rest.strip(), path)}"
+        else:
+            raise c.error(
+                f"{credential!r} is not a credential source",
+                'use "env:CLAUDE_CODE_OAUTH_TOKEN", "env:ANTHROPIC_API_KEY", '
+                '"file:~/.config/claude-token" or "none"',
+            )
+    api_base = ""
+    if "api_base" in merged:
+        c = check("api_base")
+        api_base = c.string(merged["api_base"]).strip()
+        if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$", api_base):
+            raise c.error(
+                f"{api_base!r} is not an http(s) URL", 'e.g. api_base = "https://llm-gw.corp:8443"'
+            )
+    upstream_ca = None
+    if "upstream_ca" in merged:
+        c = check("upstream_ca")
+        upstream_ca = _host_path(c.string(merged["upstream_ca"]), path)
+        if not upstream_ca.is_file():
+            raise c.error(
+                f"upstream CA file {str(upstream_ca)!r} does not exist",
+                "point it at a PEM file of CA certificates, or remove the key",
+            )
+    return EgressSpec(
+        sealed=flags.get("sealed", True) is not False,
+        allow=tuple(allow),
+        credential=credential,
+        api_base=api_base,
+        upstream_ca=upstream_ca,
+        skip_permissions=flags.get("skip_permissions"),
     )
 
 

@@ -128,8 +128,18 @@ def docker_engine() -> None:
 
 
 @pytest.fixture(scope="session")
-def test_image(docker_engine: None) -> str:
-    """Tag of the offline test agent image (built locally with ``docker import``)."""
+def egress_image(docker_engine: None) -> str:
+    """Tag of the egress sidecar image (built offline once per machine: debootstrap and
+    PyPI); every sealed docker bottle needs it."""
+    from backends.egress.image import ensure_sidecar_image
+
+    return ensure_sidecar_image()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_engine: None, egress_image: str) -> str:
+    """Tag of the offline test agent image (built locally with ``docker import``); sealed
+    bottles of it need the sidecar image too, so that is built first."""
     import image
 
     return image.ensure_image()

@@ -49,6 +49,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import GUEST_STATUS_DIR
+from backends.docker import sidecar
 from backends.docker.accounts import restore_accounts, user_ids, write_accounts
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
@@ -60,7 +61,6 @@ from backends.docker.engine import (
     errors,
     sdk_import_error,
 )
-from backends.docker.network import create_network
 from backends.docker.plan import (
     CAP_DROP,
     HOME_MOUNT,
@@ -71,6 +71,7 @@ from backends.docker.plan import (
     STOP_TIMEOUT,
     prepare_plan,
 )
+from backends.egress import plan as egress
 from backends.owner import agent_user
 
 
@@ -108,6 +109,22 @@ def _label_filter(agent: str | None = None) -> dict[str, list[str]]:
     filters AND together, so other backends' containers (the smolvm stand-in) stay out."""
     first = f"{LABEL_AGENT}={agent}" if agent else LABEL_AGENT
     return {"label": [first, f"{LABEL_BACKEND}=docker"]}
+
+
+def _egress_state(labels: dict[str, str], sidecars: dict[Any, bool]) -> str:
+    """A bottle's egress as the listing sees it: sealed with its sidecar running, sealed
+    with the sidecar stopped or gone (no egress at all: fail closed), or unsealed."""
+    if labels.get(egress.SEALED_LABEL) != "true":
+        return "unsealed"
+    return "sealed" if sidecars.get(labels.get(LABEL_AGENT)) else "sidecar down"
+
+
+def _sealed_network(api: Any, plan: BottlePlan) -> bool:
+    """Whether the bottle's network is a sealed (internal) one."""
+    try:
+        return bool(api.inspect_network(plan.network).get("Internal"))
+    except errors.NotFound:
+        return False
 
 
 def _step_failed(plan: BottlePlan, step: str, exc: Exception) -> LaunchError:
@@ -208,9 +225,15 @@ class DockerBackend(BottleBackend):
                 ) from None
             try:
                 with ExitStack() as undo:
-                    step = "creating the network"
-                    progress(step)
-                    self._network(api, plan, undo)
+                    sealed = egress.is_sealed(plan)
+                    if sealed:
+                        # The sidecar first: a sealed bottle never runs without its egress.
+                        step = "bringing up the egress sidecar"
+                        sidecar.bring_up(api, plan, undo, progress)
+                    else:
+                        step = "creating the network"
+                        progress(step)
+                        self._network(api, plan, undo)
                     step = "creating the home volume"
                     progress(step)
                     home_mount = self._volume(api, plan, undo)
@@ -225,6 +248,9 @@ class DockerBackend(BottleBackend):
                     progress(step)
                     api.start(ident)
                     provision(api, plan, progress)
+                    if sealed:
+                        step = "copying the egress CA certificate"
+                        sidecar.provision_ca(api, plan)
                     step = "recording the plan"
                     paths.save_plan(plan)
                     undo.pop_all()
@@ -250,7 +276,25 @@ class DockerBackend(BottleBackend):
             )
         state = info.get("State") or {}
         ident = info["Id"]
-        if state.get("Running") and not state.get("Paused"):
+        running = state.get("Running") and not state.get("Paused")
+        step = "bringing up the egress sidecar"
+        try:
+            if egress.is_sealed(plan):
+                # Repairs a sidecar that died or was removed; re-reads the allowlist.
+                with ExitStack() as undo:
+                    sidecar.bring_up(api, plan, undo, progress)
+                    undo.pop_all()
+            elif _sealed_network(api, plan):
+                raise LaunchError(
+                    f"agent {plan.agent} is configured unsealed but its bottle was made sealed",
+                    fix=f"bottle-dash rm {plan.agent}, then bottle-dash up {plan.agent}",
+                    agent=plan.agent,
+                )
+        except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
+            raise
+        except (errors.DockerException, BackendError, OSError) as exc:
+            raise _step_failed(plan, step, exc) from exc
+        if running:
             progress("already running")
             return self._handle(
                 plan.agent, paths.saved_plan(plan.agent) or plan, ids=user_ids(info)
@@ -265,6 +309,9 @@ class DockerBackend(BottleBackend):
             else:
                 api.start(ident)
             provision(api, plan, progress)
+            if egress.is_sealed(plan):
+                step = "copying the egress CA certificate"
+                sidecar.provision_ca(api, plan)
             step = "recording the plan"
             paths.save_plan(plan)
         except (LaunchError, BackendUnavailable, errors.ConnectionError, errors.Timeout):
@@ -310,19 +357,9 @@ class DockerBackend(BottleBackend):
             fn(*args, **kwargs)
 
     def _network(self, api: Any, plan: BottlePlan, undo: ExitStack) -> None:
+        """The unsealed bottle's ordinary network (a sealed one's comes with its sidecar)."""
         assert plan.network
-        try:
-            info = api.inspect_network(plan.network)
-        except errors.NotFound:
-            ident = create_network(api, plan.network, plan.labels, agent=plan.agent)
-            undo.callback(self._quietly, api.remove_network, ident)
-            return
-        if (info.get("Labels") or {}).get(LABEL_AGENT) != plan.agent:
-            raise LaunchError(
-                f"a network named {plan.network} exists that bottle-dash did not create",
-                fix=f"remove it (`docker network rm {plan.network}`)",
-                agent=plan.agent,
-            )
+        sidecar.ensure_network(api, plan, plan.network, undo, sealed=False)
 
     def _volume(self, api: Any, plan: BottlePlan, undo: ExitStack) -> str:
         """Create the home volume unless it exists; returns where to mount it."""
@@ -389,10 +426,15 @@ class DockerBackend(BottleBackend):
             raise BackendError(f"listing docker bottles: unexpected answer {str(rows)[:80]}")
         infos: list[BottleInfo] = []
         live: set[str] = set()
+        sidecars = {
+            (row.get("Labels") or {}).get(LABEL_AGENT): row.get("State") == "running"
+            for row in rows
+            if (row.get("Labels") or {}).get(egress.ROLE_LABEL) == egress.ROLE_EGRESS
+        }
         for row in rows:
             labels = row.get("Labels") or {}
             agent = labels.get(LABEL_AGENT)
-            if not agent:
+            if not agent or labels.get(egress.ROLE_LABEL):
                 continue
             names = row.get("Names") or []
             running = row.get("State") == "running"
@@ -410,6 +452,7 @@ class DockerBackend(BottleBackend):
                     ident=ident,
                     host_pid=self._pids.get(ident) if running else None,
                     labels=dict(labels),
+                    egress=_egress_state(labels, sidecars),
                 )
             )
         with self._pids_lock:
@@ -500,6 +543,8 @@ class DockerBackend(BottleBackend):
         with self.engine.translating() as api:
             try:
                 restore_accounts(api, info)
+                if sidecar.sidecar_state(api, agent) == "stopped":
+                    api.start(egress.sidecar_name(agent))
                 api.start(info["Id"])
             except errors.APIError as exc:
                 raise BackendError(
@@ -513,6 +558,8 @@ class DockerBackend(BottleBackend):
         with self.engine.translating() as api:
             try:
                 api.stop(info["Id"], timeout=STOP_TIMEOUT)
+                if sidecar.sidecar_state(api, agent) == "running":
+                    api.stop(egress.sidecar_name(agent), timeout=STOP_TIMEOUT)
             except errors.NotFound:
                 pass  # removed meanwhile: stopped enough
             except errors.APIError as exc:

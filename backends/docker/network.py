@@ -64,12 +64,29 @@ def used_subnets(networks: Iterable[Mapping[str, Any]]) -> list[str]:
     return found
 
 
-def create_network(api: Any, name: str, labels: Mapping[str, str], *, agent: str) -> str:
+#: A sealed bottle's network: no route out (internal) and no address on the host's side
+#: of the bridge (inhibit_ipv4), so host services bound to 0.0.0.0 are out of reach too.
+SEALED_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
+
+
+def create_network(
+    api: Any,
+    name: str,
+    labels: Mapping[str, str],
+    *,
+    agent: str,
+    internal: bool = False,
+    options: Mapping[str, str] | None = None,
+) -> str:
     """Create the bridge network ``name``; returns its id. Falls back to an explicit
-    subnet from ``pool()`` when the engine's own pools are used up."""
+    subnet from ``pool()`` when the engine's own pools are used up. ``internal`` and
+    ``options`` go to the engine as they are (a sealed bottle's network uses both)."""
+    extra: dict[str, Any] = {"internal": internal}
+    if options:
+        extra["options"] = dict(options)
     try:
         created = api.create_network(
-            name, driver="bridge", labels=dict(labels), check_duplicate=True
+            name, driver="bridge", labels=dict(labels), check_duplicate=True, **extra
         )
         return str(created["Id"])
     except errors.APIError as exc:
@@ -90,7 +107,12 @@ def create_network(api: Any, name: str, labels: Mapping[str, str], *, agent: str
         ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)])
         try:
             created = api.create_network(
-                name, driver="bridge", labels=dict(labels), check_duplicate=True, ipam=ipam
+                name,
+                driver="bridge",
+                labels=dict(labels),
+                check_duplicate=True,
+                ipam=ipam,
+                **extra,
             )
             return str(created["Id"])
         except errors.APIError as exc:

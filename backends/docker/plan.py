@@ -12,6 +12,8 @@ from backends.base import (
     BottlePlan,
     bottle_name,
 )
+from backends.egress import plan as egress
+from backends.egress.image import sidecar_tag
 from backends.plan import shared_plan
 
 #: Limits used when the agent sets none. Generous for one agent session (claude plus
@@ -45,6 +47,11 @@ def network_name(agent: str) -> str:
     return f"{bottle_name(agent)}-net"
 
 
+def outer_network_name(agent: str) -> str:
+    """The egress sidecar's ordinary network (a sealed bottle's only way out)."""
+    return egress.outer_network_name(agent)
+
+
 def home_volume_name(agent: str) -> str:
     """The volume holding ``/home/node``."""
     return f"{bottle_name(agent)}-home"
@@ -60,7 +67,7 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
     """
     cpus = agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
     state = paths.agent_state_dir(agent.name)
-    return shared_plan(
+    plan = shared_plan(
         agent,
         backend,
         cpus=cpus,
@@ -79,3 +86,12 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
             "source": str(agent.source) if agent.source else None,
         },
     )
+    egress.apply(
+        plan,
+        agent,
+        proxy_host=egress.sidecar_name(agent.name),
+        networks={"internal": network_name(agent.name), "outer": outer_network_name(agent.name)},
+    )
+    if egress.is_sealed(plan):
+        plan.extra["egress"]["image"] = sidecar_tag()
+    return plan

@@ -47,6 +47,7 @@ from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
+from backends.egress.plan import SKIP_PERMISSIONS
 from backends.status_file import UNREADABLE, read_status_file
 
 pytestmark = pytest.mark.docker
@@ -297,13 +298,15 @@ def test_claude_argv_reaches_the_standin_verbatim(shared: dict[str, Any]) -> Non
     start = [line for line in lines if line.startswith("STANDIN-CLAUDE start ")]
     assert start and "uid=1000" in start[0] and "cwd=/workspace" in start[0]
     assert f"STANDIN-CLAUDE argc={len(args)}" in lines
-    assert "STANDIN-CLAUDE arg1=--settings" in lines
-    assert f"STANDIN-CLAUDE arg2={status_settings_arg()}" in lines  # the hooks, verbatim
-    assert "STANDIN-CLAUDE arg3=--append-system-prompt-file" in lines
-    assert f"STANDIN-CLAUDE arg4={plan.prompt_guest}" in lines
-    assert "STANDIN-CLAUDE arg5=--verbose" in lines
+    # Sealed (the default), so claude runs unattended: that flag comes first.
+    assert f"STANDIN-CLAUDE arg1={SKIP_PERMISSIONS}" in lines
+    assert "STANDIN-CLAUDE arg2=--settings" in lines
+    assert f"STANDIN-CLAUDE arg3={status_settings_arg()}" in lines  # the hooks, verbatim
+    assert "STANDIN-CLAUDE arg4=--append-system-prompt-file" in lines
+    assert f"STANDIN-CLAUDE arg5={plan.prompt_guest}" in lines
+    assert "STANDIN-CLAUDE arg6=--verbose" in lines
     # The nasty argument arrived as one argument, byte for byte (it spans two lines).
-    assert f"STANDIN-CLAUDE arg6={NASTY_ARG}" in done.stdout
+    assert f"STANDIN-CLAUDE arg7={NASTY_ARG}" in done.stdout
     assert f"STANDIN-CLAUDE env STANDIN_ENV={NASTY_ARG}" in done.stdout
 
 

@@ -13,6 +13,7 @@ from backends.docker.argv import claude_exec_argv, env_file_text, env_flags, exe
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import Engine
+from backends.egress.plan import SKIP_PERMISSIONS
 
 NASTY = 'it\'s "quoted" $(rm -rf /) `id` a\nnew line ünïcødé ✓ ; | & *'
 
@@ -198,7 +199,14 @@ def test_system_prompt_flag_exactly_when_prompt_nonempty(
         AgentSpec(name="alpha", prompt=prompt, claude_args=("--verbose",))
     )
     expected = ["--append-system-prompt-file", GUEST_PROMPT] if present else []
-    assert plan.claude_args == ["--settings", status_settings_arg(), *expected, "--verbose"]
+    # Sealed by default, so claude skips permission prompts (first), then the rest.
+    assert plan.claude_args == [
+        SKIP_PERMISSIONS,
+        "--settings",
+        status_settings_arg(),
+        *expected,
+        "--verbose",
+    ]
     argv = handle().claude_argv(plan.claude_args)
     assert ("--append-system-prompt-file" in argv) is present
     if present:

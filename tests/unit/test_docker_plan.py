@@ -29,6 +29,7 @@ from backends.docker import engine
 from backends.docker.archive import file_tar, path_tar
 from backends.docker.backend import DockerBackend
 from backends.docker.image import follow_build
+from backends.egress.plan import guest_env
 from backends.registry import get_backend
 
 NASTY = "line 1 \"q\" 'q' $(id) `x`\nline 2 ünï ✓\n"
@@ -53,7 +54,9 @@ def test_prepare_resolves_names_labels_limits_and_writes_prompt(tmp_path: Path) 
     assert plan.labels["bottle-dash.agent"] == "alpha"
     assert plan.labels["bottle-dash.backend"] == "docker"
     assert plan.workspace == str(tmp_path.resolve())
-    assert list(plan.env) == ["A", "B"]
+    assert [k for k in plan.env if k in spec.env] == ["A", "B"]
+    # Beside the agent's env, a sealed plan's env is the egress env (proxy, CA, telemetry).
+    assert set(plan.env) - set(spec.env) == set(guest_env("p", "c", "", ""))
     assert plan.skills == [(str(skill.resolve()), "/home/node/.claude/skills/my-skill")]
     assert plan.memory == 512 * 1024**2
     assert plan.pids == 512  # the README's default
@@ -116,7 +119,8 @@ def test_plan_shows_the_hardening_and_where_the_agent_came_from(tmp_path: Path) 
         str(state / "passwd"), str(state / "group"),
     )  # fmt: skip
     assert plan.extra["source"] == str(source)
-    assert plan.claude_args[0] == "--settings"  # the status hooks
+    # Sealed by default: unattended first, then the status hooks.
+    assert plan.claude_args[:2] == ["--dangerously-skip-permissions", "--settings"]
     assert DockerBackend().prepare(AgentSpec(name="gamma")).extra["source"] is None
 
 

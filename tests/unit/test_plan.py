@@ -9,6 +9,7 @@ import pytest
 
 from backends.base import AgentSpec, BackendError, BottleBackend
 from backends.docker.backend import DockerBackend
+from backends.egress.plan import guest_env
 from backends.smolmachines.backend import SmolmachinesBackend
 
 BACKENDS: list[type[BottleBackend]] = [DockerBackend, SmolmachinesBackend]
@@ -69,5 +70,9 @@ def test_both_backends_share_the_plan_fields(tmp_path: Path, backend: type[Bottl
         "bottle-alpha", str(tmp_path.resolve()), [(str(skill.resolve()),
         "/home/node/.claude/skills/review")],
     )  # fmt: skip
-    assert list(plan.env.items()) == [("A", "1"), ("B", "2")]
+    # The agent's env, sorted; a sealed (docker) plan adds exactly the egress env to it.
+    assert [(k, v) for k, v in plan.env.items() if k in agent.env] == [("A", "1"), ("B", "2")]
+    sealed = plan.extra.get("egress", {}).get("sealed")
+    sealed_env = set(guest_env("p", "c", "", "")) if sealed else set()
+    assert set(plan.env) - set(agent.env) == sealed_env
     assert plan.claude_args[-1] == "--x" and plan.prompt_nonempty

@@ -11,6 +11,7 @@ import pytest
 from backends.base import GUEST_PROMPT, AgentSpec
 from backends.claude import claude_args, resume_fallback, status_settings_arg
 from backends.docker.argv import claude_exec_argv
+from backends.egress.plan import SKIP_PERMISSIONS
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 
 DOCKER_PREFIX = [
@@ -183,7 +184,9 @@ def test_each_backend_plan_has_the_flag_exactly_when_prompt_nonempty(
     spec = AgentSpec(name="web", backend=backend, prompt=prompt, claude_args=("--z",))
     plan = impl.prepare(spec)
     expected = ["--append-system-prompt-file", GUEST_PROMPT, "--z"] if flag else ["--z"]
-    assert plan.claude_args == ["--settings", status_settings_arg(), *expected]
+    # An unattended (sealed) bottle's claude skips permission prompts: that flag goes first.
+    skip = [SKIP_PERMISSIONS] if plan.extra.get("egress", {}).get("skip_permissions") else []
+    assert plan.claude_args == [*skip, "--settings", status_settings_arg(), *expected]
     assert plan.prompt_nonempty is flag
     assert Path(plan.prompt_host).read_bytes() == prompt.encode()
     assert Path(plan.prompt_host).stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,326 @@
+"""A sealed launch resolved on the host: names, the credential's source, the placeholder,
+the guest env and the sidecar's files. Shared by both backends.
+
+Nothing here prints or records the real credential: the plan holds its *source*
+(``env:NAME``, ``file:PATH``) and the variable claude reads it from; the value is read
+again at launch and written only to the sidecar's 0600 file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends import paths
+from backends.base import GUEST_HOME, AgentSpec, BottlePlan, LaunchError, bottle_name
+from backends.egress import policy as pol
+from backends.egress.spec import CREDENTIAL_VARS, EgressSpec
+
+SKIP_PERMISSIONS = "--dangerously-skip-permissions"
+#: The CA certificate in the bottle (its home: the root file system may be read-only).
+GUEST_CA = f"{GUEST_HOME}/.bottle-dash/egress-ca.pem"
+#: Claude Code's optional traffic off, on every exec.
+TELEMETRY_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_AUTOUPDATER": "1",
+}
+PLACEHOLDER_FILE = "placeholder"
+ROLE_LABEL = "bottle-dash.role"
+ROLE_EGRESS = "egress"
+#: On every resource of a sealed bottle: a listing can tell "sidecar gone" from "unsealed".
+SEALED_LABEL = "bottle-dash.sealed"
+
+
+def sidecar_name(agent: str) -> str:
+    """The egress sidecar container (or stand-in machine's sidecar) of ``agent``."""
+    return f"{bottle_name(agent)}-egress"
+
+
+def outer_network_name(agent: str) -> str:
+    """The sidecar's second, ordinary network: its way to the world."""
+    return f"{bottle_name(agent)}-out"
+
+
+def egress_dir(agent: str) -> Path:
+    """Host directory mounted into the sidecar only: policy, credential, CA, log."""
+    return paths.agent_state_dir(agent) / "egress"
+
+
+def egress_log(agent: str) -> Path:
+    """The agent's egress log (one JSON line per decision)."""
+    return egress_dir(agent) / pol.LOG_FILE
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Where the real credential comes from, and which variable claude reads it from."""
+
+    source: str
+    var: str = ""
+    value: str = field(default="", repr=False)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.value)
+
+
+def _var_for(value: str) -> str:
+    return CREDENTIAL_VARS[0] if value.startswith("sk-ant-oat") else CREDENTIAL_VARS[1]
+
+
+def resolve_credential(
+    spec: EgressSpec, environ: Mapping[str, str], agent: str, where: str = ""
+) -> Credential:
+    """Read the credential ``spec`` names (``LaunchError`` when it names one that is not
+    there); ``Credential("none")`` when there is none to broker."""
+    source = spec.credential
+    if source == "none":
+        return Credential("none")
+    if not source:
+        for var in CREDENTIAL_VARS:
+            if environ.get(var):
+                return Credential(f"env:{var}", var, environ[var].strip())
+        return Credential("none")
+    kind, _, name = source.partition(":")
+    if kind == "env":
+        value = environ.get(name, "").strip()
+        if not value:
+            raise LaunchError(
+                f"credential of agent {agent}{where}: {name} is not set in bottle-dash's "
+                "environment",
+                fix=f"export {name}=... before starting bottle-dash, or change `credential`",
+                agent=agent,
+            )
+        return Credential(source, name if name in CREDENTIAL_VARS else _var_for(value), value)
+    path = Path(name).expanduser()
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LaunchError(
+            f"credential of agent {agent}{where}: file {path} cannot be read: {exc}",
+            fix="create it (mode 0600) with the token from `claude setup-token`, or change "
+            "`credential`",
+            agent=agent,
+        ) from None
+    if not value:
+        raise LaunchError(
+            f"credential of agent {agent}{where}: file {path} is empty",
+            fix="write the token into it, or change `credential`",
+            agent=agent,
+        )
+    return Credential(f"file:{path}", _var_for(value), value)
+
+
+def placeholder(agent: str, credential: Credential) -> str:
+    """The bottle's stand-in for ``credential``: kept in the egress directory and made
+    again only when the credential's shape changed."""
+    if not credential.present:
+        return ""
+    file = egress_dir(agent) / PLACEHOLDER_FILE
+    try:
+        old = file.read_text(encoding="utf-8").strip()
+    except OSError:
+        old = ""
+    if old and old != credential.value and pol.same_shape(credential.value, old):
+        return old
+    new = pol.placeholder_for(credential.value)
+    paths.write_private(file, new.encode())
+    return new
+
+
+def api_target(spec: EgressSpec) -> tuple[str, int]:
+    """The host:port the credential goes to: the gateway when set, else the API host."""
+    return pol.host_port(spec.api_base) if spec.api_base else (pol.DEFAULT_API_HOST, 443)
+
+
+def guest_env(proxy: str, ca: str, credential_var: str, placeholder_value: str) -> dict[str, str]:
+    """What every exec in a sealed bottle carries."""
+    env = {
+        "HTTPS_PROXY": proxy,
+        "https_proxy": proxy,
+        "HTTP_PROXY": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": "localhost,127.0.0.1,::1",
+        "no_proxy": "localhost,127.0.0.1,::1",
+        "NODE_EXTRA_CA_CERTS": ca,
+        "SSL_CERT_FILE": ca,
+        "REQUESTS_CA_BUNDLE": ca,
+        "GIT_SSL_CAINFO": ca,
+        "CURL_CA_BUNDLE": ca,
+        "NODE_USE_ENV_PROXY": "1",
+        **TELEMETRY_ENV,
+    }
+    if credential_var and placeholder_value:
+        env[credential_var] = placeholder_value
+    return env
+
+
+def apply(
+    plan: BottlePlan,
+    agent: AgentSpec,
+    *,
+    proxy_host: str,
+    environ: Mapping[str, str] | None = None,
+    networks: Mapping[str, str] | None = None,
+) -> None:
+    """Add the egress part to ``plan`` (``plan.extra["egress"]``, the guest env, claude's
+    permission flag). ``proxy_host`` is how the bottle reaches its sidecar."""
+    spec = agent.egress
+    where = f" (from {agent.source})" if agent.source else ""
+    info: dict[str, Any] = {"sealed": spec.sealed, "skip_permissions": spec.unattended}
+    if spec.unattended and SKIP_PERMISSIONS not in plan.claude_args:
+        plan.claude_args.insert(0, SKIP_PERMISSIONS)
+    if not spec.sealed:
+        info["warning"] = "UNSEALED: the bottle's traffic is not filtered (sealed = false)"
+        plan.extra["egress"] = info
+        return
+    for var in CREDENTIAL_VARS:
+        if var in plan.env:
+            raise LaunchError(
+                f"env of agent {agent.name}{where} sets {var}: a sealed bottle must not hold "
+                "the real credential",
+                fix=f'remove it from env and set credential = "env:{var}" (the sidecar brokers it)',
+                agent=agent.name,
+            )
+    environ = os.environ if environ is None else environ
+    credential = resolve_credential(spec, environ, agent.name, where)
+    api = api_target(spec)
+    try:
+        rules = pol.allowlist(spec.allow, api)
+    except ValueError as exc:
+        raise LaunchError(
+            f"egress_allow of agent {agent.name}{where}: {exc}", agent=agent.name
+        ) from None
+    holder = placeholder(agent.name, credential)
+    proxy = f"http://{proxy_host}:{pol.PROXY_PORT}"
+    plan.env.update(guest_env(proxy, GUEST_CA, credential.var, holder))
+    plan.labels[SEALED_LABEL] = "true"
+    if spec.api_base:
+        plan.env["ANTHROPIC_BASE_URL"] = spec.api_base
+    info.update(
+        {
+            "sidecar": sidecar_name(agent.name),
+            "networks": dict(networks or {}),
+            "allow": [str(r) for r in rules],
+            "api": f"{api[0]}:{api[1]}",
+            "api_base": spec.api_base,
+            "credential": {"source": credential.source, "var": credential.var},
+            "proxy": proxy,
+            "ca_guest": GUEST_CA,
+            "dir": str(egress_dir(agent.name)),
+            "upstream_ca": str(spec.upstream_ca) if spec.upstream_ca else "",
+        }
+    )
+    plan.extra["egress"] = info
+
+
+def describe(plan: BottlePlan) -> list[str]:
+    """The egress part of a dry run in words (the credential's source, never its value)."""
+    info = plan.extra.get("egress") or {}
+    mode = (
+        "unattended (--dangerously-skip-permissions)"
+        if info.get("skip_permissions")
+        else ("asks for permission")
+    )
+    if not info.get("sealed"):
+        return [
+            str(info.get("warning") or "UNSEALED: no egress control"),
+            f"claude: {mode}",
+        ]
+    nets = info.get("networks") or {}
+    cred = info.get("credential") or {}
+    cred_text = (
+        "none (claude will ask to log in)"
+        if cred.get("source") == "none"
+        else f"{cred.get('source')} -> sidecar only; the bottle gets a placeholder in "
+        f"{cred.get('var')}"
+    )
+    return [
+        f"sealed: sidecar {info.get('sidecar')} ({info.get('image', '')}) at {info.get('proxy')}",
+        f"networks: {nets.get('internal')} (internal, no host address), "
+        f"{nets.get('outer')} (sidecar only)",
+        f"allow: {', '.join(info.get('allow') or [])}",
+        f"credential: {cred_text}; swapped only for {info.get('api')}",
+        f"claude: {mode}",
+    ]
+
+
+def is_sealed(plan: BottlePlan) -> bool:
+    """Whether ``plan`` launches a sealed bottle (plans from before egress are not)."""
+    return bool((plan.extra.get("egress") or {}).get("sealed"))
+
+
+def policy_of(plan: BottlePlan) -> pol.Policy:
+    """The sidecar's policy for ``plan``."""
+    info = plan.extra["egress"]
+    return pol.Policy(
+        agent=plan.agent,
+        allow=tuple(pol.parse_rule(r) for r in info["allow"]),
+        api=pol.host_port(info["api"]),
+        placeholder=plan.env.get(info["credential"]["var"], "")
+        if info["credential"]["var"]
+        else "",
+    )
+
+
+def write_sidecar_files(plan: BottlePlan, environ: Mapping[str, str] | None = None) -> Path:
+    """Write the sidecar's policy and credential (0600) into the egress directory; make
+    the CA when missing. Returns the CA certificate (the bottle's copy)."""
+    from backends.egress.ca import ensure_ca
+
+    info = plan.extra["egress"]
+    directory = Path(info["dir"])
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    cert = ensure_ca(directory, plan.agent)
+    paths.write_private(directory / pol.POLICY_FILE, policy_of(plan).to_json().encode())
+    source = str(info["credential"]["source"])
+    value = ""
+    if source != "none":
+        environ = os.environ if environ is None else environ
+        spec = EgressSpec(credential=source)
+        value = resolve_credential(spec, environ, plan.agent).value
+    paths.write_private(directory / pol.CREDENTIAL_FILE, value.encode())
+    upstream = str(info.get("upstream_ca") or "")
+    if upstream:
+        try:
+            data = Path(upstream).read_bytes()
+        except OSError as exc:
+            raise LaunchError(
+                f"upstream_ca {upstream} of agent {plan.agent} cannot be read: {exc}",
+                agent=plan.agent,
+            ) from None
+        paths.write_private(directory / UPSTREAM_CA_FILE, data)
+    return cert
+
+
+#: The CA bundle the sidecar trusts for upstream TLS (copied from ``upstream_ca``).
+UPSTREAM_CA_FILE = "upstream-ca.pem"
+
+
+def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
+    """The sidecar's command: mitmdump with the broker addon, lazy upstream connections
+    (nothing is dialled before every check has passed) and quiet output."""
+    argv = [
+        "python3",
+        "-c",
+        "from mitmproxy.tools.main import mitmdump; mitmdump()",
+        "--mode",
+        f"regular@{pol.PROXY_PORT}",
+        "--set",
+        f"confdir={pol.SIDECAR_DIR}",
+        "--set",
+        "connection_strategy=lazy",
+        "--set",
+        "flow_detail=0",
+        "-s",
+        addon,
+    ]
+    if (plan.extra.get("egress") or {}).get("upstream_ca"):
+        argv += ["--set", f"ssl_verify_upstream_trusted_ca={pol.SIDECAR_DIR}/{UPSTREAM_CA_FILE}"]
+    return argv

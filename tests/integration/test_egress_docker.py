@@ -1,0 +1,330 @@
+"""Sealed docker bottles against a real engine: the network, the sidecar's real mitmdump
+and broker addon, and a test upstream as "the outside".
+
+Topology (every network and container here is made by this module, through the backend
+or directly, and labelled with the run's agent so the sweep removes it):
+
+    [bottle] --bottle-<a>-net (internal, no host address)--> [sidecar] --bottle-<a>-out-->
+    [upstream: api.egress.invalid, other.egress.invalid]
+
+The upstream answers on 80 and 443 (its certificate is signed by a CA made here, which
+the agent's ``upstream_ca`` hands to the sidecar). Names under ``.invalid`` resolve only
+through the engine's DNS on the outer network; nothing leaves the host.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAKES, agent_name
+
+from backends import paths, run
+from backends.base import LABEL_AGENT, AgentSpec, LaunchError
+from backends.docker.backend import DockerBackend
+from backends.egress import plan as egress
+from backends.egress.spec import EgressSpec
+
+pytestmark = pytest.mark.docker
+
+API = "api.egress.invalid"
+OTHER = "other.egress.invalid"
+TOKEN = "sk-ant-oat01-" + "R3al" * 20 + "-xyzAA"
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    run.run(["openssl", *args], cwd=str(cwd), check=True, timeout=60)
+
+
+def make_upstream_certs(where: Path) -> Path:
+    """A CA and a server certificate for API and OTHER; returns the CA certificate."""
+    where.mkdir(parents=True, exist_ok=True)
+    _openssl(
+        "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=egress test upstream CA", "-keyout", "ca.key", "-out", "ca.pem",
+        cwd=where,
+    )  # fmt: skip
+    _openssl(
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={API}",
+        "-keyout", "server.key", "-out", "server.csr", cwd=where,
+    )  # fmt: skip
+    (where / "ext").write_text(f"subjectAltName=DNS:{API},DNS:{OTHER}\n")
+    _openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.pem", cwd=where,
+    )  # fmt: skip
+    for f in where.iterdir():
+        f.chmod(0o644)
+    return where / "ca.pem"
+
+
+def in_bottle(bottle: str, script: str, timeout: float = 30) -> str:
+    done = run.run(["docker", "exec", bottle, "sh", "-c", script], timeout=timeout)
+    return done.stdout + done.stderr
+
+
+def proxy_request(agent: str, request: str) -> str:
+    """Send one raw HTTP request (``\\r\\n`` escapes for printf) to the sidecar's proxy
+    from inside the bottle of ``agent``."""
+    script = f'printf "{request}" | {{ cat; sleep 3; }} | nc {egress.sidecar_name(agent)} 8080'
+    return in_bottle(f"bottle-{agent}", script)
+
+
+def proxy_get(agent: str, target: str, host: str | None = None, *headers: str) -> str:
+    """``GET http://<target>`` through the proxy (``Host: host``, default the target)."""
+    lines = [f"GET http://{target} HTTP/1.1", f"Host: {host or target.split('/')[0]}", *headers]
+    return proxy_request(agent, "".join(f"{line}\\r\\n" for line in lines) + "\\r\\n")
+
+
+def log_lines(agent: str) -> list[dict[str, Any]]:
+    try:
+        text = egress.egress_log(agent).read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def container_ip(name: str, network: str) -> str:
+    out = run.run(
+        ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", name],
+        check=True,
+    ).stdout
+    return str(json.loads(out)[network]["IPAddress"])
+
+
+@pytest.fixture(scope="module")
+def sealed(
+    test_image: str, egress_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """One sealed bottle, its sidecar, and the upstream on the sidecar's outer network."""
+    mp = pytest.MonkeyPatch()
+    state = tmp_path_factory.mktemp("egress-state")
+    mp.setenv("XDG_STATE_HOME", str(state))
+    mp.setenv("BOTTLE_TEST_TOKEN", TOKEN)
+    certs = make_upstream_certs(tmp_path_factory.mktemp("upstream-certs"))
+    agent = agent_name("sealed")
+    spec = AgentSpec(
+        name=agent,
+        image=test_image,
+        egress=EgressSpec(
+            allow=(f"{OTHER}:80", OTHER),
+            credential="env:BOTTLE_TEST_TOKEN",
+            api_base=f"http://{API}:80",
+            upstream_ca=certs,
+        ),
+    )
+    backend = DockerBackend()
+    steps: list[str] = []
+    plan = backend.prepare(spec)
+    backend.launch(plan, steps.append)
+    upstream = f"{agent}-upstream"
+    run.run(
+        [
+            "docker", "run", "-d", "--name", upstream,
+            "--label", f"{LABEL_AGENT}={agent}",
+            "--network", egress.outer_network_name(agent),
+            "--network-alias", API, "--network-alias", OTHER,
+            "-v", f"{FAKES}:/fakes:ro", "-v", f"{certs.parent}:/certs:ro",
+            egress_image, "python3", "-u", "/fakes/egress_upstream.py",
+        ],
+        check=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while (
+        b"upstream listening"
+        not in subprocess.run(["docker", "logs", upstream], capture_output=True, check=False).stdout
+    ):
+        assert time.monotonic() < deadline, "the test upstream did not start"
+        time.sleep(0.2)
+    yield {"agent": agent, "plan": plan, "steps": steps, "upstream": upstream, "state": state}
+    run.run(["docker", "rm", "-f", upstream])
+    backend.remove(agent, volumes=True)
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _module_state(sealed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bottle's host state is the module's (the per-test isolation moves it)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(sealed["state"]))
+    monkeypatch.setenv("BOTTLE_TEST_TOKEN", TOKEN)
+
+
+def test_sealed_network_is_internal_without_host_address(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    out = run.run(
+        ["docker", "network", "inspect", f"bottle-{agent}-net"],
+        check=True,
+    ).stdout
+    net = json.loads(out)[0]
+    assert net["Internal"] is True
+    assert net["Options"]["com.docker.network.bridge.inhibit_ipv4"] == "true"
+    bottle_nets = json.loads(
+        run.run(["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                 f"bottle-{agent}"], check=True).stdout
+    )  # fmt: skip
+    assert list(bottle_nets) == [f"bottle-{agent}-net"]
+    sidecar_nets = json.loads(
+        run.run(["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                 egress.sidecar_name(agent)], check=True).stdout
+    )  # fmt: skip
+    assert sorted(sidecar_nets) == sorted([f"bottle-{agent}-net", f"bottle-{agent}-out"])
+    # The sidecar came up before the bottle.
+    steps = sealed["steps"]
+    assert steps.index("starting the egress sidecar") < steps.index("creating the container")
+
+
+def test_denied_host_gets_403_naming_host_and_key_and_a_log_line(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    reply = proxy_get(agent, "denied.egress.invalid/x")
+    assert reply.startswith("HTTP/1.1 403"), reply
+    assert "denied.egress.invalid:80" in reply and "egress_allow" in reply
+    connect = "CONNECT denied.egress.invalid:443 HTTP/1.1\\r\\nHost: denied.egress.invalid:443"
+    reply = proxy_request(agent, connect + "\\r\\n\\r\\n")
+    assert reply.startswith("HTTP/1.1 403"), reply
+    lines = log_lines(agent)
+    denied = [ln for ln in lines if ln["host"] == "denied.egress.invalid"]
+    assert [(ln["decision"], ln["port"], ln["check"]) for ln in denied] == [
+        ("deny", 80, "request"),
+        ("deny", 443, "connect"),
+    ]
+
+
+def test_host_header_mismatch_is_denied(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    reply = proxy_get(agent, f"{OTHER}/echo", "denied.egress.invalid")
+    assert reply.startswith("HTTP/1.1 403"), reply
+    assert "does not match" in reply
+
+
+def test_allowed_host_passes_and_other_credentials_are_untouched(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    reply = proxy_get(agent, f"{OTHER}/echo", None, "Authorization: Bearer github-xyz")
+    assert reply.startswith("HTTP/1.1 200"), reply
+    echoed = json.loads(reply[reply.index("{") :])
+    assert echoed["headers"]["authorization"] == "Bearer github-xyz"
+
+
+def test_placeholder_is_swapped_for_the_api_only(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    bottle = f"bottle-{agent}"
+    holder = in_bottle(bottle, 'printf %s "$CLAUDE_CODE_OAUTH_TOKEN"')
+    assert holder and holder != TOKEN and len(holder) == len(TOKEN)
+    assert holder.startswith("sk-ant-oat01-")
+    reply = proxy_get(agent, f"{API}/echo", None, f"Authorization: Bearer {holder}")
+    assert reply.startswith("HTTP/1.1 200"), reply
+    echoed = json.loads(reply[reply.index("{") :])
+    assert echoed["headers"]["authorization"] == f"Bearer {TOKEN}"
+    # The same placeholder to an allowlisted host that is not the API: refused, logged.
+    reply = proxy_get(agent, f"{OTHER}/echo", None, f"x-api-key: {holder}")
+    assert reply.startswith("HTTP/1.1 403"), reply
+    assert "placeholder" in reply
+    last = [ln for ln in log_lines(agent) if ln["check"] == "placeholder"]
+    assert last and last[-1]["host"] == OTHER and last[-1]["decision"] == "deny"
+    # The log never holds either value.
+    text = egress.egress_log(agent).read_text()
+    assert TOKEN not in text and holder not in text
+
+
+def test_real_credential_is_nowhere_in_the_bottle(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    bottle = f"bottle-{agent}"
+    found = in_bottle(
+        bottle,
+        f"grep -rl {TOKEN[:30]} /home /workspace /tmp /etc 2>/dev/null; env; "
+        "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'",
+    )
+    assert TOKEN not in found
+    inspect = run.run(["docker", "inspect", bottle], check=True).stdout
+    assert TOKEN not in inspect
+    assert TOKEN not in paths.plan_file(agent).read_text()
+    assert TOKEN not in run.run(["docker", "inspect", egress.sidecar_name(agent)]).stdout
+    cred = egress.egress_dir(agent) / "credential"
+    assert cred.read_text() == TOKEN
+    assert cred.stat().st_mode & 0o777 == 0o600
+
+
+def test_sse_streams_through_the_proxy(sealed: dict[str, Any]) -> None:
+    """The first event arrives before the upstream has sent the second (which it does only
+    after /release): a buffering proxy would hang here, not pass slowly."""
+    agent = sealed["agent"]
+    ip = container_ip(egress.sidecar_name(agent), egress.outer_network_name(agent))
+    with socket.create_connection((ip, 8080), timeout=20) as conn:
+        conn.sendall(f"GET http://{OTHER}/sse HTTP/1.1\r\nHost: {OTHER}\r\n\r\n".encode())
+        got = b""
+        while b"data: first" not in got:
+            chunk = conn.recv(4096)
+            assert chunk, f"closed before the first event: {got!r}"
+            got += chunk
+        assert b"data: second" not in got
+        with socket.create_connection((ip, 8080), timeout=20) as rel:
+            rel.sendall(f"GET http://{OTHER}/release HTTP/1.1\r\nHost: {OTHER}\r\n\r\n".encode())
+            assert rel.recv(4096).startswith(b"HTTP/1.1 200")
+        while b"data: second" not in got:
+            chunk = conn.recv(4096)
+            assert chunk, f"closed before the second event: {got!r}"
+            got += chunk
+
+
+def test_no_route_out_of_the_bottle(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    bottle = f"bottle-{agent}"
+    upstream_ip = container_ip(sealed["upstream"], egress.outer_network_name(agent))
+    outer = json.loads(
+        run.run(
+            ["docker", "network", "inspect", egress.outer_network_name(agent)], check=True
+        ).stdout
+    )[0]
+    gateway = outer["IPAM"]["Config"][0]["Gateway"]
+    # A host service bound to 0.0.0.0, reachable through the outer network's gateway.
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        script = (
+            f"for t in '{upstream_ip} 80' '{gateway} {port}' "
+            f"'{egress.sidecar_name(agent)} 22' '{egress.sidecar_name(agent)} 8081'; do "
+            "set -- $t; if echo | timeout 5 nc -w 3 $1 $2 >/dev/null 2>&1; then echo OPEN $t; "
+            "else echo CLOSED $t; fi; done; "
+            f"timeout 8 nslookup {OTHER} >/dev/null 2>&1 && echo DNS-ANSWER || echo DNS-NONE; "
+            "timeout 8 nslookup outside.invalid >/dev/null 2>&1 "
+            "&& echo DNS-ANSWER2 || echo DNS-NONE2"
+        )
+        out = in_bottle(bottle, script, timeout=90)
+    finally:
+        listener.close()
+    assert "OPEN" not in out, out
+    assert out.count("CLOSED") == 4, out
+    assert "DNS-NONE" in out and "DNS-NONE2" in out, out
+
+
+def test_sidecar_down_is_listed_and_up_repairs_it(sealed: dict[str, Any]) -> None:
+    agent = sealed["agent"]
+    backend = DockerBackend()
+    run.run(["docker", "rm", "-f", egress.sidecar_name(agent)], check=True)
+    info = next(i for i in backend.list_bottles() if i.agent == agent)
+    assert info.egress == "sidecar down"
+    backend.launch(sealed["plan"], lambda _s: None)
+    info = next(i for i in backend.list_bottles() if i.agent == agent)
+    assert info.egress == "sealed"
+    reply = proxy_get(agent, f"{OTHER}/echo")
+    assert reply.startswith("HTTP/1.1 200"), reply
+
+
+def test_unsealed_agent_is_said_so_and_a_sealed_bottle_is_not_reused(
+    test_image: str, sealed: dict[str, Any]
+) -> None:
+    backend = DockerBackend()
+    spec = AgentSpec(name=sealed["agent"], image=test_image, egress=EgressSpec(sealed=False))
+    plan = backend.prepare(spec)
+    assert plan.extra["egress"]["sealed"] is False
+    assert "UNSEALED" in plan.extra["egress"]["warning"]
+    assert egress.SKIP_PERMISSIONS not in plan.claude_args
+    with pytest.raises(LaunchError, match="unsealed"):
+        backend.launch(plan)
