@@ -510,12 +510,27 @@ def cmd_ls(ctx: Context) -> int:
     if not rows:
         _say("no agents defined" + ("" if fatal else " and no bottles found"))
         return EXIT_UNAVAILABLE if fatal else EXIT_OK
-    header = ("NAME", "BACKEND", "STATE", "BOTTLE", "IMAGE", "CREATED", "STATUS")
+    header = (
+        "NAME", "BACKEND", "STATE", "EGRESS", "PERMS", "BOTTLE", "IMAGE", "CREATED", "STATUS"
+    )  # fmt: skip
     table = [header]
     for r in rows:
         name = r.name if r.defined else f"{r.name} (not defined)"
         status = r.status.status if r.status else "-"
-        table.append((name, r.backend, r.state, r.bottle, r.image, r.created or "-", status))
+        egress = r.egress.upper() if r.egress in ("unsealed", "sidecar down") else r.egress
+        table.append(
+            (
+                name,
+                r.backend,
+                r.state,
+                egress or "-",
+                r.permissions or "-",
+                r.bottle,
+                r.image,
+                r.created or "-",
+                status,
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -39,6 +39,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import resume_fallback
+from backends.egress.plan import configured_egress, permission_mode
 from backends.paths import agent_state_dir
 from backends.run import run
 from bottle_dash.config import Config
@@ -104,7 +105,22 @@ class AgentRow:
                 if since is not None
                 else None
             ),
+            "egress": self.egress,
+            "permissions": self.permissions,
         }
+
+    @property
+    def egress(self) -> str:
+        """``sealed``, ``sidecar down`` (no egress at all), ``unsealed``, or ``""`` when
+        unknown: the bottle's own state when it exists, else what the config makes."""
+        if self.info is not None and self.info.egress:
+            return self.info.egress
+        return configured_egress(self.spec) if self.spec is not None else ""
+
+    @property
+    def permissions(self) -> str:
+        """Claude's permission mode: ``skip`` (unattended), ``ask``, or ``""`` unknown."""
+        return permission_mode(self.spec) if self.spec is not None else ""
 
 
 @dataclass

@@ -219,6 +219,28 @@ def apply(
     plan.extra["egress"] = info
 
 
+#: Backends whose bottles get an egress sidecar; others run unsealed and say so.
+SEALABLE_BACKENDS = frozenset({"docker"})
+SEALED = "sealed"
+SIDECAR_DOWN = "sidecar down"
+UNSEALED = "unsealed"
+
+
+def configured_egress(agent: AgentSpec) -> str:
+    """What the config makes of an agent's egress: ``sealed`` or ``unsealed`` (configured
+    so, or a backend without a sidecar)."""
+    sealed = agent.egress.sealed and agent.backend in SEALABLE_BACKENDS
+    return SEALED if sealed else UNSEALED
+
+
+def permission_mode(agent: AgentSpec) -> str:
+    """``skip`` (claude runs with --dangerously-skip-permissions) or ``ask``."""
+    unattended = agent.egress.unattended and (
+        agent.backend in SEALABLE_BACKENDS or agent.egress.skip_permissions is True
+    )
+    return "skip" if unattended else "ask"
+
+
 def describe(plan: BottlePlan) -> list[str]:
     """The egress part of a dry run in words (the credential's source, never its value)."""
     info = plan.extra.get("egress") or {}

@@ -270,6 +270,8 @@ class MainScreen(Screen[None]):
             status=status.status if status else "",
             status_for=human_duration(now.timestamp() - since) if since is not None else "",
             status_since=since,
+            egress=row.egress,
+            perms=row.permissions,
         )
 
     def refresh_view(self, force: bool = False) -> None:

@@ -25,6 +25,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "status"),
     ("backend", "backend"),
     ("state", "state"),
+    ("egress", "egress"),
+    ("perms", "perms"),
     ("pane", "pane"),
     ("uptime", "uptime"),
     ("cpu", "CPU %"),
@@ -53,6 +55,9 @@ class AgentCells:
     status_for: str = ""
     #: When it became so (seconds since the epoch), for the attention sort.
     status_since: float | None = None
+    #: ``sealed``, ``sidecar down``, ``unsealed`` (or empty); claude's permission mode.
+    egress: str = ""
+    perms: str = ""
 
 
 def human_bytes(value: int | None) -> str:
@@ -111,6 +116,14 @@ def attention_key(cells: AgentCells) -> tuple[int, float, str]:
     """Sort key of the attention sort: status order, then the longest in it first."""
     rank = STATUSES.index(cells.status) if cells.status in STATUSES else len(STATUSES)
     return (rank, cells.status_since or float("inf"), cells.name)
+
+
+def egress_text(egress: str) -> Text:
+    """Sealed plainly; no egress control (or a dead sidecar) in capitals, bold: never
+    shown as if it were sealed."""
+    if egress in ("unsealed", "sidecar down"):
+        return Text(egress.upper(), style="bold")
+    return Text(egress)
 
 
 class AgentsTable(DataTable[Text | str]):
@@ -176,6 +189,8 @@ class AgentsTable(DataTable[Text | str]):
             "status": self._status_text(cells),
             "backend": cells.backend,
             "state": self._state_text(cells),
+            "egress": egress_text(cells.egress),
+            "perms": cells.perms,
             "pane": cells.pane,
             "uptime": cells.uptime,
             "cpu": Text("" if cells.cpu is None else f"{cells.cpu:.1f}", justify="right"),
