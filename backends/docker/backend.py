@@ -226,10 +226,11 @@ class DockerBackend(BottleBackend):
             try:
                 with ExitStack() as undo:
                     sealed = egress.is_sealed(plan)
+                    proxy_ready = None
                     if sealed:
                         # The sidecar first: a sealed bottle never runs without its egress.
                         step = "bringing up the egress sidecar"
-                        sidecar.bring_up(api, plan, undo, progress)
+                        proxy_ready = sidecar.bring_up(api, plan, undo, progress)
                     else:
                         step = "creating the network"
                         progress(step)
@@ -248,9 +249,11 @@ class DockerBackend(BottleBackend):
                     progress(step)
                     api.start(ident)
                     provision(api, plan, progress)
-                    if sealed:
+                    if proxy_ready is not None:
                         step = "copying the egress CA certificate"
                         sidecar.provision_ca(api, plan)
+                        step = "waiting for the egress proxy"
+                        proxy_ready()
                     step = "recording the plan"
                     paths.save_plan(plan)
                     undo.pop_all()
@@ -282,7 +285,7 @@ class DockerBackend(BottleBackend):
             if egress.is_sealed(plan):
                 # Repairs a sidecar that died or was removed; re-reads the allowlist.
                 with ExitStack() as undo:
-                    sidecar.bring_up(api, plan, undo, progress)
+                    sidecar.bring_up(api, plan, undo, progress)()
                     undo.pop_all()
             elif _sealed_network(api, plan):
                 raise LaunchError(

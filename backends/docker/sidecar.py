@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from typing import Any
 
@@ -30,7 +31,8 @@ SIDECAR_MEMORY = 256 * 1024**2
 SIDECAR_PIDS = 128
 #: What mitmdump prints once its proxy listens.
 READY_TEXT = b"proxy listening"
-READY_TIMEOUT = 30.0
+#: mitmproxy imports for seconds; on a loaded host for tens of them.
+READY_TIMEOUT = 120.0
 
 
 def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
@@ -134,10 +136,13 @@ def wait_ready(api: Any, ident: str, agent: str, since: int = 0) -> None:
         time.sleep(0.1)
 
 
-def bring_up(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressFn) -> None:
-    """Networks, sidecar files, sidecar image and container, started and listening;
-    repairs a sidecar that is missing or stopped. Registers undo steps on ``undo`` for
-    what it created."""
+def bring_up(
+    api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressFn
+) -> Callable[[], None]:
+    """Networks, sidecar files, sidecar image and container, started; repairs a sidecar
+    that is missing or stopped. Registers undo steps on ``undo`` for what it created.
+    Returns the wait for the proxy to listen (mitmproxy takes seconds to import: the
+    caller creates the bottle meanwhile, and waits before anything runs in it)."""
     info = plan.extra["egress"]
     progress("creating the network")
     ensure_network(api, plan, info["networks"]["internal"], undo, sealed=True)
@@ -146,7 +151,7 @@ def bring_up(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressFn) 
     egress.write_sidecar_files(plan)
     state = sidecar_state(api, plan.agent)
     if state == "running":
-        return
+        return lambda: None
     since = int(time.time())
     if state is None:
         progress("checking the egress image")
@@ -159,7 +164,12 @@ def bring_up(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressFn) 
         ident = info["sidecar"]
     progress("starting the egress sidecar")
     api.start(ident)
-    wait_ready(api, ident, plan.agent, since=since)
+
+    def ready() -> None:
+        progress("waiting for the egress proxy")
+        wait_ready(api, ident, plan.agent, since=since)
+
+    return ready
 
 
 def provision_ca(api: Any, plan: BottlePlan) -> None:

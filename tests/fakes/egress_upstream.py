@@ -6,6 +6,8 @@ container on the sidecar's outer network.
 - ``GET /sse``: ``text/event-stream``; sends ``data: first``, then waits until
   ``GET /release`` arrives before it sends ``data: second`` — a buffering proxy would
   never deliver the first event before the release, so a test needs no clock;
+- ``GET /stream``: ``text/event-stream`` of five token events sent at once, then closes
+  (the benchmark's time to first token);
 - listens on 80 (HTTP) and, when ``/certs/server.pem`` exists, on 443 (HTTPS).
 """
 
@@ -46,6 +48,16 @@ class Handler(BaseHTTPRequestHandler):
             RELEASE.wait(60)
             self.wfile.write(b"data: second\n\n")
             self.wfile.flush()
+            self.close_connection = True
+            return
+        if self.path.startswith("/stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for i in range(5):
+                self.wfile.write(f"data: token {i}\n\n".encode())
+                self.wfile.flush()
             self.close_connection = True
             return
         if self.path.startswith("/release"):

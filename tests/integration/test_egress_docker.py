@@ -177,6 +177,7 @@ def test_sealed_network_is_internal_without_host_address(sealed: dict[str, Any])
     # The sidecar came up before the bottle.
     steps = sealed["steps"]
     assert steps.index("starting the egress sidecar") < steps.index("creating the container")
+    assert steps.index("waiting for the egress proxy") < steps.index("running")
 
 
 def test_denied_host_gets_403_naming_host_and_key_and_a_log_line(sealed: dict[str, Any]) -> None:

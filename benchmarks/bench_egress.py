@@ -1,0 +1,149 @@
+"""What the egress sidecar costs, against the same work without it, in one run.
+
+Needs a Docker engine; uses the offline test image, the sidecar image and temporary XDG
+dirs (the operator's own agents and bottles are never touched).
+
+1. Time to first streamed token: ``GET /stream`` (server-sent events) from the test
+   upstream, through the sidecar's proxy against straight to the upstream, from this
+   host, alternately, 30 runs each: medians and the ratio (goal: <= 1.1x + 5 ms).
+2. ``up`` of a sealed agent (sidecar, two networks, CA, policy) against ``up`` of the same
+   agent unsealed (one network, no sidecar), alternately, 3 runs each: medians and ratio.
+
+Prints figures; asserts nothing about time. Everything it creates is removed at the end.
+Usage: ``.venv/bin/python benchmarks/bench_egress.py``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+
+TTFT_RUNS = 30
+UP_RUNS = 3
+HOST = "bench.egress.invalid"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+def first_token(addr: tuple[str, int], target: str) -> float:
+    """Seconds from connect to the first ``data:`` line of ``GET target``."""
+    start = time.perf_counter()
+    with socket.create_connection(addr, timeout=30) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        got = b""
+        while b"data: token 0" not in got:
+            chunk = conn.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"closed before the first token: {got[:200]!r}")
+            got += chunk
+        return time.perf_counter() - start
+
+
+def ip_on(container: str, network: str) -> str:
+    out = subprocess.run(
+        ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", container],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return str(json.loads(out)[network]["IPAddress"])
+
+
+def main() -> int:
+    scratch = Path(tempfile.mkdtemp(prefix="bench-egress-"))
+    for var in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        os.environ[var] = str(scratch / var.lower())
+    import image
+
+    from backends.base import LABEL_AGENT, AgentSpec
+    from backends.docker.backend import DockerBackend
+    from backends.egress import plan as egress
+    from backends.egress.image import ensure_sidecar_image
+    from backends.egress.spec import EgressSpec
+
+    sidecar_image = ensure_sidecar_image(print)
+    test_image = image.ensure_image()
+    run_id = uuid.uuid4().hex[:6]
+    backend = DockerBackend()
+    agent = f"bench-{run_id}"
+    upstream = f"{agent}-upstream"
+    made: list[str] = [agent]
+    try:
+        spec = AgentSpec(name=agent, image=test_image, egress=EgressSpec(allow=(f"{HOST}:80",)))
+        backend.launch(backend.prepare(spec))
+        outer = egress.outer_network_name(agent)
+        subprocess.run(
+            [
+                "docker", "run", "-d", "--name", upstream, "--label", f"{LABEL_AGENT}={agent}",
+                "--network", outer, "--network-alias", HOST,
+                "-v", f"{REPO / 'tests' / 'fakes'}:/fakes:ro",
+                sidecar_image, "python3", "-u", "/fakes/egress_upstream.py",
+            ],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while (
+            b"upstream listening"
+            not in subprocess.run(
+                ["docker", "logs", upstream], capture_output=True, check=False
+            ).stdout
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the upstream did not start")
+            time.sleep(0.2)
+        proxy = (ip_on(egress.sidecar_name(agent), outer), 8080)
+        direct = (ip_on(upstream, outer), 80)
+        first_token(proxy, f"http://{HOST}/stream")  # warm both paths
+        first_token(direct, "/stream")
+        via, straight = [], []
+        for _ in range(TTFT_RUNS):
+            via.append(first_token(proxy, f"http://{HOST}/stream"))
+            straight.append(first_token(direct, "/stream"))
+        mv, ms_ = statistics.median(via), statistics.median(straight)
+        print(f"time to first streamed token (median of {TTFT_RUNS})")
+        print(f"  through the sidecar  {ms(mv)}")
+        print(f"  direct               {ms(ms_)}")
+        budget = 1.1 * ms_ + 0.005
+        print(
+            f"  ratio {mv / ms_:.2f}x; goal <= 1.1x + 5 ms = {ms(budget).strip()}: "
+            + ("met" if mv <= budget else "NOT met")
+        )
+
+        sealed_t, open_t = [], []
+        for i in range(UP_RUNS):
+            for sealed, sink in ((True, sealed_t), (False, open_t)):
+                name = f"bench-{run_id}-{'s' if sealed else 'o'}{i}"
+                made.append(name)
+                spec = AgentSpec(name=name, image=test_image, egress=EgressSpec(sealed=sealed))
+                plan = backend.prepare(spec)
+                start = time.perf_counter()
+                backend.launch(plan)
+                sink.append(time.perf_counter() - start)
+                backend.remove(name, volumes=True)
+        a, b = statistics.median(sealed_t), statistics.median(open_t)
+        print(f"up (median of {UP_RUNS}, image and sidecar image already built)")
+        print(f"  sealed (sidecar)     {ms(a)}")
+        print(f"  unsealed             {ms(b)}")
+        print(f"  ratio {a / b:.2f}x")
+    finally:
+        subprocess.run(["docker", "rm", "-f", upstream], capture_output=True, check=False)
+        for name in made:
+            with contextlib.suppress(Exception):  # already removed: nothing left to do
+                backend.remove(name, volumes=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
