@@ -241,6 +241,16 @@ def permission_mode(agent: AgentSpec) -> str:
     return "skip" if unattended else "ask"
 
 
+def unsealed_backend(backend: str) -> dict[str, Any]:
+    """``plan.extra["egress"]`` of a backend that has no sidecar: unsealed, and said so."""
+    return {
+        "sealed": False,
+        "skip_permissions": False,
+        "warning": f"UNSEALED: the {backend} backend has no egress sidecar yet; the "
+        "bottle's traffic is not filtered and claude asks for permission",
+    }
+
+
 def describe(plan: BottlePlan) -> list[str]:
     """The egress part of a dry run in words (the credential's source, never its value)."""
     info = plan.extra.get("egress") or {}

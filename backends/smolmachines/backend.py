@@ -43,6 +43,7 @@ from backends.base import (
     _no_progress,
 )
 from backends.claude import GUEST_STATUS_DIR
+from backends.egress.plan import unsealed_backend
 from backends.owner import agent_user
 from backends.paths import save_plan, saved_plan
 from backends.plan import check_name, shared_plan
@@ -142,6 +143,8 @@ class SmolmachinesBackend(BottleBackend):
                 "machine_user": cli.MACHINE_USER,
                 # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
                 "pids_limit_applied": False,
+                # No egress sidecar on this backend yet: said in plan, ls and the table.
+                "egress": unsealed_backend(NAME),
             },
         )
 

@@ -236,3 +236,14 @@ def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     assert argv[argv.index("-s") + 1] == "/opt/bottle-egress/addon.py"
     assert "connection_strategy=lazy" in argv
     assert f"regular@{pol.PROXY_PORT}" in argv
+
+
+def test_smolmachines_plan_says_it_is_unsealed() -> None:
+    from backends import registry
+
+    plan = registry.get_backend("smolmachines").prepare(
+        AgentSpec(name="vm", backend="smolmachines")
+    )
+    assert plan.extra["egress"]["sealed"] is False
+    assert egress.describe(plan)[0].startswith("UNSEALED: the smolmachines backend")
+    assert egress.SKIP_PERMISSIONS not in plan.claude_args
