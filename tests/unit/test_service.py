@@ -82,6 +82,9 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "id": "id-web",
         "status": None,  # list_agents looks at no status; `ls` and the dashboard do
         "status_since": None,
+        # A docker agent is sealed by default, so claude skips permission prompts.
+        "egress": "sealed",
+        "permissions": "skip",
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     rows[0].status = Status("waiting", "permission prompt", 1767225600.0)
