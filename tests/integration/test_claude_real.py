@@ -99,6 +99,9 @@ def agent(
         f'workspace = "{workspace}"\n'
         f'prompt = "You are agent PROMPT-{mark}."\n'
         f'claude_args = ["--model", "claude-standin-{mark}"]\n'
+        # Unsealed on purpose: this tier checks the conversation with the stand-in on
+        # the bottle's own network (the sealed path is tests/integration/test_egress_*).
+        "sealed = false\n"
         f'env = {{ ANTHROPIC_BASE_URL = "http://{api_name}:8080", '
         f'ANTHROPIC_API_KEY = "{API_KEY}", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1" }}\n'
     )
