@@ -223,6 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--volumes", action="store_true", help="also delete the home volume and host state"
     )
 
+    p = _agent_command(
+        sub,
+        "egress",
+        help="an agent's egress log: allowed and denied hosts",
+        description="Summarize the agent's egress log (one JSON line per decision of its "
+        "sidecar): each host:port with how often it was allowed and denied, the last time, "
+        "and the last reason it was denied.",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list (host, port, rule, allowed, denied, last, last_reason)",
+    )
+
+    p = _agent_command(
+        sub,
+        "allow",
+        help="add a host to an agent's egress allowlist",
+        description="Add HOST (github.com, *.npmjs.org, host:80) to egress_allow of the "
+        "agent in the config file (the rest of the file is kept as written). A running "
+        "sidecar applies it at once; otherwise the next up does.",
+    )
+    p.add_argument("host", help="host, *.domain or host:port")
+
     p = sub.add_parser(
         "image",
         help="manage the agent image",
@@ -580,6 +604,37 @@ def cmd_rm(ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_egress(ctx: Context) -> int:
+    ctx.target(ctx.args.name)  # an unknown agent is a usage error
+    from bottle_dash.service import egress_summary
+
+    hosts = egress_summary(ctx.args.name)
+    if ctx.args.json:
+        _say(json.dumps([h.to_dict() for h in hosts], indent=2))
+        return EXIT_OK
+    if not hosts:
+        _say(f"{ctx.args.name}: no egress recorded yet")
+        return EXIT_OK
+    table = [("HOST", "ALLOWED", "DENIED", "LAST", "LAST DENIAL")]
+    for h in hosts:
+        table.append((h.rule, str(h.allowed), str(h.denied), h.last or "-", h.last_reason))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def cmd_allow(ctx: Context) -> int:
+    if ctx.args.name not in ctx.config.agents:
+        raise UsageError(f"no agent named {ctx.args.name!r} in {ctx.config_path}", f"{PROG} ls")
+    from bottle_dash.service import allow_host
+
+    spec, live = allow_host(ctx.config_path, ctx.args.name, ctx.args.host)
+    when = "applied to the running sidecar" if live else f"applies at the next `{PROG} up`"
+    _say(f"{spec.name}: egress_allow = {list(spec.egress.allow)} ({when})")
+    return EXIT_OK
+
+
 def cmd_image(ctx: Context) -> int:
     if ctx.args.image_command != "build":
         raise UsageError("image needs an action", f"{PROG} image build [--tag TAG]")
@@ -621,6 +676,8 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "exec": cmd_exec,
     "down": cmd_down,
     "rm": cmd_rm,
+    "egress": cmd_egress,
+    "allow": cmd_allow,
     "image": cmd_image,
 }
 

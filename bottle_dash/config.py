@@ -663,6 +663,64 @@ def render_agent(name: str, table: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def allow_host(path: str | Path, name: str, host: str) -> AgentSpec:
+    """Add ``host`` (an allowlist rule) to ``egress_allow`` of agent ``name`` in the config
+    file, keeping the rest of the text byte for byte; returns the agent as revalidated.
+
+    An agent that sets no ``egress_allow`` of its own gets one: the defaults' list plus
+    ``host`` (its own list replaces the defaults'). Raises ``ConfigError``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc}", path=path, agent=name) from None
+    data = _parse_toml(text, path)
+    table = (data.get("agents") or {}).get(name)
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"agent {name!r} is not defined in this file",
+            path=path,
+            agent=name,
+            fix=f"add an [agents.{name}] table first",
+        )
+    try:
+        rule = str(parse_rule(host))
+    except ValueError as exc:
+        raise ConfigError(str(exc), path=path, agent=name, key="egress_allow") from None
+    defaults = data.get("defaults") or {}
+    current = [str(r) for r in table.get("egress_allow", defaults.get("egress_allow", []))]
+    if rule in current:
+        return parse_config(text, path).agents[name]
+    line = f"egress_allow = {toml_value([*current, rule])}\n"
+    where = _Locator(text)
+    lines = text.splitlines(keepends=True)
+    at = where.key(f"agents.{name}", "egress_allow")
+    header = where.header(name)
+    if at is not None:
+        end, depth = at - 1, 0
+        while end < len(lines):  # a list may span lines: to where its brackets close
+            depth += lines[end].count("[") - lines[end].count("]")
+            if depth <= 0:
+                break
+            end += 1
+        lines[at - 1 : end + 1] = [line]
+    elif header is not None:
+        lines.insert(header, line)
+    else:
+        raise ConfigError(
+            "the agent's table is written in a form this edit does not handle",
+            path=path,
+            agent=name,
+            key="egress_allow",
+            fix=f'add "{rule}" to egress_allow of [agents.{name}] by hand',
+        )
+    new_text = "".join(lines)
+    spec = parse_config(new_text, path).agents[name]
+    _write_atomic(path, new_text)
+    return spec
+
+
 def toml_value(value: Any) -> str:
     """A TOML literal for a string, number, bool, Path, list or table."""
     if isinstance(value, bool):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backends import registry
@@ -39,7 +40,9 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import resume_fallback
-from backends.egress.plan import configured_egress, permission_mode
+from backends.egress.log import HostSummary, read_summary
+from backends.egress.plan import allow_live, configured_egress, egress_log, permission_mode
+from backends.egress.policy import parse_rule
 from backends.paths import agent_state_dir
 from backends.run import run
 from bottle_dash.config import Config
@@ -171,6 +174,21 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
         spec=spec,
         info=info,
     )
+
+
+def egress_summary(name: str) -> list[HostSummary]:
+    """The agent's egress log: allowed and denied hosts, with counts and the last time."""
+    return read_summary(egress_log(name))
+
+
+def allow_host(config_path: str | Path, name: str, host: str) -> tuple[AgentSpec, bool]:
+    """Add ``host`` to the agent's ``egress_allow`` in the config file; also to its running
+    sidecar's policy when it has one. Returns the agent and whether it applied live."""
+    from bottle_dash.config import allow_host as add
+
+    spec = add(config_path, name, host)
+    live = allow_live(name, str(parse_rule(host)))
+    return spec, live
 
 
 def backends_needed(config: Config | None) -> set[str]:

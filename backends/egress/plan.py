@@ -356,3 +356,25 @@ def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
     if (plan.extra.get("egress") or {}).get("upstream_ca"):
         argv += ["--set", f"ssl_verify_upstream_trusted_ca={pol.SIDECAR_DIR}/{UPSTREAM_CA_FILE}"]
     return argv
+
+
+def allow_live(agent: str, rule: str) -> bool:
+    """Add ``rule`` to the policy of the agent's running sidecar (it re-reads the file on
+    change) and to the recorded plan; False when the agent has no sealed bottle."""
+    directory = egress_dir(agent)
+    file = directory / pol.POLICY_FILE
+    try:
+        current = pol.Policy.from_json(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError):
+        return False
+    new = pol.parse_rule(rule)
+    if new not in current.allow:
+        current = pol.Policy(current.agent, (*current.allow, new), current.api, current.placeholder)
+        paths.write_private(file, current.to_json().encode())
+    recorded = paths.saved_plan(agent)
+    if recorded is not None and is_sealed(recorded):
+        allow = recorded.extra["egress"]["allow"]
+        if str(new) not in allow:
+            allow.append(str(new))
+            paths.save_plan(recorded)
+    return True

@@ -6,6 +6,7 @@ Widgets never call a backend or tmux: workers do the I/O and report with one of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -52,6 +53,15 @@ class LogsLoaded(Message):
 
     agent: str
     text: str
+
+
+@dataclass
+class EgressLoaded(Message):
+    """An agent's egress log summary, fetched for the egress screen."""
+
+    agent: str
+    hosts: list[Any]
+    error: str = ""
 
 
 @dataclass

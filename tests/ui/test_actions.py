@@ -503,3 +503,27 @@ async def test_an_unchanged_poll_redraws_no_header_details_or_problems(tmp_path:
         await settle(pilot)
         assert sorted(drawn) == ["AgentDetails", "CountsHeader"]
         assert "1 running   2 stopped" in screen_text(pilot.app)
+
+
+async def test_e_shows_the_egress_log_and_a_adds_the_host(tmp_path: Any) -> None:
+    from backends.egress.plan import egress_log
+
+    (tmp_path / "config.toml").write_text("[agents.alpha]\n")
+    log = egress_log("alpha")
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        '{"decision": "deny", "host": "evil.example", "port": 443, "ts": "T2", '
+        '"reason": "evil.example:443 is not on the allowlist"}\n'
+        '{"decision": "allow", "host": "api.anthropic.com", "port": 443, "ts": "T1"}\n'
+    )
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "e")
+        await until(pilot, lambda: "egress: alpha" in screen_text(pilot.app))
+        text = screen_text(pilot.app)
+        assert "evil.example" in text and "api.anthropic.com" in text
+        await pilot.press("a")  # the first row: the denied host
+        await until(pilot, lambda: "added to egress_allow" in screen_text(pilot.app))
+        assert "egress: alpha" not in screen_text(pilot.app)
+    assert 'egress_allow = ["evil.example"]' in (tmp_path / "config.toml").read_text()

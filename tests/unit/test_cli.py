@@ -15,7 +15,9 @@ from cli_run import bd
 
 from bottle_dash import cli
 
-SUBCOMMANDS = ["init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "image"]
+SUBCOMMANDS = [
+    "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow", "image"
+]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
 

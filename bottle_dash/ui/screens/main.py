@@ -25,12 +25,20 @@ from textual.worker import Worker, WorkerState
 
 from backends.base import NOT_CREATED, RUNNING, BackendError, Problem
 from backends.run import run
-from bottle_dash.service import AgentRow, AgentService, Attached, describe
+from bottle_dash.service import (
+    AgentRow,
+    AgentService,
+    Attached,
+    allow_host,
+    describe,
+    egress_summary,
+)
 from bottle_dash.status import Change
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import (
     ActionDone,
     ActionProgress,
+    EgressLoaded,
     LogsLoaded,
     PollDone,
     PreflightDone,
@@ -90,6 +98,7 @@ class MainScreen(Screen[None]):
         Binding("l", "logs", "Logs"),
         Binding("w", "next_status('waiting')", "Next waiting"),
         Binding("i", "next_status('idle')", "Next idle"),
+        Binding("e", "egress", "Egress"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -549,6 +558,46 @@ class MainScreen(Screen[None]):
 
         self.set_status("")
         self.app.push_screen(LogsScreen(message.agent, message.text))
+
+    def action_egress(self) -> None:
+        """e: the agent's egress log; a denied host can be added to its allowlist."""
+        row = self.selected
+        if row is None:
+            return
+        self.fetch_egress(row)
+
+    @work(thread=True, group="egress", exclusive=True, exit_on_error=False)
+    def fetch_egress(self, row: Any) -> None:
+        try:
+            self.post_message(EgressLoaded(row.name, egress_summary(row.name)))
+        except Exception as exc:
+            self.post_message(EgressLoaded(row.name, [], f"cannot read: {describe(exc)}"))
+
+    def on_egress_loaded(self, message: EgressLoaded) -> None:
+        from bottle_dash.ui.screens.egress import EgressScreen
+
+        row = next((r for r in self.result.rows if r.name == message.agent), None)
+        note = message.error
+        if row is not None and row.egress != "sealed" and not note:
+            note = f"{row.name} is {row.egress or 'not sealed'}: nothing is filtered"
+
+        def chosen(rule: str | None) -> None:
+            if rule and row is not None:
+                self.allow_host(row, rule)
+
+        self.app.push_screen(EgressScreen(message.agent, message.hosts, note), chosen)
+
+    @work(thread=True, group="allow", exclusive=True, exit_on_error=False)
+    def allow_host(self, row: Any, rule: str) -> None:
+        try:
+            _spec, live = allow_host(self.ctx.config_file(), row.name, rule)
+        except Exception as exc:
+            self.app.call_from_thread(self.set_status, f"{row.name}: allow: {describe(exc)}")
+            return
+        when = "applied now" if live else "applies at the next up"
+        self.app.call_from_thread(
+            self.set_status, f"{row.name}: {rule} added to egress_allow ({when})"
+        )
 
     def action_filter(self) -> None:
         """/: show the filter box."""

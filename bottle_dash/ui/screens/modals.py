@@ -86,6 +86,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("d", "remove the bottle (asks; can delete its volumes)"),
     ("n", "define a new agent (saved to the config file)"),
     ("l", "the bottle's logs"),
+    ("e", "egress: hosts allowed and denied; a adds one to the allowlist"),
     ("/", "filter agents by name (escape clears)"),
     ("w", "next agent waiting for you (its pane comes to the front)"),
     ("i", "next idle agent (its turn finished; its pane comes to the front)"),

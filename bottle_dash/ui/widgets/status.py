@@ -170,6 +170,7 @@ MAIN_KEYS: tuple[tuple[str, str], ...] = (
     ("d", "remove"),
     ("n", "new"),
     ("l", "logs"),
+    ("e", "egress"),
     ("/", "filter"),
     ("t", "theme"),
     ("?", "help"),
