@@ -43,6 +43,7 @@ from backends.claude import resume_fallback
 from backends.egress.log import HostSummary, read_summary
 from backends.egress.plan import allow_live, configured_egress, egress_log, permission_mode
 from backends.egress.policy import parse_rule
+from backends.images.reference import is_local_path
 from backends.paths import agent_state_dir
 from backends.run import run
 from bottle_dash.config import Config
@@ -536,8 +537,60 @@ class AgentService:
             if not check.found and check.ok:
                 check.found = "ready"
             checks.append(check)
+        checks.extend(image_checks(config))
         checks.append(tmux_check())
         return checks
+
+
+def images_needed(config: Config | None) -> list[str]:
+    """Engine images the agents run (a smolmachines path or pack is not one), the default
+    agent image first; the default alone when no agent is defined."""
+    refs = [AgentSpec.image]
+    for spec in config.agents.values() if config else ():
+        if spec.image not in refs and not is_local_path(spec.image):
+            refs.append(spec.image)
+    return refs
+
+
+def image_checks(config: Config | None) -> list[Check]:
+    """Is each agent image in the Docker engine, and which Claude Code does it carry (the
+    image label)? A missing one says how to build it."""
+    if shutil.which("docker") is None:
+        return []
+    from backends.images.agent import image_state
+
+    used = {spec.image for spec in config.agents.values()} if config and config.agents else set()
+    checks = []
+    for ref in images_needed(config):
+        check = Check(f"image {ref}", needed=ref in used)
+        state = image_state(ref)
+        if state.error:
+            check.found = "unknown"
+            check.problems.append(
+                Problem(
+                    "image",
+                    f"cannot inspect {ref}: {state.error}",
+                    "check `docker info`",
+                    fatal=False,
+                )
+            )
+        elif state.exists:
+            check.found = f"Claude Code {state.claude_code or '(version not recorded)'}"
+        elif ref == AgentSpec.image:
+            check.problems.append(
+                Problem("image", f"the agent image {ref} is not built", "bottle-dash image build")
+            )
+        else:
+            check.problems.append(
+                Problem(
+                    "image",
+                    f"image {ref} is not in the Docker engine",
+                    f"build or load it (docker build -t {ref} … / docker load), or use the "
+                    f"default {AgentSpec.image} (bottle-dash image build)",
+                )
+            )
+        checks.append(check)
+    return checks
 
 
 def tmux_check() -> Check:

@@ -291,3 +291,23 @@ def test_plan_json_is_the_dry_run(tmp_path: Path, test_image: str, workspace: Pa
     assert plan["workspace"] == str(workspace)
     assert plan["labels"]["bottle-dash.agent"] == name
     assert docker_labelled(name) == {"container": [], "volume": [], "network": []}
+
+
+def test_doctor_shows_each_agent_image_and_its_claude_code(tmp_path: Path, test_image: str) -> None:
+    missing = f"bottle-dash-test-none:{agent_name('img')}"
+    env = make_env(
+        tmp_path,
+        {agent_name("has"): {"image": test_image}, agent_name("lacks"): {"image": missing}},
+    )
+    done = bd("doctor", "--json", env=env)
+    checks = {c["component"]: c for c in json.loads(done.stdout)}
+    have = checks[f"image {test_image}"]
+    assert have["ok"] and have["needed"]
+    assert have["found"] == "Claude Code (version not recorded)"  # the test image has no label
+    lacks = checks[f"image {missing}"]
+    assert not lacks["ok"] and lacks["needed"]
+    assert "not in the Docker engine" in lacks["problems"][0]["what"]
+    assert "bottle-dash image build" in lacks["problems"][0]["fix"]
+    assert done.returncode == 4  # a needed image is missing
+    default = checks["image bottle-dash-agent:latest"]
+    assert not default["needed"]  # no agent runs it
