@@ -17,6 +17,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("textual", "libtmux", "bottle_dash")
+#: Modules that run inside the egress sidecar, not on the host: they import mitmproxy,
+#: which the sidecar image has and the host need not. Their imports are checked by source.
+SIDECAR_ONLY = ("backends.egress.addon",)
 
 
 def backend_modules() -> list[str]:
@@ -25,7 +28,8 @@ def backend_modules() -> list[str]:
 
     names = ["backends"]
     for info in pkgutil.walk_packages(backends.__path__, "backends."):
-        names.append(info.name)
+        if info.name not in SIDECAR_ONLY:
+            names.append(info.name)
     return names
 
 
@@ -69,3 +73,25 @@ def test_cli_layer_imports_no_ui(module: str) -> None:
     loaded = loaded_after([module])
     leaked = [m for m in loaded if m.split(".")[0] in ("textual", "libtmux")]
     assert leaked == [], f"{module} imported {leaked}"
+
+
+@pytest.mark.parametrize("module", SIDECAR_ONLY)
+def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_the_policy(module: str) -> None:
+    # The sidecar image has Python, mitmproxy and the addon's folder (the addon and
+    # policy.py, imported as ``policy`` there): nothing of the app, nothing else of backends.
+    import ast
+
+    source = REPO / (module.replace(".", "/") + ".py")
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    allowed_roots = set(sys.stdlib_module_names) | {"__future__", "mitmproxy", "policy"}
+    strays = sorted(
+        name
+        for name in imported
+        if name.split(".")[0] not in allowed_roots and name != "backends.egress.policy"
+    )
+    assert strays == [], f"{module} imports {strays}"
