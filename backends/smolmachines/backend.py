@@ -25,6 +25,7 @@ from pathlib import Path
 
 from backends import run as runner
 from backends.base import (
+    GUEST_UID,
     GUEST_WORKSPACE,
     LABEL_AGENT,
     LABEL_BACKEND,
@@ -187,7 +188,7 @@ class SmolmachinesBackend(BottleBackend):
                 undo.callback(self._delete_quietly, smolvm, plan.bottle)
                 progress(f"starting machine {plan.bottle}")
                 self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
-                bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env)
+                bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env, agent_uid=plan.uid)
                 bottle.plan = plan
                 provision(bottle, plan, progress)
                 save_plan(plan)
@@ -255,7 +256,13 @@ class SmolmachinesBackend(BottleBackend):
     def _handle(self, record: cli.MachineRecord, agent: str) -> SmolBottle:
         """A handle with the plan (and so the guest env) of the agent's last launch."""
         plan = saved_plan(agent)
-        bottle = SmolBottle(self.smolvm(), record.name, agent, plan.env if plan else {})
+        bottle = SmolBottle(
+            self.smolvm(),
+            record.name,
+            agent,
+            plan.env if plan else {},
+            agent_uid=plan.uid if plan else GUEST_UID,
+        )
         bottle.plan = plan
         return bottle
 

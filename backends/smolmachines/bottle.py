@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from backends import run as runner
-from backends.base import CLAUDE, GUEST_USER, Bottle, Completed, ProvisionError
+from backends.base import CLAUDE, GUEST_UID, GUEST_USER, Bottle, Completed, ProvisionError
 from backends.smolmachines import smolvm as cli
 
 #: Absolute path of the resize wrapper; tmux panes run it by path from any cwd.
@@ -38,12 +38,15 @@ class SmolBottle(Bottle):
         env: Mapping[str, str] | None = None,
         *,
         python: str = sys.executable,
+        agent_uid: int = GUEST_UID,
     ) -> None:
         self.smolvm = smolvm
         self.name = name
         self.agent = agent
         self.env = dict(env or {})
         self.python = python
+        #: The agent's uid (its plan's): 0 switches with ``smolvm.ROOT_AGENT_SWITCH``.
+        self.agent_uid = agent_uid
 
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
         """``smolvm machine exec --name M -i [-t] -e HOME.. -e USER.. -e K=V.. -- runuser -u
@@ -55,20 +58,39 @@ class SmolBottle(Bottle):
     ) -> list[str]:
         """Host argv running ``argv`` as ``user``; interactive, and wrapped when ``tty``."""
         inner = cli.exec_argv(
-            self.smolvm, self.name, argv, user=user, env=self.env, interactive=True, tty=tty
+            self.smolvm,
+            self.name,
+            argv,
+            user=user,
+            env=self.env,
+            interactive=True,
+            tty=tty,
+            agent_uid=self.agent_uid,
         )
         return wrap_tty(self.python, self.name, inner) if tty else inner
 
     def exec(self, script: str, *, user: str = GUEST_USER, timeout: float = 120) -> Completed:
         """Run ``sh -c script`` as ``user`` and capture its output; never raises on non-zero."""
-        argv = cli.exec_argv(self.smolvm, self.name, ["sh", "-c", script], user=user, env=self.env)
+        argv = cli.exec_argv(
+            self.smolvm,
+            self.name,
+            ["sh", "-c", script],
+            user=user,
+            env=self.env,
+            agent_uid=self.agent_uid,
+        )
         done = runner.run(argv, timeout=timeout)
         return Completed(done.argv, done.returncode, done.stdout, cli.clean_stderr(done.stderr))
 
     def _check(self, script: str, *args: str, user: str, what: str) -> None:
         # Paths travel as positional parameters of `sh -c`, never pasted into the script.
         argv = cli.exec_argv(
-            self.smolvm, self.name, ["sh", "-c", script, "sh", *args], user=user, env=self.env
+            self.smolvm,
+            self.name,
+            ["sh", "-c", script, "sh", *args],
+            user=user,
+            env=self.env,
+            agent_uid=self.agent_uid,
         )
         done = runner.run(argv, timeout=120)
         if not done.ok:

@@ -198,6 +198,29 @@ def guest_env(user: str, env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+#: How the agent becomes uid 0 when its workspace belongs to root: every capability out
+#: of its bounding and inheritable sets and no-new-privileges, as in a docker bottle (a
+#: plain ``runuser`` to a uid-0 ``node`` would keep all of root's capabilities in the VM).
+ROOT_AGENT_SWITCH: tuple[str, ...] = (
+    "setpriv",
+    "--reuid=0",
+    "--regid=0",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+    "--",
+)
+
+
+def user_switch(user: str, agent_uid: int | None = None) -> list[str]:
+    """The guest command that runs the rest as ``user``: ``runuser -u USER --``, or
+    ``ROOT_AGENT_SWITCH`` for the agent (``node``) when it is uid 0 (``agent_uid``)."""
+    if user == GUEST_USER and agent_uid == 0:
+        return list(ROOT_AGENT_SWITCH)
+    return ["runuser", "-u", user, "--"]
+
+
 def exec_argv(
     smolvm: str,
     name: str,
@@ -207,16 +230,18 @@ def exec_argv(
     env: Mapping[str, str] = {},
     interactive: bool = False,
     tty: bool = False,
+    agent_uid: int | None = None,
 ) -> list[str]:
     """``smolvm machine exec --name N [-i] [-t] -e HOME=.. -e USER=.. -e K=V.. -- runuser -u
-    USER -- ARGV..``: ``argv`` runs as ``user`` (no login shell) with the guest env."""
+    USER -- ARGV..``: ``argv`` runs as ``user`` (no login shell) with the guest env (see
+    ``user_switch`` for the agent as uid 0)."""
     out = [smolvm, "machine", "exec", "--name", name]
     if interactive or tty:
         out.append("-i")
     if tty:
         out.append("-t")
     out += _pairs("-e", guest_env(user, env))
-    return [*out, "--", "runuser", "-u", user, "--", *argv]
+    return [*out, "--", *user_switch(user, agent_uid), *argv]
 
 
 # The side channel lives in pty_resize.py (stdlib only, run by path); re-exported here

@@ -1,8 +1,8 @@
 """Assemble the offline test agent image and ``docker import`` it (test fixture only).
 
 No registry is reachable from CI, so the image the tests run is built here from files on
-the host: busybox (static) for a shell and coreutils, util-linux's ``runuser`` and ``git``
-with the libraries and PAM modules they load, a ``node`` user (uid 1000), ``/workspace``,
+the host: busybox (static) for a shell and coreutils, util-linux's ``runuser``/``setpriv``,
+``git``, with the libraries and PAM modules they load, a ``node`` user (uid 1000), ``/workspace``,
 and the stand-in ``claude`` from this folder. The tag carries a hash of the inputs, so
 the image is rebuilt only when they change.
 
@@ -23,9 +23,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = "bottle-dash-test-agent"
 LABEL = "bottle-dash.test-image=1"
-#: git: the agent's own work in /workspace (init, add, commit, status) is tested as the agent.
+#: git: the agent's own work in /workspace (init, add, commit, status) is tested as the agent;
+#: setpriv: how smolmachines runs an agent that is uid 0 without capabilities;
 #: jq lets the stand-in claude run the hooks of the `--settings` JSON it is given.
-BINARIES = ["/usr/sbin/runuser", "/usr/bin/git", "/usr/bin/jq"]
+BINARIES = ["/usr/sbin/runuser", "/usr/bin/setpriv", "/usr/bin/git", "/usr/bin/jq"]
 PAM_MODULES = ["pam_rootok.so", "pam_permit.so", "pam_env.so", "pam_limits.so"]
 PAM_RUNUSER = (
     "auth sufficient pam_rootok.so\naccount required pam_permit.so\n"

@@ -201,8 +201,15 @@ def test_smolmachines_agent_owns_its_work(
     rm_after: list[tuple[str, dict[str, str]]],
 ) -> None:
     name = agent_name(f"smol-own-{owner}")
-    rm_after.append((name, {"BOTTLE_DASH_CONFIG": str(tmp_path / "config.toml")}))
+    env = {"BOTTLE_DASH_CONFIG": str(tmp_path / "config.toml")}
+    rm_after.append((name, env))
     check_agent_owns_its_work(tmp_path, name, {"backend": "smolmachines", "image": standin}, owner)
+
+    # No capability for the agent in the VM; as uid 0 none can come back either.
+    status = _ok(bd("exec", name, "--", "cat", "/proc/self/status", env=env))
+    assert "CapEff:\t0000000000000000" in status
+    if owner == 0:
+        assert "CapBnd:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
 
 
 def _legacy_bottle(backend: DockerBackend, plan: Any) -> None:

@@ -158,3 +158,18 @@ def test_reown_tar_sets_every_owner_clears_setuid_and_drops_devices() -> None:
         assert members["node/link"].linkname == "../../etc/passwd"
         data = tar.extractfile(members["node/.claude.json"])
         assert data is not None and data.read() == b"{}"
+
+
+def test_smolmachines_agent_as_root_switches_without_capabilities() -> None:
+    from backends.smolmachines import smolvm as cli
+
+    argv = cli.exec_argv("smolvm", "m", ["claude"], agent_uid=0)
+    assert argv[argv.index("--") + 1 :] == [*cli.ROOT_AGENT_SWITCH, "claude"]
+    assert cli.ROOT_AGENT_SWITCH[-1] == "--" and "--no-new-privs" in cli.ROOT_AGENT_SWITCH
+    assert "--bounding-set=-all" in cli.ROOT_AGENT_SWITCH
+    # Any other uid, and root itself on request, keep runuser.
+    for uid in (None, 1000, 1234):
+        plain = cli.exec_argv("smolvm", "m", ["claude"], agent_uid=uid)
+        assert plain[plain.index("--") + 1 :] == ["runuser", "-u", "node", "--", "claude"]
+    asked = cli.exec_argv("smolvm", "m", ["id"], user="root", agent_uid=0)
+    assert asked[asked.index("--") + 1 :] == ["runuser", "-u", "root", "--", "id"]
