@@ -5,13 +5,15 @@ A bottle shares the host kernel's uids (the docker backend) or passes them throu
 virtiofs (smolmachines), so the only way for files to land on the host owned by the
 workspace's owner, with no capability in the bottle, is to run the agent as that uid:gid.
 The guest's ``node`` account is given that uid:gid (docker: a generated ``/etc/passwd``
-and ``/etc/group`` mounted read-only; smolmachines: root in the VM rewrites them), so
-``-u node``/``runuser -u node`` and ``HOME=/home/node`` stay what they always were.
+and ``/etc/group`` mounted read-only, execs by numeric uid:gid; smolmachines: root in the
+VM rewrites them, execs stay ``runuser -u node``), so the agent is still ``node`` with
+``HOME=/home/node`` inside.
 
 A workspace owned by root is the one case where the agent runs as uid 0: with every
-capability dropped and no-new-privileges (docker), it is the owner of the workspace and of
-nothing else it could not already touch. Docker Engine 20.10 (runc 1.1) cannot idmap a
-bind mount, which would have let a non-root uid write root-owned files; see README.
+capability dropped and no-new-privileges (docker; smolmachines switches with
+``smolvm.ROOT_AGENT_SWITCH``), it owns the workspace and can do nothing a capability
+would allow. Docker Engine 20.10 (runc 1.1) cannot idmap a bind mount, which would have
+let a non-root uid write root-owned files; see README.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from backends.base import BottlePlan
@@ -52,10 +53,13 @@ def write_readable(path: Path, data: str) -> None:
     """Write ``data`` to ``path`` with mode 0644 (files a bottle's agent reads through a
     mount, whatever its uid; they hold nothing secret), replacing it atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(data, encoding="utf-8")
-    tmp.chmod(0o644)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, data.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def write_prompt(agent: str, prompt: str) -> Path:
