@@ -245,8 +245,16 @@ def bottle_name(agent: str) -> str:
 
 
 def bottle_labels(agent: str, backend: str) -> dict[str, str]:
-    """The labels put on every resource of a bottle; listing is by these."""
-    return {LABEL_AGENT: agent, LABEL_BACKEND: backend, LABEL_VERSION: VERSION}
+    """The labels put on every resource of a bottle; listing is by these, and by the
+    owner label (``backends.ownership``): host user and config identity."""
+    from backends import ownership
+
+    return {
+        LABEL_AGENT: agent,
+        LABEL_BACKEND: backend,
+        LABEL_VERSION: VERSION,
+        ownership.LABEL_OWNER: ownership.current(),
+    }
 
 
 def skill_dest(skill: Path) -> str:
@@ -341,3 +349,14 @@ class BottleBackend(ABC):
     def host_pid(self, info: BottleInfo) -> int | None:
         """The host process that carries the bottle's resource use (None if unknown)."""
         return info.host_pid
+
+    def probe_facts(self, agent: str) -> dict[str, Any]:
+        """What the engine knows of ``agent``'s bottle, for the escape probes
+        (``backends.probes``): settings, networks, mounts. Raises ``BottleNotFound``."""
+        return {}
+
+    def hardening(self) -> list[Problem]:
+        """What of the hardening this backend's engine does not give (a user namespace, a
+        disk budget), each as a non-fatal ``Problem`` with how to turn it on; ``doctor``
+        prints them and ``plan`` records them. Never raises."""
+        return []

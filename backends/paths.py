@@ -38,10 +38,23 @@ def agent_state_dir(agent: str) -> Path:
     return state_dir() / "agents" / agent
 
 
+def private_dirs(folder: Path) -> None:
+    """Create ``folder`` and every folder between it and ``state_dir()`` mode 0700 (and
+    tighten them when they exist): the agent's files may hold secrets."""
+    top = state_dir()
+    chain = [folder, *folder.parents]
+    inside = top in chain
+    for level in reversed(chain[: chain.index(top) + 1] if inside else [folder]):
+        level.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if level.stat().st_mode & 0o777 != 0o700:
+            os.chmod(level, 0o700)
+
+
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600 from the first byte (no umask window)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write ``data`` to ``path`` with mode 0600 from the first byte (no umask window), in
+    a 0700 folder."""
+    private_dirs(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, data)

@@ -168,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
         "agent is no longer defined can be started, not launched.",
     )
 
+    p = _agent_command(
+        sub,
+        "probe",
+        help="run the escape probes against an agent's running bottle",
+        description="Run the escape probes (host, credential, network) against the agent's "
+        "running bottle and print pass / fail / n/a with the evidence, and the fix for each "
+        "failure. Nothing is sent outside the bottle's own network. The whole suite's result "
+        "is kept for the dashboard's seal badge and `ls --json`. Exits 1 when a probe fails.",
+    )
+    p.add_argument("--json", action="store_true", help="print the run as JSON")
+    p.add_argument(
+        "--only", action="append", metavar="PROBE", help="run this probe only (repeatable)"
+    )
+
     p = sub.add_parser(
         "ls",
         help="list agents and their bottles",
@@ -635,6 +649,24 @@ def cmd_allow(ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_probe(ctx: Context) -> int:
+    row = ctx.target(ctx.args.name)
+    if row.state != RUNNING:
+        raise UsageError(
+            f"{row.name}'s bottle is {row.state}, not running", f"{PROG} up {row.name}"
+        )
+    run = ctx.service.probe(row, ctx.args.only or None)
+    if ctx.args.json:
+        _say(json.dumps(run.to_dict(), indent=2))
+        return EXIT_FAILED if run.failures else EXIT_OK
+    for result in run.results:
+        _say(f"{result.outcome:4s}  {result.group:10s}  {result.probe:24s}  {result.evidence}")
+        if result.fix:
+            _say(f"{'':4s}  {'':10s}  {'':24s}  fix: {result.fix}")
+    _say(f"{row.name}: {run.seal}")
+    return EXIT_FAILED if run.failures else EXIT_OK
+
+
 def cmd_image(ctx: Context) -> int:
     if ctx.args.image_command != "build":
         raise UsageError("image needs an action", f"{PROG} image build [--tag TAG]")
@@ -679,6 +711,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "egress": cmd_egress,
     "allow": cmd_allow,
     "image": cmd_image,
+    "probe": cmd_probe,
 }
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends import registry
+from backends import ownership, registry
 from backends.base import SLUG_MAX, AgentSpec, is_slug
 from backends.egress.policy import parse_rule
 from backends.egress.spec import EgressSpec
@@ -205,6 +205,8 @@ def load_config(path: str | Path | None = None) -> Config:
     raises ``ConfigError``; nothing is half-loaded.
     """
     file = resolve_config_path(path)
+    # Bottles are owned by host user + config file: this process acts on this file's only.
+    ownership.use_config(file)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -767,13 +769,22 @@ def _toml_key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
 
 
+def private_dir(folder: Path) -> None:
+    """Make the config's folder: 0700 when bottle-dash creates it, and the default folder
+    (``$XDG_CONFIG_HOME/bottle-dash``) 0700 always. A folder the operator chose with
+    ``--config`` that already exists is theirs and left as it is."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)
+    elif folder == default_config_path().parent:
+        os.chmod(folder, 0o700)
+
+
 def _write_atomic(file: Path, text: str) -> None:
-    """Write via a temp file in the same folder and ``os.replace``, keeping the file mode."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = file.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
+    """Write via a temp file in the same folder and ``os.replace``; the file is 0600
+    (it holds ``env``, which may carry secrets) whatever mode it had."""
+    private_dir(file.parent)
+    mode = 0o600
     import tempfile  # only when writing the file
 
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
@@ -826,10 +837,11 @@ def write_starter(
     Refuses (``ConfigError``) when the file already exists: it is never overwritten.
     """
     file = resolve_config_path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(file.parent)
     try:
-        # O_EXCL: refuse atomically, even if another process creates it meanwhile.
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # O_EXCL: refuse atomically, even if another process creates it meanwhile. 0600:
+        # the config holds `env`, which may carry secrets.
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise ConfigError(
             "already exists; not overwriting it",

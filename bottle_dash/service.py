@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends import registry
+from backends import registry, workspace
 from backends.base import (
     GUEST_USER,
     NOT_CREATED,
@@ -45,6 +45,7 @@ from backends.egress.plan import allow_live, configured_egress, egress_log, perm
 from backends.egress.policy import parse_rule
 from backends.images.reference import is_local_path
 from backends.paths import agent_state_dir
+from backends.probes import suite
 from backends.run import run
 from bottle_dash.config import Config
 from bottle_dash.status import Status
@@ -111,6 +112,11 @@ class AgentRow:
             ),
             "egress": self.egress,
             "permissions": self.permissions,
+            "seal": self.seal,
+            "seal_failures": [
+                {"probe": r.probe, "evidence": r.evidence, "fix": r.fix} for r in self.seal_failures
+            ],
+            "workspace_warnings": self.workspace_warnings(),
         }
 
     @property
@@ -125,6 +131,28 @@ class AgentRow:
     def permissions(self) -> str:
         """Claude's permission mode: ``skip`` (unattended), ``ask``, or ``""`` unknown."""
         return permission_mode(self.spec) if self.spec is not None else ""
+
+    @property
+    def seal(self) -> str:
+        """The seal badge of a running bottle: ``sealed``, ``n failing`` or ``not checked``
+        (the escape probes' last run on this very bottle); empty when it does not run."""
+        if self.state != RUNNING:
+            return ""
+        return suite.seal_of(self.name, self.created)
+
+    @property
+    def seal_failures(self) -> list[suite.Result]:
+        """The failing probes of the last run on this bottle, each with its fix."""
+        run = suite.current_run(self.name, self.created) if self.state == RUNNING else None
+        return run.failures if run else []
+
+    def workspace_warnings(self) -> list[str]:
+        """What the workspace gained since the first ``up`` that would run or resolve on
+        the host: executable git hooks, git settings that run commands, symlinks out."""
+        if self.spec is None or self.spec.workspace is None or self.info is None:
+            return []
+        folder = Path(self.spec.workspace).expanduser()
+        return workspace.gained(self.name, folder) if folder.is_dir() else []
 
 
 @dataclass
@@ -421,7 +449,15 @@ class AgentService:
                 agent=row.name,
             )
         progress(f"preparing the plan for {row.name}")
-        return backend.launch(backend.prepare(row.spec), progress), LAUNCHED
+        the_plan = backend.prepare(row.spec)
+        if row.spec.workspace is not None:  # what the workspace held before the agent ran
+            workspace.record_baseline(row.name, Path(row.spec.workspace).expanduser())
+        return backend.launch(the_plan, progress), LAUNCHED
+
+    def probe(self, row: AgentRow, only: Sequence[str] | None = None) -> suite.SuiteRun:
+        """Run the escape probes (all, or ``only``) against ``row``'s running bottle; the
+        whole suite's run is recorded for the seal badge (``suite.seal_of``)."""
+        return suite.run_suite(self.backend(row.backend), row.name, only)
 
     def ensure_running(
         self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
@@ -526,6 +562,8 @@ class AgentService:
             try:
                 backend = self.backend(name)
                 check.problems = list(backend.preflight())
+                if check.ok:
+                    check.problems += backend.hardening()
                 version = getattr(backend, "version", None)
                 if callable(version):
                     try:

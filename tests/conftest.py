@@ -1,10 +1,11 @@
 """Shared test set-up: isolation from the operator's own config and tmux, tier marking,
 the real components each tier needs, and a per-tier count at the end of the run.
 
-Tiers (see README "Tests"): unit, ui, tmux, docker, shim, claude, smolvm. A test's tier is its
-directory (tests/unit, tests/ui) or the marker its module sets (integration tests). In CI
-(CI=true) a tier whose component cannot start fails the run instead of skipping; only the
-smolvm tier (real microVMs, needs hardware virtualization) may skip, and says why.
+Tiers (see README "Tests"): unit, ui, tmux, docker, shim, probes, claude, smolvm. A test's
+tier is its directory (tests/unit, tests/ui) or the marker its module sets (integration
+tests). In CI (CI=true) a tier whose component cannot start fails the run instead of
+skipping; only the smolvm tier (real microVMs, needs hardware virtualization) may skip,
+and says why.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 sys.path.insert(0, str(FAKES))
 
-TIERS = ("unit", "ui", "tmux", "docker", "shim", "claude", "smolvm")
+TIERS = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude", "smolvm")
 #: Tiers that must run (not skip) in CI.
-REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim", "claude")
+REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: Per-run id: every agent a test creates is named with it, so a sweep finds them.
 RUN_ID = uuid.uuid4().hex[:6]
@@ -77,15 +78,24 @@ def tier_of(item: pytest.Item) -> str:
     return parts[0] if parts and parts[0] in ("unit", "ui") else "unit"
 
 
+#: nodeid -> tier, from collection. Not from a report's keywords: those hold the names of
+#: every parent node, the checkout's folder among them (a checkout named "probes" would
+#: put every test in that tier).
+_tier_of_test: dict[str, str] = {}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item)
+        _tier_of_test[item.nodeid] = tier
         if not item.get_closest_marker(tier):
             item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(autouse=True)
-def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Never read the operator's config or state, never touch their tmux server."""
     base = tmp_path_factory.mktemp("xdg")
     for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
@@ -96,9 +106,14 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("TMUX_PANE", raising=False)
     monkeypatch.setenv("SHELL", "/bin/sh")
-    from backends import registry
+    from backends import ownership, registry
 
     registry.reset()
+    # Owner "no config" between tests too: a module-scoped bottle is made before this
+    # fixture runs for its first test, and must carry the owner its tests act as.
+    ownership.use_config(None)
+    yield
+    ownership.use_config(None)
 
 
 # ----------------------------------------------------------------------- components
@@ -232,7 +247,9 @@ _skip_reasons: dict[str, set[str]] = {t: set() for t in TIERS}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    tier = next((t for t in TIERS if t in report.keywords), "unit")
+    tier = _tier_of_test.get(report.nodeid) or next(
+        (t for t in TIERS if t in report.keywords), "unit"
+    )
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _counts[tier][report.outcome] += 1
         if report.skipped and isinstance(report.longrepr, tuple):

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backends import paths
+from backends import ownership, paths
 from backends.base import (
     GUEST_HOME,
     GUEST_WORKSPACE,
@@ -49,7 +49,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import GUEST_STATUS_DIR
-from backends.docker import sidecar
+from backends.docker import hardening, sidecar
 from backends.docker.accounts import restore_accounts, user_ids, write_accounts
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
@@ -69,6 +69,7 @@ from backends.docker.plan import (
     LABEL_HOME_MOUNT,
     SECURITY_OPT,
     STOP_TIMEOUT,
+    TMPFS,
     prepare_plan,
 )
 from backends.egress import plan as egress
@@ -105,10 +106,17 @@ def _shim_of(pid: int) -> int:
 
 
 def _label_filter(agent: str | None = None) -> dict[str, list[str]]:
-    """Engine filter for resources of this backend (of one agent when given); label
-    filters AND together, so other backends' containers (the smolvm stand-in) stay out."""
+    """Engine filter for this owner's resources of this backend (of one agent when
+    given); label filters AND together, so other backends' containers (the smolvm
+    stand-in) and other operators' bottles stay out."""
     first = f"{LABEL_AGENT}={agent}" if agent else LABEL_AGENT
-    return {"label": [first, f"{LABEL_BACKEND}=docker"]}
+    return {
+        "label": [
+            first,
+            f"{LABEL_BACKEND}=docker",
+            f"{ownership.LABEL_OWNER}={ownership.current()}",
+        ]
+    }
 
 
 def _egress_state(labels: dict[str, str], sidecars: dict[Any, bool]) -> str:
@@ -187,12 +195,47 @@ class DockerBackend(BottleBackend):
             )
         return problems
 
+    def _info(self) -> dict[str, Any] | None:
+        """The engine's ``/info`` (None when it does not answer)."""
+        try:
+            info = self.engine.get("/info")
+        except Exception:  # a report about the engine, never a failure of the caller
+            return None
+        return info if isinstance(info, dict) else None
+
+    def probe_facts(self, agent: str) -> dict[str, Any]:
+        """The inspected container and each of its networks (read-only engine calls)."""
+        info = self._ours(agent)
+        networks: dict[str, Any] = {}
+        for name in (info.get("NetworkSettings") or {}).get("Networks") or {}:
+            try:
+                networks[name] = self.engine.get(f"/networks/{urllib.parse.quote(name)}")
+            except EngineNotFound:
+                continue  # removed meanwhile
+        return {"container": info, "networks": networks}
+
+    def hardening(self) -> list[Problem]:
+        """User namespace and disk budget of this engine (``hardening.notes``)."""
+        info = self._info()
+        return hardening.notes(info) if info is not None else []
+
     # ------------------------------------------------------------------ prepare
 
     def prepare(self, agent: AgentSpec) -> BottlePlan:
         """Resolve the plan of ``agent`` and write its prompt file (mode 0600); see
-        ``backends.docker.plan.prepare_plan`` for the defaults it fills in."""
-        return prepare_plan(agent, self.name)
+        ``backends.docker.plan.prepare_plan`` for the defaults it fills in. The plan also
+        records what this engine gives of the hardening (``extra["engine"]``)."""
+        plan = prepare_plan(agent, self.name)
+        info = self._info()
+        plan.extra["engine"] = (
+            {
+                "user_namespace": hardening.userns(info) or "none",
+                "disk_budget": hardening.disk_budget(info),
+            }
+            if info is not None
+            else {"user_namespace": "unknown (engine not answering)"}
+        )
+        return plan
 
     # ------------------------------------------------------------------ launch
 
@@ -276,6 +319,10 @@ class DockerBackend(BottleBackend):
                 f"a container named {plan.bottle} exists that bottle-dash did not create",
                 fix=f"remove or rename it (`docker rm -f {plan.bottle}`)",
                 agent=plan.agent,
+            )
+        if not ownership.is_mine(labels):
+            raise ownership.foreign(
+                plan.agent, f"container {plan.bottle}", labels.get(ownership.LABEL_OWNER)
             )
         state = info.get("State") or {}
         ident = info["Id"]
@@ -374,6 +421,11 @@ class DockerBackend(BottleBackend):
             api.create_volume(plan.home_volume, labels=labels)
             undo.callback(self._quietly, api.remove_volume, plan.home_volume, force=True)
             return HOME_MOUNT
+        labels = info.get("Labels") or {}
+        if not ownership.is_mine(labels):  # never mount another operator's home
+            raise ownership.foreign(
+                plan.agent, f"volume {plan.home_volume}", labels.get(ownership.LABEL_OWNER)
+            )
         # An existing home is kept on purpose: it is what `rm` without --volumes leaves.
         # One made before homes were mounted at /home holds the home at its top.
         return str((info.get("Labels") or {}).get(LABEL_HOME_MOUNT) or GUEST_HOME)
@@ -388,12 +440,23 @@ class DockerBackend(BottleBackend):
         ]
         if plan.workspace:
             mounts.append(Mount(target=GUEST_WORKSPACE, source=plan.workspace, type="bind"))
+            for rel in plan.extra.get("read_only_in_workspace") or []:
+                mounts.append(
+                    Mount(
+                        target=f"{GUEST_WORKSPACE}/{rel}",
+                        source=f"{plan.workspace}/{rel}",
+                        type="bind",
+                        read_only=True,
+                    )
+                )
         if plan.status_dir:
             mounts.append(Mount(target=GUEST_STATUS_DIR, source=plan.status_dir, type="bind"))
         host_config = api.create_host_config(
             mounts=mounts,
             network_mode=plan.network,
             cap_drop=list(CAP_DROP),
+            read_only=bool(plan.extra.get("read_only_root", True)),
+            tmpfs=dict(plan.extra.get("tmpfs") or TMPFS),
             security_opt=list(SECURITY_OPT),
             pids_limit=plan.pids,
             mem_limit=plan.memory,
@@ -512,6 +575,10 @@ class DockerBackend(BottleBackend):
         if info is None or labels.get(LABEL_AGENT) != agent:
             raise BottleNotFound(
                 f"no bottle for agent {agent}", fix=f"bottle-dash up {agent}", agent=agent
+            )
+        if not ownership.is_mine(labels):
+            raise ownership.foreign(
+                agent, f"bottle {bottle_name(agent)}", labels.get(ownership.LABEL_OWNER)
             )
         return info
 

@@ -237,7 +237,23 @@ class DockerBottle(Bottle):
                     agent=self.agent,
                 ) from exc
             except errors.APIError as exc:
-                raise BackendError(
-                    f"copying {src} to {dst} in agent {self.agent} failed: {api_message(exc)}",
-                    agent=self.agent,
-                ) from exc
+                if "read-only" not in api_message(exc):
+                    raise BackendError(
+                        f"copying {src} to {dst} in agent {self.agent} failed: {api_message(exc)}",
+                        agent=self.agent,
+                    ) from exc
+                # The root is read-only and the engine's archive API refuses every path
+                # outside a volume (a tmpfs too): unpack as the owner in the bottle instead.
+                self._untar_as(user, parent, data, f"copying {src} to {dst}")
+
+    def _untar_as(self, user: str, parent: str, data: bytes, what: str) -> None:
+        script = 'mkdir -p -- "$1" && tar -x -o -f - -C "$1"'
+        argv = exec_argv(
+            self.name, ["sh", "-c", script, "cp-in", parent], user=user, interactive=True
+        )
+        done = run.run(argv, timeout=120, input=data)
+        if not done.ok:
+            raise BackendError(
+                f"{what} in agent {self.agent} failed: {done.stderr.strip()[:200]}",
+                agent=self.agent,
+            )

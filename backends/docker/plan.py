@@ -4,6 +4,7 @@ before anything touches the engine (the last launched plan is kept by ``paths.sa
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from backends import paths
 from backends.base import (
@@ -29,6 +30,17 @@ KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; 
 #: The hardening every container gets; the dry run shows these same lists.
 CAP_DROP = ("ALL",)
 SECURITY_OPT = ("no-new-privileges",)
+#: The root filesystem is read-only; these are the only writable places outside the home
+#: volume and the workspace, each a size-limited tmpfs (its pages count against the
+#: memory limit). exec is allowed: build tools run binaries from /tmp.
+TMPFS = {
+    "/tmp": "rw,nosuid,nodev,exec,size=512m,mode=1777",
+    "/var/tmp": "rw,nosuid,nodev,exec,size=64m,mode=1777",
+}
+#: Paths of a git workspace mounted read-only in the bottle: a hook or a
+#: ``core.hooksPath``/``core.fsmonitor`` setting planted there would run on the host the
+#: next time the operator runs git in the workspace.
+GIT_READ_ONLY = (".git/hooks", ".git/config")
 IMAGE_FIX = "build it with `bottle-dash image build`, or `docker pull` / `docker load` it"
 #: Where the home volume is mounted: /home, so that /home/node is a directory inside the
 #: volume whose owner provisioning can set through an archive (the engine cannot change
@@ -57,6 +69,25 @@ def home_volume_name(agent: str) -> str:
     return f"{bottle_name(agent)}-home"
 
 
+def git_read_only(workspace: str | None) -> list[str]:
+    """The workspace paths to mount read-only (``GIT_READ_ONLY``) that exist; a ``.git``
+    folder without ``hooks`` gets an empty one first, so the agent cannot create it."""
+    if not workspace:
+        return []
+    git = Path(workspace) / ".git"
+    if not git.is_dir() or git.is_symlink():
+        return []
+    hooks = git / "hooks"
+    if not hooks.exists():
+        hooks.mkdir()
+    found = []
+    for rel in GIT_READ_ONLY:
+        path = Path(workspace) / rel
+        if path.exists() and not path.is_symlink():
+            found.append(rel)
+    return found
+
+
 def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
     """Resolve the plan of ``agent`` and write its prompt file (mode 0600) to
     ``paths.agent_state_dir(agent)/prompt.md``. Talks to no engine.
@@ -77,6 +108,8 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
         home_volume=home_volume_name(agent.name),
         extra={
             "cap_drop": list(CAP_DROP),
+            "read_only_root": True,
+            "tmpfs": dict(TMPFS),
             "security_opt": list(SECURITY_OPT),
             "command": list(KEEPALIVE),
             "home": GUEST_HOME,
@@ -94,4 +127,5 @@ def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
     )
     if egress.is_sealed(plan):
         plan.extra["egress"]["image"] = sidecar_tag()
+    plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
     return plan

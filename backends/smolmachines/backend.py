@@ -20,9 +20,12 @@ The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``
 from __future__ import annotations
 
 from contextlib import ExitStack, suppress
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from backends import ownership
 from backends import run as runner
 from backends.base import (
     GUEST_UID,
@@ -220,13 +223,20 @@ class SmolmachinesBackend(BottleBackend):
         return [
             r
             for r in self._records()
-            if r.labels.get(LABEL_BACKEND) == NAME and r.labels.get(LABEL_AGENT)
+            if r.labels.get(LABEL_BACKEND) == NAME
+            and r.labels.get(LABEL_AGENT)
+            and ownership.is_mine(r.labels)
         ]
 
     def _record(self, agent: str) -> cli.MachineRecord:
         for r in self._mine():
             if r.labels.get(LABEL_AGENT) == agent:
                 return r
+        for r in self._records():
+            if r.labels.get(LABEL_BACKEND) == NAME and r.labels.get(LABEL_AGENT) == agent:
+                raise ownership.foreign(
+                    agent, f"machine {r.name}", r.labels.get(ownership.LABEL_OWNER)
+                )
         raise BottleNotFound(
             f"agent {agent} has no smolmachines bottle",
             fix=f"bottle-dash up {agent}",
@@ -252,6 +262,10 @@ class SmolmachinesBackend(BottleBackend):
                 )
             )
         return out
+
+    def probe_facts(self, agent: str) -> dict[str, Any]:
+        """The machine as ``machine ls`` reports it (settings the VMM enforces)."""
+        return {"machine": asdict(self._record(agent))}
 
     def _handle(self, record: cli.MachineRecord, agent: str) -> SmolBottle:
         """A handle with the plan (and so the guest env) of the agent's last launch."""

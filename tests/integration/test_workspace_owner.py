@@ -23,7 +23,7 @@ from cli_run import bd
 from conftest import agent_name
 from smolvm_support import standin  # noqa: F401
 
-from backends.base import AgentSpec, LaunchError
+from backends.base import AgentSpec, LaunchError, ProvisionError
 from backends.docker.backend import DockerBackend
 from backends.docker.plan import KEEPALIVE
 
@@ -267,17 +267,23 @@ def test_docker_bottle_made_before_keeps_working_or_says_how_to_move_on(
         assert "1000:1000" in refused.value.message and "1234:1234" in refused.value.message
         assert refused.value.fix and f"bottle-dash rm {name}" in refused.value.fix
 
-        # Following the fix: rm (the home is kept) and up. The kept home, mounted where it
-        # always was, now belongs to the agent's uid, conversation included.
+        # Following the fix: rm (the home is kept) and up. New bottles have a read-only
+        # root, where the engine cannot re-own a home kept at /home/node (it unpacks only
+        # into volumes, and the home is the volume's root): the launch says so, with the
+        # way on, and leaves nothing behind.
         backend.remove(name)
+        with pytest.raises(ProvisionError) as stuck:
+            backend.launch(backend.prepare(AgentSpec(name=name, image=test_image, workspace=ws)))
+        assert "1234:1234" in stuck.value.message
+        assert stuck.value.fix and f"bottle-dash rm --volumes {name}" in stuck.value.fix
+        assert f"chown -R 1000:1000 {ws}" in stuck.value.fix
+        # Its first way: a new home (mounted at /home), owned by the agent's uid.
+        backend.remove(name, volumes=True)
         bottle = backend.launch(
             backend.prepare(AgentSpec(name=name, image=test_image, workspace=ws))
         )
-        done = bottle.exec(
-            "conv=~/.claude/standin/conversation; id -u; stat -c %u ~ $conv; cat $conv;"
-            " echo new > /workspace/new.txt"
-        )
-        assert done.ok and done.stdout.split() == ["1234", "1234", "1234", "1"], done
+        done = bottle.exec("id -u; stat -c %u ~; echo new > /workspace/new.txt")
+        assert done.ok and done.stdout.split() == ["1234", "1234"], done
         assert _owners(ws)[str(ws / "new.txt")] == "1234:1234"
     finally:
         with contextlib.suppress(Exception):

@@ -16,7 +16,8 @@ from cli_run import bd
 from bottle_dash import cli
 
 SUBCOMMANDS = [
-    "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow", "image"
+    "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
+    "image", "probe",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 

@@ -435,7 +435,9 @@ def test_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "dir" / "config.toml"
     assert config.write_starter(target) == target
     assert target.read_text() == config.STARTER_CONFIG
-    assert target.stat().st_mode & 0o777 == 0o644 & ~current_umask()
+    # 0600 in a 0700 folder whatever the umask: the config holds `env` (secrets).
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert target.parent.stat().st_mode & 0o777 == 0o700
     target.write_text("# mine\n")
     with pytest.raises(ConfigError) as info:
         config.write_starter(target)
@@ -570,17 +572,13 @@ def test_toml_values() -> None:
         config.toml_value(object())
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def test_append_creates_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "config.toml"
     append_agent(path, "first", {"image": "i"})
     assert list(load_config(path).agents) == ["first"]
-    assert path.stat().st_mode & 0o777 == 0o644  # like a file the operator made
+    # private: the config holds `env` (secrets)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
 
 
 def test_append_that_cannot_replace_the_file_leaves_it_and_no_temp(

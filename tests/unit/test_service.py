@@ -85,6 +85,9 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         # A docker agent is sealed by default, so claude skips permission prompts.
         "egress": "sealed",
         "permissions": "skip",
+        "seal": "not checked",  # running, and no probe run on this bottle yet
+        "seal_failures": [],
+        "workspace_warnings": [],
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     rows[0].status = Status("waiting", "permission prompt", 1767225600.0)

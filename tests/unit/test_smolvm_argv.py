@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import start_keepalive
 
-from backends import paths
+from backends import ownership, paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
 from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
 from backends.smolmachines import images
@@ -260,7 +260,14 @@ def test_parse_ls_tolerates_sparse_items_and_a_wrapping_object() -> None:
 
 def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = SmolmachinesBackend()
-    monkeypatch.setattr(backend, "_records", lambda: cli.parse_ls(json.dumps(LS_REAL)))
+    mine = json.loads(json.dumps(LS_REAL))
+    mine[0]["labels"][ownership.LABEL_OWNER] = ownership.current()
+    # Another operator's machine for the same agent name is not listed.
+    theirs = json.loads(json.dumps(LS_REAL[0]))
+    theirs["name"] = "bottle-a1-x"
+    theirs["labels"][ownership.LABEL_OWNER] = "uid4242:feedfacecafe"
+    mine.append(theirs)
+    monkeypatch.setattr(backend, "_records", lambda: cli.parse_ls(json.dumps(mine)))
     [info] = backend.list_bottles()
     assert (info.agent, info.bottle, info.state, info.host_pid) == (
         "a1",
