@@ -75,8 +75,10 @@ def no_route_out(t: Target) -> tuple[str, str]:
     bad = _open_networks(t)
     evidence = "; ".join([*bad, *(defaults or ["no default route in the bottle"])])
     if t.backend == "docker":
+        # On an internal network with inhibit_ipv4 the default route's gateway is an
+        # address the host does not hold, and the engine drops what leaves the bridge.
         evidence += " | " + "; ".join(nf.network_summary(_networks(t)))
-        return verdict(not bad and not defaults, evidence)
+        return verdict(bool(_networks(t)) and not bad, evidence)
     return verdict(not bad, evidence)  # a TSI guest may hold a route; the VMM filters it
 
 
@@ -86,10 +88,13 @@ def metadata_unreachable(t: Target) -> tuple[str, str]:
     bad = _open_networks(t)
     if t.backend == "smolmachines":
         return verdict(not bad, "; ".join(bad) or "only the sidecar's /32 is allowed")
-    if routes and bad:
-        return FAIL, f"routes to {METADATA}: {', '.join(routes)}; {'; '.join(bad)}"
+    if bad or not _networks(t):
+        return FAIL, f"routes to {METADATA}: {', '.join(routes) or 'none'}; {'; '.join(bad)}"
     if routes:
-        return FAIL, f"routes to {METADATA}: {', '.join(routes)} (on an internal network)"
+        return PASS, (
+            f"the only route to {METADATA} ({', '.join(routes)}) ends on an internal network "
+            "whose gateway the host does not hold; nothing was sent there"
+        )
     return PASS, f"no route to {METADATA} in the bottle; nothing was sent there"
 
 
