@@ -88,7 +88,7 @@ def git_read_only(workspace: str | None) -> list[str]:
     return found
 
 
-def prepare_plan(agent: AgentSpec, backend: str = "docker") -> BottlePlan:
+def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     """Resolve the plan of ``agent`` and write its prompt file (mode 0600) to
     ``paths.agent_state_dir(agent)/prompt.md``. Talks to no engine.
 

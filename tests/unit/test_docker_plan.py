@@ -333,3 +333,21 @@ def test_agent_dockerfile_ships_inside_the_wheel() -> None:
     ):
         assert needed in text
     assert "USER node" in text and "WORKDIR /workspace" in text
+
+
+def test_a_sealed_plan_names_both_networks_and_the_sidecar_image() -> None:
+    from backends.egress.image import sidecar_tag
+    from backends.egress.spec import EgressSpec
+
+    sealed = get_backend("docker").prepare(AgentSpec(name="sealed-a", egress=EgressSpec()))
+    info = sealed.extra["egress"]
+    assert info["sealed"] is True
+    assert info["networks"] == {"internal": "bottle-sealed-a-net", "outer": "bottle-sealed-a-out"}
+    assert info["image"] == sidecar_tag()
+    assert info["image"].startswith("bottle-dash-egress")
+
+    unsealed = get_backend("docker").prepare(
+        AgentSpec(name="open-a", egress=EgressSpec(sealed=False))
+    )
+    assert unsealed.extra["egress"]["sealed"] is False
+    assert "image" not in unsealed.extra["egress"]
