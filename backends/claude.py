@@ -166,6 +166,11 @@ def resume_fallback(argv: Sequence[str], n_args: int, *, fresh: bool = False) ->
 
 #: Claude Code's user state file, in the agent's home.
 CLAUDE_JSON = ".claude.json"
+#: claude's user settings, relative to the home (its ``.claude`` directory is 0700).
+CLAUDE_SETTINGS = ".claude/settings.json"
+#: The settings key claude 2.1 writes once the operator accepts the one-time
+#: ``--dangerously-skip-permissions`` confirmation (the dialog shows until it is true).
+SKIP_PROMPT_KEY = "skipDangerousModePermissionPrompt"
 #: The env var whose key claude asks the operator to approve.
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 #: The theme a fresh bottle starts with (its first run would otherwise ask).
@@ -221,12 +226,28 @@ def seeded_claude_json(
 def merge_claude_json(current: str | None, *, api_key: str | None = None) -> bytes:
     """The new text of ``~/.claude.json`` given its ``current`` text (None when absent).
     A file that is not a JSON object is replaced: claude could not read it either."""
-    existing: Any = None
+    existing = _json_object(current) or None
+    return (json.dumps(seeded_claude_json(existing, api_key=api_key), indent=2) + "\n").encode()
+
+
+def _json_object(current: str | None) -> dict[str, Any]:
+    """``current`` as a JSON object, or an empty one (absent, or not an object: claude
+    could not read it either)."""
     if current and current.strip():
         try:
             existing = json.loads(current)
         except ValueError:
-            existing = None
-    if not isinstance(existing, Mapping):
-        existing = None
-    return (json.dumps(seeded_claude_json(existing, api_key=api_key), indent=2) + "\n").encode()
+            return {}
+        if isinstance(existing, Mapping):
+            return dict(existing)
+    return {}
+
+
+def merge_claude_settings(current: str | None) -> bytes:
+    """The new text of ``~/.claude/settings.json`` for a bottle whose claude runs with
+    ``--dangerously-skip-permissions``: ``skipDangerousModePermissionPrompt: true`` (what
+    accepting claude's one-time confirmation writes, measured with Claude Code 2.1.332),
+    so an unattended agent opens at its prompt; every other key is kept."""
+    data = _json_object(current)
+    data[SKIP_PROMPT_KEY] = True
+    return (json.dumps(data, indent=2) + "\n").encode()

@@ -18,11 +18,18 @@ from backends.base import (
     ProgressFn,
     ProvisionError,
 )
-from backends.claude import API_KEY_ENV, CLAUDE_JSON, merge_claude_json
+from backends.claude import (
+    API_KEY_ENV,
+    CLAUDE_JSON,
+    CLAUDE_SETTINGS,
+    merge_claude_json,
+    merge_claude_settings,
+)
 from backends.docker.accounts import own_home
 from backends.docker.archive import file_tar, paths_tar
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
+from backends.egress.plan import SKIP_PERMISSIONS
 
 
 def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
@@ -89,6 +96,21 @@ def seed_claude_json(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
     data = merge_claude_json(current if code == 0 else None, api_key=plan.env.get(API_KEY_ENV))
     tar = file_tar(CLAUDE_JSON, data, mode=0o600, uid=plan.uid, gid=plan.gid)
     _put(api, plan, GUEST_HOME, tar, "~/.claude.json")
+    if SKIP_PERMISSIONS not in plan.claude_args:
+        return
+    progress("seeding ~/.claude/settings.json")
+    code, current, _err = sdk_exec(
+        api,
+        plan.bottle,
+        ["sh", "-c", 'cat -- "$1" 2>/dev/null', "seed", f"{GUEST_HOME}/{CLAUDE_SETTINGS}"],
+        user=f"{plan.uid}:{plan.gid}",
+    )
+    data = merge_claude_settings(current if code == 0 else None)
+    parent = posixpath.dirname(CLAUDE_SETTINGS)
+    tar = file_tar(
+        CLAUDE_SETTINGS, data, mode=0o600, uid=plan.uid, gid=plan.gid, parents=[(parent, 0o700)]
+    )
+    _put(api, plan, GUEST_HOME, tar, "~/.claude/settings.json")
 
 
 def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:

@@ -153,6 +153,9 @@ def guest_env(proxy: str, ca: str, credential_var: str, placeholder_value: str) 
         "GIT_SSL_CAINFO": ca,
         "CURL_CA_BUNDLE": ca,
         "NODE_USE_ENV_PROXY": "1",
+        # A sealed bottle is the sandbox claude asks for: with it, claude accepts
+        # --dangerously-skip-permissions as root too (an agent whose workspace root owns).
+        "IS_SANDBOX": "1",
         **TELEMETRY_ENV,
     }
     if credential_var and placeholder_value:

@@ -43,11 +43,31 @@ def _docker(*argv: str, input: str | None = None) -> str:
 
 class StandInContainer:
     """``docker run -d --name NAME --network NETWORK`` of the stand-in image; its URL on
-    that network is ``http://NAME:8080``."""
+    that network is ``http://NAME:8080``.
 
-    def __init__(self, image: str, name: str, network: str, run_id: str) -> None:
+    With ``tls`` (a directory holding ``server.pem`` and ``server.key``) it serves HTTPS
+    with that certificate, and ``alias`` is its name on the network too (the name the
+    certificate is for): then its URL is ``https://ALIAS:8080``."""
+
+    def __init__(
+        self,
+        image: str,
+        name: str,
+        network: str,
+        run_id: str,
+        *,
+        alias: str = "",
+        tls: Path | None = None,
+    ) -> None:
         self.image, self.name, self.network = image, name, network
-        self.url = f"http://{name}:{PORT}"
+        self.scheme = "https" if tls else "http"
+        self.url = f"{self.scheme}://{alias or name}:{PORT}"
+        extra: list[str] = ["--network-alias", alias] if alias else []
+        cmd: list[str] = []
+        if tls:
+            extra += ["-v", f"{tls}:/certs:ro"]
+            cmd = [*STANDIN_SPEC.cmd, "--tls-cert", "/certs/server.pem"]
+            cmd += ["--tls-key", "/certs/server.key"]
         _docker(
             "run",
             "-d",
@@ -61,19 +81,23 @@ class StandInContainer:
             "ALL",
             "--security-opt",
             "no-new-privileges",
+            *extra,
             image,
+            *cmd,
         )
         self._call("GET", "/_stand-in/requests")  # wait until it answers
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         script = (
-            "import sys, time, urllib.request\n"
+            "import ssl, sys, time, urllib.request\n"
             "data = sys.stdin.read().encode() or None\n"
+            "ctx = ssl._create_unverified_context()\n"
             "for _ in range(100):\n"
             "    try:\n"
-            f"        req = urllib.request.Request('http://127.0.0.1:{PORT}' + sys.argv[2],"
-            " data=data, method=sys.argv[1])\n"
-            "        sys.stdout.write(urllib.request.urlopen(req, timeout=5).read().decode())\n"
+            f"        url = '{self.scheme}://127.0.0.1:{PORT}' + sys.argv[2]\n"
+            "        req = urllib.request.Request(url, data=data, method=sys.argv[1])\n"
+            "        reply = urllib.request.urlopen(req, timeout=5, context=ctx)\n"
+            "        sys.stdout.write(reply.read().decode())\n"
             "        break\n"
             "    except OSError:\n"
             "        time.sleep(0.1)\n"

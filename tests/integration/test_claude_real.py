@@ -1,6 +1,10 @@
 """The real Claude Code, in the real agent image, in a real tmux pane the dashboard opened,
-talking to the project's stand-in Anthropic API (tests/fakes/anthropic_api.py) in a
-container on the bottle's own network (nothing leaves the machine).
+in a SEALED bottle, talking to the project's stand-in Anthropic API
+(tests/fakes/anthropic_api.py) over HTTPS through the egress sidecar. The stand-in is
+"the outside": a container on the sidecar's outer network, its certificate signed by a CA
+made here and handed to the sidecar as ``upstream_ca`` (nothing leaves the machine). The
+real credential is configured as ``credential = "file:..."``: the stand-in must receive
+it, the bottle must hold only its placeholder.
 
 One agent, one conversation, in order: claude opens at its prompt with no onboarding,
 login, API-key or trust dialog; a typed prompt gets the stand-in's answer; the agent's
@@ -12,6 +16,7 @@ fresh one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,11 +25,14 @@ from pathlib import Path
 import libtmux
 import pytest
 from anthropic_api import Recorded
-from anthropic_container import StandInContainer
+from anthropic_container import PORT, StandInContainer
 from conftest import RUN_ID, agent_name
 from test_dashboard_e2e import CURRENT, REPO, Session, wait_for
+from test_egress_docker import API as API_HOST
+from test_egress_docker import make_upstream_certs
 
-from backends.docker.plan import network_name
+from backends import run
+from backends.egress import plan as egress
 from bottle_dash import config as configmod
 from bottle_dash.service import AgentService, make_row
 
@@ -33,8 +41,10 @@ pytestmark = [pytest.mark.claude, pytest.mark.timeout(1800)]
 
 #: What marks claude's input line when it waits for a prompt.
 PROMPT_MARK = "\u276f"  # ❯
-#: Text of the dialogs the seeded ~/.claude.json must skip.
+#: Text of the dialogs the seeded ~/.claude.json (and, with --dangerously-skip-permissions,
+#: ~/.claude/settings.json) must skip.
 DIALOGS = (
+    "Bypass Permissions mode",
     "Do you trust the files",
     "Select login method",
     "Choose the text style",
@@ -91,6 +101,11 @@ def agent(
     workspace = tmp_path / "work"
     workspace.mkdir()
     api_name = f"{name}-api"
+    certs = make_upstream_certs(tmp_path / "certs")
+    certs.parent.chmod(0o755)  # the stand-in runs as nobody
+    key_file = tmp_path / "api-key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
     config = tmp_path / "config.toml"
     config.write_text(
         f"[agents.{name}]\n"
@@ -99,17 +114,23 @@ def agent(
         f'workspace = "{workspace}"\n'
         f'prompt = "You are agent PROMPT-{mark}."\n'
         f'claude_args = ["--model", "claude-standin-{mark}"]\n'
-        # Unsealed on purpose: this tier checks the conversation with the stand-in on
-        # the bottle's own network (the sealed path is tests/integration/test_egress_*).
-        "sealed = false\n"
-        f'env = {{ ANTHROPIC_BASE_URL = "http://{api_name}:8080", '
-        f'ANTHROPIC_API_KEY = "{API_KEY}", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1" }}\n'
+        "sealed = true\n"
+        f'credential = "file:{key_file}"\n'
+        f'api_base = "https://{API_HOST}:{PORT}"\n'
+        f'upstream_ca = "{certs}"\n'
     )
     spec = configmod.load_config(config).agents[name]
-    # The bottle first (its network exists then), the stand-in on that network after;
-    # claude starts only when the dashboard opens its pane.
+    # The bottle first (its sidecar's outer network exists then), the stand-in on that
+    # network after; claude starts only when the dashboard opens its pane.
     AgentService().up(spec)
-    api = StandInContainer(standin_api_image, api_name, network_name(name), RUN_ID)
+    api = StandInContainer(
+        standin_api_image,
+        api_name,
+        egress.outer_network_name(name),
+        RUN_ID,
+        alias=API_HOST,
+        tls=certs.parent,
+    )
     env = {
         "BOTTLE_DASH_CONFIG": str(config),
         "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
@@ -132,6 +153,22 @@ def agent(
             AgentService().remove(make_row(name, "docker", None, None), volumes=True)
 
 
+def assert_bottle_holds_only_the_placeholder(name: str) -> None:
+    """The real credential is nowhere in the bottle: not in its environment (the
+    container's, or that of any process), nor in a file claude or provisioning wrote."""
+    bottle = f"bottle-{name}"
+    inspected = run.run(["docker", "inspect", bottle], check=True).stdout
+    assert API_KEY not in inspected
+    held = [v for v in json.loads(inspected)[0]["Config"]["Env"] if v.startswith("ANTHROPIC_API")]
+    assert held and all(API_KEY not in v for v in held), held
+    script = (
+        'cat /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c -F -- "$0"; '
+        'grep -rlF -- "$0" /home/node /workspace /tmp /etc 2>/dev/null; echo done'
+    )
+    done = run.run(["docker", "exec", "-u", "0", bottle, "sh", "-c", script, API_KEY], timeout=60)
+    assert done.stdout.split() == ["0", "done"], done.stdout + done.stderr
+
+
 def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: Agent) -> None:
     s = agent.session
     s.start_dashboard(first=True)
@@ -147,7 +184,9 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
     first = agent.say(pane, f"hello-{agent.mark}")
     assert f"PROMPT-{agent.mark}" in first.system  # the agent's prompt file
     assert first.body["model"] == f"claude-standin-{agent.mark}"  # claude_args
+    # The sidecar swapped the bottle's placeholder for the real credential on the way out.
     assert first.headers["x-api-key"] == API_KEY
+    assert_bottle_holds_only_the_placeholder(agent.name)
     assert first.body["stream"] is True
 
     # Close the pane; enter opens a new one that resumes the conversation.

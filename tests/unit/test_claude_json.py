@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from backends.claude import merge_claude_json, seeded_claude_json
+from backends.claude import (
+    SKIP_PROMPT_KEY,
+    merge_claude_json,
+    merge_claude_settings,
+    seeded_claude_json,
+)
 
 KEY = "sk-ant-api03-" + "x" * 40 + "ABCDEFGHIJKLMNOPQRST"
 
@@ -51,3 +56,12 @@ def test_merge_keeps_what_the_agent_wrote() -> None:
 def test_unreadable_or_absent_file_gets_a_fresh_seed() -> None:
     for current in (None, "", "not json", "[1, 2]"):
         assert json.loads(merge_claude_json(current)) == seeded_claude_json(None)
+
+
+def test_settings_seed_skips_the_bypass_confirmation_and_keeps_the_rest() -> None:
+    assert json.loads(merge_claude_settings(None)) == {SKIP_PROMPT_KEY: True}
+    current = {"model": "opus", "hooks": {"Stop": []}, SKIP_PROMPT_KEY: False}
+    merged = json.loads(merge_claude_settings(json.dumps(current)))
+    assert merged == {"model": "opus", "hooks": {"Stop": []}, SKIP_PROMPT_KEY: True}
+    for broken in ("", "not json", "[1]"):
+        assert json.loads(merge_claude_settings(broken)) == {SKIP_PROMPT_KEY: True}

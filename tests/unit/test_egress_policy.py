@@ -170,6 +170,8 @@ def test_sealed_plan_env_has_proxy_ca_placeholder_and_telemetry_off(
         assert env[key] == egress.GUEST_CA
     for key, value in egress.TELEMETRY_ENV.items():
         assert env[key] == value
+    # The bottle is the sandbox: claude accepts --dangerously-skip-permissions as root too.
+    assert env["IS_SANDBOX"] == "1"
     holder = env["CLAUDE_CODE_OAUTH_TOKEN"]
     assert holder != OAUTH and pol.same_shape(OAUTH, holder)
     # The plan (printed by `plan`, recorded at launch) never holds the real value.
@@ -217,7 +219,7 @@ def test_unsealed_plan_says_so_and_has_no_proxy() -> None:
     plan = DockerBackend().prepare(AgentSpec(name="web", egress=EgressSpec(sealed=False)))
     assert plan.extra["egress"]["sealed"] is False
     assert "UNSEALED" in plan.extra["egress"]["warning"]
-    assert "HTTPS_PROXY" not in plan.env
+    assert "HTTPS_PROXY" not in plan.env and "IS_SANDBOX" not in plan.env
     assert egress.SKIP_PERMISSIONS not in plan.claude_args
 
 
