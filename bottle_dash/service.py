@@ -528,6 +528,15 @@ class AgentService:
         host.focus(pane.pane_id)
         return Attached("focused", argv, pane.pane_id)
 
+    # ------------------------------------------------------------------ images
+
+    def build_image(self, image: str = AgentSpec.image, progress: ProgressFn = _no_progress) -> str:
+        """Build the agent image as ``image`` (``bottle-dash image build``): from the
+        Dockerfile when its base can be pulled, else assembled offline; progress streamed."""
+        from backends.docker.image import build_or_assemble
+
+        return build_or_assemble(image, progress)
+
     # ------------------------------------------------------------------ doctor
 
     def preflight(self, config: Config | None) -> list[Problem]:
@@ -578,6 +587,12 @@ class AgentService:
         checks.extend(image_checks(config))
         checks.append(tmux_check())
         return checks
+
+
+def can_build_image(image: str) -> bool:
+    """Whether ``image`` is one ``AgentService.build_image`` knows how to make: the agent
+    image (``bottle-dash-agent`` with any tag, not a digest)."""
+    return image.split(":", 1)[0] == AgentSpec.image.split(":", 1)[0] and "@" not in image
 
 
 def images_needed(config: Config | None) -> list[str]:

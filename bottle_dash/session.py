@@ -90,6 +90,7 @@ def run_in_place(*, config_path: Path | None, no_tmux: bool, theme: str | None) 
         service=service,
         config_path=path,
         theme=theme,
+        start_dir=Path.cwd(),
     )
     app.run()
     return app.return_code or 0

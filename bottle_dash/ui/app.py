@@ -120,11 +120,14 @@ def make_app(
     run_foreground: Callable[[Sequence[str]], int] = foreground,
     remember: bool = True,
     theme_dirs: Sequence[Path] | None = None,
+    start_dir: Path | None = None,
 ) -> BottleDashApp:
     """Build the app with its collaborators (tests inject fakes and a frozen clock).
 
     ``pane_host`` None means ``--no-tmux``: attaching runs claude in the foreground.
     ``service`` None builds one on ``backends`` (None: the registry's real backends).
+    ``start_dir`` is where the operator started (the first agent's workspace); None leaves
+    the new-agent form's name and workspace empty.
     """
     if service is None:
         service = AgentService(backends, pane_host, idle_backend_every=IDLE_BACKEND_EVERY)
@@ -142,5 +145,6 @@ def make_app(
         now=clock,
         refresh_interval=refresh_interval,
         run_foreground=run_foreground,
+        start_dir=start_dir,
     )
     return BottleDashApp(context, theme=theme, remember=remember, theme_dirs=theme_dirs)

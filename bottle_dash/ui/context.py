@@ -22,7 +22,8 @@ from bottle_dash.ui.poller import Poller
 @dataclass
 class DashContext:
     """The dashboard's collaborators: the agent service, the poller, the clock, the
-    foreground runner (``--no-tmux``) and where the config file is."""
+    foreground runner (``--no-tmux``), where the config file is and where the operator
+    started."""
 
     service: AgentService
     poller: Poller
@@ -30,6 +31,8 @@ class DashContext:
     now: Callable[[], datetime]
     refresh_interval: float
     run_foreground: Callable[[Sequence[str]], int]
+    #: Where the operator started the dashboard: the first agent's workspace (None: none).
+    start_dir: Path | None = None
 
     @property
     def pane_host(self) -> PaneHost | None:
@@ -52,3 +55,11 @@ class DashContext:
     def save_agent(self, name: str, table: Mapping[str, Any]) -> None:
         """Append a validated agent to the config file."""
         config.append_agent(self.config_file(), name, table)
+
+    def new_agent_values(self) -> dict[str, str]:
+        """What the new-agent form starts with: the default image and, while no agent is
+        defined, a name and a workspace from the directory the operator started in."""
+        loaded = self.poller.last_config
+        agents = loaded.agents if loaded is not None else {}
+        defaults = loaded.defaults if loaded is not None else {}
+        return config.first_agent_values(self.start_dir, agents, defaults)

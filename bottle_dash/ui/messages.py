@@ -38,6 +38,15 @@ class ActionProgress(Message):
 
 
 @dataclass
+class ImageMissing(Message):
+    """An action stopped because the agent's image is not built, and it can be built."""
+
+    agent: str
+    action: str
+    image: str
+
+
+@dataclass
 class ActionDone(Message):
     """An action finished; ``error`` is the reason when it failed."""
 

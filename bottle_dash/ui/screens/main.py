@@ -23,13 +23,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
-from backends.base import NOT_CREATED, RUNNING, BackendError, Problem
+from backends.base import NOT_CREATED, RUNNING, BackendError, ImageNotFound, Problem
 from backends.run import run
 from bottle_dash.service import (
     AgentRow,
     AgentService,
     Attached,
     allow_host,
+    can_build_image,
     describe,
     egress_summary,
 )
@@ -39,6 +40,7 @@ from bottle_dash.ui.messages import (
     ActionDone,
     ActionProgress,
     EgressLoaded,
+    ImageMissing,
     LogsLoaded,
     PollDone,
     PreflightDone,
@@ -78,6 +80,15 @@ BUSY = {
     "up": "starting",
     "stop": "stopping",
     "remove": "removing",
+    "build": "building the image",
+}
+
+#: Agent actions, by name: ``body(service, row, progress)``. Those that stop on a missing
+#: image (``ImageNotFound``) go on with the same body once the image is built.
+ACTIONS: dict[str, Callable[[AgentService, AgentRow, Callable[[str], None]], Any]] = {
+    "attach": lambda service, row, progress: service.attach(row, progress),
+    "restart": lambda service, row, progress: service.attach(row, progress, fresh=True),
+    "up": lambda service, row, progress: service.up(row, progress)[1],
 }
 
 
@@ -471,23 +482,49 @@ class MainScreen(Screen[None]):
         elif worker.group.startswith(ACTION_GROUP):
             agent = worker.group.removeprefix(ACTION_GROUP)
             self.post_message(ActionDone(agent, worker.name, error=error))
+            row = self.row(agent)
+            if (
+                isinstance(worker.error, ImageNotFound)
+                and worker.name in ACTIONS
+                and row is not None
+                and can_build_image(row.image)
+            ):
+                self.post_message(ImageMissing(agent, worker.name, row.image))
         else:
             self.set_status(f"{worker.name} failed: {error}")
             self.notify(error, title=f"{worker.name} failed", severity="error")
 
+    def on_image_missing(self, message: ImageMissing) -> None:
+        """Offer to build the missing agent image; yes builds it (streaming its progress
+        to the status line, in the action's thread worker), then does the action again."""
+
+        def chosen(build: bool | None) -> None:
+            row = self.row(message.agent)
+            if not build or row is None or row.name in self.busy:
+                return
+            again = ACTIONS[message.action]
+
+            def body(progress: Callable[[str], None]) -> Any:
+                self.service.build_image(message.image, progress)
+                return again(self.service, row, progress)
+
+            self.start_action("build", row, body)
+
+        from bottle_dash.ui.screens.modals import ConfirmBuild
+
+        self.app.push_screen(ConfirmBuild(message.agent, message.image), chosen)
+
     def action_attach(self) -> None:
         """enter: launch if needed, then focus, respawn or open the agent's pane."""
-        self._act("attach", lambda service, row, progress: service.attach(row, progress))
+        self._act("attach", ACTIONS["attach"])
 
     def action_restart(self) -> None:
         """R: restart claude in the agent's pane with a fresh conversation."""
-        self._act(
-            "restart", lambda service, row, progress: service.attach(row, progress, fresh=True)
-        )
+        self._act("restart", ACTIONS["restart"])
 
     def action_up(self) -> None:
         """u: create or start the bottle without attaching."""
-        self._act("up", lambda service, row, progress: service.up(row, progress)[1])
+        self._act("up", ACTIONS["up"])
 
     def action_stop(self) -> None:
         """s: stop the bottle."""
@@ -524,7 +561,10 @@ class MainScreen(Screen[None]):
         from bottle_dash.ui.screens.new_agent import NewAgentScreen
 
         self.app.push_screen(
-            NewAgentScreen(self.ctx.validate_agent, self.service.backend_names()), chosen
+            NewAgentScreen(
+                self.ctx.validate_agent, self.service.backend_names(), self.ctx.new_agent_values()
+            ),
+            chosen,
         )
 
     def save_agent(self, agent: NewAgent) -> None:

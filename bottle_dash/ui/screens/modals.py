@@ -1,8 +1,9 @@
-"""Small modal screens: confirm remove, help, logs."""
+"""Small modal screens: confirm remove, confirm an image build, help, logs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rich.table import Table
 from rich.text import Text
@@ -11,6 +12,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
+
+#: What a confirm modal hands back when it closes.
+ConfirmT = TypeVar("ConfirmT")
 
 
 @dataclass(frozen=True)
@@ -21,18 +25,27 @@ class RemoveChoice:
     volumes: bool
 
 
-class ConfirmRemove(ModalScreen["RemoveChoice | None"]):
+class Confirm(ModalScreen[ConfirmT]):
+    """A centred question about one agent, its buttons on the right (the layout of the
+    confirm modals below)."""
+
+    DEFAULT_CSS = """
+    Confirm { align: center middle; }
+    Confirm > Vertical {
+        width: 64; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    Confirm Label { width: 100%; margin-bottom: 1; }
+    Confirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    Confirm Button { margin-left: 2; }
+    """
+
+
+class ConfirmRemove(Confirm["RemoveChoice | None"]):
     """Ask before removing a bottle, offering to delete its volumes too."""
 
     DEFAULT_CSS = """
-    ConfirmRemove { align: center middle; }
-    ConfirmRemove > Vertical {
-        width: 64; height: auto; padding: 1 2;
-        border: thick $error; background: $surface;
-    }
-    ConfirmRemove Label { width: 100%; margin-bottom: 1; }
-    ConfirmRemove Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    ConfirmRemove Button { margin-left: 2; }
+    ConfirmRemove > Vertical { border: thick $error; }
     """
     BINDINGS = [
         Binding("escape,n", "cancel", "Cancel"),
@@ -75,6 +88,51 @@ class ConfirmRemove(ModalScreen["RemoveChoice | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmBuild(Confirm[bool]):
+    """The agent's image is missing: offer to build it (then the action goes on)."""
+
+    DEFAULT_CSS = """
+    ConfirmBuild > Vertical { width: 68; }
+    """
+    BINDINGS = [
+        Binding("escape,n", "cancel", "Cancel"),
+        Binding("y,b", "confirm", "Build"),
+    ]
+
+    def __init__(self, agent: str, image: str) -> None:
+        super().__init__()
+        self.agent = agent
+        self.image = image
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(
+                Text.assemble(
+                    "The image ", (self.image, "bold"), f" of agent {self.agent} is not built."
+                )
+            )
+            yield Label(
+                "Build it now? From its Dockerfile when a registry answers, else assembled "
+                "from Debian packages and npm (a few minutes the first time). Progress shows "
+                "in the status line; the agent starts when it is done."
+            )
+            with Horizontal():
+                yield Button("Cancel (n)", id="cancel")
+                yield Button("Build (y)", id="build", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#build", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "build")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 #: (key, what it does) for the help screen; the same keys as the footer and palette.

@@ -61,10 +61,14 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, validate: Validator, backends: list[str]) -> None:
+    def __init__(
+        self, validate: Validator, backends: list[str], initial: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.validate = validate
         self.backend_names = backends
+        #: Values the form starts with (the first agent: this directory, the default image).
+        self.initial = dict(initial or {})
 
     def compose(self) -> ComposeResult:
         fields = (
@@ -81,7 +85,7 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
             for key, hint in fields[:1]:
                 with Horizontal():
                     yield Label(key)
-                    yield Input(placeholder=hint, id=f"f-{key}", compact=True)
+                    yield self._field(key, hint)
             with Horizontal():
                 yield Label("backend")
                 yield Select(
@@ -94,11 +98,14 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
             for key, hint in fields[1:]:
                 with Horizontal():
                     yield Label(key)
-                    yield Input(placeholder=hint, id=f"f-{key}", compact=True)
+                    yield self._field(key, hint)
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
+
+    def _field(self, key: str, hint: str) -> Input:
+        return Input(self.initial.get(key, ""), placeholder=hint, id=f"f-{key}", compact=True)
 
     def values(self) -> dict[str, str]:
         """The form's raw values by field name."""
