@@ -98,7 +98,7 @@ def test_plan_read_only_root_and_git_paths(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     (ws / ".git").mkdir(parents=True)
     (ws / ".git" / "config").write_text("[core]\n")
-    plan = prepare_plan(AgentSpec(name="a1", workspace=ws))
+    plan = prepare_plan(AgentSpec(name="a1", workspace=ws), "docker")
     assert plan.extra["read_only_root"] is True
     assert plan.extra["tmpfs"] == TMPFS
     assert all("size=" in opts for opts in TMPFS.values())
