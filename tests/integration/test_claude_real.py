@@ -24,8 +24,9 @@ from pathlib import Path
 
 import libtmux
 import pytest
-from anthropic_api import Recorded
+from anthropic_api import Recorded, Rule
 from anthropic_container import PORT, StandInContainer
+from cli_run import bd
 from conftest import RUN_ID, agent_name
 from test_dashboard_e2e import CURRENT, REPO, Session, wait_for
 from test_egress_docker import API as API_HOST
@@ -59,6 +60,36 @@ class Agent:
     def __init__(self, session: Session, api: StandInContainer, name: str, mark: str):
         self.session, self.api, self.name, self.mark = session, api, name, mark
 
+    def status(self) -> str:
+        """The agent's status as ``bottle-dash ls --json`` tells it (its status file and
+        its pane on the dashboard's tmux server)."""
+        server = self.session.server
+        socket = server.cmd("display-message", "-p", "#{socket_path}").stdout[0]
+        env = {**self.session.env, "TMUX": f"{socket},0,0"}
+        done = bd("ls", "--json", env=env)
+        rows = [r for r in json.loads(done.stdout) if r["name"] == self.name]
+        assert rows, done.stdout + done.stderr
+        return str(rows[0]["status"])
+
+    def statuses_until(self, final: str, timeout: float, what: str) -> list[str]:
+        """Poll ``status`` until it reads ``final``; the distinct statuses seen, in order."""
+        seen: list[str] = []
+
+        def reached() -> bool:
+            now = self.status()
+            if not seen or seen[-1] != now:
+                seen.append(now)
+            return now == final
+
+        wait_for(reached, timeout, what)
+        return seen
+
+    def type_and_enter(self, pane: str, text: str) -> None:
+        server = self.session.server
+        server.cmd("send-keys", "-t", pane, "-l", text)
+        wait_for(lambda: text in self.session.capture(pane), 30, f"{text!r} typed")
+        server.cmd("send-keys", "-t", pane, "Enter")
+
     def pane(self) -> str:
         found = wait_for(
             lambda: self.session.agent_panes().get(self.name), 120, "a tagged agent pane"
@@ -78,10 +109,7 @@ class Agent:
 
     def say(self, pane: str, text: str) -> Recorded:
         """Type ``text`` at claude's prompt, press enter, wait for the stand-in's answer."""
-        server = self.session.server
-        server.cmd("send-keys", "-t", pane, "-l", text)
-        wait_for(lambda: text in self.session.capture(pane), 30, f"{text!r} typed")
-        server.cmd("send-keys", "-t", pane, "Enter")
+        self.type_and_enter(pane, text)
         wait_for(
             lambda: f"stand-in answer: {text}" in self.session.capture(pane),
             120,
@@ -94,8 +122,19 @@ class Agent:
 
 @pytest.fixture
 def agent(
-    tmux_bin: str, agent_image: str, standin_api_image: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    tmux_bin: str,
+    agent_image: str,
+    standin_api_image: str,
+    tmp_path: Path,
 ) -> Iterator[Agent]:
+    """A sealed agent; ``skip_permissions`` is the fixture's parameter (default: unset,
+    so on, the bottle being sealed)."""
+    skip: bool | None = getattr(request, "param", None)
+    # Without --dangerously-skip-permissions, Claude Code 2.1.332 opened in the bottle
+    # showing "auto mode on" and finished the turn of an `echo` Bash call without asking:
+    # the test asks for the mode that asks the operator.
+    ask = ', "--permission-mode", "default"' if skip is False else ""
     name = agent_name("claude")
     mark = uuid.uuid4().hex[:8]
     workspace = tmp_path / "work"
@@ -113,11 +152,12 @@ def agent(
         f'image = "{agent_image}"\n'
         f'workspace = "{workspace}"\n'
         f'prompt = "You are agent PROMPT-{mark}."\n'
-        f'claude_args = ["--model", "claude-standin-{mark}"]\n'
+        f'claude_args = ["--model", "claude-standin-{mark}"{ask}]\n'
         "sealed = true\n"
         f'credential = "file:{key_file}"\n'
         f'api_base = "https://{API_HOST}:{PORT}"\n'
         f'upstream_ca = "{certs}"\n'
+        + ("" if skip is None else f"skip_permissions = {str(skip).lower()}\n")
     )
     spec = configmod.load_config(config).agents[name]
     # The bottle first (its sidecar's outer network exists then), the stand-in on that
@@ -208,3 +248,59 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
     fresh = agent.say(pane, f"fresh-{agent.mark}")
     history = str(fresh.body["messages"])
     assert f"hello-{agent.mark}" not in history and f"again-{agent.mark}" not in history
+
+
+def test_status_goes_working_then_idle_over_a_turn(agent: Agent) -> None:
+    """Status as the service reads it (the real claude's hooks and pane): a turn whose
+    Bash tool runs a while (no approval: the sealed bottle skips permissions) shows
+    ``working``, then ``idle`` when the turn ends."""
+    s = agent.session
+    agent.api.set_rules(
+        [Rule(f"slow-{agent.mark}", tool="Bash", tool_input={"command": "sleep 8"})]
+    )
+    s.start_dashboard(first=True)
+    wait_for(lambda: "running" in s.row(agent.name), 60, "the dashboard to list the agent")
+    s.keys("Enter")
+    pane = agent.pane()
+    agent.at_prompt(pane)
+    wait_for(lambda: agent.status() == "idle", 60, "idle at the prompt")
+    agent.type_and_enter(pane, f"slow-{agent.mark}")
+    wait_for(lambda: agent.status() == "working", 60, "working during the turn")
+    seen = agent.statuses_until("idle", 120, "idle after the turn")
+    assert seen[0] == "working" and seen[-1] == "idle", seen
+    assert "waiting" not in seen, seen
+    assert any(m.body and "tool_result" in str(m.body["messages"]) for m in agent.api.messages())
+
+
+@pytest.mark.parametrize("agent", [False], indirect=True, ids=["skip_permissions=false"])
+def test_status_is_waiting_while_a_tool_call_needs_approval(agent: Agent) -> None:
+    """With ``skip_permissions = false`` a Bash call asks the operator: the service reads
+    ``waiting``; approving it lets the turn finish, ``idle``."""
+    s = agent.session
+    agent.api.set_rules(
+        [
+            Rule(
+                f"ask-{agent.mark}",
+                tool="Bash",
+                tool_input={
+                    "command": f"touch approved-{agent.mark} && echo approved-{agent.mark}"
+                },
+            )
+        ]
+    )
+    s.start_dashboard(first=True)
+    wait_for(lambda: "running" in s.row(agent.name), 60, "the dashboard to list the agent")
+    s.keys("Enter")
+    pane = agent.pane()
+    shown = agent.at_prompt(pane)
+    assert "Bypass Permissions" not in shown
+    agent.type_and_enter(pane, f"ask-{agent.mark}")
+    wait_for(lambda: agent.status() == "waiting", 120, "waiting for approval")
+    assert "Do you want to proceed?" in s.capture(pane)
+    s.server.cmd("send-keys", "-t", pane, "Enter")  # the default answer: Yes
+    wait_for(
+        lambda: f"tool result: approved-{agent.mark}" in s.capture(pane),
+        120,
+        "the approved command's result",
+    )
+    wait_for(lambda: agent.status() == "idle", 120, "idle after the approved turn")
