@@ -6,6 +6,7 @@ stand-in (a real one takes minutes: the claude tier and bench_image build for re
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,39 @@ async def test_a_missing_image_it_cannot_build_is_only_reported(
         assert "is not built" not in screen_text(pilot.app)
         assert "attach failed" in screen_text(pilot.app)
         assert built == []
+
+
+async def test_the_ui_answers_while_the_image_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build runs in a thread worker: while it is under way the table shows it and
+    its progress shows and keys still work (the help opens and closes); then the agent attaches."""
+    dash = build(tmp_path, [spec("web", image=DEFAULT)])
+    dash.backend.fail["launch"] = ImageNotFound(f"image {DEFAULT} of agent web is not there")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_build(image: str, progress: Any) -> str:
+        progress("[npm] added 2 packages")
+        started.set()
+        assert release.wait(20), "the test never released the build"
+        dash.backend.fail.pop("launch")
+        return image
+
+    monkeypatch.setattr(dash.app.service, "build_image", slow_build)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await press_on(pilot, dash, "web", "enter")
+        await until(pilot, lambda: "is not built" in screen_text(pilot.app))
+        await pilot.press("y")
+        await until(pilot, started.is_set)
+        await until(pilot, lambda: "[npm] added 2 packages" in screen_text(pilot.app))
+        assert dash.main.busy == {"web": "building the image"}
+        await pilot.press("question_mark")
+        await until(pilot, lambda: "bottle-dash keys" in screen_text(pilot.app))
+        await pilot.press("escape")
+        await until(pilot, lambda: "bottle-dash keys" not in screen_text(pilot.app))
+        assert dash.panes.actions() == []
+        release.set()
+        await until(pilot, lambda: dash.panes.actions() != [])
+        await settle(pilot)
+        assert dash.panes.actions()[0][0] == "split"

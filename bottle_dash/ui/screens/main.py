@@ -135,7 +135,7 @@ class MainScreen(Screen[None]):
         yield EmptyState(id="empty")
         yield AgentsTable(id="agents")
         yield AgentDetails(id="details")
-        yield StatusLine(id="status")
+        yield StatusLine(id="status", markup=False)  # build lines say [npm], [apt]…
         yield KeysBar(id="keys")
 
     def on_mount(self) -> None:
