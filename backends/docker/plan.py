@@ -119,6 +119,14 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
             "source": str(agent.source) if agent.source else None,
         },
     )
+    seal_plan(plan, agent)
+    plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
+    return plan
+
+
+def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
+    """The egress part of ``plan`` (unless configured unsealed): the sidecar container
+    and networks of both backends, reached by name until a backend learns its address."""
     egress.apply(
         plan,
         agent,
@@ -127,5 +135,3 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     )
     if egress.is_sealed(plan):
         plan.extra["egress"]["image"] = sidecar_tag()
-    plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
-    return plan

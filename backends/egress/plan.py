@@ -138,13 +138,22 @@ def api_target(spec: EgressSpec) -> tuple[str, int]:
     return pol.host_port(spec.api_base) if spec.api_base else (pol.DEFAULT_API_HOST, 443)
 
 
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def point_proxy(plan: BottlePlan, host: str) -> None:
+    """Aim the guest's proxy variables at ``host`` (a microVM reaches its sidecar by the
+    address it learns at launch, not by name)."""
+    proxy = f"http://{host}:{pol.PROXY_PORT}"
+    for var in PROXY_VARS:
+        plan.env[var] = proxy
+    plan.extra["egress"]["proxy"] = proxy
+
+
 def guest_env(proxy: str, ca: str, credential_var: str, placeholder_value: str) -> dict[str, str]:
     """What every exec in a sealed bottle carries."""
     env = {
-        "HTTPS_PROXY": proxy,
-        "https_proxy": proxy,
-        "HTTP_PROXY": proxy,
-        "http_proxy": proxy,
+        **dict.fromkeys(PROXY_VARS, proxy),
         "NO_PROXY": "localhost,127.0.0.1,::1",
         "no_proxy": "localhost,127.0.0.1,::1",
         "NODE_EXTRA_CA_CERTS": ca,
@@ -223,7 +232,7 @@ def apply(
 
 
 #: Backends whose bottles get an egress sidecar; others run unsealed and say so.
-SEALABLE_BACKENDS = frozenset({"docker"})
+SEALABLE_BACKENDS = frozenset({"docker", "smolmachines"})
 SEALED = "sealed"
 SIDECAR_DOWN = "sidecar down"
 UNSEALED = "unsealed"
@@ -242,16 +251,6 @@ def permission_mode(agent: AgentSpec) -> str:
         agent.backend in SEALABLE_BACKENDS or agent.egress.skip_permissions is True
     )
     return "skip" if unattended else "ask"
-
-
-def unsealed_backend(backend: str) -> dict[str, Any]:
-    """``plan.extra["egress"]`` of a backend that has no sidecar: unsealed, and said so."""
-    return {
-        "sealed": False,
-        "skip_permissions": False,
-        "warning": f"UNSEALED: the {backend} backend has no egress sidecar yet; the "
-        "bottle's traffic is not filtered and claude asks for permission",
-    }
 
 
 def describe(plan: BottlePlan) -> list[str]:
@@ -279,6 +278,7 @@ def describe(plan: BottlePlan) -> list[str]:
         f"sealed: sidecar {info.get('sidecar')} ({info.get('image', '')}) at {info.get('proxy')}",
         f"networks: {nets.get('internal')} (internal, no host address), "
         f"{nets.get('outer')} (sidecar only)",
+        *([f"machine: --allow-cidr {info['allow_cidr']} only"] if info.get("allow_cidr") else []),
         f"allow: {', '.join(info.get('allow') or [])}",
         f"credential: {cred_text}; swapped only for {info.get('api')}",
         f"claude: {mode}",

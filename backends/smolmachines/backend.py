@@ -47,7 +47,8 @@ from backends.base import (
     _no_progress,
 )
 from backends.claude import GUEST_STATUS_DIR
-from backends.egress.plan import unsealed_backend
+from backends.egress import plan as egress
+from backends.egress.policy import CA_CERT_FILE
 from backends.owner import agent_user
 from backends.paths import save_plan, saved_plan
 from backends.plan import check_name, shared_plan
@@ -56,6 +57,15 @@ from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
 from backends.smolmachines.preflight import COMPONENT, host_problems, kvm_state, read_text
 from backends.smolmachines.provision import align_account, provision
+from backends.smolmachines.seal import (
+    AT_UP,
+    remove_sidecar,
+    seal,
+    seal_up,
+    sidecar_running,
+    start_sidecar,
+    stop_sidecar,
+)
 
 NAME = "smolmachines"
 INSTALL_FIX = (
@@ -134,7 +144,7 @@ class SmolmachinesBackend(BottleBackend):
         check_name(agent)  # before the image: a bad name is the first thing to say
         base = agent.source.parent if agent.source else None
         source = images.resolve(agent.image, base=base)
-        return shared_plan(
+        plan = shared_plan(
             agent,
             NAME,
             cpus=agent.cpus,
@@ -147,13 +157,18 @@ class SmolmachinesBackend(BottleBackend):
                 "machine_user": cli.MACHINE_USER,
                 # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
                 "pids_limit_applied": False,
-                # No egress sidecar on this backend yet: said in plan, ls and the table.
-                "egress": unsealed_backend(NAME),
             },
         )
+        seal(plan, agent)
+        return plan
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:
         """The ``machine create`` argv of ``plan`` from a materialized image source."""
+        allow = str((plan.extra.get("egress") or {}).get("allow_cidr") or "")
+        if allow == AT_UP:
+            raise BackendError(
+                f"the egress sidecar of {plan.bottle} is not up: no address to allow"
+            )
         volumes = [f"{plan.workspace}:{GUEST_WORKSPACE}"] if plan.workspace else []
         if plan.status_dir:
             volumes.append(f"{plan.status_dir}:{GUEST_STATUS_DIR}")
@@ -163,7 +178,10 @@ class SmolmachinesBackend(BottleBackend):
             image=source.image,
             from_pack=source.from_pack,
             labels=plan.labels,
-            net=bool(plan.extra.get("net", True)),
+            # Sealed: the sidecar's address and nothing else (``--allow-cidr`` turns the
+            # network on); unsealed: the whole network.
+            allow_cidrs=[allow] if allow else [],
+            net=not allow and bool(plan.extra.get("net", True)),
             volumes=volumes,
             workdir=GUEST_WORKSPACE,
             user=str(plan.extra.get("machine_user", cli.MACHINE_USER)),
@@ -184,6 +202,7 @@ class SmolmachinesBackend(BottleBackend):
             )
         try:
             with ExitStack() as undo:
+                ready = seal_up(plan, undo, progress) if egress.is_sealed(plan) else None
                 progress("resolving the image")
                 source = images.materialize(images.ImageSource(**plan.extra["source"]))
                 progress(f"creating machine {plan.bottle}")
@@ -194,6 +213,11 @@ class SmolmachinesBackend(BottleBackend):
                 bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env, agent_uid=plan.uid)
                 bottle.plan = plan
                 provision(bottle, plan, progress)
+                if ready is not None:
+                    progress("provisioning: the egress CA certificate")
+                    cert = Path(plan.extra["egress"]["dir"]) / CA_CERT_FILE
+                    bottle.cp_in(cert, egress.GUEST_CA, mode=0o644)
+                    ready()
                 save_plan(plan)
                 undo.pop_all()
         except LaunchError:
@@ -259,6 +283,7 @@ class SmolmachinesBackend(BottleBackend):
                     ident=r.name,
                     host_pid=r.pid if r.live else None,
                     labels=dict(r.labels),
+                    egress=self._egress_state(r),
                 )
             )
         return out
@@ -266,6 +291,13 @@ class SmolmachinesBackend(BottleBackend):
     def probe_facts(self, agent: str) -> dict[str, Any]:
         """The machine as ``machine ls`` reports it (settings the VMM enforces)."""
         return {"machine": asdict(self._record(agent))}
+
+    @staticmethod
+    def _egress_state(record: cli.MachineRecord) -> str:
+        """Sealed with its sidecar running, ``sidecar down`` (fail closed), or unsealed."""
+        if record.labels.get(egress.SEALED_LABEL) != "true":
+            return egress.UNSEALED
+        return egress.SEALED if sidecar_running(record.labels[LABEL_AGENT]) else egress.SIDECAR_DOWN
 
     def _handle(self, record: cli.MachineRecord, agent: str) -> SmolBottle:
         """A handle with the plan (and so the guest env) of the agent's last launch."""
@@ -290,6 +322,8 @@ class SmolmachinesBackend(BottleBackend):
         owner, or a workspace that changed hands, is put right as root in the VM). Returns
         its handle from the same ``machine ls`` (one listing for start then attach)."""
         record = self._record(agent)
+        if record.labels.get(egress.SEALED_LABEL) == "true":
+            start_sidecar(agent)
         if not record.live:
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
         plan = saved_plan(agent)
@@ -306,6 +340,8 @@ class SmolmachinesBackend(BottleBackend):
         record = self._record(agent)
         if record.live:
             self._run(cli.stop_argv(self.smolvm(), record.name), timeout=120, what="stop")
+        if record.labels.get(egress.SEALED_LABEL) == "true":
+            stop_sidecar(agent)
 
     def remove(self, agent: str, *, volumes: bool = False) -> None:
         """Delete the machine with its disk when ``volumes``; refuse otherwise.
@@ -323,6 +359,8 @@ class SmolmachinesBackend(BottleBackend):
                 agent=agent,
             )
         self._run(cli.delete_argv(self.smolvm(), record.name), timeout=300, what="delete")
+        if record.labels.get(egress.SEALED_LABEL) == "true":
+            remove_sidecar(agent)
 
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The machine's workload output (``machine logs``), not the output of execs."""

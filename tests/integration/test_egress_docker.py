@@ -98,6 +98,16 @@ def container_ip(name: str, network: str) -> str:
     return str(json.loads(out)[network]["IPAddress"])
 
 
+def wait_upstream(name: str) -> None:
+    """Wait until the test upstream container ``name`` listens."""
+    deadline = time.monotonic() + 30
+    while b"upstream listening" not in (
+        subprocess.run(["docker", "logs", name], capture_output=True, check=False).stdout
+    ):
+        assert time.monotonic() < deadline, "the test upstream did not start"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def sealed(
     test_image: str, egress_image: str, tmp_path_factory: pytest.TempPathFactory
@@ -135,13 +145,7 @@ def sealed(
         ],
         check=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while (
-        b"upstream listening"
-        not in subprocess.run(["docker", "logs", upstream], capture_output=True, check=False).stdout
-    ):
-        assert time.monotonic() < deadline, "the test upstream did not start"
-        time.sleep(0.2)
+    wait_upstream(upstream)
     yield {"agent": agent, "plan": plan, "steps": steps, "upstream": upstream, "state": state}
     run.run(["docker", "rm", "-f", upstream])
     backend.remove(agent, volumes=True)

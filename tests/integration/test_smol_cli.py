@@ -37,7 +37,14 @@ def test_cli_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     config = tmp_path / "config.toml"
     write_config(
         config,
-        {name: {"backend": "smolmachines", "image": standin, "prompt": "hi 'there' $HOME"}},
+        {
+            name: {
+                "backend": "smolmachines",
+                "sealed": False,
+                "image": standin,
+                "prompt": "hi 'there' $HOME",
+            }
+        },
     )
     env = {"BOTTLE_DASH_CONFIG": str(config)}
     try:
@@ -84,7 +91,7 @@ def test_cli_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
 def test_cli_attach_sees_the_terminal_size(standin: str, tmp_path: Path) -> None:  # noqa: F811
     name = agent_name("cliatt")
     config = tmp_path / "config.toml"
-    write_config(config, {name: {"backend": "smolmachines", "image": standin}})
+    write_config(config, {name: {"backend": "smolmachines", "sealed": False, "image": standin}})
     env = {"BOTTLE_DASH_CONFIG": str(config)}
     try:
         ok(bd("up", name, env=env))

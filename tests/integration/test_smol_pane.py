@@ -17,11 +17,15 @@ from smolvm_support import Tmux, agent_name, poll, standin, tmux  # noqa: F401
 
 from backends.base import AgentSpec
 from backends.claude import resume_fallback
+from backends.egress.spec import EgressSpec
 from backends.registry import get_backend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 from backends.smolmachines.pty_resize import ONESHOT_ENV
 
 pytestmark = pytest.mark.shim
+
+#: These tests drive the machine itself; the sealed path is test_smol_egress.py's.
+UNSEALED = EgressSpec(sealed=False)
 
 #: The issue's functional bound for a size to reach the guest. Polled with a deadline
 #: measured from the moment the pane shows claude started (the capture-pane polling
@@ -33,7 +37,11 @@ WITHIN = 1.0
 def bottle(standin: str) -> Iterator[SmolBottle]:  # noqa: F811
     backend = get_backend("smolmachines")
     spec = AgentSpec(
-        name=agent_name("pane"), backend="smolmachines", image=standin, env={"STANDIN_ENV": "x y"}
+        name=agent_name("pane"),
+        backend="smolmachines",
+        egress=UNSEALED,
+        image=standin,
+        env={"STANDIN_ENV": "x y"},
     )
     launched = backend.launch(backend.prepare(spec))
     assert isinstance(launched, SmolBottle)

@@ -27,12 +27,16 @@ from backends.base import (
     ProvisionError,
 )
 from backends.claude import GUEST_STATUS_DIR, STATUS_FILE
+from backends.egress.spec import EgressSpec
 from backends.paths import agent_state_dir
 from backends.registry import get_backend
 from backends.smolmachines import images
 from backends.status_file import UNREADABLE, read_status_file
 
 pytestmark = pytest.mark.shim
+
+#: These tests drive the machine itself; the sealed path is test_smol_egress.py's.
+UNSEALED = EgressSpec(sealed=False)
 
 PROMPT = "You are 'careful'.\nSpend $0 on \"clouds\" and `backticks`;\n\ttabs and  spaces\n"
 
@@ -62,6 +66,7 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     spec = AgentSpec(
         name=name,
         backend="smolmachines",
+        egress=UNSEALED,
         image=standin,
         prompt=PROMPT,
         skills=tuple(make_skills(tmp_path / "skills")),
@@ -146,7 +151,13 @@ def test_agent_writes_to_the_workspace(standin: str, tmp_path: Path) -> None:  #
     os.chown(workspace, 1000, 1000)
     bottle = backend.launch(
         backend.prepare(
-            AgentSpec(name=name, backend="smolmachines", image=standin, workspace=workspace)
+            AgentSpec(
+                name=name,
+                backend="smolmachines",
+                egress=UNSEALED,
+                image=standin,
+                workspace=workspace,
+            )
         )
     )
     try:
@@ -163,7 +174,9 @@ def test_failed_provision_leaves_no_machine(standin: str, tmp_path: Path) -> Non
     name = agent_name("rollback")
     [skill, _] = make_skills(tmp_path / "skills")
     plan = backend.prepare(
-        AgentSpec(name=name, backend="smolmachines", image=standin, skills=(skill,))
+        AgentSpec(
+            name=name, backend="smolmachines", egress=UNSEALED, image=standin, skills=(skill,)
+        )
     )
     shutil.rmtree(skill)  # gone between plan and launch: provisioning fails
     with pytest.raises(ProvisionError, match="review"):
@@ -178,7 +191,9 @@ def test_failed_create_raises_launch_error(standin: str) -> None:  # noqa: F811
     backend = get_backend("smolmachines")
     name = agent_name("noimage")
     plan = backend.prepare(
-        AgentSpec(name=name, backend="smolmachines", image="no-such-image-anywhere:1")
+        AgentSpec(
+            name=name, backend="smolmachines", egress=UNSEALED, image="no-such-image-anywhere:1"
+        )
     )
     with pytest.raises(LaunchError):
         backend.launch(plan)
@@ -191,7 +206,9 @@ def test_launch_from_cached_pack(standin: str) -> None:  # noqa: F811
     assert pack == images.pack_output(standin).with_suffix(".smolmachine") and pack.is_file()
     name = agent_name("pack")
     bottle = backend.launch(
-        backend.prepare(AgentSpec(name=name, backend="smolmachines", image=standin))
+        backend.prepare(
+            AgentSpec(name=name, backend="smolmachines", egress=UNSEALED, image=standin)
+        )
     )
     [record] = [m for m in standin_machines() if m["name"] == f"bottle-{name}"]
     assert record["image"] == str(pack)  # created --from the pack, not from Docker
@@ -202,7 +219,11 @@ def test_launch_from_cached_pack(standin: str) -> None:  # noqa: F811
 def test_launch_from_docker_image_uses_cached_archive(standin: str) -> None:  # noqa: F811
     backend = get_backend("smolmachines")
     name = agent_name("archive")
-    backend.launch(backend.prepare(AgentSpec(name=name, backend="smolmachines", image=standin)))
+    backend.launch(
+        backend.prepare(
+            AgentSpec(name=name, backend="smolmachines", egress=UNSEALED, image=standin)
+        )
+    )
     [record] = [m for m in standin_machines() if m["name"] == f"bottle-{name}"]
     assert record["image"].endswith(".tar") and Path(record["image"]).is_file()
     backend.remove(name, volumes=True)
@@ -222,7 +243,9 @@ def test_status_hooks_write_through_the_volume(standin: str, tmp_path: Path) -> 
     word there, the host reads it; a symlink the agent leaves reads as nothing."""
     backend = get_backend("smolmachines")
     name = agent_name("status")
-    plan = backend.prepare(AgentSpec(name=name, backend="smolmachines", image=standin))
+    plan = backend.prepare(
+        AgentSpec(name=name, backend="smolmachines", egress=UNSEALED, image=standin)
+    )
     bottle = backend.launch(plan)
     try:
         settings = json.loads(plan.claude_args[plan.claude_args.index("--settings") + 1])

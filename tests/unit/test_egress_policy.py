@@ -240,12 +240,37 @@ def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     assert f"regular@{pol.PROXY_PORT}" in argv
 
 
-def test_smolmachines_plan_says_it_is_unsealed() -> None:
+def test_smolmachines_plan_is_sealed_like_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends import registry
+    from backends.smolmachines.backend import SmolmachinesBackend
+    from backends.smolmachines.images import CreateSource
+
+    smol = registry.get_backend("smolmachines").prepare(
+        AgentSpec(name="vm", backend="smolmachines")
+    )
+    dock = DockerBackend().prepare(AgentSpec(name="vm"))
+    assert smol.extra["egress"]["sealed"] is True
+    assert smol.extra["egress"]["networks"] == dock.extra["egress"]["networks"]
+    assert smol.extra["egress"]["sidecar"] == dock.extra["egress"]["sidecar"]
+    assert smol.env == dock.env  # the same proxy, CA trio, placeholder, telemetry off
+    assert egress.SKIP_PERMISSIONS in smol.claude_args
+    assert any("--allow-cidr" in line for line in egress.describe(smol))
+    # At up the proxy is aimed at the sidecar's address, the only one the machine gets.
+    egress.point_proxy(smol, "10.9.8.7")
+    smol.extra["egress"]["allow_cidr"] = "10.9.8.7/32"
+    monkeypatch.setattr(SmolmachinesBackend, "smolvm", lambda self: "smolvm")
+    argv = SmolmachinesBackend().create_argv(smol, CreateSource(image="img"))
+    assert smol.env["HTTPS_PROXY"] == smol.env["http_proxy"] == "http://10.9.8.7:8080"
+    assert argv[argv.index("--allow-cidr") + 1] == "10.9.8.7/32"
+    assert argv.count("--allow-cidr") == 1 and "--net" not in argv
+
+
+def test_smolmachines_unsealed_when_configured_so() -> None:
     from backends import registry
 
     plan = registry.get_backend("smolmachines").prepare(
-        AgentSpec(name="vm", backend="smolmachines")
+        AgentSpec(name="vm", backend="smolmachines", egress=EgressSpec(sealed=False))
     )
     assert plan.extra["egress"]["sealed"] is False
-    assert egress.describe(plan)[0].startswith("UNSEALED: the smolmachines backend")
+    assert egress.describe(plan)[0].startswith("UNSEALED")
     assert egress.SKIP_PERMISSIONS not in plan.claude_args

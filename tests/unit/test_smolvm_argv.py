@@ -14,6 +14,7 @@ from conftest import start_keepalive
 from backends import ownership, paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
 from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
+from backends.egress.spec import EgressSpec
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.backend import SmolmachinesBackend
@@ -431,6 +432,7 @@ def test_prepare_plan(tmp_path: Path) -> None:
     plan = SmolmachinesBackend().prepare(spec)
     assert plan.bottle == "bottle-a1" and plan.backend == "smolmachines"
     assert plan.claude_args == [
+        "--dangerously-skip-permissions",  # sealed by default: unattended
         "--settings",
         status_settings_arg(),
         "--append-system-prompt-file",
@@ -455,7 +457,8 @@ def test_prepare_missing_skill_names_it(tmp_path: Path) -> None:
 def test_create_argv_of_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(cli.ENV_OVERRIDE, S)
     backend = SmolmachinesBackend()
-    plan = backend.prepare(AgentSpec(name="a1", workspace=tmp_path, cpus=2))
+    unsealed = EgressSpec(sealed=False)  # the whole network (sealed: test_egress_policy)
+    plan = backend.prepare(AgentSpec(name="a1", workspace=tmp_path, cpus=2, egress=unsealed))
     argv = backend.create_argv(plan, images.CreateSource(image="/c/x.tar"))
     assert argv[:7] == [S, "machine", "create", "--name", "bottle-a1", "--image", "/c/x.tar"]
     assert ["--volume", f"{tmp_path}:/workspace"] == argv[argv.index("--volume") :][:2]

@@ -1,0 +1,141 @@
+"""Shim tier: a sealed smolmachines bottle against the stand-in smolvm, which enforces
+``--allow-cidr`` (the machine joins only the internal network of the allowed address).
+
+    [machine] --bottle-<a>-net (internal, no host address)--> [sidecar] --bottle-<a>-out-->
+    [upstream: other.egress.invalid]
+
+Every container and network here is made by this test (through the backend or directly)
+and labelled with the run's agent; names under ``.invalid`` resolve only through the
+engine's DNS on the outer network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import FAKES
+from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
+from test_egress_docker import container_ip, wait_upstream
+
+from backends import run
+from backends.base import LABEL_AGENT, AgentSpec
+from backends.egress import plan as egress
+from backends.egress.spec import EgressSpec
+from backends.registry import get_backend
+from backends.smolmachines.bottle import SmolBottle
+
+pytestmark = pytest.mark.shim
+
+OTHER = "other.egress.invalid"
+
+
+def machine_nets(bottle: str) -> list[str]:
+    out = run.run(
+        ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+         f"smolvm-standin-{bottle}"], check=True,
+    ).stdout  # fmt: skip
+    return sorted(json.loads(out))
+
+
+def start_upstream(agent: str, image: str) -> str:
+    """The test upstream on the sidecar's outer network (its own: the machine is not on it)."""
+    name = f"{agent}-upstream"
+    run.run(
+        [
+            "docker", "run", "-d", "--name", name, "--label", f"{LABEL_AGENT}={agent}",
+            "--network", egress.outer_network_name(agent), "--network-alias", OTHER,
+            "-v", f"{FAKES}:/fakes:ro", image, "python3", "-u", "/fakes/egress_upstream.py",
+        ],
+        check=True,
+    )  # fmt: skip
+    wait_upstream(name)
+    return name
+
+
+def nc(bottle: SmolBottle, target: str, port: int, request: str = "") -> str:
+    """One raw request (``\\r\\n`` escapes for printf) to ``target:port`` from the guest;
+    ``nc -w 3`` gives up on an address it cannot reach."""
+    script = f'printf "{request}" | {{ cat; sleep 2; }} | nc -w 3 "$1" "$2"; echo "rc=$?"'
+    done = bottle.exec(f"set -- {target} {port}; {script}", timeout=60)
+    return done.stdout + done.stderr
+
+
+def test_sealed_machine_reaches_only_its_sidecar(
+    standin: str,  # noqa: F811
+    egress_image: str,
+    tmp_path: Path,
+) -> None:
+    backend = get_backend("smolmachines")
+    agent = agent_name("seal")
+    spec = AgentSpec(
+        name=agent,
+        backend="smolmachines",
+        image=standin,
+        egress=EgressSpec(allow=(f"{OTHER}:80",), credential="none"),
+    )
+    steps: list[str] = []
+    plan = backend.prepare(spec)
+    upstream = ""
+    try:
+        bottle = backend.launch(plan, steps.append)
+        assert isinstance(bottle, SmolBottle)
+        sidecar_ip = container_ip(egress.sidecar_name(agent), f"bottle-{agent}-net")
+        # Sidecar first; the machine is created with its address and nothing else.
+        assert steps.index("starting the egress sidecar") < steps.index(
+            f"creating machine bottle-{agent}"
+        )
+        assert plan.extra["egress"]["allow_cidr"] == f"{sidecar_ip}/32"
+        assert machine_nets(plan.bottle) == [f"bottle-{agent}-net"]
+        # The guest env of every exec: proxy at the sidecar's address, CA, telemetry off.
+        env = bottle.exec("env", timeout=60).stdout
+        assert f"HTTPS_PROXY=http://{sidecar_ip}:8080" in env
+        assert f"http_proxy=http://{sidecar_ip}:8080" in env
+        assert f"SSL_CERT_FILE={egress.GUEST_CA}" in env
+        assert "DISABLE_TELEMETRY=1" in env
+        cert = (Path(plan.extra["egress"]["dir"]) / "mitmproxy-ca-cert.pem").read_text()
+        assert bottle.exec(f"cat {egress.GUEST_CA}").stdout == cert
+        [info] = [b for b in backend.list_bottles() if b.agent == agent]
+        assert info.egress == egress.SEALED
+
+        upstream = start_upstream(agent, egress_image)
+        upstream_ip = container_ip(upstream, f"bottle-{agent}-out")
+        get = f"GET http://{OTHER}/echo HTTP/1.1\\r\\nHost: {OTHER}\\r\\n\\r\\n"
+        # The upstream directly, by address: not reachable from the machine.
+        direct = nc(bottle, upstream_ip, 80, get)
+        assert "HTTP/1.1" not in direct and "rc=0" not in direct, direct
+        # Through the proxy: allowed when allowlisted, 403 otherwise.
+        allowed = nc(bottle, sidecar_ip, 8080, get)
+        assert allowed.startswith("HTTP/1.1 200"), allowed
+        bad = "denied.egress.invalid"
+        denied_req = f"GET http://{bad}/x HTTP/1.1\\r\\nHost: {bad}\\r\\n\\r\\n"
+        denied = nc(bottle, sidecar_ip, 8080, denied_req)
+        assert denied.startswith("HTTP/1.1 403"), denied
+        assert "denied.egress.invalid:80" in denied
+    finally:
+        if upstream:
+            run.run(["docker", "rm", "-f", upstream])
+        backend.remove(agent, volumes=True)
+    # rm took the sidecar and its networks with the machine.
+    left = run.run(
+        ["docker", "ps", "-a", "-q", "--filter", f"label={LABEL_AGENT}={agent}"], check=True
+    ).stdout.strip()
+    nets = run.run(
+        ["docker", "network", "ls", "-q", "--filter", f"label={LABEL_AGENT}={agent}"], check=True
+    ).stdout.strip()
+    assert (left, nets) == ("", "")
+    assert not any(m["name"] == plan.bottle for m in standin_machines())
+
+
+def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:  # noqa: F811
+    """``--allow-cidr`` of an address on a network that is not internal (or of nobody)
+    is refused: the stand-in never silently hands a machine the whole network."""
+    from smolvm_support import standin_launcher
+
+    done = run.run(
+        [str(standin_launcher()), "machine", "create", "--name", f"bottle-{agent_name('nocidr')}",
+         "--image", standin, "--allow-cidr", "192.0.2.1/32"],
+        timeout=60,
+    )  # fmt: skip
+    assert not done.ok and "no container on this host has that address" in done.stderr
