@@ -20,6 +20,8 @@ from backends.egress import policy as pol
 from backends.egress.spec import CREDENTIAL_VARS, EgressSpec
 
 SKIP_PERMISSIONS = "--dangerously-skip-permissions"
+#: What an agent that does not skip permissions runs with: claude asks before each tool.
+ASK_MODE = ("--permission-mode", "default")
 #: The CA certificate in the bottle (its home: the root file system may be read-only).
 GUEST_CA = f"{GUEST_HOME}/.bottle-dash/egress-ca.pem"
 #: Claude Code's optional traffic off, on every exec.
@@ -187,6 +189,12 @@ def apply(
     info: dict[str, Any] = {"sealed": spec.sealed, "skip_permissions": spec.unattended}
     if spec.unattended and SKIP_PERMISSIONS not in plan.claude_args:
         plan.claude_args.insert(0, SKIP_PERMISSIONS)
+    elif not spec.unattended and not any(
+        a == ASK_MODE[0] or a.startswith(ASK_MODE[0] + "=") for a in plan.claude_args
+    ):
+        # "ask" must mean ask: claude 2.1.332 was seen opening in "auto mode" without it.
+        # A permission mode the agent's claude_args name wins.
+        plan.claude_args[:0] = ASK_MODE
     if not spec.sealed:
         info["warning"] = "UNSEALED: the bottle's traffic is not filtered (sealed = false)"
         plan.extra["egress"] = info

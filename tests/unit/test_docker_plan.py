@@ -351,3 +351,29 @@ def test_a_sealed_plan_names_both_networks_and_the_sidecar_image() -> None:
     )
     assert unsealed.extra["egress"]["sealed"] is False
     assert "image" not in unsealed.extra["egress"]
+
+
+def test_an_agent_that_asks_runs_claude_in_the_default_permission_mode() -> None:
+    from backends.egress.spec import EgressSpec
+
+    backend = get_backend("docker")
+    asks = backend.prepare(
+        AgentSpec(name="asks-a", egress=EgressSpec(sealed=False, skip_permissions=False))
+    )
+    assert asks.claude_args[:2] == ["--permission-mode", "default"]
+    assert "--dangerously-skip-permissions" not in asks.claude_args
+
+    skips = backend.prepare(AgentSpec(name="skips-a", egress=EgressSpec()))
+    assert skips.claude_args[0] == "--dangerously-skip-permissions"
+    assert "--permission-mode" not in skips.claude_args
+
+    # A permission mode the agent's claude_args name wins.
+    own = backend.prepare(
+        AgentSpec(
+            name="own-a",
+            claude_args=("--permission-mode=plan",),
+            egress=EgressSpec(sealed=False, skip_permissions=False),
+        )
+    )
+    assert own.claude_args.count("--permission-mode") == 0
+    assert "--permission-mode=plan" in own.claude_args
