@@ -121,13 +121,15 @@ def make_app(
     remember: bool = True,
     theme_dirs: Sequence[Path] | None = None,
     start_dir: Path | None = None,
+    probe_after_up: bool = True,
 ) -> BottleDashApp:
     """Build the app with its collaborators (tests inject fakes and a frozen clock).
 
     ``pane_host`` None means ``--no-tmux``: attaching runs claude in the foreground.
     ``service`` None builds one on ``backends`` (None: the registry's real backends).
     ``start_dir`` is where the operator started (the first agent's workspace); None leaves
-    the new-agent form's name and workspace empty.
+    the new-agent form's name and workspace empty. ``probe_after_up`` runs the escape
+    probes in the background after each launch (the seal badge).
     """
     if service is None:
         service = AgentService(backends, pane_host, idle_backend_every=IDLE_BACKEND_EVERY)
@@ -146,5 +148,6 @@ def make_app(
         refresh_interval=refresh_interval,
         run_foreground=run_foreground,
         start_dir=start_dir,
+        probe_after_up=probe_after_up,
     )
     return BottleDashApp(context, theme=theme, remember=remember, theme_dirs=theme_dirs)

@@ -33,6 +33,8 @@ class DashContext:
     run_foreground: Callable[[Sequence[str]], int]
     #: Where the operator started the dashboard: the first agent's workspace (None: none).
     start_dir: Path | None = None
+    #: Run the escape probes in the background after a launch (the seal badge).
+    probe_after_up: bool = True
 
     @property
     def pane_host(self) -> PaneHost | None:

@@ -47,6 +47,14 @@ class ImageMissing(Message):
 
 
 @dataclass
+class ProbesDone(Message):
+    """The escape probes ran on an agent's bottle in the background; ``seal`` is the badge."""
+
+    agent: str
+    seal: str
+
+
+@dataclass
 class ActionDone(Message):
     """An action finished; ``error`` is the reason when it failed."""
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backends.base import BackendError, Problem
+from backends.base import RUNNING, BackendError, Problem
+from backends.probes.suite import Result
 from backends.status_file import HookReading, read_status
 from bottle_dash.config import Config, ConfigError
 from bottle_dash.service import AgentRow, AgentService
@@ -49,6 +50,9 @@ class PollResult:
     statuses: dict[str, Status] = field(default_factory=dict)
     #: Agents that started waiting since the previous poll (an alert each).
     alerts: list[Change] = field(default_factory=list)
+    #: agent -> (seal badge, failing probe results) for running bottles: the escape
+    #: probes' last run on disk, read here in the worker, never in a widget.
+    seals: dict[str, tuple[str, list[Result]]] = field(default_factory=dict)
 
 
 class ProcessUsage:
@@ -165,6 +169,9 @@ class Poller:
                     Problem("tmux", f"cannot list panes: {exc}", "check the tmux server")
                 )
         result.usage = self._usage(result.rows)
+        for row in result.rows:
+            if row.state == RUNNING:
+                result.seals[row.name] = (row.seal, list(row.seal_failures))
         if preview_agent is None and result.rows:
             preview_agent = result.rows[0].name  # the cursor starts on the first row
         pane = result.panes.get(preview_agent or "")

@@ -124,7 +124,8 @@ async def test_enter_on_stopped_agent_starts_it_and_respawns_dead_pane(tmp_path:
 
 
 async def test_enter_on_stopped_agent_lists_each_backend_once(tmp_path: Any) -> None:
-    dash = build(tmp_path, everything=True, problem=True)
+    # The escape probes that follow a launch are their own calls (tests/ui/test_seal.py).
+    dash = build(tmp_path, everything=True, problem=True, probe_after_up=False)
     smol = dash.extra["smolmachines"]
     smol.unavailable = None
     async with dash.app.run_test(size=(100, 30)) as pilot:
@@ -140,7 +141,8 @@ async def test_enter_on_stopped_agent_lists_each_backend_once(tmp_path: Any) -> 
 
 
 async def test_enter_on_running_agent_never_prepares_again(tmp_path: Any) -> None:
-    dash = build(tmp_path, everything=True)
+    # The escape probes that follow a launch are their own calls (tests/ui/test_seal.py).
+    dash = build(tmp_path, everything=True, probe_after_up=False)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         dash.backend.calls.clear()

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
 from backends.base import NOT_CREATED, RUNNING, BackendError, ImageNotFound, Problem
+from backends.probes.suite import NOT_CHECKED
 from backends.run import run
 from bottle_dash.service import (
     AgentRow,
@@ -45,6 +46,7 @@ from bottle_dash.ui.messages import (
     PollDone,
     PreflightDone,
     PreviewCaptured,
+    ProbesDone,
     RunInForeground,
 )
 from bottle_dash.ui.poller import PollResult
@@ -90,6 +92,10 @@ ACTIONS: dict[str, Callable[[AgentService, AgentRow, Callable[[str], None]], Any
     "restart": lambda service, row, progress: service.attach(row, progress, fresh=True),
     "up": lambda service, row, progress: service.up(row, progress)[1],
 }
+
+
+#: Actions after which the bottle may be new: the escape probes run in the background.
+LAUNCHING = ("attach", "restart", "up", "build")
 
 
 class MainScreen(Screen[None]):
@@ -292,6 +298,7 @@ class MainScreen(Screen[None]):
             status_since=since,
             egress=row.egress,
             perms=row.permissions,
+            seal=self.result.seals.get(row.name, ("", []))[0],
         )
 
     def refresh_view(self, force: bool = False) -> None:
@@ -342,6 +349,7 @@ class MainScreen(Screen[None]):
             error=self.errors.get(row.name),
             preview=preview,
             status=self._status_line(row.name),
+            seal=self.result.seals.get(row.name),
         )
 
     def _status_line(self, name: str) -> str:
@@ -452,7 +460,36 @@ class MainScreen(Screen[None]):
             self.notify(message.error, title=f"{message.action} failed", severity="error")
         else:
             self.set_status(f"{message.agent}: {message.action}: {message.detail}")
+            if message.action in LAUNCHING:
+                self.run_probes(message.agent)
         self.refresh_view()
+        self.poll_now()
+
+    def run_probes(self, agent: str) -> None:
+        """The escape probes on ``agent``'s bottle in a thread worker, after it came up;
+        the seal badge shows the outcome at the next poll. Skipped when the last run
+        checked this very bottle already (an attach to a running, checked bottle)."""
+        row = self.row(agent)
+        if row is None or not self.ctx.probe_after_up:
+            return
+        seal = self.result.seals.get(agent, ("", []))[0]
+        if seal and seal != NOT_CHECKED and row.state == RUNNING:
+            return
+        self.run_worker(
+            partial(self._probe_worker, row),
+            thread=True,
+            group=f"probe-{agent}",
+            name=f"escape probes of {agent}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def _probe_worker(self, row: AgentRow) -> None:
+        # raising: on_worker_state_changed shows it; the badge stays "not checked"
+        self.post_message(ProbesDone(row.name, self.service.probe(row).seal))
+
+    def on_probes_done(self, message: ProbesDone) -> None:
+        # The badge shows the outcome; the status line keeps the action's own result.
         self.poll_now()
 
     def on_run_in_foreground(self, message: RunInForeground) -> None:

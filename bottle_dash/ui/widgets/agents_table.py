@@ -58,6 +58,8 @@ class AgentCells:
     #: ``sealed``, ``sidecar down``, ``unsealed`` (or empty); claude's permission mode.
     egress: str = ""
     perms: str = ""
+    #: The escape probes' badge: ``sealed``, ``n failing``, ``not checked`` (or empty).
+    seal: str = ""
 
 
 def human_bytes(value: int | None) -> str:
@@ -126,6 +128,18 @@ def egress_text(egress: str) -> Text:
     return Text(egress)
 
 
+def seal_text(seal: str, colours: Mapping[str, str]) -> Text:
+    """The seal badge as a mark after a running bottle's state, short so the table fits
+    100 columns (the details panel spells it out): ``✓`` sealed in the success colour,
+    ``3✗`` (failing probes) bold in the error colour, ``?`` not checked, dim."""
+    if seal == "sealed":
+        return Text(" ✓", style=colours.get("success", ""))
+    if seal.endswith("failing"):
+        count = seal.removesuffix("failing").strip()
+        return Text(f" {count}✗", style="bold " + colours.get("error", ""))
+    return Text(" ?" if seal else "", style="dim")
+
+
 class AgentsTable(DataTable[Text | str]):
     """Every agent, defined or found; ``sync`` applies a poll's rows in place."""
 
@@ -165,7 +179,8 @@ class AgentsTable(DataTable[Text | str]):
         if cells.busy:
             return Text(cells.busy + "…", style=colours.get("state-busy", ""))
         variable = STATE_VARIABLE.get(cells.state, STATE_VARIABLE[NOT_CREATED])
-        return Text(cells.state, style=colours.get(variable, ""))
+        text = Text(cells.state, style=colours.get(variable, ""))
+        return text.append_text(seal_text(cells.seal, colours))
 
     def _status_text(self, cells: AgentCells) -> Text:
         if not cells.status:

@@ -12,6 +12,11 @@ from rich.text import Text
 from bottle_dash.ui.widgets.agents_table import human_bytes
 from bottle_dash.ui.widgets.status import Redrawn
 
+#: Failing probes listed in the panel; the rest are one ``bottle-dash probe NAME`` away.
+SHOWN_FAILURES = 2
+#: Lines of the panel without a seal (border included); the seal's lines come on top.
+HEIGHT = 11
+
 
 def limits_text(spec: Any) -> str:
     """``cpus 2, memory 4.0G, pids 512`` from an ``AgentSpec`` (``-`` without one); limits
@@ -37,7 +42,7 @@ class AgentDetails(Redrawn):
 
     DEFAULT_CSS = """
     AgentDetails {
-        height: 11;
+        height: 11;  /* HEIGHT */
         border: round $panel;
         border-title-color: $text-muted;
         padding: 0 1;
@@ -55,15 +60,18 @@ class AgentDetails(Redrawn):
         error: str | None = None,
         preview: Sequence[str] | None = None,
         status: str = "",
+        seal: tuple[str, Sequence[Any]] | None = None,
     ) -> None:
         """Render ``row`` (an ``AgentRow``) or a hint when nothing is selected; nothing
         is redrawn when all of it is as last shown."""
-        if not self.changed(row, pane, error, list(preview or ()), status):
+        if not self.changed(row, pane, error, list(preview or ()), status, seal):
             return
         if row is None:
+            self.styles.height = HEIGHT
             self.update(Text("Select an agent to see its details.", style="dim"))
             return
         spec = row.spec
+        extra = 0
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=10)
         grid.add_column(overflow="ellipsis", no_wrap=True)
@@ -73,6 +81,18 @@ class AgentDetails(Redrawn):
         grid.add_row("workspace", str(spec.workspace) if spec and spec.workspace else "-")
         grid.add_row("limits", limits_text(spec))
         grid.add_row("bottle", f"{row.bottle} ({row.backend}, {row.state})")
+        if seal is not None:  # the seal badge, then each failing probe with its fix
+            badge, failures = seal
+            grid.add_row("seal", Text(badge, style="bold red" if failures else ""))
+            extra = 1 + min(len(failures), SHOWN_FAILURES)
+            for failure in failures[:SHOWN_FAILURES]:
+                line = Text(f"{failure.probe}", style="red")
+                grid.add_row("", line.append(f"  fix: {failure.fix}", style=""))
+            if len(failures) > SHOWN_FAILURES:
+                more = len(failures) - SHOWN_FAILURES
+                grid.add_row("", Text(f"{more} more: bottle-dash probe {row.name}", style="dim"))
+                extra += 1
+        self.styles.height = HEIGHT + extra
         if not row.defined:
             grid.add_row("config", Text("not defined: bottle found by its labels", "yellow"))
         if row.created:
