@@ -296,7 +296,8 @@ def test_status_is_waiting_while_a_tool_call_needs_approval(agent: Agent) -> Non
     assert "Bypass Permissions" not in shown
     agent.type_and_enter(pane, f"ask-{agent.mark}")
     wait_for(lambda: agent.status() == "waiting", 120, "waiting for approval")
-    assert "Do you want to proceed?" in s.capture(pane)
+    # The PermissionRequest hook fires before claude draws its dialog: wait for the text.
+    wait_for(lambda: "Do you want to proceed?" in s.capture(pane), 30, "the approval dialog")
     s.server.cmd("send-keys", "-t", pane, "Enter")  # the default answer: Yes
     wait_for(
         lambda: f"tool result: approved-{agent.mark}" in s.capture(pane),

@@ -27,10 +27,11 @@ pytestmark = pytest.mark.shim
 #: These tests drive the machine itself; the sealed path is test_smol_egress.py's.
 UNSEALED = EgressSpec(sealed=False)
 
-#: The issue's functional bound for a size to reach the guest. Polled with a deadline
-#: measured from the moment the pane shows claude started (the capture-pane polling
-#: only adds to the measured time, never hides any).
-WITHIN = 1.0
+#: How long a size may take to reach the guest before the test gives up. A bound on
+#: arrival, not a speed check (tests never assert on wall time; benchmarks/bench_resize.py
+#: measures how fast a resize propagates): a wrapper that never syncs still fails, and a
+#: loaded machine no longer does. Measured from the moment the pane shows claude started.
+WITHIN = 20.0
 
 
 @pytest.fixture
