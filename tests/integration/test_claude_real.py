@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,10 +299,17 @@ def test_status_is_waiting_while_a_tool_call_needs_approval(agent: Agent) -> Non
     wait_for(lambda: agent.status() == "waiting", 120, "waiting for approval")
     # The PermissionRequest hook fires before claude draws its dialog: wait for the text.
     wait_for(lambda: "Do you want to proceed?" in s.capture(pane), 30, "the approval dialog")
-    s.server.cmd("send-keys", "-t", pane, "Enter")  # the default answer: Yes
-    wait_for(
-        lambda: f"tool result: approved-{agent.mark}" in s.capture(pane),
-        120,
-        "the approved command's result",
-    )
+
+    def approved() -> bool:
+        # Enter is the default answer, Yes. The dialog can be drawn before it takes keys,
+        # so Enter is pressed again while the dialog is still up.
+        shown = s.capture(pane)
+        if f"tool result: approved-{agent.mark}" in shown:
+            return True
+        if "Do you want to proceed?" in shown:
+            s.server.cmd("send-keys", "-t", pane, "Enter")
+            time.sleep(2)
+        return False
+
+    wait_for(approved, 120, "the approved command's result")
     wait_for(lambda: agent.status() == "idle", 120, "idle after the approved turn")
