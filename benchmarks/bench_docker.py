@@ -22,29 +22,15 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+from common import ms, scratch, timed
 
 BOTTLES = 30
 LS_RUNS = 10
 UP_RUNS = 5
 BENCH_LABEL = "bottle-dash.bench"
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.1f} ms"
 
 
 def main() -> int:
@@ -57,16 +43,13 @@ def main() -> int:
     if cli is None:
         print("bench_docker: bottle-dash is not installed in this venv", file=sys.stderr)
         return 1
-    scratch = Path(tempfile.mkdtemp(prefix="bench-docker-"))
-    # Never read or write the operator's own config and state.
-    for var in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
-        os.environ[var] = str(scratch / var.lower())
-    os.environ["BOTTLE_DASH_CONFIG"] = str(scratch / "config.toml")
+    folder = scratch("bench-docker-")  # never the operator's own config and state
+    os.environ["BOTTLE_DASH_CONFIG"] = str(folder / "config.toml")
     os.environ.pop("TMUX", None)
     # Measure the CLI as installed (pip writes bytecode at install): compile once into a
     # scratch cache instead of on every call, and leave the source tree untouched.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
 
     import image  # tests/fakes/image.py
 
@@ -150,7 +133,7 @@ def main() -> int:
         ).stdout.split()
         if bare_ids:
             run.run(["docker", "rm", "-f", *bare_ids], timeout=120)
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,26 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+from common import REPO, ms, scratch
 
 TTFT_RUNS = 30
 UP_RUNS = 3
 HOST = "bench.egress.invalid"
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.1f} ms"
 
 
 def first_token(addr: tuple[str, int], target: str) -> float:
@@ -62,9 +54,7 @@ def ip_on(container: str, network: str) -> str:
 
 
 def main() -> int:
-    scratch = Path(tempfile.mkdtemp(prefix="bench-egress-"))
-    for var in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        os.environ[var] = str(scratch / var.lower())
+    scratch("bench-egress-")
     import image
 
     from backends.base import LABEL_AGENT, AgentSpec
