@@ -916,9 +916,13 @@ def _type_name(value: Any) -> str:
 
 
 def _describe(value: Any) -> str:
+    """``value`` in an error about a list of strings: what kind it is; for a list, what
+    its first item that is not a string is (else: that it holds an empty string)."""
     if isinstance(value, list):
-        bad = next((v for v in value if not isinstance(v, str)), None)
-        return f"a list holding {_type_name(bad)}"
+        if not value:
+            return "an empty list"
+        bad = [v for v in value if not isinstance(v, str)]
+        return f"a list holding {_type_name(bad[0])}" if bad else "a list holding an empty string"
     return _type_name(value)
 
 

@@ -640,3 +640,70 @@ def test_dashboard_notify_command_errors_are_located(tmp_path: Path, text: str, 
     with pytest.raises(ConfigError) as err:
         load_config(file)
     assert says in str(err.value) and str(file) in str(err.value)
+
+
+NOTIFY_FIX = (
+    'e.g. notify_command = ["notify-send", "bottle-dash"] (run without a shell; '
+    "the agent's name and the reason are appended)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "message", "fix"),
+    [
+        (
+            '# the dashboard\n[dashboard]\nnotify_command = "notify-send hi"\n',
+            3,
+            "notify_command",
+            "must be a non-empty list of strings (a command and its arguments), not a string",
+            NOTIFY_FIX,
+        ),
+        (
+            "[dashboard]\n\nnotify_command = []\n",
+            3,
+            "notify_command",
+            "must be a non-empty list of strings (a command and its arguments), not an empty list",
+            NOTIFY_FIX,
+        ),
+        (
+            '[dashboard]\nnotify_command = ["notify-send", ""]\n',
+            2,
+            "notify_command",
+            "must be a non-empty list of strings (a command and its arguments), not a list "
+            "holding an empty string",
+            NOTIFY_FIX,
+        ),
+        (
+            '[dashboard]\nnotify_command = ["a", 1]\n',
+            2,
+            "notify_command",
+            "must be a non-empty list of strings (a command and its arguments), not a list "
+            "holding an integer",
+            NOTIFY_FIX,
+        ),
+        (
+            '[agents.a]\n[dashboard]\nnotify_comand = ["a"]\n',
+            3,
+            "notify_comand",
+            "unknown key 'notify_comand'; did you mean 'notify_command'? valid keys: "
+            "notify_command",
+            "rename it to 'notify_command'",
+        ),
+        (
+            '\ndashboard = "x"\n',
+            2,
+            "dashboard",
+            "must be a table, not a string",
+            "write it as a [dashboard] table",
+        ),
+    ],
+)
+def test_dashboard_errors_name_the_file_line_key_and_fix(
+    tmp_path: Path, text: str, line: int, key: str, message: str, fix: str
+) -> None:
+    # What the operator reads, word for word: where (file, line, key), what is wrong, and
+    # the fix on its own line.
+    err = error_of(tmp_path, text)
+    assert (err.line, err.agent, err.key, err.message, err.fix) == (line, None, key, message, fix)
+    path = tmp_path / "config.toml"
+    assert str(err) == f"config {path}, line {line}, key {key!r}: {message}\n  fix: {fix}"
