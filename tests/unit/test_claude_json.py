@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+from backends.base import GUEST_CLAUDE_JSON
 from backends.claude import (
+    API_KEY_ENV,
+    CLAUDE_JSON,
+    CLAUDE_SETTINGS,
     SKIP_PROMPT_KEY,
     merge_claude_json,
     merge_claude_settings,
@@ -65,3 +69,39 @@ def test_settings_seed_skips_the_bypass_confirmation_and_keeps_the_rest() -> Non
     assert merged == {"model": "opus", "hooks": {"Stop": []}, SKIP_PROMPT_KEY: True}
     for broken in ("", "not json", "[1]"):
         assert json.loads(merge_claude_settings(broken)) == {SKIP_PROMPT_KEY: True}
+
+
+def test_seeded_files_and_keys_are_the_ones_claude_reads() -> None:
+    # Claude Code (2.1.197, 2.1.332) keeps its state in ~/.claude.json and its user
+    # settings in ~/.claude/settings.json; it asks to approve the key it finds in
+    # ANTHROPIC_API_KEY; accepting the Bypass Permissions confirmation writes this key.
+    assert CLAUDE_JSON == ".claude.json"
+    assert GUEST_CLAUDE_JSON == "/home/node/.claude.json"
+    assert CLAUDE_SETTINGS == ".claude/settings.json"
+    assert API_KEY_ENV == "ANTHROPIC_API_KEY"
+    assert SKIP_PROMPT_KEY == "skipDangerousModePermissionPrompt"
+
+
+def test_fresh_seed_is_exactly_what_skips_the_dialogs() -> None:
+    # Nothing more than onboarding done, a theme, the workspace trusted and (with a key in
+    # the bottle) that key's tail approved: claude owns every other key of its state file.
+    assert seeded_claude_json(None) == {
+        "hasCompletedOnboarding": True,
+        "theme": "dark",
+        "projects": {"/workspace": {"hasTrustDialogAccepted": True}},
+    }
+    assert seeded_claude_json(None, api_key=KEY) == {
+        "hasCompletedOnboarding": True,
+        "theme": "dark",
+        "projects": {"/workspace": {"hasTrustDialogAccepted": True}},
+        "customApiKeyResponses": {"approved": ["ABCDEFGHIJKLMNOPQRST"], "rejected": []},
+    }
+
+
+def test_seeded_files_text_byte_for_byte() -> None:
+    # What provisioning writes on both backends: two-space JSON ending in a newline.
+    assert merge_claude_json(None) == (
+        b'{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "projects": {\n'
+        b'    "/workspace": {\n      "hasTrustDialogAccepted": true\n    }\n  }\n}\n'
+    )
+    assert merge_claude_settings(None) == b'{\n  "skipDangerousModePermissionPrompt": true\n}\n'
