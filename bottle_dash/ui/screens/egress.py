@@ -10,19 +10,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from bottle_dash.ui.screens.modals import Panel
 
-class EgressScreen(ModalScreen["str | None"]):
+
+class EgressScreen(Panel["str | None"]):
     """Dismisses with the allowlist rule to add (``a`` on a host), or None."""
 
     DEFAULT_CSS = """
-    EgressScreen { align: center middle; }
-    EgressScreen > Vertical {
-        width: 95%; height: 90%; padding: 0 1;
-        border: thick $primary; background: $surface;
-    }
     EgressScreen DataTable { height: 1fr; }
     EgressScreen #egress-note { height: auto; color: $text-muted; }
     """

@@ -1,4 +1,5 @@
-"""Small modal screens: confirm remove, confirm an image build, help, logs."""
+"""Small modal screens: confirm remove, confirm an image build, help; the panel layout and
+the logs view."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from textual.widgets import Button, Checkbox, Label, Static
 
 #: What a confirm modal hands back when it closes.
 ConfirmT = TypeVar("ConfirmT")
+#: What a panel hands back when it closes.
+PanelT = TypeVar("PanelT")
 
 
 @dataclass(frozen=True)
@@ -183,15 +186,23 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class LogsScreen(ModalScreen[None]):
-    """A bottle's own output (``bottle-dash logs``), scrollable."""
+class Panel(ModalScreen[PanelT]):
+    """A large view over the dashboard, in a bordered box of 95% by 90% (the layout of the
+    logs and egress views)."""
 
     DEFAULT_CSS = """
-    LogsScreen { align: center middle; }
-    LogsScreen > Vertical {
+    Panel { align: center middle; }
+    Panel > Vertical {
         width: 95%; height: 90%; padding: 0 1;
         border: thick $primary; background: $surface;
     }
+    """
+
+
+class LogsScreen(Panel[None]):
+    """A bottle's own output (``bottle-dash logs``), scrollable."""
+
+    DEFAULT_CSS = """
     LogsScreen VerticalScroll { height: 1fr; }
     """
     BINDINGS = [Binding("escape,q,l", "close", "Close")]
