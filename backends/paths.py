@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from backends.base import BottlePlan
@@ -66,6 +65,8 @@ def write_readable(path: Path, data: str) -> None:
     """Write ``data`` to ``path`` with mode 0644 (files a bottle's agent reads through a
     mount, whatever its uid; they hold nothing secret), replacing it atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import tempfile  # only when writing: `ls` and the poller never do
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)

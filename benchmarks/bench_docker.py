@@ -54,8 +54,8 @@ def main() -> int:
     import image  # tests/fakes/image.py
 
     from backends import run
-    from backends.base import AgentSpec
     from backends.registry import get_backend
+    from bottle_dash import config as configmod
 
     tag = image.ensure_image()
     run_id = uuid.uuid4().hex[:6]
@@ -65,12 +65,15 @@ def main() -> int:
     for name in listed + upped:
         lines += [f"[agents.{name}]", 'prompt = "benchmark agent"', ""]
     Path(os.environ["BOTTLE_DASH_CONFIG"]).write_text("\n".join(lines))
+    # Loading the config makes its identity this process's owner label: bottles launched
+    # without it belong to no config, and `ls` of this config rightly shows none of them.
+    specs = configmod.load_config(Path(os.environ["BOTTLE_DASH_CONFIG"])).agents
 
     backend = get_backend("docker")
     try:
         print(f"bench_docker: launching {BOTTLES} bottles from {tag} ...", flush=True)
         for name in listed:
-            backend.launch(backend.prepare(AgentSpec(name=name, image=tag, prompt="benchmark")))
+            backend.launch(backend.prepare(specs[name]))
 
         # -- 1. listing
         ls_argv = [cli, "ls", "--json"]

@@ -45,7 +45,8 @@ from backends.egress.plan import allow_live, configured_egress, egress_log, perm
 from backends.egress.policy import parse_rule
 from backends.images.reference import is_local_path
 from backends.paths import agent_state_dir
-from backends.probes import suite
+from backends.probes import record
+from backends.probes.base import Result
 from backends.run import run
 from bottle_dash.config import Config
 from bottle_dash.status import Status
@@ -138,12 +139,12 @@ class AgentRow:
         (the escape probes' last run on this very bottle); empty when it does not run."""
         if self.state != RUNNING:
             return ""
-        return suite.seal_of(self.name, self.created)
+        return record.seal_of(self.name, self.created)
 
     @property
-    def seal_failures(self) -> list[suite.Result]:
+    def seal_failures(self) -> list[Result]:
         """The failing probes of the last run on this bottle, each with its fix."""
-        run = suite.current_run(self.name, self.created) if self.state == RUNNING else None
+        run = record.current_run(self.name, self.created) if self.state == RUNNING else None
         return run.failures if run else []
 
     def workspace_warnings(self) -> list[str]:
@@ -454,9 +455,11 @@ class AgentService:
             workspace.record_baseline(row.name, Path(row.spec.workspace).expanduser())
         return backend.launch(the_plan, progress), LAUNCHED
 
-    def probe(self, row: AgentRow, only: Sequence[str] | None = None) -> suite.SuiteRun:
+    def probe(self, row: AgentRow, only: Sequence[str] | None = None) -> record.SuiteRun:
         """Run the escape probes (all, or ``only``) against ``row``'s running bottle; the
-        whole suite's run is recorded for the seal badge (``suite.seal_of``)."""
+        whole suite's run is recorded for the seal badge (``record.seal_of``)."""
+        from backends.probes import suite  # every probe: only when probing
+
         return suite.run_suite(self.backend(row.backend), row.name, only)
 
     def ensure_running(

@@ -19,8 +19,6 @@ import io
 import json
 import posixpath
 import stat
-import tarfile
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -44,6 +42,8 @@ def _read_files(api: Any, container: str, names: Iterable[str]) -> dict[str, str
         except errors.NotFound:
             found[name] = ""
             continue
+        import tarfile  # here, not at the top: `ls` and attach need no tar
+
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
             member = next((m for m in tar.getmembers() if m.isreg()), None)
             data = tar.extractfile(member) if member else None
@@ -119,6 +119,8 @@ def reown_tar(src: Any, dst: Any, uid: int, gid: int) -> None:
     Devices, fifos and sockets are left out; set-uid and set-gid bits are cleared, as
     ``chown`` would (a file the agent marked set-uid must not become root's).
     """
+    import tarfile
+
     with (
         tarfile.open(fileobj=src, mode="r|") as tin,
         tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tout,
@@ -149,6 +151,8 @@ def own_home(api: Any, plan: BottlePlan) -> bool:
     parent = posixpath.dirname(GUEST_HOME)
     try:
         stream, _stat = api.get_archive(plan.bottle, GUEST_HOME)
+        import tempfile
+
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX) as spool:
             reown_tar(_ChunkReader(stream), spool, plan.uid, plan.gid)
             spool.seek(0)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import io
 import stat
-import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tarfile
 
 
 def _header(name: str, *, kind: bytes, mode: int, uid: int, gid: int) -> tarfile.TarInfo:
+    import tarfile  # here, not at the top: listing bottles needs no tar
+
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = mode
@@ -36,6 +41,8 @@ def file_tar(
 ) -> bytes:
     """A tar holding ``parents`` (``(dir, mode)``, outermost first) and the file ``name``,
     all owned by ``uid:gid``."""
+    import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for directory, dir_mode in parents:
@@ -61,6 +68,8 @@ def paths_tar(
 ) -> bytes:
     """One tar holding each ``(host path, arcname)`` of ``items`` as ``path_tar`` would
     (one archive, one engine call, however many skills)."""
+    import tarfile
+
     tops = {arcname.rstrip("/") for _, arcname in items}
 
     def own(info: tarfile.TarInfo) -> tarfile.TarInfo | None:

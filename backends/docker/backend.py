@@ -49,7 +49,7 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import GUEST_STATUS_DIR
-from backends.docker import hardening, sidecar
+from backends.docker import hardening
 from backends.docker.accounts import restore_accounts, user_ids, write_accounts
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
@@ -249,7 +249,8 @@ class DockerBackend(BottleBackend):
         in reverse order, and raises ``LaunchError``/``ProvisionError`` naming the agent
         and the step. The plan is then recorded as ``plan.json`` in the agent's state dir.
         """
-        # Here, not at the top: provisioning pulls in tarfile, which `ls` does not need.
+        # Here, not at the top: `ls` needs neither the sidecar nor provisioning (tarfile).
+        from backends.docker import sidecar
         from backends.docker.provision import provision
 
         with self.engine.translating() as api:
@@ -311,6 +312,7 @@ class DockerBackend(BottleBackend):
         self, api: Any, plan: BottlePlan, info: dict[str, Any], progress: ProgressFn
     ) -> DockerBottle:
         """``launch`` of a bottle that exists: nothing when it runs, else start + provision."""
+        from backends.docker import sidecar
         from backends.docker.provision import provision
 
         labels = (info.get("Config") or {}).get("Labels") or {}
@@ -408,6 +410,8 @@ class DockerBackend(BottleBackend):
 
     def _network(self, api: Any, plan: BottlePlan, undo: ExitStack) -> None:
         """The unsealed bottle's ordinary network (a sealed one's comes with its sidecar)."""
+        from backends.docker import sidecar  # launch and lifecycle only, not `ls`
+
         assert plan.network
         sidecar.ensure_network(api, plan, plan.network, undo, sealed=False)
 
@@ -608,6 +612,8 @@ class DockerBackend(BottleBackend):
     def start(self, agent: str) -> DockerBottle:
         """Start the stopped bottle of ``agent``; its home volume (prompt, skills,
         ``~/.claude``) is still there. Returns its handle, as ``attach`` would."""
+        from backends.docker import sidecar  # launch and lifecycle only, not `ls`
+
         info = self._ours(agent)
         self._check_user(info, agent)
         with self.engine.translating() as api:
@@ -624,6 +630,8 @@ class DockerBackend(BottleBackend):
 
     def stop(self, agent: str) -> None:
         """Stop the bottle of ``agent`` (SIGTERM, then SIGKILL after 5 s)."""
+        from backends.docker import sidecar  # launch and lifecycle only, not `ls`
+
         info = self._ours(agent)
         with self.engine.translating() as api:
             try:

@@ -10,7 +10,6 @@ when that range means something on the operator's LAN or VPN.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -40,6 +39,8 @@ def pool() -> str:
 def free_subnet(used: Iterable[str], within: str, prefix: int = SUBNET_PREFIX) -> str | None:
     """The first ``/prefix`` subnet of ``within`` that overlaps none of ``used`` (CIDRs;
     IPv6 and unparsable entries are ignored); None when the range is full."""
+    import ipaddress  # only when a network is made
+
     taken: list[ipaddress.IPv4Network] = []
     for cidr in used:
         try:

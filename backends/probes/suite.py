@@ -10,22 +10,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from backends import paths
 from backends.base import BackendError, BottleBackend
 from backends.probes import credential, host, network
 from backends.probes.base import FAIL, NOT_APPLICABLE, PASS, Probe, Result, Target, clip
+from backends.probes.record import (
+    NOT_CHECKED,
+    SEAL_FILE,
+    SEALED,
+    SuiteRun,
+    current_run,
+    last_run,
+    seal_file,
+    seal_of,
+)
 
-SEAL_FILE = "seal.json"
 ALL: tuple[Probe, ...] = (*host.PROBES, *credential.PROBES, *network.PROBES)
-
-#: Seal states for the dashboard badge.
-SEALED = "sealed"
-NOT_CHECKED = "not checked"
 
 
 def probes(names: Sequence[str] | None = None) -> list[Probe]:
@@ -63,44 +64,6 @@ def run_probe(probe: Probe, where: Target) -> Result:
     return Result(probe.name, probe.group, outcome, evidence, probe.fix if outcome == FAIL else "")
 
 
-@dataclass
-class SuiteRun:
-    """The outcome of one suite run on one agent's bottle."""
-
-    agent: str
-    backend: str
-    results: list[Result] = field(default_factory=list)
-    finished: float = 0.0
-
-    @property
-    def failures(self) -> list[Result]:
-        return [r for r in self.results if r.outcome == FAIL]
-
-    @property
-    def seal(self) -> str:
-        """``sealed``, or ``n failing``."""
-        bad = len(self.failures)
-        return SEALED if not bad else f"{bad} failing"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "agent": self.agent,
-            "backend": self.backend,
-            "seal": self.seal,
-            "finished": self.finished,
-            "results": [r.to_dict() for r in self.results],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SuiteRun:
-        return cls(
-            agent=str(data["agent"]),
-            backend=str(data["backend"]),
-            results=[Result.from_dict(r) for r in data.get("results") or []],
-            finished=float(data.get("finished") or 0),
-        )
-
-
 def run_suite(
     backend: BottleBackend,
     agent: str,
@@ -125,38 +88,6 @@ def run_suite(
     return run
 
 
-def seal_file(agent: str) -> Path:
-    """Where the last whole-suite run of ``agent`` is recorded."""
-    return paths.agent_state_dir(agent) / SEAL_FILE
-
-
-def last_run(agent: str) -> SuiteRun | None:
-    """The last recorded whole-suite run of ``agent`` (None when never checked)."""
-    try:
-        return SuiteRun.from_dict(json.loads(seal_file(agent).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def current_run(agent: str, created: str = "") -> SuiteRun | None:
-    """The last whole-suite run of ``agent`` when it checked the bottle that exists now
-    (it finished after ``created``, the bottle's ISO creation time); else None."""
-    run = last_run(agent)
-    if run is None:
-        return None
-    try:
-        born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() if created else 0
-    except ValueError:
-        born = 0
-    return run if run.finished >= born else None
-
-
-def seal_of(agent: str, created: str = "") -> str:
-    """The badge text: ``sealed``, ``n failing`` or ``not checked``."""
-    run = current_run(agent, created)
-    return run.seal if run else NOT_CHECKED
-
-
 __all__ = [
     "PASS",
     "FAIL",
@@ -166,4 +97,9 @@ __all__ = [
     "run_suite",
     "last_run",
     "seal_of",
+    "current_run",
+    "seal_file",
+    "SEAL_FILE",
+    "SEALED",
+    "NOT_CHECKED",
 ]

@@ -15,7 +15,6 @@ from contextlib import ExitStack, suppress
 from typing import Any
 
 from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, BottlePlan, LaunchError, ProgressFn
-from backends.docker import sidecar
 from backends.docker.engine import Engine, api_message, errors
 from backends.docker.plan import seal_plan
 from backends.egress import plan as egress
@@ -49,6 +48,8 @@ def sidecar_address(api: Any, plan: BottlePlan) -> str:
 def seal_up(plan: BottlePlan, undo: ExitStack, progress: ProgressFn) -> Callable[[], None]:
     """Bring the sidecar up (undo steps on ``undo``), aim the guest's proxy at its
     address and allow the machine that address only. Returns the wait for the proxy."""
+    from backends.docker import sidecar  # here: `ls` lists machines without it
+
     try:
         api = _ENGINE.api()
         ready = sidecar.bring_up(api, plan, undo, progress)
@@ -83,6 +84,8 @@ def sidecar_running(agent: str) -> bool:
 
 def start_sidecar(agent: str) -> None:
     """Start the agent's stopped sidecar (a machine never runs without its egress)."""
+    from backends.docker import sidecar
+
     api = _ENGINE.api()
     if sidecar.sidecar_state(api, agent) == "stopped":
         api.start(egress.sidecar_name(agent))
@@ -90,6 +93,8 @@ def start_sidecar(agent: str) -> None:
 
 def stop_sidecar(agent: str) -> None:
     """Stop the agent's sidecar if it runs."""
+    from backends.docker import sidecar
+
     with suppress(errors.DockerException):
         api = _ENGINE.api()
         if sidecar.sidecar_state(api, agent) == "running":

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
 from backends.base import NOT_CREATED, RUNNING, BackendError, ImageNotFound, Problem
-from backends.probes.suite import NOT_CHECKED
+from backends.probes.record import NOT_CHECKED
 from backends.run import run
 from bottle_dash.service import (
     AgentRow,

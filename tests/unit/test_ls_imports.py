@@ -1,0 +1,82 @@
+"""``bottle-dash ls --json`` imports only what listing needs.
+
+``ls`` is a command an operator (or a script) runs often; most of its time is the
+interpreter's start-up and imports. It runs here in a fresh interpreter against an engine
+address where nothing answers (so no Docker is needed), and a running row of each kind
+is rendered too (seal badge, egress, workspace warnings): none of that may pull in the
+dashboard, mitmproxy, the docker SDK, tar or the escape probes themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Modules ``ls`` must not load: the UI, the sidecar's proxy, the SDK (listing reads the
+#: engine's socket directly), archives, the probes (the badge is read from their record),
+#: and what only launching needs.
+NOT_FOR_LS = (
+    "textual",
+    "libtmux",
+    "psutil",
+    "mitmproxy",
+    "docker",
+    "tarfile",
+    "backends.probes.suite",
+    "backends.probes.host",
+    "backends.probes.network",
+    "backends.probes.credential",
+    "backends.docker.sidecar",
+    "backends.docker.provision",
+    "backends.docker.archive",
+)
+
+CODE = """
+import io, json, sys
+from backends.base import RUNNING, AgentSpec, BottleInfo
+from bottle_dash import cli
+from bottle_dash.service import make_row
+
+out, sys.stdout = sys.stdout, io.StringIO()
+status = cli.main(["ls", "--json"])
+info = BottleInfo(agent="a1", backend="docker", bottle="bottle-a1", state=RUNNING,
+                  image="img", created="2026-01-01T00:00:00+00:00", ident="x")
+row = make_row("a1", "docker", AgentSpec(name="a1", workspace=sys.argv[1]), info)
+row.to_dict()
+sys.stdout = out
+print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_ls_json_imports_only_what_it_needs(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[agents.a1]\nbackend = "docker"\n')
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BOTTLE_DASH_CONFIG": str(config),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        # nothing answers here: ls reports the engine as a problem, after its imports
+        "DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CODE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == 4, done.stderr  # the engine did not answer: exit 4
+    loaded = result["modules"]
+    assert "backends.docker.backend" in loaded  # the docker backend was listed
+    leaked = [m for m in loaded if m in NOT_FOR_LS or m.split(".")[0] in NOT_FOR_LS]
+    assert leaked == [], f"ls --json imported {leaked}"
