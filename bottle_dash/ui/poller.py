@@ -8,11 +8,11 @@ a thread worker and schedules the next poll only after this one has finished.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from backends.base import RUNNING, BackendError, Problem
 from backends.probes.base import Result
@@ -21,9 +21,6 @@ from bottle_dash.config import Config, ConfigError
 from bottle_dash.service import AgentRow, AgentService
 from bottle_dash.status import Change, Status, StatusTracker, agent_statuses
 from bottle_dash.tmux import PaneHost, PaneInfo
-
-if TYPE_CHECKING:
-    import psutil
 
 
 @dataclass(frozen=True)
@@ -55,40 +52,96 @@ class PollResult:
     seals: dict[str, tuple[str, list[Result]]] = field(default_factory=dict)
 
 
-class ProcessUsage:
-    """psutil figures for process trees, keeping ``Process`` objects between polls.
+#: Clock ticks per second and bytes per page, for the figures in ``/proc/<pid>/stat``.
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-    ``cpu_percent(None)`` measures since the previous call on the same object, so the
-    objects are cached by pid; the first sight of a process reads 0 %.
+
+@dataclass(frozen=True)
+class ProcStat:
+    """What one tick knows of one process: its parent, when it started (with the pid, its
+    identity: pids are reused), CPU time so far (clock ticks) and resident pages."""
+
+    ppid: int
+    start: int
+    ticks: int
+    rss: int
+
+
+def read_proc_stat(path: str) -> ProcStat | None:
+    """Parse ``/proc/<pid>/stat`` (None when the process is gone or the line is odd)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        # The command name (field 2) may hold spaces and parentheses: split after its end.
+        fields = data[data.rindex(b")") + 2 :].split()
+        return ProcStat(
+            ppid=int(fields[1]),
+            start=int(fields[19]),
+            ticks=int(fields[11]) + int(fields[12]),
+            rss=int(fields[21]),
+        )
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _psutil_stats() -> dict[int, ProcStat]:
+    """The same figures from psutil, where there is no ``/proc`` (macOS)."""
+    import psutil
+
+    stats: dict[int, ProcStat] = {}
+    for proc in psutil.process_iter(["ppid", "cpu_times", "memory_info", "create_time"]):
+        info = proc.info
+        if info.get("cpu_times") is None or info.get("memory_info") is None:
+            continue
+        times = info["cpu_times"]
+        stats[proc.pid] = ProcStat(
+            ppid=info.get("ppid") or 0,
+            start=int((info.get("create_time") or 0) * 1000),
+            ticks=int((times.user + times.system) * _CLK_TCK),
+            rss=info["memory_info"].rss // _PAGE,
+        )
+    return stats
+
+
+class ProcessUsage:
+    """CPU and memory of process trees, from one read of ``/proc/<pid>/stat`` per process
+    per tick (``begin``): the parent map, CPU time and resident memory all come from that
+    one line, so a tick costs no psutil objects and no second file per process.
+
+    CPU is the share of one core since the previous tick that saw the same process (by
+    pid and start time); the first sight of a process reads 0 %.
     """
 
-    def __init__(self) -> None:
-        self._procs: dict[int, psutil.Process] = {}
-        self._seen: set[int] = set()
+    def __init__(self, proc: str = "/proc", clock: Callable[[], float] = time.monotonic) -> None:
+        self._proc = proc
+        self._clock = clock
+        self._now: dict[int, ProcStat] = {}
+        self._when = 0.0
         self._kids: dict[int, list[int]] = {}
-
-    def _proc(self, pid: int) -> psutil.Process:
-        import psutil  # in the poll worker, off the first paint
-
-        proc = self._procs.get(pid)
-        if proc is None:
-            proc = self._procs[pid] = psutil.Process(pid)
-        return proc
+        #: pid -> (start, ticks, when) at the last tick that measured it
+        self._procs: dict[int, tuple[int, int, float]] = {}
+        self._seen: set[int] = set()
 
     def begin(self) -> None:
-        """Map every process to its children, once per tick.
-
-        ``Process.children()`` scans all of /proc on each call; with 20 bottles that was
-        20 scans a tick and most of the dashboard's idle CPU.
-        """
-        import psutil
-
+        """Read every process once for this tick (and map each to its children)."""
+        if os.path.isdir(self._proc):
+            stats: dict[int, ProcStat] = {}
+            try:
+                names = os.listdir(self._proc)
+            except OSError:
+                names = []
+            for name in names:
+                if name.isdigit():
+                    stat = read_proc_stat(f"{self._proc}/{name}/stat")
+                    if stat is not None:
+                        stats[int(name)] = stat
+        else:
+            stats = _psutil_stats()
         kids: dict[int, list[int]] = {}
-        for proc in psutil.process_iter(["ppid"]):
-            ppid = proc.info.get("ppid")
-            if ppid:
-                kids.setdefault(ppid, []).append(proc.pid)
-        self._kids = kids
+        for pid, stat in stats.items():
+            kids.setdefault(stat.ppid, []).append(pid)
+        self._now, self._kids, self._when = stats, kids, self._clock()
 
     def _descendants(self, pid: int) -> list[int]:
         found, todo = [], [pid]
@@ -98,23 +151,32 @@ class ProcessUsage:
                 todo.append(child)
         return found
 
+    def _rss(self, pid: int, stat: ProcStat) -> int:
+        """Resident bytes as ``statm`` says (what psutil and ``ps`` show; the figure in
+        ``stat`` can lag it), read only for the processes of a bottle's tree."""
+        try:
+            with open(f"{self._proc}/{pid}/statm", "rb") as f:
+                return int(f.read().split()[1]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            return stat.rss * _PAGE
+
     def tree(self, pid: int) -> Usage | None:
         """Summed CPU % and RSS of ``pid`` and its descendants (None if it is gone)."""
-        import psutil
-
-        if not psutil.pid_exists(pid):
+        if pid not in self._now:
             self._procs.pop(pid, None)
             return None
         cpu, memory = 0.0, 0
         for member in [pid, *self._descendants(pid)]:
+            stat = self._now.get(member)
+            if stat is None:
+                continue
             self._seen.add(member)
-            try:
-                proc = self._proc(member)
-                cpu += proc.cpu_percent(None)
-                memory += proc.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                self._procs.pop(member, None)
-        return Usage(cpu=cpu, memory=memory)
+            memory += self._rss(member, stat)
+            last = self._procs.get(member)
+            if last is not None and last[0] == stat.start and self._when > last[2]:
+                cpu += (stat.ticks - last[1]) / _CLK_TCK / (self._when - last[2]) * 100
+            self._procs[member] = (stat.start, stat.ticks, self._when)
+        return Usage(cpu=max(cpu, 0.0), memory=memory)
 
     def sweep(self) -> None:
         """Forget processes not seen since the last sweep (bounded memory over days)."""

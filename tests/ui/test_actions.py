@@ -529,3 +529,56 @@ async def test_e_shows_the_egress_log_and_a_adds_the_host(tmp_path: Any) -> None
         await until(pilot, lambda: "added to egress_allow" in screen_text(pilot.app))
         assert "egress: alpha" not in screen_text(pilot.app)
     assert 'egress_allow = ["evil.example"]' in (tmp_path / "config.toml").read_text()
+
+
+async def test_cursor_moves_do_no_io_and_no_layout_pass(tmp_path: Any) -> None:
+    # The details of the row under the cursor come from the last poll: a move calls no
+    # backend and no tmux; only the resting row's preview is captured, in a worker. The
+    # details panel keeps its height between these rows, so it redraws without a layout
+    # pass (which would re-render every widget on the screen).
+    from bottle_dash.ui.widgets.details import AgentDetails
+
+    dash = build(tmp_path, [spec(f"agent-{i}") for i in range(6)])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        details = dash.main.query_one(AgentDetails)
+        layouts: list[bool] = []
+        original = details.update
+        details.update = (  # type: ignore[method-assign]
+            lambda *a, _o=original, **k: layouts.append(k.get("layout", True)) or _o(*a, **k)
+        )
+        for agent in ("agent-1", "agent-2", "agent-3"):
+            dash.panes.add(agent)
+        dash.main.poll_now()
+        await settle(pilot)
+        dash.backend.calls.clear()
+        dash.panes.calls.clear()
+        layouts.clear()
+        for _ in range(3):
+            await pilot.press("down")
+        assert dash.main.query_one("#agents").selected_agent == "agent-3"
+        assert "bottle-agent-3" in screen_text(pilot.app)
+        assert layouts and not any(layouts)
+        await until(pilot, lambda: bool(dash.panes.calls))
+        await settle(pilot)
+        assert dash.backend.calls == []
+        captured = [c for c in dash.panes.calls if c[0] == "capture"]
+        assert captured and captured == dash.panes.calls  # nothing but the preview
+        assert captured[-1] == ("capture", dash.panes.pane_map["agent-3"].pane_id)
+
+
+async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) -> None:
+    # ensure_running on a running row is one attach (the recorded plan, no listing, no
+    # prepare); then one panes() lookup and the focus; the poll that follows lists once.
+    dash = build(tmp_path, everything=True, probe_after_up=False)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        dash.backend.calls.clear()
+        dash.panes.calls.clear()
+        await press_on(pilot, dash, "alpha", "enter")
+        assert [c[0] for c in dash.backend.calls] == ["attach", "list_bottles"]
+        assert [c[0] for c in dash.panes.calls if c[0] != "capture"] == [
+            "panes",
+            "focus",
+            "panes",
+        ]

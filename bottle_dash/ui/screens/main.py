@@ -94,6 +94,9 @@ ACTIONS: dict[str, Callable[[AgentService, AgentRow, Callable[[str], None]], Any
 }
 
 
+#: Seconds the cursor rests on a row before its pane preview is captured.
+PREVIEW_DELAY = 0.1
+
 #: Actions after which the bottle may be new: the escape probes run in the background.
 LAUNCHING = ("attach", "restart", "up", "build")
 
@@ -133,6 +136,7 @@ class MainScreen(Screen[None]):
         self._polling = False
         self._poll_again = False
         self._timer: Timer | None = None
+        self._preview_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield CountsHeader(id="counts")
@@ -370,7 +374,16 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
+        # The move itself does no I/O: the details come from the last poll. The new row's
+        # pane preview is captured once the cursor rests (a held key captures nothing per
+        # row, and the capture's subprocess never delays the redraw of the move).
         self._show_details()
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_DELAY, self._capture_selected)
+
+    def _capture_selected(self) -> None:
+        self._preview_timer = None
         row = self.selected
         pane = self.result.panes.get(row.name) if row is not None else None
         have = row is not None and self._preview_of(row.name) is not None
@@ -395,7 +408,7 @@ class MainScreen(Screen[None]):
 
     def set_status(self, text: str) -> None:
         """One line under the details: progress and outcomes."""
-        self.query_one(StatusLine).update(text)
+        self.query_one(StatusLine).update(text, layout=False)  # one line: no layout pass
 
     # ------------------------------------------------------------------ actions
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -49,6 +49,8 @@ class AgentDetails(Redrawn):
     }
     """
 
+    _height = HEIGHT  # as DEFAULT_CSS sets it
+
     def on_mount(self) -> None:
         self.border_title = "details"
 
@@ -67,8 +69,7 @@ class AgentDetails(Redrawn):
         if not self.changed(row, pane, error, list(preview or ()), status, seal):
             return
         if row is None:
-            self.styles.height = HEIGHT
-            self.update(Text("Select an agent to see its details.", style="dim"))
+            self._draw(Text("Select an agent to see its details.", style="dim"), HEIGHT)
             return
         spec = row.spec
         extra = 0
@@ -92,7 +93,6 @@ class AgentDetails(Redrawn):
                 more = len(failures) - SHOWN_FAILURES
                 grid.add_row("", Text(f"{more} more: bottle-dash probe {row.name}", style="dim"))
                 extra += 1
-        self.styles.height = HEIGHT + extra
         if not row.defined:
             grid.add_row("config", Text("not defined: bottle found by its labels", "yellow"))
         if row.created:
@@ -100,7 +100,7 @@ class AgentDetails(Redrawn):
         grid.add_row("pane", pane or "none")
         grid.add_row("last error", Text(error, style="red") if error else "-")
         if not preview:
-            self.update(grid)
+            self._draw(grid, HEIGHT + extra)
             return
         # The preview sits beside the facts so both fit in a 30-line terminal.
         lines = Text("\n".join(preview[-7:]), no_wrap=True, overflow="ellipsis")
@@ -108,4 +108,14 @@ class AgentDetails(Redrawn):
         side.add_column(ratio=1)
         side.add_column(ratio=1)
         side.add_row(grid, Group(Text("pane preview", style="dim"), lines))
-        self.update(side)
+        self._draw(side, HEIGHT + extra)
+
+    def _draw(self, content: RenderableType, height: int) -> None:
+        """Show ``content``; the screen's layout is redone only when the panel's height
+        changes (a cursor move to an agent with as many seal lines redraws this panel
+        alone: a layout pass re-renders every widget on the screen)."""
+        resize = self._height != height
+        if resize:
+            self._height = height
+            self.styles.height = height
+        self.update(content, layout=resize)

@@ -82,7 +82,7 @@ class CountsHeader(Redrawn):
                     style = f"bold reverse {style}"
                 text.append(" ")
                 text.append(f"{count} {status}", style=style)
-        self.update(text)
+        self.update(text, layout=False)  # one line, always: no layout pass for it
 
 
 class ProblemsPanel(Redrawn):
