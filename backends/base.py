@@ -244,6 +244,24 @@ def bottle_name(agent: str) -> str:
     return f"{BOTTLE_PREFIX}{agent}"
 
 
+#: The egress sidecar of agent ``a`` is the container ``bottle-a-egress``.
+SIDECAR_SUFFIX = "-egress"
+
+
+def sidecar_collision(agent: str) -> tuple[str, str] | None:
+    """``(message, fix)`` when the bottle of ``agent`` would bear the name of another
+    agent's egress sidecar (its name ends in ``-egress``); None when it is free."""
+    if not agent.endswith(SIDECAR_SUFFIX):
+        return None
+    owner = agent[: -len(SIDECAR_SUFFIX)]
+    return (
+        f"agent name {agent!r} ends in {SIDECAR_SUFFIX!r}: its bottle would be "
+        f"{bottle_name(agent)}, the name of the egress sidecar of an agent {owner!r}",
+        f"rename the agent (e.g. 'egress-{owner}'); names ending in {SIDECAR_SUFFIX!r} are "
+        "kept for egress sidecars",
+    )
+
+
 def bottle_labels(agent: str, backend: str) -> dict[str, str]:
     """The labels put on every resource of a bottle; listing is by these, and by the
     owner label (``backends.ownership``): host user and config identity."""

@@ -22,6 +22,7 @@ from backends.base import (
     bottle_labels,
     bottle_name,
     is_slug,
+    sidecar_collision,
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
@@ -33,13 +34,18 @@ def _where(agent: AgentSpec) -> str:
 
 
 def check_name(agent: AgentSpec) -> None:
-    """The agent's name is a slug (``LaunchError`` otherwise)."""
+    """The agent's name is a slug and not the name of another agent's egress sidecar
+    (``LaunchError`` otherwise)."""
     if not is_slug(agent.name):
         raise LaunchError(
             f"agent name {agent.name!r}{_where(agent)} is not a slug",
             fix="use lower-case letters, digits and '-', at most 40 characters",
             agent=agent.name,
         )
+    collision = sidecar_collision(agent.name)
+    if collision is not None:
+        message, fix = collision
+        raise LaunchError(f"{message}{_where(agent)}", fix=fix, agent=agent.name)
 
 
 def resolve_workspace(agent: AgentSpec) -> str | None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import ownership, registry
-from backends.base import SLUG_MAX, AgentSpec, is_slug
+from backends.base import SLUG_MAX, AgentSpec, is_slug, sidecar_collision
 from backends.egress.policy import parse_rule
 from backends.egress.spec import EgressSpec
 from backends.images.reference import image_problem
@@ -331,6 +331,10 @@ def _validate(
             fix=f"use a slug: lower-case letters, digits and '-', starting with a letter or "
             f"digit, at most {SLUG_MAX} characters (e.g. {_slugify(name)!r})",
         )
+    collision = sidecar_collision(name)
+    if collision is not None:
+        message, fix = collision
+        raise ConfigError(message, path=path, agent=name, line=where.header(name), fix=fix)
     if not isinstance(table, Mapping):
         raise ConfigError(
             f"must be a table, not {_type_name(table)}",

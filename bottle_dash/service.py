@@ -45,6 +45,7 @@ from backends.egress.plan import allow_live, configured_egress, egress_log, perm
 from backends.egress.policy import parse_rule
 from backends.images.reference import is_local_path
 from backends.paths import agent_state_dir
+from backends.plan import check_name
 from backends.probes import record
 from backends.probes.base import Result
 from backends.run import run
@@ -433,6 +434,10 @@ class AgentService:
         backend. A row whose state is unknown is looked up again. A changed definition
         takes effect after ``remove`` and ``up`` (its home volume may be kept).
         """
+        spec = target if isinstance(target, AgentSpec) else target.spec
+        if spec is not None:
+            # Before any lookup: a name like another agent's sidecar finds that sidecar.
+            check_name(spec)
         row = self.row_of(target) if isinstance(target, AgentSpec) else target
         if row.state not in (RUNNING, NOT_CREATED) and row.info is None:
             # unknown: the listing failed; ask again (raises when it still cannot answer)

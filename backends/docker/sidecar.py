@@ -84,6 +84,28 @@ def sidecar_state(api: Any, agent: str) -> str | None:
     return "running" if state.get("Running") and not state.get("Paused") else "stopped"
 
 
+def check_sidecar_owner(api: Any, agent: str) -> None:
+    """A container that bears the sidecar's name must be this agent's sidecar (not, say,
+    the bottle of an agent named ``<agent>-egress`` from another config)."""
+    name = egress.sidecar_name(agent)
+    try:
+        labels = api.inspect_container(name).get("Config", {}).get("Labels") or {}
+    except errors.NotFound:
+        return
+    if labels.get(LABEL_AGENT) != agent or labels.get(egress.ROLE_LABEL) != egress.ROLE_EGRESS:
+        other = labels.get(LABEL_AGENT)
+        whose = f"the bottle of agent {other!r}" if other else "not made by bottle-dash"
+        raise LaunchError(
+            f"the egress sidecar of agent {agent} would be {name}, but a container of that "
+            f"name exists that is not its sidecar ({whose})",
+            fix=f"rename agent {other!r} so its name does not end in '-egress' and remove its "
+            f"bottle (bottle-dash rm {other})"
+            if other
+            else f"remove or rename that container (`docker rm -f {name}`)",
+            agent=agent,
+        )
+
+
 def _create(api: Any, plan: BottlePlan, image: str) -> str:
     from docker.types import Mount
 
@@ -149,6 +171,7 @@ def bring_up(
     ensure_network(api, plan, info["networks"]["outer"], undo, sealed=False)
     progress("writing the egress policy and credential")
     egress.write_sidecar_files(plan)
+    check_sidecar_owner(api, plan.agent)
     state = sidecar_state(api, plan.agent)
     if state == "running":
         return lambda: None

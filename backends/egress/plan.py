@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from backends import paths
-from backends.base import GUEST_HOME, AgentSpec, BottlePlan, LaunchError, bottle_name
+from backends.base import (
+    GUEST_HOME,
+    SIDECAR_SUFFIX,
+    AgentSpec,
+    BottlePlan,
+    LaunchError,
+    bottle_name,
+)
 from backends.egress import policy as pol
 from backends.egress.spec import CREDENTIAL_VARS, EgressSpec
 
@@ -40,7 +47,7 @@ SEALED_LABEL = "bottle-dash.sealed"
 
 def sidecar_name(agent: str) -> str:
     """The egress sidecar container (or stand-in machine's sidecar) of ``agent``."""
-    return f"{bottle_name(agent)}-egress"
+    return f"{bottle_name(agent)}{SIDECAR_SUFFIX}"
 
 
 def outer_network_name(agent: str) -> str:

@@ -56,3 +56,18 @@ def test_bad_egress_values_are_located(tmp_path: Path, line: str, key: str, word
     assert err.agent == "a" and err.key == key and err.line == 2
     assert words in err.message
     assert err.fix
+
+
+def test_a_name_like_another_agents_sidecar_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """Agent ``web``'s sidecar is the container ``bottle-web-egress``: an agent named
+    ``web-egress`` would have a bottle of that very name."""
+    err = error_of(tmp_path, '[agents.web]\nimage = "i"\n\n[agents.web-egress]\nimage = "i"\n')
+    assert (err.agent, err.line, err.path) == ("web-egress", 4, tmp_path / "config.toml")
+    assert "bottle-web-egress" in err.message and "egress sidecar" in err.message
+    assert "'web'" in err.message
+    assert err.fix and "rename the agent" in err.fix and "'egress-web'" in err.fix
+    shown = str(err)
+    assert str(tmp_path / "config.toml") in shown and "agent 'web-egress'" in shown
+    # Alone in its config too: the same engine may run agent "web" of another config.
+    assert error_of(tmp_path, "[agents.web-egress]\n").agent == "web-egress"
+    assert list(load_config(write(tmp_path, "[agents.egress]\n[agents.egress-web]\n")).agents)

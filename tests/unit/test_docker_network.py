@@ -74,3 +74,33 @@ def test_create_network_names_the_fix_when_every_range_is_full(
     with pytest.raises(LaunchError, match="10.99.0.0/28") as err:
         create_network(PoolsFull(["10.99.0.0/24"]), "bottle-a-net", {}, agent="a")
     assert err.value.fix and "docker network prune" in err.value.fix
+
+
+class Containers:
+    """An engine that knows containers by name (their labels only)."""
+
+    def __init__(self, **labels: dict[str, str]) -> None:
+        self.labels = labels
+
+    def inspect_container(self, name: str) -> dict[str, Any]:
+        from docker.errors import NotFound
+
+        if name not in self.labels:
+            raise NotFound(name)
+        return {"Config": {"Labels": self.labels[name]}}
+
+
+def test_a_container_in_the_sidecars_place_that_is_not_it_stops_up() -> None:
+    from backends.docker.sidecar import check_sidecar_owner
+
+    own = {"bottle-dash.agent": "web", "bottle-dash.role": "egress"}
+    check_sidecar_owner(Containers(), "web")  # none yet
+    check_sidecar_owner(Containers(**{"bottle-web-egress": own}), "web")
+    other = Containers(**{"bottle-web-egress": {"bottle-dash.agent": "web-egress"}})
+    with pytest.raises(LaunchError) as info:
+        check_sidecar_owner(other, "web")
+    assert "bottle-web-egress" in info.value.message and "'web-egress'" in info.value.message
+    assert info.value.fix and "rename agent 'web-egress'" in info.value.fix
+    with pytest.raises(LaunchError, match="not made by bottle-dash") as info:
+        check_sidecar_owner(Containers(**{"bottle-web-egress": {}}), "web")
+    assert info.value.fix == "remove or rename that container (`docker rm -f bottle-web-egress`)"

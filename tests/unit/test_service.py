@@ -16,6 +16,7 @@ from backends.base import (
     STOPPED,
     AgentSpec,
     BottleNotFound,
+    LaunchError,
     Problem,
 )
 from backends.paths import agent_state_dir, saved_plan
@@ -336,3 +337,18 @@ def test_a_bug_in_a_listing_is_raised_not_hidden(docker: FakeBackend, smol: Fake
     smol.list_bottles = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="bug"):
         on(docker, smol).list_agents(config_of())
+
+
+def test_up_of_a_name_like_another_agents_sidecar_says_which_and_the_fix(
+    docker: FakeBackend,
+) -> None:
+    """``web-egress`` would find agent web's sidecar under its bottle's name: ``up``
+    refuses before it looks anything up, naming the agent, its config file and the fix."""
+    spec = AgentSpec("web-egress", source=Path("/cfg/config.toml"))
+    with pytest.raises(LaunchError) as info:
+        on(docker).up(spec)
+    err = info.value
+    assert err.agent == "web-egress"
+    assert "bottle-web-egress" in err.message and "/cfg/config.toml" in err.message
+    assert err.fix and "rename the agent" in err.fix
+    assert docker.calls == []
