@@ -108,6 +108,7 @@ class EgressBroker:
             policy.deny_body(decision, self.current.agent),
             {"Content-Type": "text/plain; charset=utf-8", "X-Bottle-Egress": "denied"},
         )
+        flow.response.reason = policy.deny_reason(decision, self.current.agent)
 
     # ------------------------------------------------------------------ hooks
 

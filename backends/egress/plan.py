@@ -351,6 +351,8 @@ def write_sidecar_files(plan: BottlePlan, environ: Mapping[str, str] | None = No
 
 #: The CA bundle the sidecar trusts for upstream TLS (copied from ``upstream_ca``).
 UPSTREAM_CA_FILE = "upstream-ca.pem"
+#: The sidecar image's public roots (Debian's ca-certificates, one hashed file each).
+SYSTEM_CA_DIR = "/etc/ssl/certs"
 
 
 def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
@@ -372,7 +374,10 @@ def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
         addon,
     ]
     if (plan.extra.get("egress") or {}).get("upstream_ca"):
+        # mitmproxy trusts this file *instead of* its public roots; the image's hashed
+        # system roots keep public hosts (the API, github.com) verified beside it.
         argv += ["--set", f"ssl_verify_upstream_trusted_ca={pol.SIDECAR_DIR}/{UPSTREAM_CA_FILE}"]
+        argv += ["--set", f"ssl_verify_upstream_trusted_confdir={SYSTEM_CA_DIR}"]
     return argv
 
 

@@ -260,6 +260,21 @@ def deny_body(decision: Decision, agent: str) -> str:
     )
 
 
+def deny_reason(decision: Decision, agent: str) -> str:
+    """The 403's reason phrase: one line that names the host and the config key, for
+    clients that show the status line of a refused CONNECT but never its body (pip, npm,
+    ``curl -v``, ``GIT_CURL_VERBOSE=1 git``)."""
+    rule = decision.host if decision.port == DEFAULT_PORT else f"{decision.host}:{decision.port}"
+    if decision.check == "placeholder":
+        text = f"bottle-dash egress: credential placeholder refused for {rule}"
+    elif decision.check in ("sni", "host"):
+        text = f"bottle-dash egress: the {decision.check} does not match {rule}"
+    else:
+        text = f"bottle-dash egress: {rule} is not in {ALLOW_KEY} of agent {agent}"
+    # A reason phrase is visible ASCII and spaces only (RFC 9112).
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:200]
+
+
 def log_line(decision: Decision, *, ts: str, method: str = "", client: str = "") -> str:
     """One JSON line for the egress log (no credential, no body, no path)."""
     record: dict[str, Any] = {

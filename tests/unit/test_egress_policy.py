@@ -76,6 +76,18 @@ def test_port_80_only_where_listed_and_deny_body_names_host_and_key() -> None:
     assert pol.ALLOW_KEY in body and '"github.com:80"' in body and "[agents.web]" in body
 
 
+def test_the_403s_reason_phrase_names_host_and_key_on_one_safe_line() -> None:
+    """Clients show a refused CONNECT's status line, not its body."""
+    denied = pol.check_target(POLICY, "evil.net", 443, "connect")
+    assert pol.deny_reason(denied, "web") == (
+        "bottle-dash egress: evil.net is not in egress_allow of agent web"
+    )
+    odd = pol.Decision(False, "a\r\nb\u00e9", 8443, "connect")
+    assert pol.deny_reason(odd, "web").startswith("bottle-dash egress: a??b?:8443 is not in")
+    refused = pol.check_placeholder(POLICY, "github.com", 443, True)
+    assert "placeholder" in pol.deny_reason(refused, "web")
+
+
 def test_sni_must_match_the_tunnel() -> None:
     assert pol.check_sni(POLICY, "github.com", 443, "github.com").allow
     assert pol.check_sni(POLICY, "github.com", 443, None).allow
@@ -238,6 +250,22 @@ def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     assert argv[argv.index("-s") + 1] == "/opt/bottle-egress/addon.py"
     assert "connection_strategy=lazy" in argv
     assert f"regular@{pol.PROXY_PORT}" in argv
+    assert not any("ssl_verify_upstream" in a for a in argv)  # mitmproxy's public roots
+
+
+def test_an_upstream_ca_is_trusted_beside_the_public_roots_never_instead(
+    tmp_path: Path,
+) -> None:
+    """mitmproxy's ``ssl_verify_upstream_trusted_ca`` replaces its public roots: the
+    sidecar then also trusts the image's system roots, so a private gateway CA does not
+    cut the bottle off from public hosts; verification itself is never turned off."""
+    (tmp_path / "ca.pem").write_text("x")
+    spec = EgressSpec(upstream_ca=tmp_path / "ca.pem")
+    plan = DockerBackend().prepare(AgentSpec(name="web", egress=spec))
+    argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
+    assert "ssl_verify_upstream_trusted_ca=/egress/upstream-ca.pem" in argv
+    assert "ssl_verify_upstream_trusted_confdir=/etc/ssl/certs" in argv
+    assert not any("ssl_insecure" in a for a in argv)
 
 
 def test_smolmachines_plan_is_sealed_like_docker(monkeypatch: pytest.MonkeyPatch) -> None:
