@@ -28,15 +28,26 @@ LABEL_CLAUDE_CODE = "bottle-dash.claude-code"
 LABEL_IMAGE = "bottle-dash.image"
 
 #: Debian packages of the offline build: what the Dockerfile's base and its apt line give.
+#: curl, git, pip and npm are the tools an agent fetches with (through its sidecar).
 AGENT_PACKAGES = (
     "bash",
     "ca-certificates",
+    "curl",
     "git",
     "less",
     "nodejs",
     "procps",
+    "python3",
+    "python3-pip",
+    "python3-venv",
     "util-linux",
 )
+#: npm from the registry (Debian's own npm drags in hundreds of packages); the Dockerfile's
+#: node base image has its own. 10.8 runs on Debian's Node 18.
+NPM = "npm@10.8.2"
+#: The image is the agent's environment: ``pip install`` goes to the user's site (the home
+#: volume) instead of stopping at Debian's "externally managed" guard.
+AGENT_ENV = {"DISABLE_AUTOUPDATER": "1", "PIP_BREAK_SYSTEM_PACKAGES": "1"}
 
 
 def agent_labels(version: str = CLAUDE_CODE_VERSION) -> dict[str, str]:
@@ -53,7 +64,7 @@ def agent_spec(version: str = CLAUDE_CODE_VERSION) -> ImageSpec:
     return ImageSpec(
         repository="bottle-dash-agent",
         packages=AGENT_PACKAGES,
-        npm=(f"{CLAUDE_CODE_NPM}@{version}",),
+        npm=(NPM, f"{CLAUDE_CODE_NPM}@{version}"),
         users=(ImageUser(GUEST_USER, GUEST_UID, home=home),),
         files=(
             ImageFile(GUEST_WORKSPACE, mode=0o755, uid=GUEST_UID, gid=GUEST_UID),
@@ -62,7 +73,7 @@ def agent_spec(version: str = CLAUDE_CODE_VERSION) -> ImageSpec:
         user=GUEST_USER,
         workdir=GUEST_WORKSPACE,
         # The npm prefix belongs to root: claude cannot update itself in place.
-        env={"DISABLE_AUTOUPDATER": "1"},
+        env=AGENT_ENV,
         labels=agent_labels(version),
         cmd=("sleep", "infinity"),
     )

@@ -8,18 +8,43 @@ container on the sidecar's outer network.
   never deliver the first event before the release, so a test needs no clock;
 - ``GET /stream``: ``text/event-stream`` of five token events sent at once, then closes
   (the benchmark's time to first token);
+- any other path that names a file under ``/files`` (when mounted): that file; a folder
+  serves its ``index.html`` or ``index.json`` (the git, pip and npm sites of
+  package_sites.py); a path under ``/files`` that is not there: 404;
+- ``GET /stream?keep``: the same five events, chunked, and the connection stays open
+  (a second request on it is the benchmark's warm time to first token);
 - listens on 80 (HTTP) and, when ``/certs/server.pem`` exists, on 443 (HTTPS).
+
+``make_certs`` (run on the host) makes the CA and the server certificate it serves.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
+import subprocess
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 RELEASE = threading.Event()
+FILES = Path("/files")
+TYPES = {".html": "text/html", ".json": "application/json"}
+
+
+def static_file(path: str) -> Path | None:
+    """The file under ``FILES`` that the URL path ``path`` names (query dropped, no way
+    out of the folder), or None."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        return None
+    found = FILES.joinpath(*parts)
+    if found.is_dir():
+        found = next(
+            (found / n for n in ("index.html", "index.json") if (found / n).is_file()), found
+        )
+    return found if found.is_file() else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,18 +76,34 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if self.path.startswith("/stream"):
+            # ?keep: chunked, the connection stays open; else it closes after the events.
+            keep = self.path.startswith("/stream?keep")
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Connection", "close")
+            self.send_header(
+                *(("Transfer-Encoding", "chunked") if keep else ("Connection", "close"))
+            )
             self.end_headers()
             for i in range(5):
-                self.wfile.write(f"data: token {i}\n\n".encode())
+                event = f"data: token {i}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event) if keep else event)
                 self.wfile.flush()
-            self.close_connection = True
+            if keep:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            self.close_connection = not keep
             return
         if self.path.startswith("/release"):
             RELEASE.set()
             self._send(200, b"released")
+            return
+        if FILES.is_dir() and not self.path.startswith("/echo"):
+            found = static_file(self.path)
+            if found is None:
+                self._send(404, b"not found", "text/plain")
+                return
+            ctype = TYPES.get(found.suffix, "application/octet-stream")
+            self._send(200, found.read_bytes(), ctype)
             return
         self._echo()
 
@@ -80,6 +121,33 @@ class Handler(BaseHTTPRequestHandler):
             }
         ).encode()
         self._send(200, body)
+
+
+def make_certs(where: Path, names: Sequence[str]) -> Path:
+    """A CA and a server certificate for ``names`` in ``where`` (``server.pem``,
+    ``server.key``: what ``main`` serves from ``/certs``), all world-readable; returns the
+    CA certificate."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=where, check=True, capture_output=True, timeout=60)
+
+    where.mkdir(parents=True, exist_ok=True)
+    openssl(
+        "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=egress test upstream CA", "-keyout", "ca.key", "-out", "ca.pem",
+    )  # fmt: skip
+    openssl(
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={names[0]}",
+        "-keyout", "server.key", "-out", "server.csr",
+    )  # fmt: skip
+    (where / "ext").write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.pem",
+    )  # fmt: skip
+    for f in where.iterdir():
+        f.chmod(0o644)
+    return where / "ca.pem"
 
 
 def serve(port: int, context: ssl.SSLContext | None = None) -> ThreadingHTTPServer:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKES, agent_name
+from egress_upstream import make_certs
 
 from backends import paths, run
 from backends.base import LABEL_AGENT, AgentSpec, LaunchError
@@ -38,30 +39,10 @@ OTHER = "other.egress.invalid"
 TOKEN = "sk-ant-oat01-" + "R3al" * 20 + "-xyzAA"
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    run.run(["openssl", *args], cwd=str(cwd), check=True, timeout=60)
-
-
-def make_upstream_certs(where: Path) -> Path:
-    """A CA and a server certificate for API and OTHER; returns the CA certificate."""
-    where.mkdir(parents=True, exist_ok=True)
-    _openssl(
-        "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=egress test upstream CA", "-keyout", "ca.key", "-out", "ca.pem",
-        cwd=where,
-    )  # fmt: skip
-    _openssl(
-        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={API}",
-        "-keyout", "server.key", "-out", "server.csr", cwd=where,
-    )  # fmt: skip
-    (where / "ext").write_text(f"subjectAltName=DNS:{API},DNS:{OTHER}\n")
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.pem", cwd=where,
-    )  # fmt: skip
-    for f in where.iterdir():
-        f.chmod(0o644)
-    return where / "ca.pem"
+def make_upstream_certs(where: Path, names: tuple[str, ...] = (API, OTHER)) -> Path:
+    """A CA and a server certificate for ``names`` (default API and OTHER); returns the CA
+    certificate."""
+    return make_certs(where, names)
 
 
 def in_bottle(bottle: str, script: str, timeout: float = 30) -> str:

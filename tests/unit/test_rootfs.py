@@ -83,7 +83,7 @@ def test_argv_builders(tmp_path: Path) -> None:
 
 def test_agent_spec_pins_claude_code_and_labels_it() -> None:
     spec = agent.AGENT_SPEC
-    assert spec.npm == (f"@anthropic-ai/claude-code@{agent.CLAUDE_CODE_VERSION}",)
+    assert spec.npm == (agent.NPM, f"@anthropic-ai/claude-code@{agent.CLAUDE_CODE_VERSION}")
     assert spec.labels[agent.LABEL_CLAUDE_CODE] == agent.CLAUDE_CODE_VERSION
     assert spec.user == "node" and spec.workdir == "/workspace"
     assert {"nodejs", "git", "ca-certificates", "util-linux", "procps", "bash"} <= set(
@@ -94,6 +94,11 @@ def test_agent_spec_pins_claude_code_and_labels_it() -> None:
     assert rootfs.digest(agent.agent_spec("0.0.1")) != rootfs.digest(spec)
     dockerfile = (Path(agent.__file__).parents[1] / "docker/agent-image/Dockerfile").read_text()
     assert 'bottle-dash.claude-code="${CLAUDE_CODE_VERSION}"' in dockerfile
+    # The tools an agent fetches with, in both builds; pip may install for the user.
+    assert {"curl", "python3-pip"} <= set(spec.packages)
+    assert spec.env["PIP_BREAK_SYSTEM_PACKAGES"] == "1"
+    assert "curl" in dockerfile and "python3-pip" in dockerfile
+    assert "ENV PIP_BREAK_SYSTEM_PACKAGES=1" in dockerfile
 
 
 def test_pip_in_the_chroot_gets_a_clean_env_with_the_hosts_index_and_cas() -> None:
