@@ -14,7 +14,6 @@ from backends.base import (
     bottle_name,
 )
 from backends.egress import plan as egress
-from backends.egress.image import sidecar_tag
 from backends.plan import shared_plan
 
 #: Limits used when the agent sets none. Generous for one agent session (claude plus
@@ -134,4 +133,7 @@ def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
         networks={"internal": network_name(agent.name), "outer": outer_network_name(agent.name)},
     )
     if egress.is_sealed(plan):
+        # Here, not at the top: the image builder (tempfile, locks) is not for `ls`.
+        from backends.egress.image import sidecar_tag
+
         plan.extra["egress"]["image"] = sidecar_tag()

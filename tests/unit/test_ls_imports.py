@@ -9,12 +9,9 @@ dashboard, mitmproxy, the docker SDK, tar or the escape probes themselves.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from loaded_modules import leaked, run_fresh
 
 #: Modules ``ls`` must not load: the UI, the sidecar's proxy, the SDK (listing reads the
 #: engine's socket directly), archives, the probes (the badge is read from their record),
@@ -65,18 +62,8 @@ def test_ls_json_imports_only_what_it_needs(tmp_path: Path) -> None:
         # nothing answers here: ls reports the engine as a problem, after its imports
         "DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", CODE, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["status"] == 4, done.stderr  # the engine did not answer: exit 4
+    result = run_fresh(CODE, env, [str(tmp_path)])
+    assert result["status"] == 4  # the engine did not answer: exit 4
     loaded = result["modules"]
     assert "backends.docker.backend" in loaded  # the docker backend was listed
-    leaked = [m for m in loaded if m in NOT_FOR_LS or m.split(".")[0] in NOT_FOR_LS]
-    assert leaked == [], f"ls --json imported {leaked}"
+    assert leaked(loaded, NOT_FOR_LS) == [], "ls --json imported more than it needs"

@@ -164,7 +164,9 @@ class AgentsTable(DataTable[Text | str]):
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            # Text, not a str: a str label is parsed as markup, and that first parse loads
+            # rich's emoji table (26 ms of the first paint) for plain words.
+            self.add_column(Text(label), key=key)
 
     @property
     def selected_agent(self) -> str | None:
@@ -199,15 +201,17 @@ class AgentsTable(DataTable[Text | str]):
         name = Text(cells.name)
         if not cells.defined:
             name.append(" (undefined)", style=self.app.theme_variables.get("state-undefined", ""))
+        # Every cell a Text: DataTable parses a str as markup (rich's emoji table loads on
+        # the first parse), and a cell's text is never markup.
         return {
             "name": name,
             "status": self._status_text(cells),
-            "backend": cells.backend,
+            "backend": Text(cells.backend),
             "state": self._state_text(cells),
             "egress": egress_text(cells.egress),
-            "perms": cells.perms,
-            "pane": cells.pane,
-            "uptime": cells.uptime,
+            "perms": Text(cells.perms),
+            "pane": Text(cells.pane),
+            "uptime": Text(cells.uptime),
             "cpu": Text("" if cells.cpu is None else f"{cells.cpu:.1f}", justify="right"),
             "memory": Text(human_bytes(cells.memory), justify="right"),
         }
