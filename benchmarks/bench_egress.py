@@ -5,7 +5,13 @@ dirs (the operator's own agents and bottles are never touched).
 
 1. Time to first streamed token: ``GET /stream`` (server-sent events) from the test
    upstream, through the sidecar's proxy against straight to the upstream, from this
-   host, alternately, 30 runs each: medians and the ratio (goal: <= 1.1x + 5 ms).
+   host, alternately, 30 runs each: medians and the ratio (goal: <= 1.1x + 5 ms), three
+   ways:
+   - https, warm: a second request on an open TLS connection (what claude does: it keeps
+     its connection to the API); through the sidecar that is CONNECT, TLS with the
+     bottle's CA, the request, the sidecar's own TLS to the upstream;
+   - https, new connection: the same with the handshakes in the figure;
+   - plain http (the proxy's request path alone).
 2. ``up`` of a sealed agent (sidecar, two networks, CA, policy) against ``up`` of the same
    agent unsealed (one network, no sidecar), alternately, 3 runs each: medians and ratio.
 
@@ -18,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from common import REPO, ms, scratch
 
@@ -36,13 +44,63 @@ def first_token(addr: tuple[str, int], target: str) -> float:
     start = time.perf_counter()
     with socket.create_connection(addr, timeout=30) as conn:
         conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-        got = b""
-        while b"data: token 0" not in got:
-            chunk = conn.recv(4096)
-            if not chunk:
-                raise RuntimeError(f"closed before the first token: {got[:200]!r}")
-            got += chunk
+        _read_event(conn)
         return time.perf_counter() - start
+
+
+def _read_event(conn: socket.socket, got: bytes = b"") -> bytes:
+    """Read ``conn`` until the first token event."""
+    while b"data: token 0" not in got:
+        chunk = conn.recv(4096)
+        if not chunk:
+            raise RuntimeError(f"closed before the first token: {got[:200]!r}")
+        got += chunk
+    return got
+
+
+def tls_first_token(addr: tuple[str, int], trust: Path, *, via_proxy: bool, warm: bool) -> float:
+    """Seconds to the first ``data:`` line of ``GET /stream`` over HTTPS (through the
+    proxy with CONNECT when ``via_proxy``); ``warm``: of a second request on the same
+    connection, the first one read to its end before the clock starts."""
+    context = ssl.create_default_context(cafile=str(trust))
+    request = f"GET /stream?keep HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    start = time.perf_counter()
+    with socket.create_connection(addr, timeout=30) as raw:
+        if via_proxy:
+            raw.sendall(f"CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n".encode())
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    raise RuntimeError(f"CONNECT refused: {reply!r}")
+                reply += chunk
+            if not reply.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"CONNECT refused: {reply[:200]!r}")
+        with context.wrap_socket(raw, server_hostname=HOST) as conn:
+            if warm:
+                conn.sendall(request)
+                got = b""
+                while not got.endswith(b"0\r\n\r\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        raise RuntimeError(f"closed mid-answer: {got[-200:]!r}")
+                    got += chunk
+                start = time.perf_counter()
+            conn.sendall(request)
+            _read_event(conn)
+            return time.perf_counter() - start
+
+
+def report(title: str, via: list[float], straight: list[float]) -> None:
+    mv, md = statistics.median(via), statistics.median(straight)
+    budget = 1.1 * md + 0.005
+    print(f"time to first streamed token, {title} (median of {len(via)})")
+    print(f"  through the sidecar  {ms(mv)}")
+    print(f"  direct               {ms(md)}")
+    print(
+        f"  ratio {mv / md:.2f}x; goal <= 1.1x + 5 ms = {ms(budget).strip()}: "
+        + ("met" if mv <= budget else "NOT met")
+    )
 
 
 def ip_on(container: str, network: str) -> str:
@@ -54,13 +112,15 @@ def ip_on(container: str, network: str) -> str:
 
 
 def main() -> int:
-    scratch("bench-egress-")
+    folder = scratch("bench-egress-")
     import image
+    from egress_upstream import make_certs
 
     from backends.base import LABEL_AGENT, AgentSpec
     from backends.docker.backend import DockerBackend
     from backends.egress import plan as egress
     from backends.egress.image import ensure_sidecar_image
+    from backends.egress.policy import CA_CERT_FILE
     from backends.egress.spec import EgressSpec
 
     sidecar_image = ensure_sidecar_image(print)
@@ -71,7 +131,12 @@ def main() -> int:
     upstream = f"{agent}-upstream"
     made: list[str] = [agent]
     try:
-        spec = AgentSpec(name=agent, image=test_image, egress=EgressSpec(allow=(f"{HOST}:80",)))
+        upstream_ca = make_certs(folder / "certs", [HOST])
+        spec = AgentSpec(
+            name=agent,
+            image=test_image,
+            egress=EgressSpec(allow=(f"{HOST}:80", HOST), upstream_ca=upstream_ca),
+        )
         backend.launch(backend.prepare(spec))
         outer = egress.outer_network_name(agent)
         subprocess.run(
@@ -79,6 +144,7 @@ def main() -> int:
                 "docker", "run", "-d", "--name", upstream, "--label", f"{LABEL_AGENT}={agent}",
                 "--network", outer, "--network-alias", HOST,
                 "-v", f"{REPO / 'tests' / 'fakes'}:/fakes:ro",
+                "-v", f"{upstream_ca.parent}:/certs:ro",
                 sidecar_image, "python3", "-u", "/fakes/egress_upstream.py",
             ],
             check=True, capture_output=True,
@@ -95,21 +161,25 @@ def main() -> int:
             time.sleep(0.2)
         proxy = (ip_on(egress.sidecar_name(agent), outer), 8080)
         direct = (ip_on(upstream, outer), 80)
-        first_token(proxy, f"http://{HOST}/stream")  # warm both paths
+        direct_tls = (direct[0], 443)
+        bottle_ca = egress.egress_dir(agent) / CA_CERT_FILE
+        for warm in (True, False):
+            tls_first_token(proxy, bottle_ca, via_proxy=True, warm=warm)  # warm both paths
+            tls_first_token(direct_tls, upstream_ca, via_proxy=False, warm=warm)
+            via, straight = [], []
+            for _ in range(TTFT_RUNS):
+                via.append(tls_first_token(proxy, bottle_ca, via_proxy=True, warm=warm))
+                straight.append(
+                    tls_first_token(direct_tls, upstream_ca, via_proxy=False, warm=warm)
+                )
+            report("https, " + ("warm connection" if warm else "new connection"), via, straight)
+        first_token(proxy, f"http://{HOST}/stream")
         first_token(direct, "/stream")
         via, straight = [], []
         for _ in range(TTFT_RUNS):
             via.append(first_token(proxy, f"http://{HOST}/stream"))
             straight.append(first_token(direct, "/stream"))
-        mv, ms_ = statistics.median(via), statistics.median(straight)
-        print(f"time to first streamed token (median of {TTFT_RUNS})")
-        print(f"  through the sidecar  {ms(mv)}")
-        print(f"  direct               {ms(ms_)}")
-        budget = 1.1 * ms_ + 0.005
-        print(
-            f"  ratio {mv / ms_:.2f}x; goal <= 1.1x + 5 ms = {ms(budget).strip()}: "
-            + ("met" if mv <= budget else "NOT met")
-        )
+        report("plain http", via, straight)
 
         sealed_t, open_t = [], []
         for i in range(UP_RUNS):

@@ -49,6 +49,9 @@ def static_file(path: str) -> Path | None:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Each event is its own small write: with Nagle's algorithm on, an event waits for
+    # the ACK of the headers (the peer's delayed ACK, ~40 ms), which no real API does.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         pass
