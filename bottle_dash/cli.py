@@ -410,9 +410,7 @@ def cmd_init(ctx: Context) -> int:
     state = image_state(image)
     missing = not state.exists and not state.error and not a.no_build
     if missing and (a.build or _ask(f"the agent image {image} is not built; build it now? [Y/n] ")):
-        from backends.docker.image import build_or_assemble
-
-        build_or_assemble(image, _progress)
+        ctx.service.build_image(image, _progress)
         _say(f"built {image}", sys.stderr)
     if not image_state(image).exists:
         _say(f"build the agent image with: {PROG} image build", sys.stderr)
@@ -670,17 +668,10 @@ def cmd_probe(ctx: Context) -> int:
 def cmd_image(ctx: Context) -> int:
     if ctx.args.image_command != "build":
         raise UsageError("image needs an action", f"{PROG} image build [--tag TAG]")
-    try:
-        from backends.docker.image import build_or_assemble
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"the docker backend cannot be loaded: {exc}",
-            fix="reinstall bottle-dash with its dependencies",
-        ) from exc
     a = ctx.args
     offline = True if a.offline else (False if a.dockerfile else None)
     _say(f"building {a.tag}")
-    build_or_assemble(a.tag, _progress, offline=offline, rebuild=a.rebuild)
+    ctx.service.build_image(a.tag, _progress, offline=offline, rebuild=a.rebuild)
     _say(f"built {a.tag}")
     return EXIT_OK
 

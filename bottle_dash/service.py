@@ -538,12 +538,28 @@ class AgentService:
 
     # ------------------------------------------------------------------ images
 
-    def build_image(self, image: str = AgentSpec.image, progress: ProgressFn = _no_progress) -> str:
-        """Build the agent image as ``image`` (``bottle-dash image build``): from the
-        Dockerfile when its base can be pulled, else assembled offline; progress streamed."""
-        from backends.docker.image import build_or_assemble
-
-        return build_or_assemble(image, progress)
+    def build_image(
+        self,
+        image: str = AgentSpec.image,
+        progress: ProgressFn = _no_progress,
+        *,
+        offline: bool | None = None,
+        rebuild: bool = False,
+    ) -> str:
+        """Build the agent image as ``image``, the one way every caller builds it
+        (``bottle-dash image build``, ``init``, the dashboard's offer): from the Dockerfile
+        when its base can be pulled, else assembled offline; progress streamed.
+        ``offline=True`` only assembles, ``offline=False`` only uses the Dockerfile;
+        ``rebuild`` assembles again even when the cached image exists. Returns ``image``;
+        raises ``BackendUnavailable`` when the docker backend cannot be loaded."""
+        try:
+            from backends.docker.image import build_or_assemble
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"the docker backend cannot be loaded: {exc}",
+                fix="reinstall bottle-dash with its dependencies",
+            ) from exc
+        return build_or_assemble(image, progress, offline=offline, rebuild=rebuild)
 
     # ------------------------------------------------------------------ doctor
 

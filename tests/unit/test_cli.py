@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_run import bd
@@ -295,3 +296,85 @@ def test_dashboard_not_started_on_bad_config(
     target.write_text("[x\n")
     assert cli.main(["--config", str(target)]) == 3
     assert "TOML syntax error" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- images
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool | None, bool]]:
+    """``AgentService.build_image``, recorded (image, offline, rebuild): the one way the
+    CLI builds an image. The fake streams one progress line, as a build does."""
+    from bottle_dash.service import AgentService
+
+    calls: list[tuple[str, bool | None, bool]] = []
+
+    def build_image(
+        self: AgentService,
+        image: str,
+        progress: Any,
+        *,
+        offline: bool | None = None,
+        rebuild: bool = False,
+    ) -> str:
+        calls.append((image, offline, rebuild))
+        progress("step 1/1")
+        return image
+
+    monkeypatch.setattr(AgentService, "build_image", build_image)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("options", "offline", "rebuild"),
+    [
+        ([], None, False),
+        (["--offline"], True, False),
+        (["--dockerfile"], False, False),
+        (["--offline", "--rebuild"], True, True),
+    ],
+)
+def test_image_build_goes_through_the_service(
+    builds: list[tuple[str, bool | None, bool]],
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    offline: bool | None,
+    rebuild: bool,
+) -> None:
+    assert cli.main(["image", "build", "--tag", "bottle-dash-agent:t", *options]) == 0
+    assert builds == [("bottle-dash-agent:t", offline, rebuild)]
+    out = capsys.readouterr()
+    assert out.out == "building bottle-dash-agent:t\n  step 1/1\nbuilt bottle-dash-agent:t\n"
+    assert out.err == ""
+
+
+def test_init_builds_the_missing_image_through_the_service(
+    builds: list[tuple[str, bool | None, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from backends.images import agent
+
+    def image_state(ref: str) -> agent.ImageState:
+        return agent.ImageState(ref, bool(builds))  # there once built
+
+    monkeypatch.setattr(agent, "image_state", image_state)
+    target = tmp_path / "config.toml"
+    argv = ["--config", str(target), "init", "--name", "a", "--workspace", str(tmp_path)]
+    assert cli.main([*argv, "--build"]) == 0
+    assert builds == [("bottle-dash-agent:latest", None, False)]
+    out = capsys.readouterr()
+    assert out.out == f"{target}\n  step 1/1\n"
+    assert "built bottle-dash-agent:latest" in out.err
+    assert "build the agent image with" not in out.err
+
+
+def test_image_build_without_the_docker_backend_is_an_error_with_a_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "backends.docker.image", None)  # import fails
+    assert cli.main(["image", "build"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("bottle-dash: error: the docker backend cannot be loaded")
+    assert "\nfix: reinstall bottle-dash with its dependencies" in err

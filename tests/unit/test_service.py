@@ -352,3 +352,25 @@ def test_up_of_a_name_like_another_agents_sidecar_says_which_and_the_fix(
     assert "bottle-web-egress" in err.message and "/cfg/config.toml" in err.message
     assert err.fix and "rename the agent" in err.fix
     assert docker.calls == []
+
+
+def test_build_image_hands_its_options_to_the_builder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends.docker import image
+
+    calls: list[tuple[str, bool | None, bool]] = []
+
+    def build_or_assemble(
+        tag: str, progress: Any, *, offline: bool | None = None, rebuild: bool = False
+    ) -> str:
+        calls.append((tag, offline, rebuild))
+        progress("assembling")
+        return tag
+
+    monkeypatch.setattr(image, "build_or_assemble", build_or_assemble)
+    seen: list[str] = []
+    service = AgentService({})
+    assert service.build_image("img:1", seen.append) == "img:1"
+    assert service.build_image("img:2", seen.append, offline=True, rebuild=True) == "img:2"
+    assert service.build_image("img:3", offline=False) == "img:3"
+    assert calls == [("img:1", None, False), ("img:2", True, True), ("img:3", False, False)]
+    assert seen == ["assembling", "assembling"]
