@@ -239,9 +239,11 @@ def is_slug(name: str) -> bool:
     return len(name) <= SLUG_MAX and bool(SLUG_RE.match(name))
 
 
-def bottle_name(agent: str) -> str:
-    """The container or machine name of an agent's bottle."""
-    return f"{BOTTLE_PREFIX}{agent}"
+def bottle_name(agent: str, suffix: str = "") -> str:
+    """The container or machine name of an agent's bottle; with ``suffix`` (``-net``,
+    ``-home``, ``SIDECAR_SUFFIX``, ``-out``), the name of one of the bottle's own
+    resources, so every name an agent's bottle uses is made here."""
+    return f"{BOTTLE_PREFIX}{agent}{suffix}"
 
 
 #: The egress sidecar of agent ``a`` is the container ``bottle-a-egress``.

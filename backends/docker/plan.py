@@ -54,18 +54,14 @@ GROUP_FILE = "group"
 
 
 def network_name(agent: str) -> str:
-    """The per-bottle network."""
-    return f"{bottle_name(agent)}-net"
-
-
-def outer_network_name(agent: str) -> str:
-    """The egress sidecar's ordinary network (a sealed bottle's only way out)."""
-    return egress.outer_network_name(agent)
+    """The per-bottle network (for a sealed bottle, internal: its sidecar's other network,
+    ``egress.outer_network_name``, is the only way out)."""
+    return bottle_name(agent, "-net")
 
 
 def home_volume_name(agent: str) -> str:
     """The volume holding ``/home/node``."""
-    return f"{bottle_name(agent)}-home"
+    return bottle_name(agent, "-home")
 
 
 def git_read_only(workspace: str | None) -> list[str]:
@@ -130,7 +126,10 @@ def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
         plan,
         agent,
         proxy_host=egress.sidecar_name(agent.name),
-        networks={"internal": network_name(agent.name), "outer": outer_network_name(agent.name)},
+        networks={
+            "internal": network_name(agent.name),
+            "outer": egress.outer_network_name(agent.name),
+        },
     )
     if egress.is_sealed(plan):
         # Here, not at the top: the image builder (tempfile, locks) is not for `ls`.

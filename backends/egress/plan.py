@@ -47,12 +47,12 @@ SEALED_LABEL = "bottle-dash.sealed"
 
 def sidecar_name(agent: str) -> str:
     """The egress sidecar container (or stand-in machine's sidecar) of ``agent``."""
-    return f"{bottle_name(agent)}{SIDECAR_SUFFIX}"
+    return bottle_name(agent, SIDECAR_SUFFIX)
 
 
 def outer_network_name(agent: str) -> str:
     """The sidecar's second, ordinary network: its way to the world."""
-    return f"{bottle_name(agent)}-out"
+    return bottle_name(agent, "-out")
 
 
 def egress_dir(agent: str) -> Path:
