@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import libtmux
 import pytest
 from anthropic_api import Recorded, Rule
 from anthropic_container import PORT, StandInContainer
 from cli_run import bd
 from conftest import RUN_ID, agent_name
-from test_dashboard_e2e import CURRENT, REPO, Session, wait_for
+from test_dashboard_e2e import Session, dashboard_session, wait_for
 from test_egress_docker import API as API_HOST
 from test_egress_docker import make_upstream_certs
 
@@ -172,23 +170,10 @@ def agent(
         alias=API_HOST,
         tls=certs.parent,
     )
-    env = {
-        "BOTTLE_DASH_CONFIG": str(config),
-        "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
-        "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
-        "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],
-        "PYTHONPATH": str(REPO),
-        "TERM": "xterm-256color",
-    }
-    server = libtmux.Server(socket_name=f"bd-claude-{uuid.uuid4().hex[:8]}")
-    session = Session(server, env)
-    CURRENT[:] = [session]
     try:
-        yield Agent(session, api, name, mark)
+        with dashboard_session(config, "claude") as session:
+            yield Agent(session, api, name, mark)
     finally:
-        CURRENT.clear()
-        if server.is_alive():
-            server.kill()
         api.remove()
         with contextlib.suppress(Exception):  # the run's sweep removes it otherwise
             AgentService().remove(make_row(name, "docker", None, None), volumes=True)

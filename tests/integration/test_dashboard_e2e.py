@@ -93,29 +93,41 @@ class Session:
         return ""
 
 
+@contextlib.contextmanager
+def dashboard_session(config: Path, socket: str, **env: str) -> Iterator[Session]:
+    """A ``Session`` on a new tmux server (socket ``bd-<socket>-<random>``) whose dashboard
+    reads ``config`` and this run's XDG dirs (plus ``env``); the server is killed after."""
+    server = libtmux.Server(socket_name=f"bd-{socket}-{uuid.uuid4().hex[:8]}")
+    session = Session(
+        server,
+        {
+            "BOTTLE_DASH_CONFIG": str(config),
+            "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
+            "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
+            "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],
+            "PYTHONPATH": str(REPO),
+            "TERM": "xterm-256color",
+            **env,
+        },
+    )
+    CURRENT[:] = [session]
+    try:
+        yield session
+    finally:
+        CURRENT.clear()
+        if server.is_alive():
+            server.kill()
+
+
 @pytest.fixture
 def session(tmux_bin: str, tmp_path: Path, test_image: str) -> Iterator[Session]:
     name = agent_name("e2e")
     config = tmp_path / "config.toml"
     config.write_text(f'[agents.{name}]\nbackend = "docker"\nimage = "{test_image}"\n')
-    env = {
-        "BOTTLE_DASH_CONFIG": str(config),
-        "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
-        "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
-        "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],
-        "PYTHONPATH": str(REPO),
-        "TERM": "xterm-256color",
-    }
-    server = libtmux.Server(socket_name=f"bd-e2e-{uuid.uuid4().hex[:8]}")
-    s = Session(server, env)
-    s.env["AGENT"] = name
-    CURRENT[:] = [s]
     try:
-        yield s
+        with dashboard_session(config, "e2e", AGENT=name) as s:
+            yield s
     finally:
-        CURRENT.clear()
-        if server.is_alive():
-            server.kill()
         with contextlib.suppress(Exception):  # the run's sweep removes it otherwise
             AgentService().remove(make_row(name, "docker", None, None), volumes=True)
 
