@@ -309,10 +309,20 @@ class Bottle(ABC):
         """Run ``script`` with ``sh -c`` in the bottle as ``user``; never raises on non-zero."""
 
     @abstractmethod
+    def frame(
+        self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
+    ) -> list[str]:
+        """The backend's host argv around ``argv``: run it in the bottle as ``user`` with
+        the agent's env; ``interactive`` keeps stdin open (a foreground command needs it, a
+        captured one must not take the caller's), ``tty`` gives it a terminal. ``exec``,
+        ``exec_argv`` and provisioning all run through it."""
+
     def exec_argv(
         self, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
     ) -> list[str]:
-        """Host argv that runs ``argv`` in the bottle as ``user`` (for `bottle-dash exec`)."""
+        """Host argv that runs ``argv`` in the bottle as ``user`` in the foreground, stdin
+        open (for `bottle-dash exec`)."""
+        return self.frame(argv, user=user, interactive=True, tty=tty)
 
     @abstractmethod
     def cp_in(

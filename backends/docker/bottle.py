@@ -125,18 +125,18 @@ class DockerBottle(Bottle):
             home=home,
         )
 
-    def exec_argv(
-        self, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
+    def frame(
+        self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
     ) -> list[str]:
-        """``docker exec -i[t] -u USER -w /workspace -e K=V... bottle-<agent> ARGV...`` for a
-        foreground command (stdin stays open)."""
+        """``docker exec [-i|-it] -u USER -w /workspace [--env-file F] -e K=V...
+        bottle-<agent> ARGV...`` (writes the env file, see ``env_file``)."""
         who, home = self.as_user(user)
         return exec_argv(
             self.name,
             argv,
             user=who,
             env=self.env,
-            interactive=True,
+            interactive=interactive,
             tty=tty,
             env_file=self.env_file(),
             home=home,
@@ -148,16 +148,7 @@ class DockerBottle(Bottle):
         """Run ``sh -c script`` as ``user`` and capture its output; a non-zero exit of the
         script is returned, not raised. A missing or stopped container raises
         ``BottleNotFound``; an engine that does not answer, ``BackendUnavailable``."""
-        who, home = self.as_user(user)
-        argv = exec_argv(
-            self.name,
-            ["sh", "-c", script],
-            user=who,
-            env=self.env,
-            interactive=False,
-            env_file=self.env_file(),
-            home=home,
-        )
+        argv = self.frame(["sh", "-c", script], user=user, interactive=False)
         done = run.run(argv, timeout=timeout)
         if done.returncode == 1:
             first = done.stderr.strip().splitlines()[:1]

@@ -52,7 +52,9 @@ class FakeBottle(Bottle):
         self.backend.calls.append(("exec", self.agent, script))
         return Completed(("fake-exec", self.name, "sh", "-c", script), 0, "", "")
 
-    def exec_argv(self, argv: Sequence[str], *, user: str = "node", tty: bool = False) -> list[str]:
+    def frame(
+        self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
+    ) -> list[str]:
         return ["fake-exec", self.name, *argv]
 
     def cp_in(self, src: Path, dst: str, *, mode: int | None = None, user: str = "node") -> None:
