@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print a JSON list of objects (name, backend, bottle, state, image, created, "
-        "defined, workspace, id)",
+        "defined, workspace, id, status, status_since, egress, permissions, seal, "
+        "seal_failures, workspace_warnings)",
     )
 
     p = _agent_command(
