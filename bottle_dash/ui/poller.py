@@ -124,24 +124,38 @@ class ProcessUsage:
         self._seen: set[int] = set()
 
     def begin(self) -> None:
-        """Read every process once for this tick (and map each to its children)."""
-        if os.path.isdir(self._proc):
-            stats: dict[int, ProcStat] = {}
-            try:
-                names = os.listdir(self._proc)
-            except OSError:
-                names = []
-            for name in names:
-                if name.isdigit():
-                    stat = read_proc_stat(f"{self._proc}/{name}/stat")
-                    if stat is not None:
-                        stats[int(name)] = stat
-        else:
-            stats = _psutil_stats()
+        """Map every process to its children for this tick.
+
+        Only processes new since the last tick have their ``stat`` read (a parent does
+        not change while both live), and the children of a process that went (re-parented
+        to a reaper): one directory listing and a few reads per tick, not one read per
+        process on the host. ``tree`` reads the figures of the bottles' processes.
+        """
+        self._when = self._clock()
+        if not os.path.isdir(self._proc):
+            self._now = _psutil_stats()
+            self._kids = {}
+            for pid, stat in self._now.items():
+                self._kids.setdefault(stat.ppid, []).append(pid)
+            return
+        try:
+            pids = {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+        except OSError:
+            pids = set()
+        known = self._now
+        gone = known.keys() - pids
+        orphans = {pid for g in gone for pid in self._kids.get(g, ())}
+        now: dict[int, ProcStat] = {}
+        for pid in pids:
+            seen: ProcStat | None = known.get(pid)
+            if seen is None or pid in orphans:
+                seen = read_proc_stat(f"{self._proc}/{pid}/stat")
+            if seen is not None:
+                now[pid] = seen
         kids: dict[int, list[int]] = {}
-        for pid, stat in stats.items():
+        for pid, stat in now.items():
             kids.setdefault(stat.ppid, []).append(pid)
-        self._now, self._kids, self._when = stats, kids, self._clock()
+        self._now, self._kids = now, kids
 
     def _descendants(self, pid: int) -> list[int]:
         found, todo = [], [pid]
@@ -160,6 +174,17 @@ class ProcessUsage:
         except (OSError, ValueError, IndexError):
             return stat.rss * _PAGE
 
+    def _fresh(self, pid: int) -> ProcStat | None:
+        """This tick's figures of ``pid`` (read now: CPU time moves); None if it went."""
+        if not os.path.isdir(self._proc):
+            return self._now.get(pid)
+        stat = read_proc_stat(f"{self._proc}/{pid}/stat")
+        if stat is None:
+            self._now.pop(pid, None)
+        else:
+            self._now[pid] = stat
+        return stat
+
     def tree(self, pid: int) -> Usage | None:
         """Summed CPU % and RSS of ``pid`` and its descendants (None if it is gone)."""
         if pid not in self._now:
@@ -167,7 +192,7 @@ class ProcessUsage:
             return None
         cpu, memory = 0.0, 0
         for member in [pid, *self._descendants(pid)]:
-            stat = self._now.get(member)
+            stat = self._fresh(member)
             if stat is None:
                 continue
             self._seen.add(member)

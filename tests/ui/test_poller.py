@@ -115,3 +115,18 @@ def test_a_config_broken_while_running_is_shown_and_the_last_good_one_kept(
     assert "key 'bogus'" in problem.what and str(path) in problem.what
     assert problem.fix.startswith("use one of: backend")
     assert broken.config_error and "bogus" in broken.config_error
+
+
+def test_cpu_and_memory_cells_move_only_past_a_step() -> None:
+    from dataclasses import replace
+
+    from bottle_dash.ui.widgets.agents_table import AgentCells, steady
+
+    shown = AgentCells("a", True, "docker", "running", "", "live", "1m", 0.2, 100 * 2**20)
+    jitter = replace(shown, cpu=0.6, memory=101 * 2**20)
+    assert steady(shown, jitter) == shown  # an idle bottle's noise redraws nothing
+    moved = replace(shown, cpu=0.8, memory=110 * 2**20)
+    assert steady(shown, moved) == moved
+    assert steady(shown, replace(jitter, uptime="2m")) == replace(shown, uptime="2m")
+    gone = replace(shown, cpu=None, memory=None)
+    assert steady(shown, gone) == gone

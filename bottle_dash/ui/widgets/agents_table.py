@@ -8,7 +8,7 @@ survive (the table is never cleared).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -112,6 +112,30 @@ def human_duration(seconds: float | None, under_a_minute: str = "<1m") -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{minutes}m" if minutes else under_a_minute
+
+
+#: A CPU or memory figure moves on screen only when it moved this much (percentage
+#: points; a share of the figure shown): an idle bottle's figures jitter from tick to
+#: tick, and any changed cell makes the table render all its visible cells again.
+CPU_STEP = 0.5
+MEMORY_STEP = 0.02
+
+
+def steady(shown: AgentCells, new: AgentCells) -> AgentCells:
+    """``new`` with the CPU and memory figures of ``shown`` kept while they moved less
+    than ``CPU_STEP`` / ``MEMORY_STEP`` (a figure that appears or goes always shows)."""
+    cpu, memory = new.cpu, new.memory
+    if cpu is not None and shown.cpu is not None and abs(cpu - shown.cpu) < CPU_STEP:
+        cpu = shown.cpu
+    if (
+        memory is not None
+        and shown.memory is not None
+        and abs(memory - shown.memory) < shown.memory * MEMORY_STEP
+    ):
+        memory = shown.memory
+    if (cpu, memory) == (new.cpu, new.memory):
+        return new
+    return replace(new, cpu=cpu, memory=memory)
 
 
 def attention_key(cells: AgentCells) -> tuple[int, float, str]:
@@ -226,6 +250,9 @@ class AgentsTable(DataTable[Text | str]):
             del self._shown[name]
         changed = False  # a row added or a cell updated: only then can the sort order move
         for cells in rows:
+            old = self._cells.get(cells.name)
+            if old is not None and not force:
+                cells = steady(old, cells)
             changed = self._put(cells, force) or changed
             self._cells[cells.name] = cells
         if self.sort_column and changed:
