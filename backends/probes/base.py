@@ -66,6 +66,16 @@ def egress_of(t: Target) -> dict[str, Any]:
     return dict((t.plan.extra.get("egress") if t.plan else None) or {})
 
 
+def egress_value(t: Target, key: str, field: str = "") -> str:
+    """One setting of the plan's sealed-egress part as a string: ``key`` (``sidecar``,
+    ``proxy``, ``api``), or ``field`` of the table ``key`` (``credential``, ``var``);
+    empty when the plan has none."""
+    value = egress_of(t).get(key)
+    if field:
+        value = value.get(field) if isinstance(value, Mapping) else None
+    return str(value or "")
+
+
 def sealed(t: Target) -> bool:
     """Whether the bottle was launched sealed, with an egress sidecar."""
     egress = egress_of(t)

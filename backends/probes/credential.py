@@ -22,7 +22,7 @@ from backends.probes.base import (
     Probe,
     Target,
     clip,
-    egress_of,
+    egress_value,
     sealed,
     verdict,
 )
@@ -45,7 +45,7 @@ def real_credentials(t: Target) -> list[str]:
     """The real token(s) of this agent as the host knows them: the sealed plan's
     credential source, and any credential variable the plan's env carries in the clear."""
     found = []
-    source = str((egress_of(t).get("credential") or {}).get("source") or "")
+    source = egress_value(t, "credential", "source")
     if source.startswith("env:"):
         found.append(os.environ.get(source[4:], ""))
     elif source.startswith("file:"):
@@ -60,7 +60,7 @@ def real_credentials(t: Target) -> list[str]:
 
 
 def _placeholder(t: Target) -> str:
-    var = str((egress_of(t).get("credential") or {}).get("var") or "")
+    var = egress_value(t, "credential", "var")
     return (t.plan.env.get(var, "") if t.plan and var else "") or ""
 
 
@@ -143,7 +143,7 @@ def placeholder_refused(t: Target) -> tuple[str, str]:
     early = _unsealed(t, "the placeholder refused off the API host")
     if early:
         return early
-    var = str((egress_of(t).get("credential") or {}).get("var") or "")
+    var = egress_value(t, "credential", "var")
     target = _other_host(t)
     if not var:
         return NOT_APPLICABLE, "no credential configured: there is no placeholder"

@@ -24,6 +24,7 @@ from backends.probes.base import (
     Target,
     clip,
     egress_of,
+    egress_value,
     sealed,
     verdict,
 )
@@ -190,7 +191,7 @@ def other_bottles(t: Target) -> tuple[str, str]:
         bad = _open_networks(t)
         return verdict(not bad, "; ".join(bad) or "only the sidecar's address is allowed")
     me = str((t.facts.get("container") or {}).get("Id") or "")
-    sidecar = str(egress_of(t).get("sidecar") or "")
+    sidecar = egress_value(t, "sidecar")
     others = []
     for name, net in _networks(t).items():
         for ident, member in (net.get("Containers") or {}).items():
@@ -211,7 +212,7 @@ SIDECAR_PORTS = (22, 80, 443, 1080, 3128, 8000, 8081, 8443, 9090)
 
 def proxy_of(t: Target) -> tuple[str, int]:
     """The sidecar's proxy as the bottle reaches it."""
-    return nf.proxy_address(str(egress_of(t).get("proxy") or ""))
+    return nf.proxy_address(egress_value(t, "proxy"))
 
 
 def exchange(t: Target, request: str, host: str = "", port: int = 0) -> str:
@@ -228,7 +229,7 @@ def exchange(t: Target, request: str, host: str = "", port: int = 0) -> str:
 def _allowed_host(t: Target, *, api: bool | None = None) -> tuple[str, int | None]:
     """An allowlisted host: the API's (``api``), one that is not the API's (``not api``),
     or the first (None); ``("", None)`` when there is none such."""
-    api_host = nf.rule_host(str(egress_of(t).get("api") or ""))[0]
+    api_host = nf.rule_host(egress_value(t, "api"))[0]
     for rule in egress_of(t).get("allow") or []:
         host, port = nf.rule_host(str(rule))
         if "*" in host:
@@ -271,7 +272,7 @@ def proxy_denies_raw_ip(t: Target) -> tuple[str, str]:
 
 
 def _sidecar_ip(t: Target) -> str:
-    sidecar = str(egress_of(t).get("sidecar") or "")
+    sidecar = egress_value(t, "sidecar")
     for net in _networks(t).values():
         for member in (net.get("Containers") or {}).values():
             if member.get("Name") == sidecar:
