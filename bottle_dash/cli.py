@@ -142,10 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "doctor",
-        help="check each backend and tmux, and say how to fix what is missing",
-        description="Check each backend and tmux: what is there, what is missing and the "
-        "exact fix. Exits 4 when a component that is needed (used by a defined agent, or "
-        "tmux) is missing.",
+        help="check each backend, each agent image and tmux, and say how to fix what is missing",
+        description="Check each backend (with what its engine enforces: user namespace, disk "
+        "budget), each agent image (with its Claude Code version) and tmux: what is there, "
+        "what is missing and the exact fix. Exits 4 when a component that is needed (used by "
+        "a defined agent, or tmux) is missing.",
     )
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
 
