@@ -26,8 +26,8 @@ class SmolBottle(Bottle):
     """One machine. ``env`` is the agent's guest env, put on every exec.
 
     Every command runs through ``machine exec`` as the machine's user (root, set at create)
-    and switches to the target user with ``runuser -u USER --`` (no login shell, so the
-    env given with ``-e`` is what the command sees).
+    under ``setpriv --no-new-privs`` and switches to the target user with ``runuser -u USER
+    --`` (no login shell, so the env given with ``-e`` is what the command sees).
     """
 
     def __init__(
@@ -49,8 +49,9 @@ class SmolBottle(Bottle):
         self.agent_uid = agent_uid
 
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
-        """``smolvm machine exec --name M -i [-t] -e HOME.. -e USER.. -e K=V.. -- runuser -u
-        node -- claude ARGV..``; with ``tty`` wrapped by pty_resize.py."""
+        """``smolvm machine exec --name M -i [-t] -e HOME.. -e USER.. -e K=V.. -- setpriv
+        --no-new-privs -- runuser -u node -- claude ARGV..``; with ``tty`` wrapped by
+        pty_resize.py."""
         return self.exec_argv([CLAUDE, *argv], user=GUEST_USER, tty=tty)
 
     def frame(

@@ -85,6 +85,11 @@ def parse_args(argv: Sequence[str]) -> tuple[str, list[str]]:
     return args[0], args[2:]
 
 
+#: Every exec into the guest runs with no_new_privs (``smolvm.user_switch`` puts it before
+#: the agent's commands too).
+NO_NEW_PRIVS: tuple[str, ...] = ("setpriv", "--no-new-privs", "--")
+
+
 def side_channel_script(cols: int, rows: int) -> str:
     """The guest script that gives every guest PTY ``cols`` x ``rows``."""
     return (
@@ -103,6 +108,7 @@ def side_channel_argv(smolvm: str, machine: str, cols: int, rows: int) -> list[s
         "--name",
         machine,
         "--",
+        *NO_NEW_PRIVS,
         "sh",
         "-c",
         side_channel_script(cols, rows),
@@ -124,7 +130,7 @@ def channel_argv(smolvm: str, machine: str) -> list[str]:
     ``--stream`` so its acknowledgements come back as they happen."""
     return [
         smolvm, "machine", "exec", "--name", machine, "-i", "--stream",
-        "--", "sh", "-c", channel_script(),
+        "--", *NO_NEW_PRIVS, "sh", "-c", channel_script(),
     ]  # fmt: skip
 
 

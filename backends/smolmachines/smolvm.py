@@ -43,7 +43,8 @@ KEEPALIVE: tuple[str, ...] = (
 )
 #: The machine's default exec user. Agent images set ``USER node``, and ``machine exec``
 #: defaults to the machine's configured user: root is needed for ``chown`` and for
-#: ``runuser``, which is how every exec switches to the agent user.
+#: ``runuser``, which is how every exec switches to the agent user (under
+#: ``setpriv --no-new-privs``).
 MACHINE_USER = "root"
 
 #: ``machine ls`` states that mean the VM is up.
@@ -213,12 +214,19 @@ ROOT_AGENT_SWITCH: tuple[str, ...] = (
 )
 
 
+#: Put before every other exec: no_new_privs is inherited by everything the exec starts
+#: and survives ``runuser``'s switch, so no setuid or file-capability binary in the guest
+#: can raise the privileges of an agent's process (docker's ``no-new-privileges``).
+NO_NEW_PRIVS: tuple[str, ...] = pty_resize.NO_NEW_PRIVS
+
+
 def user_switch(user: str, agent_uid: int | None = None) -> list[str]:
-    """The guest command that runs the rest as ``user``: ``runuser -u USER --``, or
-    ``ROOT_AGENT_SWITCH`` for the agent (``node``) when it is uid 0 (``agent_uid``)."""
+    """The guest command that runs the rest as ``user`` with no_new_privs set:
+    ``setpriv --no-new-privs -- runuser -u USER --``, or ``ROOT_AGENT_SWITCH`` for the
+    agent (``node``) when it is uid 0 (``agent_uid``)."""
     if user == GUEST_USER and agent_uid == 0:
         return list(ROOT_AGENT_SWITCH)
-    return ["runuser", "-u", user, "--"]
+    return [*NO_NEW_PRIVS, "runuser", "-u", user, "--"]
 
 
 def exec_argv(
@@ -232,9 +240,10 @@ def exec_argv(
     tty: bool = False,
     agent_uid: int | None = None,
 ) -> list[str]:
-    """``smolvm machine exec --name N [-i] [-t] -e HOME=.. -e USER=.. -e K=V.. -- runuser -u
-    USER -- ARGV..``: ``argv`` runs as ``user`` (no login shell) with the guest env (see
-    ``user_switch`` for the agent as uid 0)."""
+    """``smolvm machine exec --name N [-i] [-t] -e HOME=.. -e USER=.. -e K=V.. -- setpriv
+    --no-new-privs -- runuser -u USER -- ARGV..``: ``argv`` runs as ``user`` (no login
+    shell) with the guest env and no_new_privs (see ``user_switch`` for the agent as
+    uid 0)."""
     out = [smolvm, "machine", "exec", "--name", name]
     if interactive or tty:
         out.append("-i")

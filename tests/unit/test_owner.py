@@ -167,9 +167,10 @@ def test_smolmachines_agent_as_root_switches_without_capabilities() -> None:
     assert argv[argv.index("--") + 1 :] == [*cli.ROOT_AGENT_SWITCH, "claude"]
     assert cli.ROOT_AGENT_SWITCH[-1] == "--" and "--no-new-privs" in cli.ROOT_AGENT_SWITCH
     assert "--bounding-set=-all" in cli.ROOT_AGENT_SWITCH
-    # Any other uid, and root itself on request, keep runuser.
+    # Any other uid, and root itself on request, keep runuser (under no_new_privs).
+    nnp = ["setpriv", "--no-new-privs", "--"]
     for uid in (None, 1000, 1234):
         plain = cli.exec_argv("smolvm", "m", ["claude"], agent_uid=uid)
-        assert plain[plain.index("--") + 1 :] == ["runuser", "-u", "node", "--", "claude"]
+        assert plain[plain.index("--") + 1 :] == [*nnp, "runuser", "-u", "node", "--", "claude"]
     asked = cli.exec_argv("smolvm", "m", ["id"], user="root", agent_uid=0)
-    assert asked[asked.index("--") + 1 :] == ["runuser", "-u", "root", "--", "id"]
+    assert asked[asked.index("--") + 1 :] == [*nnp, "runuser", "-u", "root", "--", "id"]

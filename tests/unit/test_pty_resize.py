@@ -57,7 +57,8 @@ def test_bad_usage_exits_2() -> None:
 def test_side_channel_command() -> None:
     argv = pr.side_channel_argv("/abs/smolvm", "bottle-x", 132, 43)
     assert argv == [
-        "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "--", "sh", "-c",
+        "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "--",
+        "setpriv", "--no-new-privs", "--", "sh", "-c",
         'for f in /dev/pts/*; do stty -F "$f" cols 132 rows 43 2>/dev/null; done; true',
     ]  # fmt: skip
 
@@ -72,7 +73,7 @@ def test_channel_command() -> None:
     argv = pr.channel_argv("/abs/smolvm", "bottle-x")
     assert argv == [
         "/abs/smolvm", "machine", "exec", "--name", "bottle-x", "-i", "--stream", "--",
-        "sh", "-c",
+        "setpriv", "--no-new-privs", "--", "sh", "-c",
         'while read -r c r; do for f in /dev/pts/*; do stty -F "$f" cols "$c" rows "$r"'
         " 2>/dev/null; done; echo ok; done",
     ]  # fmt: skip
@@ -435,7 +436,7 @@ def fake_smolvm(tmp_path: Path, log: Path, child: str) -> Path:
         "        log.write(f'channel cols {c} rows {r}\\n')\n"
         "        print('ok', flush=True)\n"
         "    log.write('channel end\\n')\n"
-        "elif '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] == 'sh':\n"
+        "elif '--' in sys.argv and sys.argv[sys.argv.index('--') + 1] in ('sh', 'setpriv'):\n"
         "    log.write(sys.argv[-1] + '\\n')\n"
         "else:\n" + "".join(f"    {line}\n" for line in child.splitlines())
     )

@@ -43,6 +43,9 @@ SMOLVM_PREFIX = [
     "-e",
     "USER=node",
     "--",
+    "setpriv",
+    "--no-new-privs",
+    "--",
     "runuser",
     "-u",
     "node",
@@ -87,7 +90,7 @@ def test_split_by_index_when_name_and_args_say_claude() -> None:
     out = resume_fallback([*prefix, "claude", *args], len(args))
     assert out == [*prefix, "sh", "-c", "claude --continue --model claude || claude --model claude"]
     smol = ["python", "/p.py", "claude", "--", "smolvm", "machine", "exec", "--name", "claude"]
-    smol += ["--", "runuser", "-u", "node", "--"]
+    smol += ["--", "setpriv", "--no-new-privs", "--", "runuser", "-u", "node", "--"]
     out = resume_fallback([*smol, "claude", "claude"], 1)
     assert out[: len(smol)] == smol
     assert script_tokens(out) == ["claude", "--continue", "claude", "||", "claude", "claude"]

@@ -128,7 +128,8 @@ def test_exec_argv_env_and_uid_switch() -> None:
         "-e", "SPACE=a b  c",
         "-e", "DOLLAR=$HOME and ${PATH} $(id)",
         "-e", "NEWLINE=line one\nline two",
-        "--", "runuser", "-u", "node", "--", "sh", "-c", "echo $HOME",
+        "--", "setpriv", "--no-new-privs", "--", "runuser", "-u", "node", "--",
+        "sh", "-c", "echo $HOME",
     ]  # fmt: skip
 
 
@@ -137,7 +138,7 @@ def test_exec_argv_root_gets_root_home_and_tty_flags() -> None:
     assert argv == [
         S, "machine", "exec", "--name", "m", "-i", "-t",
         "-e", "HOME=/root", "-e", "USER=root",
-        "--", "runuser", "-u", "root", "--", "id",
+        "--", "setpriv", "--no-new-privs", "--", "runuser", "-u", "root", "--", "id",
     ]  # fmt: skip
 
 
@@ -163,7 +164,7 @@ def test_claude_argv_tty_is_wrapped_exactly() -> None:
         "-e", "SPACE=a b  c",
         "-e", "DOLLAR=$HOME and ${PATH} $(id)",
         "-e", "NEWLINE=line one\nline two",
-        "--", "runuser", "-u", "node", "--",
+        "--", "setpriv", "--no-new-privs", "--", "runuser", "-u", "node", "--",
         "claude", "--append-system-prompt-file", GUEST_PROMPT, "-p", prompt,
     ]  # fmt: skip
     assert Path(PTY_RESIZE).is_absolute() and Path(PTY_RESIZE).is_file()
@@ -174,7 +175,8 @@ def test_claude_argv_without_tty_has_no_wrapper_and_only_i() -> None:
     assert bottle.claude_argv(["-p", "x"], tty=False) == [
         S, "machine", "exec", "--name", "m", "-i",
         "-e", "HOME=/home/node", "-e", "USER=node", "-e", "K=V",
-        "--", "runuser", "-u", "node", "--", "claude", "-p", "x",
+        "--", "setpriv", "--no-new-privs", "--", "runuser", "-u", "node", "--",
+        "claude", "-p", "x",
     ]  # fmt: skip
 
 
@@ -197,10 +199,12 @@ def test_resume_fallback_keeps_wrapper_and_uid_switch() -> None:
 
 def test_side_channel_argv() -> None:
     argv = cli.side_channel_argv(S, "m", 120, 40)
-    assert argv[:7] == [S, "machine", "exec", "--name", "m", "--", "sh"]
-    assert argv[7] == "-c"
-    assert "for f in /dev/pts/*" in argv[8] and "stty -F" in argv[8]
-    assert "cols 120 rows 40" in argv[8]
+    assert argv[:10] == [
+        S, "machine", "exec", "--name", "m", "--", "setpriv", "--no-new-privs", "--", "sh"
+    ]  # fmt: skip
+    assert argv[10] == "-c"
+    assert "for f in /dev/pts/*" in argv[11] and "stty -F" in argv[11]
+    assert "cols 120 rows 40" in argv[11]
     assert "-t" not in argv and "-i" not in argv
 
 
