@@ -41,7 +41,13 @@ from backends.base import (
 )
 from backends.claude import resume_fallback
 from backends.egress.log import HostSummary, read_summary
-from backends.egress.plan import allow_live, configured_egress, egress_log, permission_mode
+from backends.egress.plan import (
+    SIDECAR_DOWN,
+    allow_live,
+    configured_egress,
+    egress_log,
+    permission_mode,
+)
 from backends.egress.policy import parse_rule
 from backends.images.reference import is_local_path
 from backends.paths import agent_state_dir
@@ -443,8 +449,13 @@ class AgentService:
             # unknown: the listing failed; ask again (raises when it still cannot answer)
             row = make_row(row.name, row.backend, row.spec, self.find_bottle(row.name, row.backend))
         backend = self.backend(row.backend)
-        if row.state == RUNNING:
+        if row.state == RUNNING and row.egress != SIDECAR_DOWN:
             return backend.attach(row.name), ALREADY_RUNNING
+        if row.state == RUNNING:
+            # Running without its egress (fail closed): the backend's start brings the
+            # sidecar back and leaves the running bottle as it is.
+            progress(f"repairing the egress sidecar of {row.name}")
+            return backend.start(row.name), STARTED
         if row.state != NOT_CREATED:
             progress(f"starting bottle {row.bottle}")
             return backend.start(row.name), STARTED

@@ -291,9 +291,17 @@ def describe(plan: BottlePlan) -> list[str]:
     )
     return [
         f"sealed: sidecar {info.get('sidecar')} ({info.get('image', '')}) at {info.get('proxy')}",
-        f"networks: {nets.get('internal')} (internal, no host address), "
-        f"{nets.get('outer')} (sidecar only)",
-        *([f"machine: --allow-cidr {info['allow_cidr']} only"] if info.get("allow_cidr") else []),
+        f"networks: {nets.get('internal')} (internal, "
+        f"{'the host relays to the sidecar' if info.get('host_address') else 'no host address'}"
+        f"), {nets.get('outer')} (sidecar only)",
+        *(
+            [
+                f"machine: --allow-cidr {info['allow_cidr']} and "
+                f"--dns {str(info['allow_cidr']).split('/')[0]} only"
+            ]
+            if info.get("allow_cidr")
+            else []
+        ),
         f"allow: {', '.join(info.get('allow') or [])}",
         f"credential: {cred_text}; swapped only for {info.get('api')}",
         f"claude: {mode}",

@@ -236,9 +236,13 @@ def rules_persisted(t: Target) -> tuple[str, str]:
 def git_hooks_read_only(t: Target) -> tuple[str, str]:
     if not (t.plan and t.plan.workspace):
         return NOT_APPLICABLE, "no workspace"
+    # smolvm mounts directories only: a machine gets .git/hooks read-only, and its
+    # .git/config is watched by the workspace scan (workspace-clean) instead.
+    vm = t.backend != "docker"
+    files = "/workspace/.git/hooks/.bottle-probe" + ("" if vm else " /workspace/.git/config")
     script = (
         "[ -d /workspace/.git ] || { echo no-git; exit 0; }; "
-        "for f in /workspace/.git/hooks/.bottle-probe /workspace/.git/config; do "
+        f"for f in {files}; do "
         'if ( : >> "$f" ) 2>/dev/null; then echo "writable $f"; '
         '[ "$f" = /workspace/.git/config ] || rm -f "$f"; fi; done'
     )
@@ -247,6 +251,11 @@ def git_hooks_read_only(t: Target) -> tuple[str, str]:
         return NOT_APPLICABLE, "the workspace is not a git repository"
     if lines:
         return FAIL, "the agent can plant hooks or git settings: " + ", ".join(lines)
+    if vm:
+        return PASS, (
+            ".git/hooks is read-only in the machine; .git/config (a file: smolvm mounts "
+            "directories only) is checked by workspace-clean"
+        )
     return PASS, ".git/hooks and .git/config are read-only in the bottle"
 
 
@@ -361,9 +370,6 @@ PROBES = (
         "the agent cannot plant git hooks or git settings that run on the host",
         "recreate the bottle (rm and up): .git/hooks and .git/config are mounted read-only",
         git_hooks_read_only,
-        backends=DOCKER,
-        why_not="the smolmachines backend mounts the workspace whole (the dashboard warns "
-        "about planted hooks instead)",
     ),
     Probe(
         "workspace-clean",

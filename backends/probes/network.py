@@ -63,7 +63,9 @@ def _open_networks(t: Target) -> list[str]:
             bad.append("the bottle shares the host's network")
         return bad
     extra = t.plan.extra if t.plan else {}
-    allow = list(extra.get("allow_cidr") or [])
+    # A sealed machine's one allowed address (``--allow-cidr``) is in its egress plan.
+    sealed_cidr = str(egress_of(t).get("allow_cidr") or "")
+    allow = [sealed_cidr] if sealed_cidr else list(extra.get("allow_cidr") or [])
     if extra.get("net", True) and not allow:
         return ["the machine has an unfiltered network (--net without --allow-cidr)"]
     return [f"allowed CIDR {c} is wider than one address" for c in allow if not c.endswith("/32")]
@@ -80,7 +82,11 @@ def no_route_out(t: Target) -> tuple[str, str]:
         # address the host does not hold, and the engine drops what leaves the bridge.
         evidence += " | " + "; ".join(nf.network_summary(_networks(t)))
         return verdict(bool(_networks(t)) and not bad, evidence)
-    return verdict(not bad, evidence)  # a TSI guest may hold a route; the VMM filters it
+    # A machine's guest holds a route; smolvm's gateway drops all but the allowed /32.
+    allowed = str(egress_of(t).get("allow_cidr") or "")
+    if not bad and allowed:
+        evidence = f"smolvm lets the machine reach {allowed} only (--allow-cidr); {evidence}"
+    return verdict(not bad, evidence)
 
 
 def metadata_unreachable(t: Target) -> tuple[str, str]:
@@ -277,7 +283,9 @@ def _sidecar_ip(t: Target) -> str:
         for member in (net.get("Containers") or {}).values():
             if member.get("Name") == sidecar:
                 return str(member.get("IPv4Address") or "").split("/")[0]
-    return ""
+    # A machine reaches its sidecar by address: the proxy's own host.
+    host = proxy_of(t)[0]
+    return host if host.replace(".", "").isdigit() else ""
 
 
 def domain_fronting(t: Target) -> tuple[str, str]:

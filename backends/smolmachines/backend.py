@@ -19,6 +19,7 @@ The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack, suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from backends.base import (
     _no_progress,
 )
 from backends.claude import GUEST_STATUS_DIR
+from backends.docker.plan import git_read_only
 from backends.egress import plan as egress
 from backends.egress.policy import CA_CERT_FILE
 from backends.owner import agent_user
@@ -60,6 +62,7 @@ from backends.smolmachines.provision import align_account, provision
 from backends.smolmachines.seal import (
     AT_UP,
     remove_sidecar,
+    repair_sidecar,
     seal,
     seal_up,
     sidecar_running,
@@ -68,10 +71,41 @@ from backends.smolmachines.seal import (
 )
 
 NAME = "smolmachines"
+#: Workspace paths mounted read-only over the workspace (``-v HOST:GUEST:ro``): a hook
+#: planted there would run on the host the next time the operator runs git. smolvm mounts
+#: directories only, so ``.git/config`` (a file, read-only in a docker bottle) stays
+#: writable; the workspace scan (``backends.workspace``) warns about command-running
+#: settings planted in it.
+READ_ONLY_DIRS = (".git/hooks",)
 INSTALL_FIX = (
     "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
     "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
 )
+
+
+#: A machine's memory when the agent sets none: docker's default (4 GiB; smolvm's own is
+#: 8 GiB), but never more than half of the host's memory, so one runaway agent cannot
+#: take the host's share of it. smolvm's ``--mem`` is a ceiling (touched pages only).
+DEFAULT_MEMORY = 4 * 1024**3
+
+
+def host_memory() -> int | None:
+    """The host's physical memory in bytes (None when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def machine_memory(configured: int | None, host: int | None) -> tuple[int, str]:
+    """The machine's ``--mem`` in bytes and why: the agent's ``memory`` when set, else
+    ``DEFAULT_MEMORY`` capped at half of ``host`` (whole MiB)."""
+    if configured is not None:
+        return configured, "the agent's memory setting"
+    if host and host // 2 < DEFAULT_MEMORY:
+        capped = max(256, host // 2 // 2**20) * 2**20
+        return capped, f"default 4 GiB, capped at half of the host's {host // 2**20} MiB"
+    return DEFAULT_MEMORY, "default (4 GiB, as docker bottles)"
 
 
 # --------------------------------------------------------------------------- backend
@@ -144,13 +178,15 @@ class SmolmachinesBackend(BottleBackend):
         check_name(agent)  # before the image: a bad name is the first thing to say
         base = agent.source.parent if agent.source else None
         source = images.resolve(agent.image, base=base)
+        memory, memory_reason = machine_memory(agent.memory, host_memory())
         plan = shared_plan(
             agent,
             NAME,
             cpus=agent.cpus,
-            memory=agent.memory,
+            memory=memory,
             pids=agent.pids,
             extra={
+                "memory_reason": memory_reason,
                 "source": source.to_dict(),
                 "net": True,
                 "workload": list(cli.KEEPALIVE),
@@ -160,16 +196,23 @@ class SmolmachinesBackend(BottleBackend):
             },
         )
         seal(plan, agent)
+        plan.extra["read_only_in_workspace"] = [
+            rel for rel in git_read_only(plan.workspace) if rel in READ_ONLY_DIRS
+        ]
         return plan
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:
         """The ``machine create`` argv of ``plan`` from a materialized image source."""
-        allow = str((plan.extra.get("egress") or {}).get("allow_cidr") or "")
+        sealed = plan.extra.get("egress") or {}
+        allow = str(sealed.get("allow_cidr") or "")
         if allow == AT_UP:
             raise BackendError(
                 f"the egress sidecar of {plan.bottle} is not up: no address to allow"
             )
         volumes = [f"{plan.workspace}:{GUEST_WORKSPACE}"] if plan.workspace else []
+        for rel in plan.extra.get("read_only_in_workspace") or []:
+            # After the workspace: mounted over its own directory, read-only.
+            volumes.append(f"{plan.workspace}/{rel}:{GUEST_WORKSPACE}/{rel}:ro")
         if plan.status_dir:
             volumes.append(f"{plan.status_dir}:{GUEST_STATUS_DIR}")
         return cli.create_argv(
@@ -181,6 +224,8 @@ class SmolmachinesBackend(BottleBackend):
             # Sealed: the sidecar's address and nothing else (``--allow-cidr`` turns the
             # network on); unsealed: the whole network.
             allow_cidrs=[allow] if allow else [],
+            # ... and DNS only to it (where no resolver listens): no query leaves.
+            dns=allow.split("/")[0] if allow else None,
             net=not allow and bool(plan.extra.get("net", True)),
             volumes=volumes,
             workdir=GUEST_WORKSPACE,
@@ -317,13 +362,20 @@ class SmolmachinesBackend(BottleBackend):
         return self._handle(self._record(agent), agent)
 
     def start(self, agent: str) -> SmolBottle:
-        """Start the stopped machine again; its disk (the home) is as it was. The agent's
-        account follows its workspace's owner (a machine made before the agent ran as the
-        owner, or a workspace that changed hands, is put right as root in the VM). Returns
-        its handle from the same ``machine ls`` (one listing for start then attach)."""
+        """Start the stopped machine again (a running one is left as it is); its disk (the
+        home) is as it was. A sealed machine's sidecar comes back first: started, or made
+        again when it died or was removed (``up`` of a bottle whose sidecar is down repairs
+        it, as on docker). The agent's account follows its workspace's owner (a machine
+        made before the agent ran as the owner, or a workspace that changed hands, is put
+        right as root in the VM). Returns its handle from the same ``machine ls`` (one
+        listing for start then attach)."""
         record = self._record(agent)
         if record.labels.get(egress.SEALED_LABEL) == "true":
-            start_sidecar(agent)
+            sealed = saved_plan(agent)
+            if sealed is not None and egress.is_sealed(sealed):
+                repair_sidecar(sealed, _no_progress)  # a machine never runs without egress
+            else:
+                start_sidecar(agent)
         if not record.live:
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
         plan = saved_plan(agent)

@@ -1,13 +1,16 @@
 """Provisioning a started machine, in order: the agent's account (``node`` given the
 workspace owner's uid:gid), ``/home/node`` handed to node, the prompt file (always; 0600,
-owner node), the seeded ``~/.claude.json`` (merged; 0600, owner node), the skills
+owner node), the seeded ``~/.claude.json`` (merged; 0600, owner node), for an agent
+that skips permissions ``skipDangerousModePermissionPrompt`` merged into
+``~/.claude/settings.json`` (0600 in a 0700 ``~/.claude``), the skills
 (``~/.claude/skills/<name>/``, owner node). Paths, modes and owners are those of the
 docker backend."""
 
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 
 from backends import paths
 from backends.base import (
@@ -18,7 +21,13 @@ from backends.base import (
     ProgressFn,
     ProvisionError,
 )
-from backends.claude import API_KEY_ENV, merge_claude_json
+from backends.claude import (
+    API_KEY_ENV,
+    CLAUDE_SETTINGS,
+    merge_claude_json,
+    merge_claude_settings,
+)
+from backends.egress.plan import SKIP_PERMISSIONS
 from backends.owner import guest_group, guest_passwd
 from backends.smolmachines.bottle import SmolBottle
 
@@ -47,6 +56,21 @@ def align_account(bottle: SmolBottle, uid: int, gid: int) -> bool:
     return True
 
 
+#: claude's own folder in the home (0700, as claude makes it).
+GUEST_CLAUDE_DIR = f"{GUEST_HOME}/.claude"
+
+
+def _merge(
+    bottle: SmolBottle, plan: BottlePlan, guest: str, merge: Callable[[str | None], bytes]
+) -> None:
+    """Rewrite the agent's JSON file ``guest`` as ``merge`` makes it from its current text
+    (None when absent), 0600 and owned by the agent (staged in the 0600 state dir)."""
+    current = bottle.exec(f"cat -- {guest} 2>/dev/null", user=GUEST_USER)
+    staged = paths.agent_state_dir(plan.agent) / f"seed-{PurePosixPath(guest).name}"
+    paths.write_private(staged, merge(current.stdout if current.ok else None))
+    bottle.cp_in(staged, guest, mode=0o600, user=GUEST_USER)
+
+
 def provision(bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> None:
     """Provision ``bottle`` as ``plan`` says; ``ProvisionError`` names what failed."""
     progress(f"provisioning: the agent's account ({plan.uid}:{plan.gid})")
@@ -58,13 +82,14 @@ def provision(bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> Non
     # Always copied (an empty prompt too), so a stale one never lingers in the home.
     bottle.cp_in(Path(plan.prompt_host), plan.prompt_guest, mode=0o600, user=GUEST_USER)
     progress("provisioning: ~/.claude.json")
-    current = bottle.exec(f"cat -- {GUEST_CLAUDE_JSON} 2>/dev/null", user=GUEST_USER)
-    data = merge_claude_json(
-        current.stdout if current.ok else None, api_key=plan.env.get(API_KEY_ENV)
-    )
-    seed = paths.agent_state_dir(plan.agent) / "claude.json"
-    paths.write_private(seed, data)
-    bottle.cp_in(seed, GUEST_CLAUDE_JSON, mode=0o600, user=GUEST_USER)
+    api_key = plan.env.get(API_KEY_ENV)
+    _merge(bottle, plan, GUEST_CLAUDE_JSON, lambda now: merge_claude_json(now, api_key=api_key))
+    if SKIP_PERMISSIONS in plan.claude_args:
+        # claude's one-time "Bypass Permissions mode" confirmation, accepted for it.
+        progress("provisioning: ~/.claude/settings.json")
+        _root(bottle, f"mkdir -p -m 700 {GUEST_CLAUDE_DIR}", "mkdir ~/.claude")
+        _root(bottle, f"chown {plan.uid}:{plan.gid} {GUEST_CLAUDE_DIR}", "chown ~/.claude")
+        _merge(bottle, plan, f"{GUEST_HOME}/{CLAUDE_SETTINGS}", merge_claude_settings)
     for src, dest in plan.skills:
         progress(f"provisioning: skill {Path(src).name}")
         if not Path(src).is_dir():

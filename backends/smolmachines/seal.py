@@ -1,11 +1,21 @@
-"""A sealed smolmachines bottle: the docker backend's egress sidecar, reached over TSI.
+"""A sealed smolmachines bottle: the docker backend's egress sidecar, reached through
+smolvm's host-side network relay.
 
-The sidecar is the same container, image and networks as a docker bottle's
-(``backends.docker.sidecar``): ``bottle-<slug>-egress`` on the internal
-``bottle-<slug>-net`` and the ordinary ``bottle-<slug>-out``. It comes up first; the
-machine is then created with ``--allow-cidr <sidecar-ip>/32`` and nothing else, so the
-sidecar's proxy is its only way out. The guest env (proxy variables aimed at that
-address, the CA trio, the placeholder, telemetry off) is ``backends.egress.plan``'s.
+The sidecar is the same container and image as a docker bottle's
+(``backends.docker.sidecar``): ``bottle-<slug>-egress`` on ``bottle-<slug>-net`` and the
+ordinary ``bottle-<slug>-out``. It comes up first; the machine is then created with
+``--allow-cidr <sidecar-ip>/32`` and ``--dns <sidecar-ip>`` and nothing else, so the
+sidecar's proxy is its only way out and no DNS query leaves for the host's resolver. The
+guest env (proxy variables aimed at that address, the CA trio, the placeholder, telemetry
+off) is ``backends.egress.plan``'s.
+
+Why ``bottle-<slug>-net`` differs from a docker bottle's: smolvm never puts the VM on a
+Docker network. With an egress policy it uses its virtio-net backend, whose gateway opens
+every allowed connection as an ordinary socket of the smolvm process on the host (libkrun's
+TSI, the other backend, also connects from the host). So the host must route to the
+sidecar's address: the network is ``internal`` (nothing on it is forwarded out) but keeps
+the host's gateway address, where a docker bottle's network has ``inhibit_ipv4``. Only the
+sidecar sits on it; the machine's ``/32`` keeps it off the gateway.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from typing import Any
 
 from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, BottlePlan, LaunchError, ProgressFn
 from backends.docker.engine import Engine, api_message, errors
+from backends.docker.network import create_network
 from backends.docker.plan import seal_plan
 from backends.egress import plan as egress
 
@@ -28,6 +39,35 @@ def seal(plan: BottlePlan, agent: AgentSpec) -> None:
     seal_plan(plan, agent)
     if egress.is_sealed(plan):
         plan.extra["egress"]["allow_cidr"] = AT_UP
+        # The host keeps its gateway address on the sidecar's network (module docstring).
+        plan.extra["egress"]["host_address"] = True
+
+
+INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
+
+
+def _quietly(fn: Any, *args: Any) -> None:
+    with suppress(Exception):
+        fn(*args)
+
+
+def ensure_relay_network(api: Any, plan: BottlePlan, undo: ExitStack) -> None:
+    """Create the sidecar's network the machine reaches it on: internal, with the host's
+    gateway address (see the module's docstring); refuse one made without it."""
+    name = plan.extra["egress"]["networks"]["internal"]
+    try:
+        info = api.inspect_network(name)
+    except errors.NotFound:
+        ident = create_network(api, name, plan.labels, agent=plan.agent, internal=True)
+        undo.callback(_quietly, api.remove_network, ident)
+        return
+    if (info.get("Options") or {}).get(INHIBIT_IPV4) == "true":
+        raise LaunchError(
+            f"network {name} of agent {plan.agent} gives the host no address, so smolvm "
+            "(which connects from the host) cannot reach the egress sidecar on it",
+            fix=f"bottle-dash rm --volumes {plan.agent}, then bottle-dash up {plan.agent}",
+            agent=plan.agent,
+        )
 
 
 def sidecar_address(api: Any, plan: BottlePlan) -> str:
@@ -52,6 +92,7 @@ def seal_up(plan: BottlePlan, undo: ExitStack, progress: ProgressFn) -> Callable
 
     try:
         api = _ENGINE.api()
+        ensure_relay_network(api, plan, undo)
         ready = sidecar.bring_up(api, plan, undo, progress)
         address = sidecar_address(api, plan)
     except errors.DockerException as exc:
@@ -89,6 +130,35 @@ def start_sidecar(agent: str) -> None:
     api = _ENGINE.api()
     if sidecar.sidecar_state(api, agent) == "stopped":
         api.start(egress.sidecar_name(agent))
+
+
+def repair_sidecar(plan: BottlePlan, progress: ProgressFn) -> None:
+    """Bring the sidecar of a sealed machine back as ``up`` found it: started when it was
+    stopped, made again when it died or was removed (its policy and credential written
+    again, so allowlist edits apply). ``LaunchError`` when it came back at an address the
+    machine does not allow (its ``--allow-cidr`` is fixed at create)."""
+    from backends.docker import sidecar  # here: `ls` lists machines without it
+
+    allowed = str(plan.extra["egress"].get("allow_cidr") or "")
+    try:
+        api = _ENGINE.api()
+        with ExitStack() as undo:
+            ensure_relay_network(api, plan, undo)
+            sidecar.bring_up(api, plan, undo, progress)()
+            address = sidecar_address(api, plan)
+            undo.pop_all()
+    except errors.DockerException as exc:
+        raise LaunchError(
+            f"bringing back the egress sidecar of agent {plan.agent} failed: {api_message(exc)}",
+            agent=plan.agent,
+        ) from exc
+    if f"{address}/32" != allowed:
+        raise LaunchError(
+            f"the egress sidecar of agent {plan.agent} came back at {address}, but the "
+            f"machine may reach only {allowed}",
+            fix=f"bottle-dash rm --volumes {plan.agent}, then bottle-dash up {plan.agent}",
+            agent=plan.agent,
+        )
 
 
 def stop_sidecar(agent: str) -> None:

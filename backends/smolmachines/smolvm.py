@@ -111,6 +111,7 @@ def create_argv(
     labels: Mapping[str, str] = {},
     env: Mapping[str, str] = {},
     allow_cidrs: Sequence[str] = (),
+    dns: str | None = None,
     net: bool = False,
     volumes: Sequence[str] = (),
     workdir: str | None = None,
@@ -123,6 +124,8 @@ def create_argv(
     or a rootfs dir) or ``from_pack`` (a ``.smolmachine``), exactly one of them.
 
     ``cpus`` is rounded up to whole vCPUs; ``memory`` is in bytes (smolvm takes MiB).
+    ``dns`` is the guest's resolver (smolvm's gateway forwards every query there; without
+    it, to the host's resolver, whatever ``--allow-cidr`` says).
     """
     if (image is None) == (from_pack is None):
         raise ValueError("give exactly one of image and from_pack")
@@ -138,6 +141,8 @@ def create_argv(
         argv.append("--net")
     for cidr in allow_cidrs:
         argv += ["--allow-cidr", cidr]
+    if dns:
+        argv += ["--dns", dns]
     if cpus is not None:
         argv += ["--cpus", str(max(1, math.ceil(cpus)))]
     if memory is not None:

@@ -23,6 +23,7 @@ from conftest import agent_name
 from smolvm_support import standin  # noqa: F401
 
 from backends import paths
+from backends import workspace as workspace_baseline
 from backends.base import AgentSpec
 from backends.egress.spec import EgressSpec
 from backends.probes import suite
@@ -31,9 +32,8 @@ from backends.registry import get_backend
 
 pytestmark = pytest.mark.probes
 
-#: Probes whose seal is the sealed-egress work: docker bottles are sealed by default now;
-#: the shim machine here is configured unsealed (sealed = false), so its egress probes
-#: keep showing what an unsealed machine gives; a sealed machine's run is still to come.
+#: Probes whose seal is the sealed egress (docker bottles and shim machines are sealed by
+#: default; both runs here are sealed).
 PENDING_EGRESS = {
     "fail-closed",
     "token-absent",
@@ -76,28 +76,18 @@ DOCKER_EXPECTED = {
     "host-loopback": PASS,
     "other-bottles": PASS,
 }
-PENDING_SHIM = {
-    # The machine's agent user runs without NoNewPrivs (runuser sets none).
-    "no-new-privs",
-    # The stand-in gives the machine a plain network until the sidecar exists.
-    "other-bottles",
-    # smolmachines sets no memory by default and the stand-in does not apply --mem.
-    "memory-limit",
+#: A sealed shim machine (sidecar, ``--allow-cidr``/``--dns`` of its address, a brokered
+#: credential, an allowlisted test upstream): every probe passes, or is not applicable
+#: because a VM has no such seal (each says why in its evidence).
+SHIM_NOT_APPLICABLE = {
+    "read-only-root",  # the VM's root is its own disk image
+    "tmpfs-limited",  # the VM's /tmp is on its own disk
+    "pids-limit",  # the guest kernel has its own process table
+    "disk-budget",  # the home is on the VM's disk, sized by smolvm
+    "rules-persisted",  # smolvm creates the machine with its settings
 }
 SHIM_EXPECTED = {
-    **{name: FAIL for name in PENDING_EGRESS | PENDING_SHIM},
-    "no-host-socket": PASS,
-    "cap-eff-zero": PASS,
-    "non-root": PASS,
-    "read-only-root": NOT_APPLICABLE,
-    "tmpfs-limited": NOT_APPLICABLE,
-    "pids-limit": NOT_APPLICABLE,
-    "disk-budget": NOT_APPLICABLE,
-    "rules-persisted": NOT_APPLICABLE,
-    "git-hooks-read-only": NOT_APPLICABLE,
-    "workspace-clean": NOT_APPLICABLE,
-    "ipv6-off": PASS,
-    "host-loopback": PASS,
+    p.name: (NOT_APPLICABLE if p.name in SHIM_NOT_APPLICABLE else PASS) for p in suite.ALL
 }
 HOST_PROBES = [p.name for p in suite.ALL if p.group == "host"]
 
@@ -247,18 +237,46 @@ def test_probe_cli_and_ownership(test_image: str, tmp_path: Path) -> None:
         bd("rm", "--volumes", name, env=env_mine)
 
 
+SHIM_TOKEN = "sk-ant-oat01-" + "Sh1m" * 20 + "-xyzAA"
+OTHER = "other.egress.invalid"
+
+
 @pytest.fixture
-def shim_bottle(standin: str) -> Any:  # noqa: F811
+def shim_bottle(
+    standin: str,  # noqa: F811
+    egress_image: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    """A sealed shim machine as `up` makes it, with a git workspace owned by uid 1000 and
+    the test upstream (``other.egress.invalid``, which echoes requests) on its sidecar's
+    outer network."""
+    from test_smol_egress import start_upstream
+
+    workspace = tmp_path / "ws"
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "config").write_text("[core]\n")
+    for path in (workspace, *workspace.rglob("*")):
+        os.chown(path, 1000, 1000)
+    monkeypatch.setenv("BOTTLE_TEST_TOKEN", SHIM_TOKEN)
     backend = get_backend("smolmachines")
     spec = AgentSpec(
         name=agent_name("probe-s"),
         backend="smolmachines",
         image=standin,
-        egress=EgressSpec(sealed=False),
+        workspace=workspace,
+        egress=EgressSpec(allow=(f"{OTHER}:80",), credential="env:BOTTLE_TEST_TOKEN"),
     )
-    backend.launch(backend.prepare(spec))
-    yield backend, spec
-    backend.remove(spec.name, volumes=True)
+    workspace_baseline.record_baseline(spec.name, workspace)  # as `up` does
+    upstream = ""
+    try:
+        backend.launch(backend.prepare(spec))
+        upstream = start_upstream(spec.name, egress_image)
+        yield backend, spec
+    finally:
+        if upstream:
+            subprocess.run(["docker", "rm", "-f", upstream], capture_output=True, check=False)
+        backend.remove(spec.name, volumes=True)
 
 
 def test_shim_suite(shim_bottle: Any) -> None:
@@ -266,3 +284,9 @@ def test_shim_suite(shim_bottle: Any) -> None:
     run = suite.run_suite(backend, spec.name)
     print(table(run))
     check(run, SHIM_EXPECTED)
+    assert not run.failures and suite.seal_of(spec.name) == suite.SEALED
+    # The probes had something to show: the real token is set, the upstream echoed.
+    assert SHIM_TOKEN not in (paths.agent_state_dir(spec.name) / paths.PLAN_FILE).read_text()
+    got = {r.probe: r.evidence for r in run.results}
+    assert "received Authorization" in got["other-auth-untouched"], got
+    assert "403" in got["placeholder-refused"], got

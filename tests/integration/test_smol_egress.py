@@ -12,6 +12,8 @@ engine's DNS on the outer network.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,17 @@ def test_sealed_machine_reaches_only_its_sidecar(
         # The upstream directly, by address: not reachable from the machine.
         direct = nc(bottle, upstream_ip, 80, get)
         assert "HTTP/1.1" not in direct and "rc=0" not in direct, direct
+        # The host holds the gateway of the sidecar's network (smolvm relays from the
+        # host), yet a host service on it is out of the machine's reach: only the /32.
+        net = json.loads(
+            run.run(["docker", "network", "inspect", f"bottle-{agent}-net"], check=True).stdout
+        )[0]
+        assert net["Internal"] is True
+        assert net["Options"].get("com.docker.network.bridge.inhibit_ipv4") != "true"
+        gateway = net["IPAM"]["Config"][0]["Gateway"]
+        with socket.create_server(("0.0.0.0", 0)) as listener:
+            port = listener.getsockname()[1]
+            assert "rc=0" not in nc(bottle, gateway, port), "host service reached"
         # Through the proxy: allowed when allowlisted, 403 otherwise.
         allowed = nc(bottle, sidecar_ip, 8080, get)
         assert allowed.startswith("HTTP/1.1 200"), allowed
@@ -139,3 +152,77 @@ def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:  # 
         timeout=60,
     )  # fmt: skip
     assert not done.ok and "no container on this host has that address" in done.stderr
+
+
+def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
+    standin: str,  # noqa: F811
+    egress_image: str,
+    tmp_path: Path,
+) -> None:
+    """Through the CLI: `up` of a sealed machine seeds claude's settings for skipping
+    permissions, mounts .git/hooks read-only; with its sidecar removed the machine is
+    listed SIDECAR DOWN and reaches nothing; `up` brings the sidecar back and the proxy's
+    probe passes again."""
+    from cli_helpers import write_config
+    from cli_run import bd
+
+    name = agent_name("repair")
+    workspace = tmp_path / "ws"
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "config").write_text("[core]\n")
+    for path in (workspace, *workspace.rglob("*")):
+        os.chown(path, 1000, 1000)
+    config = tmp_path / "config.toml"
+    write_config(
+        config,
+        {
+            name: {
+                "backend": "smolmachines",
+                "image": standin,
+                "workspace": str(workspace),
+                "credential": "none",
+                "egress_allow": [f"{OTHER}:80"],
+            }
+        },
+    )
+    env = {"BOTTLE_DASH_CONFIG": str(config)}
+
+    def egress_of() -> str:
+        rows = json.loads(bd("ls", "--json", env=env).stdout)
+        return str(next(r["egress"] for r in rows if r["name"] == name))
+
+    def guest(script: str, user: str = "node") -> str:
+        done = bd("exec", name, "--user", user, "--", "sh", "-c", script, env=env)
+        return done.stdout + done.stderr
+
+    try:
+        up = bd("up", name, env=env, timeout=600)
+        assert up.returncode == 0, up.stderr
+        # Skip-permissions seeding, as in a docker bottle (IS_SANDBOX rides on every exec).
+        settings = json.loads(guest("cat ~/.claude/settings.json"))
+        assert settings == {"skipDangerousModePermissionPrompt": True}
+        assert guest("stat -c '%a %u' ~/.claude ~/.claude/settings.json").split() == [
+            "700", "1000", "600", "1000",
+        ]  # fmt: skip
+        assert "IS_SANDBOX=1" in guest("env")
+        # Every exec has no_new_privs, the agent's and root's.
+        assert guest("grep NoNewPrivs /proc/self/status").split() == ["NoNewPrivs:", "1"]
+        assert guest("grep NoNewPrivs /proc/self/status", "root").split()[-1] == "1"
+        # .git/hooks is read-only in the machine; the workspace itself is not.
+        planted = guest(": > /workspace/.git/hooks/post-checkout && echo PLANTED")
+        assert "PLANTED" not in planted and "Read-only" in planted, planted
+        assert "WROTE" in guest(": > /workspace/note && echo WROTE")
+        assert not (workspace / ".git" / "hooks" / "post-checkout").exists()
+
+        run.run(["docker", "rm", "-f", egress.sidecar_name(name)], check=True)
+        assert egress_of() == egress.SIDECAR_DOWN
+        probe = bd("probe", name, "--only", "proxy-denies-host", env=env)
+        assert probe.returncode == 1 and probe.stdout.startswith("fail"), probe.stdout
+
+        again = bd("up", name, env=env, timeout=600)
+        assert again.returncode == 0, again.stderr
+        assert egress_of() == egress.SEALED
+        probe = bd("probe", name, "--only", "proxy-denies-host", env=env)
+        assert probe.returncode == 0 and probe.stdout.startswith("pass"), probe.stdout
+    finally:
+        bd("rm", "--volumes", name, env=env)

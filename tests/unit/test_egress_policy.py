@@ -291,6 +291,9 @@ def test_smolmachines_plan_is_sealed_like_docker(monkeypatch: pytest.MonkeyPatch
     assert smol.env["HTTPS_PROXY"] == smol.env["http_proxy"] == "http://10.9.8.7:8080"
     assert argv[argv.index("--allow-cidr") + 1] == "10.9.8.7/32"
     assert argv.count("--allow-cidr") == 1 and "--net" not in argv
+    # DNS goes to the sidecar too (no resolver there): smolvm would forward it to the
+    # host's resolver otherwise.
+    assert argv[argv.index("--dns") + 1] == "10.9.8.7" and argv.count("--dns") == 1
 
 
 def test_smolmachines_unsealed_when_configured_so() -> None:

@@ -471,3 +471,58 @@ def test_create_argv_of_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert "--net" in argv and argv[7:9] == ["--user", "root"]
     assert argv[-4:] == ["--", *cli.KEEPALIVE]
     assert "--label" in argv and "bottle-dash.agent=a1" in argv
+
+
+def test_memory_defaults_to_docker_s_capped_by_the_host() -> None:
+    from backends.smolmachines.backend import DEFAULT_MEMORY, machine_memory
+
+    assert DEFAULT_MEMORY == 4 * 1024**3
+    assert machine_memory(None, 24 * 1024**3) == (
+        DEFAULT_MEMORY,
+        "default (4 GiB, as docker bottles)",
+    )
+    assert machine_memory(None, None)[0] == DEFAULT_MEMORY
+    small, why = machine_memory(None, 6 * 1024**3)  # half of the host: 3 GiB
+    assert small == 3 * 1024**3 and "half of the host's 6144 MiB" in why
+    assert machine_memory(512 * 1024**2, 6 * 1024**3) == (
+        512 * 1024**2,
+        "the agent's memory setting",
+    )
+
+
+def test_plan_has_the_memory_and_create_argv_passes_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from backends.smolmachines import backend as smol
+
+    monkeypatch.setenv(cli.ENV_OVERRIDE, S)
+    monkeypatch.setattr(smol, "host_memory", lambda: 32 * 1024**3)
+    plan = SmolmachinesBackend().prepare(AgentSpec(name="a1", egress=EgressSpec(sealed=False)))
+    assert plan.memory == 4 * 1024**3 and "default" in plan.extra["memory_reason"]
+    argv = SmolmachinesBackend().create_argv(plan, images.CreateSource(image="/c/x.tar"))
+    assert argv[argv.index("--mem") + 1] == "4096"
+
+
+def test_git_hooks_are_mounted_read_only_over_the_workspace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(cli.ENV_OVERRIDE, S)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("[core]\n")
+    plan = SmolmachinesBackend().prepare(
+        AgentSpec(name="a1", workspace=tmp_path, egress=EgressSpec(sealed=False))
+    )
+    # hooks made when missing (the agent cannot create it); config is a file: not mounted
+    assert (tmp_path / ".git" / "hooks").is_dir()
+    assert plan.extra["read_only_in_workspace"] == [".git/hooks"]
+    argv = SmolmachinesBackend().create_argv(plan, images.CreateSource(image="/c/x.tar"))
+    vols = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    ws, hooks = (
+        vols.index(f"{tmp_path}:/workspace"),
+        vols.index(f"{tmp_path}/.git/hooks:/workspace/.git/hooks:ro"),
+    )
+    assert ws < hooks  # over the workspace mount, not under it
+    no_git = SmolmachinesBackend().prepare(
+        AgentSpec(name="a2", workspace=tmp_path / ".git" / "hooks", egress=EgressSpec(sealed=False))
+    )
+    assert no_git.extra["read_only_in_workspace"] == []
