@@ -64,7 +64,7 @@ def _open_networks(t: Target) -> list[str]:
         return bad
     extra = t.plan.extra if t.plan else {}
     # A sealed machine's one allowed address (``--allow-cidr``) is in its egress plan.
-    sealed_cidr = str(egress_of(t).get("allow_cidr") or "")
+    sealed_cidr = egress_value(t, "allow_cidr")
     allow = [sealed_cidr] if sealed_cidr else list(extra.get("allow_cidr") or [])
     if extra.get("net", True) and not allow:
         return ["the machine has an unfiltered network (--net without --allow-cidr)"]
@@ -83,7 +83,7 @@ def no_route_out(t: Target) -> tuple[str, str]:
         evidence += " | " + "; ".join(nf.network_summary(_networks(t)))
         return verdict(bool(_networks(t)) and not bad, evidence)
     # A machine's guest holds a route; smolvm's gateway drops all but the allowed /32.
-    allowed = str(egress_of(t).get("allow_cidr") or "")
+    allowed = egress_value(t, "allow_cidr")
     if not bad and allowed:
         evidence = f"smolvm lets the machine reach {allowed} only (--allow-cidr); {evidence}"
     return verdict(not bad, evidence)
