@@ -15,6 +15,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FAKES
@@ -187,9 +188,12 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
     )
     env = {"BOTTLE_DASH_CONFIG": str(config)}
 
-    def egress_of() -> str:
+    def ls_row() -> dict[str, Any]:
         rows = json.loads(bd("ls", "--json", env=env).stdout)
-        return str(next(r["egress"] for r in rows if r["name"] == name))
+        return dict(next(r for r in rows if r["name"] == name))
+
+    def egress_of() -> str:
+        return str(ls_row()["egress"])
 
     def guest(script: str, user: str = "node") -> str:
         done = bd("exec", name, "--user", user, "--", "sh", "-c", script, env=env)
@@ -213,6 +217,17 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
         assert "PLANTED" not in planted and "Read-only" in planted, planted
         assert "WROTE" in guest(": > /workspace/note && echo WROTE")
         assert not (workspace / ".git" / "hooks" / "post-checkout").exists()
+        # What the mounts cannot stop is what the dashboard warns about: a command-running
+        # git setting in .git/config (a file: not mountable read-only on smolvm) and a
+        # symlink that leaves the workspace.
+        assert ls_row()["workspace_warnings"] == []
+        guest(
+            "printf '[core]\\n\\thooksPath = /tmp/h\\n' >> /workspace/.git/config && "
+            "ln -s /etc/passwd /workspace/link"
+        )
+        warnings = ls_row()["workspace_warnings"]
+        assert any("hookspath" in w for w in warnings), warnings
+        assert any(w.startswith("symlink link leaves the workspace") for w in warnings), warnings
 
         run.run(["docker", "rm", "-f", egress.sidecar_name(name)], check=True)
         assert egress_of() == egress.SIDECAR_DOWN
