@@ -56,7 +56,7 @@ from bottle_dash.ui.widgets.agents_table import (
     human_age,
     human_duration,
 )
-from bottle_dash.ui.widgets.details import AgentDetails
+from bottle_dash.ui.widgets.details import AgentDetails, seal_lines
 from bottle_dash.ui.widgets.status import (
     CountsHeader,
     EmptyState,
@@ -336,6 +336,10 @@ class MainScreen(Screen[None]):
         now = self.ctx.now()
         shown = [r for r in rows if self.filter_text in r.name]
         table.sync([self._cells(r, now) for r in shown], force=force)
+        seals = self.result.seals
+        self.query_one(AgentDetails).reserve(
+            max((seal_lines(seals.get(r.name)) for r in shown), default=0)
+        )
         self._show_details()
 
     def _show_details(self) -> None:

@@ -37,6 +37,15 @@ def limits_text(spec: Any) -> str:
     return ", ".join(parts)
 
 
+def seal_lines(seal: tuple[str, Sequence[Any]] | None) -> int:
+    """Lines the seal takes in the panel: the badge, up to ``SHOWN_FAILURES`` failing
+    probes and a line for the rest (none when the bottle does not run)."""
+    if seal is None:
+        return 0
+    failures = len(seal[1])
+    return 1 + min(failures, SHOWN_FAILURES) + (1 if failures > SHOWN_FAILURES else 0)
+
+
 class AgentDetails(Redrawn):
     """Shows one agent; the main screen calls ``show`` with what the last poll found."""
 
@@ -50,6 +59,14 @@ class AgentDetails(Redrawn):
     """
 
     _height = HEIGHT  # as DEFAULT_CSS sets it
+    #: Seal lines kept free whichever agent is shown (``reserve``).
+    _reserved = 0
+
+    def reserve(self, lines: int) -> None:
+        """Keep room for ``lines`` seal lines whichever agent is shown: the main screen
+        gives the most any listed agent needs, so the panel keeps its height (and the
+        screen its layout) while the cursor moves."""
+        self._reserved = lines
 
     def on_mount(self) -> None:
         self.border_title = "details"
@@ -69,7 +86,7 @@ class AgentDetails(Redrawn):
         if not self.changed(row, pane, error, list(preview or ()), status, seal):
             return
         if row is None:
-            self._draw(Text("Select an agent to see its details.", style="dim"), HEIGHT)
+            self._draw(Text("Select an agent to see its details.", style="dim"), self._at_least(0))
             return
         spec = row.spec
         extra = 0
@@ -100,7 +117,7 @@ class AgentDetails(Redrawn):
         grid.add_row("pane", pane or "none")
         grid.add_row("last error", Text(error, style="red") if error else "-")
         if not preview:
-            self._draw(grid, HEIGHT + extra)
+            self._draw(grid, self._at_least(extra))
             return
         # The preview sits beside the facts so both fit in a 30-line terminal.
         lines = Text("\n".join(preview[-7:]), no_wrap=True, overflow="ellipsis")
@@ -108,7 +125,10 @@ class AgentDetails(Redrawn):
         side.add_column(ratio=1)
         side.add_column(ratio=1)
         side.add_row(grid, Group(Text("pane preview", style="dim"), lines))
-        self._draw(side, HEIGHT + extra)
+        self._draw(side, self._at_least(extra))
+
+    def _at_least(self, extra: int) -> int:
+        return HEIGHT + max(extra, self._reserved)
 
     def _draw(self, content: RenderableType, height: int) -> None:
         """Show ``content``; the screen's layout is redone only when the panel's height
