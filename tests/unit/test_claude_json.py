@@ -105,3 +105,15 @@ def test_seeded_files_text_byte_for_byte() -> None:
         b'    "/workspace": {\n      "hasTrustDialogAccepted": true\n    }\n  }\n}\n'
     )
     assert merge_claude_settings(None) == b'{\n  "skipDangerousModePermissionPrompt": true\n}\n'
+
+
+def test_approving_the_key_keeps_the_other_rejected_keys() -> None:
+    # Only this key's tail leaves `rejected`: keys the operator turned down stay so.
+    current = {
+        "customApiKeyResponses": {"approved": [], "rejected": ["zzzzz", "ABCDEFGHIJKLMNOPQRST"]}
+    }
+    merged = json.loads(merge_claude_json(json.dumps(current), api_key=KEY))
+    assert merged["customApiKeyResponses"] == {
+        "approved": ["ABCDEFGHIJKLMNOPQRST"],
+        "rejected": ["zzzzz"],
+    }
