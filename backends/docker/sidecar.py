@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from typing import Any
 
+from backends import ownership
 from backends.base import GUEST_HOME, LABEL_AGENT, BottlePlan, LaunchError, ProgressFn
 from backends.docker.archive import file_tar
 from backends.docker.bottle import put_archive
@@ -66,6 +67,10 @@ def ensure_network(api: Any, plan: BottlePlan, name: str, undo: ExitStack, *, se
             fix=f"remove it (`docker network rm {name}`)",
             agent=plan.agent,
         )
+    if not ownership.is_mine(info.get("Labels")):  # never join another operator's network
+        raise ownership.foreign(
+            plan.agent, f"network {name}", (info.get("Labels") or {}).get(ownership.LABEL_OWNER)
+        )
     if sealed and not info.get("Internal"):
         raise LaunchError(
             f"network {name} of agent {plan.agent} is not sealed (made by an unsealed launch)",
@@ -80,6 +85,11 @@ def sidecar_state(api: Any, agent: str) -> str | None:
         info = api.inspect_container(egress.sidecar_name(agent))
     except errors.NotFound:
         return None
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    if not ownership.is_mine(labels):  # never take another operator's sidecar for ours
+        raise ownership.foreign(
+            agent, f"egress sidecar {egress.sidecar_name(agent)}", labels.get(ownership.LABEL_OWNER)
+        )
     state = info.get("State") or {}
     return "running" if state.get("Running") and not state.get("Paused") else "stopped"
 
