@@ -611,22 +611,32 @@ class DockerBackend(BottleBackend):
 
     def start(self, agent: str) -> DockerBottle:
         """Start the stopped bottle of ``agent``; its home volume (prompt, skills,
-        ``~/.claude``) is still there. Returns its handle, as ``attach`` would."""
+        ``~/.claude``) is still there. A sealed bottle's sidecar, stopped or removed, is
+        brought up first (also for a running bottle: ``up`` repairs a dead sidecar this
+        way). Returns its handle, as ``attach`` would."""
         from backends.docker import sidecar  # launch and lifecycle only, not `ls`
 
         info = self._ours(agent)
         self._check_user(info, agent)
+        plan = paths.saved_plan(agent)
         with self.engine.translating() as api:
             try:
                 restore_accounts(api, info)
-                if sidecar.sidecar_state(api, agent) == "stopped":
+                state = sidecar.sidecar_state(api, agent)
+                if plan is not None and egress.is_sealed(plan) and state != "running":
+                    # Stopped or removed: up again from the recorded plan, and listening
+                    # before the bottle's next request (a sealed bottle never runs without).
+                    with ExitStack() as undo:
+                        sidecar.bring_up(api, plan, undo, _no_progress)()
+                        undo.pop_all()
+                elif state == "stopped":
                     api.start(egress.sidecar_name(agent))
                 api.start(info["Id"])
             except errors.APIError as exc:
                 raise BackendError(
                     f"starting the bottle of agent {agent} failed: {api_message(exc)}", agent=agent
                 ) from exc
-        return self._handle(agent, paths.saved_plan(agent), ids=user_ids(info))
+        return self._handle(agent, plan, ids=user_ids(info))
 
     def stop(self, agent: str) -> None:
         """Stop the bottle of ``agent`` (SIGTERM, then SIGKILL after 5 s)."""

@@ -273,15 +273,24 @@ def workspace_clean(t: Target) -> tuple[str, str]:
 
 def fail_closed(t: Target) -> tuple[str, str]:
     """With the sidecar stopped nothing leaves: the sidecar is the bottle's only way out.
-    Shown by configuration here (a probe never stops a sidecar); the probes test tier
-    stops it and runs the network probes again."""
+    Shown without disturbing the bottle (a probe never stops the operator's sidecar): the
+    plan names a sidecar, the bottle's proxy is that sidecar, and the bottle has no route
+    of its own (``no-route-out``). The probes test tier stops a sidecar for real and shows
+    the bottle cut off, ``ls`` saying SIDECAR DOWN, and ``up`` repairing it."""
     from backends.probes import network
 
     egress = (t.plan.extra.get("egress") if t.plan else None) or {}
     if not (egress.get("sealed") and egress.get("sidecar")):
         return FAIL, "no egress sidecar: the bottle's traffic does not depend on one"
+    sidecar = str(egress["sidecar"])
+    proxy_host, proxy_port = network.proxy_of(t)
+    if t.backend == "docker" and proxy_host != sidecar:
+        return FAIL, f"the bottle's proxy {proxy_host} is not its sidecar {sidecar}"
     outcome, evidence = network.no_route_out(t)
-    return outcome, f"the sidecar {egress['sidecar']} is the only way out: {evidence}"
+    return outcome, (
+        f"checked by configuration, the sidecar left running: the proxy "
+        f"{proxy_host}:{proxy_port} is the sidecar {sidecar}, the only way out: {evidence}"
+    )
 
 
 PROBES = (

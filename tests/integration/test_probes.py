@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import agent_name
+from conftest import FAKES, agent_name
 from smolvm_support import standin  # noqa: F401
 
 from backends import paths
@@ -235,6 +235,97 @@ def test_probe_cli_and_ownership(test_image: str, tmp_path: Path) -> None:
         assert "belongs to someone else" in up_theirs.stderr, up_theirs.stderr
     finally:
         bd("rm", "--volumes", name, env=env_mine)
+
+
+def _in_bottle(bottle: str, script: str) -> str:
+    done = subprocess.run(
+        ["docker", "exec", bottle, "sh", "-c", script],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+def test_fail_closed_when_the_sidecar_is_stopped(
+    test_image: str, egress_image: str, tmp_path: Path
+) -> None:
+    """The sidecar of a live sealed bottle stopped for real: from inside the bottle the
+    upstream is out of reach, through the proxy and directly, by name and by address;
+    ``ls --json`` and the table say SIDECAR DOWN; ``up`` repairs it and the same request
+    goes through again. The ``fail-closed`` probe, run on the live bottle, leaves the
+    sidecar running (it only reads)."""
+    from cli_run import bd
+    from test_egress_docker import container_ip, wait_upstream
+
+    from backends.egress import plan as egress
+
+    name = agent_name("probe-fc")
+    up_host = "upstream.probe.invalid"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[agents.{name}]\nimage = "{test_image}"\nsealed = true\negress_allow = ["{up_host}:80"]\n'
+    )
+    env = {"BOTTLE_DASH_CONFIG": str(config)}
+    bottle, sidecar = f"bottle-{name}", egress.sidecar_name(name)
+    upstream = f"{name}-upstream"
+    proxied = (
+        f"printf 'GET http://{up_host}/echo HTTP/1.1\\r\\nHost: {up_host}\\r\\n\\r\\n' "
+        f"| {{ cat; sleep 3; }} | nc -w 5 {sidecar} 8080; echo rc=$?"
+    )
+
+    def row() -> dict[str, Any]:
+        rows = json.loads(bd("ls", "--json", env=env).stdout)
+        return next(r for r in rows if r["name"] == name)
+
+    try:
+        done = bd("up", name, env=env)
+        assert done.returncode == 0, done.stderr
+        subprocess.run(
+            ["docker", "run", "-d", "--name", upstream,
+             "--label", f"bottle-dash.agent={name}",
+             "--network", egress.outer_network_name(name), "--network-alias", up_host,
+             "-v", f"{FAKES}:/fakes:ro", egress_image, "python3", "-u",
+             "/fakes/egress_upstream.py"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        wait_upstream(upstream)
+        up_ip = container_ip(upstream, egress.outer_network_name(name))
+        direct = (
+            f"for t in '{up_ip} 80' '{up_host} 80'; do set -- $t; "
+            "if echo | timeout 5 nc -w 3 $1 $2 >/dev/null 2>&1; then echo OPEN $t; "
+            "else echo CLOSED $t; fi; done"
+        )
+        # The control: with the sidecar up, the upstream answers through the proxy only.
+        assert "HTTP/1.1 200" in _in_bottle(bottle, proxied)
+        assert "OPEN" not in _in_bottle(bottle, direct)
+        started = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.StartedAt}}", sidecar],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        probe = json.loads(bd("probe", name, "--only", "fail-closed", "--json", env=env).stdout)
+        (result,) = probe["results"]
+        assert result["outcome"] == PASS and "sidecar left running" in result["evidence"]
+        after = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", sidecar],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert after == ["true", started.strip()], "the probe disturbed the sidecar"
+
+        subprocess.run(["docker", "stop", "-t", "1", sidecar], check=True, capture_output=True)
+        through = _in_bottle(bottle, proxied)
+        assert "HTTP/1.1" not in through, through
+        cut_off = _in_bottle(bottle, direct)
+        assert cut_off.count("CLOSED") == 2 and "OPEN" not in cut_off, cut_off
+        assert row()["egress"] == "sidecar down"
+        table_line = [ln for ln in bd("ls", env=env).stdout.splitlines() if name in ln]
+        assert table_line and "SIDECAR DOWN" in table_line[0], table_line
+
+        repaired = bd("up", name, env=env)
+        assert repaired.returncode == 0, repaired.stderr
+        assert row()["egress"] == "sealed"
+        assert "HTTP/1.1 200" in _in_bottle(bottle, proxied)
+    finally:
+        subprocess.run(["docker", "rm", "-f", upstream], capture_output=True, check=False)
+        bd("rm", "--volumes", name, env=env)
 
 
 SHIM_TOKEN = "sk-ant-oat01-" + "Sh1m" * 20 + "-xyzAA"
