@@ -3,9 +3,13 @@
 Each decision comes from ``policy.py`` (pure, copied beside this file in the sidecar):
 
 - ``http_connect``: the CONNECT host:port must be on the allowlist, else a 403;
-- ``requestheaders``: the TLS SNI must match the tunnel's host, the Host header the
-  request's host, and that host:port must be allowed, else a 403 (no upstream connection
-  is made: the sidecar runs with ``connection_strategy=lazy``);
+- ``tls_clienthello``: the ClientHello's SNI must name the tunnel's (CONNECT) host, else
+  the handshake fails (``tls_start_client`` hands mitmproxy a TLS context without a
+  certificate: the client gets a handshake-failure alert, never a certificate);
+- ``requestheaders``: the TLS SNI must match the tunnel's host (again: a connection the
+  handshake check let through has no other SNI), the Host header the request's host,
+  and that host:port must be allowed, else a 403 (no upstream connection is made: the
+  sidecar runs with ``connection_strategy=lazy``);
 - ``request``: a request that carries the credential placeholder (headers, URL or body)
   goes only to the API host, where the placeholder is replaced by the real credential in
   ``Authorization``/``x-api-key``; anywhere else it is refused;
@@ -23,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, http, tls
 
 try:
     from backends.egress import policy
@@ -70,6 +74,8 @@ class EgressBroker:
         self._policy: policy.Policy | None = None
         self._policy_text = ""
         self._log_fd: int | None = None
+        #: Client connections whose ClientHello named another host than their tunnel's.
+        self._refused_tls: set[str] = set()
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -118,6 +124,27 @@ class EgressBroker:
             self.deny(flow, decision)
             return
         self.log(decision, flow)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        address = data.context.server.address
+        if not address:
+            return
+        decision = policy.check_sni(self.current, address[0], address[1], data.client_hello.sni)
+        if not decision.allow:
+            self.log(decision)
+            self._refused_tls.add(data.context.client.id)
+
+    def tls_start_client(self, data: tls.TlsData) -> None:
+        if data.context.client.id not in self._refused_tls:
+            return
+        self._refused_tls.discard(data.context.client.id)
+        # Script addons run before mitmproxy's own TLS setup, which keeps a context that
+        # is already there: one without a certificate ends the handshake with an alert.
+        from OpenSSL import SSL
+
+        refused = SSL.Connection(SSL.Context(SSL.TLS_METHOD))
+        refused.set_accept_state()
+        data.ssl_conn = refused
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         pol = self.current

@@ -164,7 +164,8 @@ def _exchange_env(t: Target, request: str) -> str:
     from backends.probes import network
 
     host, port = network.proxy_of(t)
-    wire = request.replace("\r\n", "\\r\\n").replace('"', '\\"')
+    # In double quotes, so ``${VAR}`` expands; ``wire`` leaves ``$``, ``{`` and ``}`` be.
+    wire = nf.wire(request).replace('"', '\\"')
     return t.run(nf.EXCHANGE_FN + f'exchange {host} {port} "{wire}"', timeout=60).stdout
 
 

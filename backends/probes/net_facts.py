@@ -4,6 +4,7 @@ network probes. Pure parsing here; the probes run the commands."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import struct
 from typing import Any
@@ -126,19 +127,98 @@ def network_summary(networks: dict[str, Any]) -> list[str]:
     return lines
 
 
-#: One raw exchange with "$1":"$2": the request (printf %b escapes) in "$3", the reply on
-#: stdout. For talking to the bottle's own sidecar only.
+#: One raw exchange with "$1":"$2": the request in "$3" (``wire``: printf ``%b`` escapes),
+#: then each further argument a second later (a TLS ClientHello after the proxy's answer to
+#: CONNECT); the reply on stdout. Works with nc (busybox) or node (the agent image has no
+#: nc). For talking to the bottle's own sidecar only.
 EXCHANGE_FN = r"""
 exchange() {
+  h="$1"; p="$2"; shift 2
   if command -v nc >/dev/null 2>&1; then
-    printf '%b' "$3" | { cat; sleep 3; } | nc -w 5 "$1" "$2" 2>/dev/null
+    { for c in "$@"; do printf '%b' "$c"; sleep 1; done; sleep 3; } | nc -w 5 "$h" "$p" 2>/dev/null
   elif command -v node >/dev/null 2>&1; then
-    node -e 'const a=process.argv, s=require("net").connect(+a[2], a[1], ()=>s.write(a[3]));
+    node -e 'const a=process.argv.slice(1), s=require("net").connect(+a[1], a[0]);
+      const dec=w=>Buffer.from(w.replace(/\\(0[0-7]{1,3}|r|n|\\)/g,(m,e)=>e==="r"?"\r":
+        e==="n"?"\n":e==="\\"?"\\":String.fromCharCode(parseInt(e,8))),"latin1");
+      s.on("connect",()=>a.slice(2).forEach((w,i)=>setTimeout(()=>s.write(dec(w)),i*1000)));
       s.on("data",d=>process.stdout.write(d)); s.on("error",()=>process.exit(0));
-      setTimeout(()=>process.exit(0),4000)' "$1" "$2" "$(printf '%b' "$3")"
+      s.on("close",()=>process.exit(0)); setTimeout(()=>process.exit(0),(a.length+2)*1000)' \
+      "$h" "$p" "$@"
   else echo no-client; fi
 }
 """
+
+
+def wire(data: str | bytes) -> str:
+    """``data`` as one shell word's worth of ``printf %b`` escapes: printable ASCII as it
+    is, everything else (CR, LF, NUL, any byte of a ClientHello) as ``\\0ooo``. Not the
+    shell's quoting: callers still ``shlex.quote`` it. Both ``printf %b`` (busybox, dash)
+    and the node branch of ``EXCHANGE_FN`` decode it; a shell's ``$(...)`` would eat
+    trailing newlines, which is why nothing decodes it before node gets it."""
+    raw = data.encode("latin-1") if isinstance(data, str) else data
+    out = []
+    for byte in raw:
+        if byte == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\0{byte:03o}")
+    return "".join(out)
+
+
+def client_hello(sni: str) -> bytes:
+    """A TLS 1.2 ClientHello naming ``sni`` (RSA/ECDSA with ECDHE and AES-GCM, the groups
+    and signature algorithms any OpenSSL server accepts). Only ever sent to the bottle's
+    own sidecar, which answers it (a ServerHello) or refuses it; nothing completes."""
+    name = sni.encode("ascii")
+
+    def ext(kind: int, body: bytes) -> bytes:
+        return struct.pack(">HH", kind, len(body)) + body
+
+    server_name = struct.pack(">HBH", len(name) + 3, 0, len(name)) + name
+    groups = struct.pack(">H", 4) + bytes.fromhex("001d0017")
+    sigalgs = bytes.fromhex("0401080404030501060108050503")
+    extensions = (
+        ext(0, server_name)
+        + ext(10, groups)
+        + ext(11, b"\x01\x00")
+        + ext(13, struct.pack(">H", len(sigalgs)) + sigalgs)
+    )
+    suites = bytes.fromhex("c02fc030c02bc02c009c009d")
+    body = (
+        b"\x03\x03"
+        + os.urandom(32)
+        + b"\x00"
+        + struct.pack(">H", len(suites))
+        + suites
+        + b"\x01\x00"
+        + struct.pack(">H", len(extensions))
+        + extensions
+    )
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack(">H", len(handshake)) + handshake
+
+
+def tls_answer(reply: bytes) -> str:
+    """What came back after a ClientHello (``reply``: everything the proxy sent after
+    the CONNECT's answer): ``server-hello``, ``alert``, ``closed`` (nothing) or
+    ``other``."""
+    if not reply:
+        return "closed"
+    if len(reply) >= 6 and reply[0] == 0x16 and reply[1] == 0x03 and reply[5] == 0x02:
+        return "server-hello"
+    if reply[0] == 0x15 and reply[1:2] == b"\x03":
+        return "alert"
+    return "other"
+
+
+def split_reply(reply: bytes) -> tuple[str, bytes]:
+    """A proxy's raw reply to CONNECT (+ ClientHello): its status line and the bytes after
+    the answer's header block."""
+    head, sep, rest = reply.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode("latin-1").strip()
+    return status, rest if sep else b""
 
 
 def proxy_address(proxy: str) -> tuple[str, int]:

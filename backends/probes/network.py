@@ -225,11 +225,27 @@ def exchange(t: Target, request: str, host: str = "", port: int = 0) -> str:
     """Send ``request`` (CRLF line ends) to the sidecar's proxy from inside the bottle;
     the reply. Only ever the bottle's own sidecar."""
     phost, pport = proxy_of(t)
-    wire = request.replace("\\", "\\\\").replace("\r\n", "\\r\\n")
     script = nf.EXCHANGE_FN + (
-        f"exchange {shlex.quote(host or phost)} {port or pport} {shlex.quote(wire)}"
+        f"exchange {shlex.quote(host or phost)} {port or pport} {shlex.quote(nf.wire(request))}"
     )
     return t.run(script, timeout=60).stdout
+
+
+def exchange_bytes(t: Target, *chunks: str | bytes) -> bytes | None:
+    """Send ``chunks`` to the sidecar's proxy, a second apart, from inside the bottle; the
+    raw reply (read through ``od``), or None when the bottle has no client (nc or node)."""
+    host, port = proxy_of(t)
+    words = " ".join(shlex.quote(nf.wire(c)) for c in chunks)
+    script = (
+        "command -v nc >/dev/null 2>&1 || command -v node >/dev/null 2>&1 "
+        "|| { echo no-client; exit 0; }; "
+        + nf.EXCHANGE_FN
+        + f"exchange {shlex.quote(host)} {port} {words} | od -An -v -tx1"
+    )
+    out = t.run(script, timeout=60).stdout
+    if out.strip() == "no-client":
+        return None
+    return bytes.fromhex("".join(out.split()))
 
 
 def _allowed_host(t: Target, *, api: bool | None = None) -> tuple[str, int | None]:
@@ -289,15 +305,41 @@ def _sidecar_ip(t: Target) -> str:
 
 
 def domain_fronting(t: Target) -> tuple[str, str]:
+    """Fronting one host behind another: an HTTP request whose Host is not the host it
+    goes to, a TLS ClientHello whose SNI is not the tunnel's host (a denied name inside
+    a tunnel to an allowed one), and the reverse (an allowed SNI inside a tunnel to a
+    denied host). Each must be refused; a control (the allowed host's own name in its own
+    tunnel) must get a ServerHello, or the refusals show nothing."""
     host, port = _allowed_host(t)
     if not host:
         return NOT_APPLICABLE, "the allowlist names no single host to front"
     target = f"{host}:{port or 80}"
     reply = exchange(t, f"GET http://{target}/ HTTP/1.1\r\nHost: {DENIED}\r\n\r\n")
-    return verdict(
-        _refused(reply),
-        f"GET http://{target}/ with Host {DENIED} -> {_status(reply) or 'no reply'}",
+    http_ok = _refused(reply)
+    seen = [f"GET http://{target}/ with Host {DENIED} -> {_status(reply) or 'no reply'}"]
+    tunnel = f"{host}:{port or 443}"
+    sni_cases = (
+        # (CONNECT to, SNI, must the handshake go through?)
+        (tunnel, host, True),
+        (tunnel, DENIED, False),
+        (f"{DENIED}:443", host, False),
     )
+    tls_ok = True
+    for where, sni, through in sni_cases:
+        connect = f"CONNECT {where} HTTP/1.1\r\nHost: {where}\r\n\r\n"
+        raw = exchange_bytes(t, connect, nf.client_hello(sni))
+        if raw is None:
+            return FAIL, "no TCP client (nc or node) in the bottle to show the TLS checks: " + (
+                seen[0]
+            )
+        status, rest = nf.split_reply(raw)
+        answer = nf.tls_answer(rest) if status.split()[1:2] == ["200"] else "refused"
+        seen.append(f"CONNECT {where} + SNI {sni} -> {status or 'no reply'}, {answer}")
+        if through:
+            tls_ok = tls_ok and answer == "server-hello"
+        else:
+            tls_ok = tls_ok and answer != "server-hello" and answer != "other"
+    return verdict(http_ok and tls_ok, "; ".join(seen))
 
 
 def ports_not_allowed(t: Target) -> tuple[str, str]:

@@ -33,6 +33,8 @@ from test_egress_docker import make_upstream_certs
 
 from backends import run
 from backends.egress import plan as egress
+from backends.probes import suite
+from backends.probes.base import NOT_APPLICABLE, PASS
 from bottle_dash import config as configmod
 from bottle_dash.service import AgentService, make_row
 
@@ -234,6 +236,52 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
     fresh = agent.say(pane, f"fresh-{agent.mark}")
     history = str(fresh.body["messages"])
     assert f"hello-{agent.mark}" not in history and f"again-{agent.mark}" not in history
+
+
+#: Probes that do not apply to this sealed bottle of the real image, and why (the reason
+#: is in the probe's evidence): anything else must pass.
+REAL_IMAGE_NOT_APPLICABLE = {
+    "disk-budget": "cannot",  # overlay2 on extfs here: the engine cannot size a volume
+    "placeholder-refused": "besides the API",  # the allowlist is the API only
+    "other-auth-untouched": "besides the API",
+    "git-hooks-read-only": "not a git repository",  # the workspace is a plain folder
+}
+
+
+def test_the_real_image_is_sealed_every_probe_passes(agent: Agent, tmp_path: Path) -> None:
+    """The escape probes the dashboard runs after attaching, on a sealed bottle of the
+    real agent image (Debian, node, no nc): the badge says sealed (✓, never "n failing"),
+    and the recorded run has every probe pass, or not apply for the reason above."""
+    expected_na = dict(REAL_IMAGE_NOT_APPLICABLE)
+    if (tmp_path / "work").stat().st_uid == 0:
+        # The agent runs as its workspace's owner: root here (tests run as root in CI),
+        # with every capability dropped; the probe says so instead of passing.
+        expected_na["non-root"] = "is owned by root"
+    s = agent.session
+    s.start_dashboard(first=True)
+    wait_for(lambda: "running" in s.row(agent.name), 60, "the dashboard to list the agent")
+    s.keys("Enter")
+    agent.at_prompt(agent.pane())
+
+    def checked() -> str:
+        line = s.row(agent.name)
+        return line if ("✓" in line or "✗" in line) else ""
+
+    line = str(wait_for(checked, 300, "the seal badge after the probes"))
+    last = suite.last_run(agent.name)
+    assert last is not None, line
+    shown = "\n".join(f"{r.outcome:4s} {r.probe:22s} {r.evidence}" for r in last.results)
+    print(shown)
+    assert "running ✓" in line and "✗" not in line, f"{line}\n{shown}"
+    assert {r.probe for r in last.results} == {p.name for p in suite.ALL}
+    got = {r.probe: r for r in last.results}
+    assert not last.failures, shown
+    not_applicable = {k for k, r in got.items() if r.outcome == NOT_APPLICABLE}
+    assert not_applicable == set(expected_na), shown
+    for probe, reason in expected_na.items():
+        assert reason in got[probe].evidence, got[probe]
+    assert all(r.outcome == PASS for k, r in got.items() if k not in not_applicable), shown
+    assert bd("ls", "--json", env=s.env).stdout.count('"seal": "sealed"') == 1
 
 
 def test_status_goes_working_then_idle_over_a_turn(agent: Agent) -> None:

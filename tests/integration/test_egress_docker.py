@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -30,7 +31,10 @@ from backends import paths, run
 from backends.base import LABEL_AGENT, AgentSpec, LaunchError
 from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
+from backends.egress.policy import CA_CERT_FILE
 from backends.egress.spec import EgressSpec
+from backends.probes import suite
+from backends.probes.base import PASS
 
 pytestmark = pytest.mark.docker
 
@@ -314,3 +318,74 @@ def test_unsealed_agent_is_said_so_and_a_sealed_bottle_is_not_reused(
     assert egress.SKIP_PERMISSIONS not in plan.claude_args
     with pytest.raises(LaunchError, match="unsealed"):
         backend.launch(plan)
+
+
+def _tunnel(agent: str, target: str) -> tuple[socket.socket, str]:
+    """A CONNECT to ``target`` through the agent's sidecar (from the host, on the sidecar's
+    outer network); the socket and the proxy's status line."""
+    ip = container_ip(egress.sidecar_name(agent), egress.outer_network_name(agent))
+    conn = socket.create_connection((ip, 8080), timeout=20)
+    conn.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return conn, head.split(b"\r\n", 1)[0].decode()
+
+
+def _tls_get(agent: str, target: str, sni: str, host: str) -> str:
+    """``GET /echo`` with ``Host: host`` over TLS with ``sni`` in a tunnel to ``target``
+    (the bottle's CA trusted, as in the bottle); the reply's status line, or the error."""
+    context = ssl.create_default_context(cafile=str(egress.egress_dir(agent) / CA_CERT_FILE))
+    context.check_hostname = False  # the SNI under test need not be the certificate's name
+    conn, status = _tunnel(agent, target)
+    if not status.startswith("HTTP/1.1 200"):
+        conn.close()
+        return f"tunnel refused: {status}"
+    try:
+        with context.wrap_socket(conn, server_hostname=sni) as tls:
+            tls.sendall(f"GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            reply = b""
+            while chunk := tls.recv(4096):
+                reply += chunk
+        return reply.decode(errors="replace")
+    except (ssl.SSLError, OSError) as exc:
+        conn.close()
+        return f"handshake failed: {exc}"
+
+
+def test_sni_must_name_the_tunnels_host(sealed: dict[str, Any]) -> None:
+    """Domain fronting by SNI: a tunnel to an allowed host carrying a ClientHello for
+    another name gets no handshake (refused before any certificate), whether that name is
+    denied or allowed elsewhere; a tunnel to a denied host is refused at CONNECT whatever
+    the SNI; the Host header inside the TLS must match too. The allowed case reaches the
+    upstream, so the refusals are the checks, not a broken tunnel."""
+    agent = sealed["agent"]
+    ok = _tls_get(agent, f"{OTHER}:443", OTHER, OTHER)
+    assert ok.startswith("HTTP/1.1 200"), ok
+    assert json.loads(ok[ok.index("{") :])["path"] == "/echo"
+    for sni in ("denied.egress.invalid", API):
+        fronted = _tls_get(agent, f"{OTHER}:443", sni, OTHER)
+        assert fronted.startswith("handshake failed"), (sni, fronted)
+    reverse = _tls_get(agent, "denied.egress.invalid:443", OTHER, OTHER)
+    assert reverse.startswith("tunnel refused: HTTP/1.1 403"), reverse
+    host_header = _tls_get(agent, f"{OTHER}:443", OTHER, "denied.egress.invalid")
+    assert host_header.startswith("HTTP/1.1 403") and "does not match" in host_header
+    sni_denials = [
+        ln for ln in log_lines(agent) if ln["check"] == "sni" and ln["decision"] == "deny"
+    ]
+    assert {ln["host"] for ln in sni_denials} == {OTHER}, sni_denials
+    assert any("denied.egress.invalid" in ln["reason"] for ln in sni_denials)
+    assert any(API in ln["reason"] for ln in sni_denials)
+
+
+def test_domain_fronting_probe_on_the_test_image(sealed: dict[str, Any]) -> None:
+    """The probe shows the same from inside the bottle (busybox nc): HTTP Host, TLS SNI
+    in a tunnel to an allowed host, and the reverse; its control gets a ServerHello."""
+    run_ = suite.run_suite(DockerBackend(), sealed["agent"], ["domain-fronting"])
+    (result,) = run_.results
+    assert result.outcome == PASS, result
+    assert "SNI bottle-probe-denied.invalid" in result.evidence, result
+    assert "server-hello" in result.evidence, result
