@@ -582,3 +582,29 @@ async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) ->
             "focus",
             "panes",
         ]
+
+
+async def test_ages_turn_on_the_minute_not_on_each_rows_own_second(tmp_path: Any) -> None:
+    # The table renders every visible cell again when any cell changes: ages and "for"
+    # times (whole minutes) all turn at the minute, not each at its own second.
+    from datetime import timedelta
+
+    from dashkit import NOW
+
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = dash.main.query_one("#agents")
+        updated: list[tuple[object, ...]] = []
+        original = table.update_cell
+        table.update_cell = (  # type: ignore[method-assign]
+            lambda *a, _o=original, **k: updated.append(a[:2]) or _o(*a, **k)
+        )
+        dash.main.ctx.now = lambda: NOW + timedelta(seconds=55)  # orphan waited 2m 60s
+        dash.main.poll_now()
+        await settle(pilot)
+        assert updated == []
+        dash.main.ctx.now = lambda: NOW + timedelta(seconds=60)
+        dash.main.poll_now()
+        await settle(pilot)
+        assert ("orphan", "status") in updated

@@ -333,7 +333,11 @@ class MainScreen(Screen[None]):
         self.query_one(AgentDetails).display = not no_agents
         if no_agents:
             empty.show(self.result.config_path or self.ctx.config_path)
-        now = self.ctx.now()
+        # Whole minutes: ages and "for" times show minutes, and each row's would turn at
+        # its own second; counted from the minute, they all turn at once, and the table
+        # (which renders every visible cell again for any changed one) redraws once a
+        # minute instead of on most ticks.
+        now = self.ctx.now().replace(second=0, microsecond=0)
         shown = [r for r in rows if self.filter_text in r.name]
         table.sync([self._cells(r, now) for r in shown], force=force)
         seals = self.result.seals
