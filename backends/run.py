@@ -191,23 +191,44 @@ _IGNORED = (signal.SIGINT, signal.SIGQUIT)
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 
 
+def _survive(_signum: int, _frame: FrameType | None) -> None:
+    """A terminal signal the child gets itself: this process only lives on. (A Python
+    handler, not SIG_IGN: an ignored signal would stay ignored in the child after exec.)"""
+
+
 @contextlib.contextmanager
-def _signals_for(child: subprocess.Popen[bytes]) -> Iterator[None]:
-    """While ``child`` runs: ignore what the terminal also sends it, forward the rest."""
+def _signals_for(
+    child: Callable[[], subprocess.Popen[bytes] | None],
+) -> Iterator[Callable[[], None]]:
+    """Around the child's whole life, spawn included (a signal that comes while it starts
+    must not kill this process): survive what the terminal also sends the child, forward
+    the rest. Those that arrive before ``child()`` exists are held; the function this
+    yields sends them once it does."""
+    held: list[int] = []
+
+    def release() -> None:
+        running = child()
+        while held and running is not None:
+            running.send_signal(held.pop(0))
+
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers; the defaults stay
+        yield release  # only the main thread may set handlers; the defaults stay
         return
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        child.send_signal(signum)
+        running = child()
+        if running is None:
+            held.append(signum)
+        else:
+            running.send_signal(signum)
 
     previous = {s: signal.getsignal(s) for s in (*_IGNORED, *_FORWARDED)}
     for sig in _IGNORED:
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _survive)
     for sig in _FORWARDED:
         signal.signal(sig, forward)
     try:
-        yield
+        yield release
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -216,20 +237,24 @@ def _signals_for(child: subprocess.Popen[bytes]) -> Iterator[None]:
 def foreground(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     """Run ``argv`` on this terminal (inherited stdio) until it exits; returns its status.
 
-    Ctrl-C and Ctrl-\\ reach the child from the terminal; this process ignores them
-    meanwhile so it is still here to report the status. SIGTERM and SIGHUP sent to this
-    process are forwarded to the child. A child killed by signal N returns 128 + N, as a
-    shell would. A missing executable raises ``BackendUnavailable`` with the fix.
+    Ctrl-C and Ctrl-\\ reach the child from the terminal; this process survives them
+    meanwhile (from before the spawn, so one that comes while the child starts does not
+    kill it) and is still here to report the status. SIGTERM and SIGHUP sent to this
+    process are forwarded to the child (one that arrives while it starts is sent once it
+    exists). A child killed by signal N returns 128 + N, as a shell would. A missing
+    executable raises ``BackendUnavailable`` with the fix.
     """
     argv = [str(a) for a in argv]
     log.debug("foreground %s", redact(argv))
-    try:
-        child = subprocess.Popen(argv, env=dict(env) if env is not None else None)
-    except FileNotFoundError as exc:
-        raise BackendUnavailable(
-            f"command not found: {argv[0]}",
-            fix=f"install {argv[0]!r} or put it on PATH",
-        ) from exc
-    with _signals_for(child):
-        code = child.wait()  # a forwarded signal's handler runs; the wait goes on (PEP 475)
+    spawned: list[subprocess.Popen[bytes]] = []
+    with _signals_for(lambda: spawned[0] if spawned else None) as release:
+        try:
+            spawned.append(subprocess.Popen(argv, env=dict(env) if env is not None else None))
+        except FileNotFoundError as exc:
+            raise BackendUnavailable(
+                f"command not found: {argv[0]}",
+                fix=f"install {argv[0]!r} or put it on PATH",
+            ) from exc
+        release()
+        code = spawned[0].wait()  # a forwarded signal's handler runs; the wait goes on (PEP 475)
     return 128 - code if code < 0 else code
