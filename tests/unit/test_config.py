@@ -707,3 +707,49 @@ def test_dashboard_errors_name_the_file_line_key_and_fix(
     assert (err.line, err.agent, err.key, err.message, err.fix) == (line, None, key, message, fix)
     path = tmp_path / "config.toml"
     assert str(err) == f"config {path}, line {line}, key {key!r}: {message}\n  fix: {fix}"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message", "fix"),
+    [
+        (
+            '[agents.a]\nimage = "Bad Image"\n',
+            "image",
+            None,
+            'set an image reference, e.g. image = "bottle-dash-agent:latest"',
+        ),
+        (
+            '[agents.a]\nbackend = "smolmachines"\nimage = "Bad Image"\n',
+            "image",
+            None,
+            "set an image reference or a path (/…, ./…, ….tar, ….smolmachine), "
+            'e.g. image = "bottle-dash-agent:latest"',
+        ),
+        (
+            '[agents.a]\nsealed = "yes"\n',
+            "sealed",
+            "must be true or false, not a string",
+            "sealed = true",
+        ),
+        (
+            "[agents.a]\nskip_permissions = 1\n",
+            "skip_permissions",
+            "must be true or false, not an integer",
+            "skip_permissions = true",
+        ),
+        (
+            '[agents.a]\nupstream_ca = "missing.pem"\n',
+            "upstream_ca",
+            "upstream CA file {ca!r} does not exist",
+            "point it at a PEM file of CA certificates, or remove the key",
+        ),
+    ],
+)
+def test_agent_errors_state_the_key_and_the_fix(
+    tmp_path: Path, text: str, key: str, message: str | None, fix: str
+) -> None:
+    err = error_of(tmp_path, text)
+    assert (err.agent, err.key) == ("a", key)
+    if message is not None:
+        assert err.message == message.format(ca=str(tmp_path / "missing.pem"))
+    assert err.fix == fix
