@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from backends.base import NOT_CREATED
 from bottle_dash.status import STATUSES, UNKNOWN
@@ -278,8 +280,14 @@ class AgentsTable(DataTable[Text | str]):
         shown = self._shown[cells.name]
         updated = [key for key, _ in COLUMNS if force or rendered[key] != shown[key]]
         for key in updated:
-            self.update_cell(cells.name, key, rendered[key])
-            shown[key] = rendered[key]
+            value = rendered[key]
+            width = value.cell_len if isinstance(value, Text) else cell_len(value)
+            # A column only grows when asked to (update_width); without it a cell that got
+            # longer than every earlier one ("stopped" where "dead" was) shows cut off.
+            # Asked only then: it costs a layout pass, which a CPU figure must not.
+            grows = width > self.columns[ColumnKey(key)].content_width
+            self.update_cell(cells.name, key, value, update_width=grows)
+            shown[key] = value
         return bool(updated)
 
     def _sort_key(self, value: object) -> object:
