@@ -567,6 +567,45 @@ async def test_cursor_moves_do_no_io_and_no_layout_pass(tmp_path: Any) -> None:
         assert captured[-1] == ("capture", dash.panes.pane_map["agent-3"].pane_id)
 
 
+async def test_a_cursor_move_shows_the_details_in_the_same_frame(tmp_path: Any) -> None:
+    # The details follow the cursor within the move itself, not a message hop later: the
+    # screen paints the moved cursor as soon as its queue is idle, and details that came
+    # with RowHighlighted waited for the next frame (1 to 2 frame periods). One move, one
+    # compositor refresh carrying the table and the details.
+    import io
+
+    from rich.console import Console
+
+    from bottle_dash.ui.widgets.details import AgentDetails
+
+    def details_text() -> str:
+        console = Console(width=98, file=io.StringIO(), record=True)
+        console.print(dash.main.query_one(AgentDetails).content)
+        return console.export_text()
+
+    dash = build(tmp_path, [spec(f"agent-{i}") for i in range(6)])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = dash.main.query_one("#agents")
+        assert "bottle-agent-0" in details_text()
+        table.action_cursor_down()  # no await: no message has been handled yet
+        assert table.selected_agent == "agent-1"
+        assert "bottle-agent-1" in details_text()
+        await settle(pilot)
+        frames: list[int] = []
+        screen = dash.main
+        original = screen._compositor_refresh
+        screen._compositor_refresh = (  # type: ignore[method-assign]
+            lambda _o=original: frames.append(1) or _o()
+        )
+        for _ in range(3):
+            await pilot.press("down")
+            await settle(pilot)
+        assert table.selected_agent == "agent-4"
+        assert "bottle-agent-4" in screen_text(pilot.app)
+        assert len(frames) == 3
+
+
 async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) -> None:
     # ensure_running on a running row is one attach (the recorded plan, no listing, no
     # prepare); then one panes() lookup and the focus; the poll that follows lists once.

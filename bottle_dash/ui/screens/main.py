@@ -143,7 +143,7 @@ class MainScreen(Screen[None]):
         yield ProblemsPanel(id="problems")
         yield Input(placeholder="filter agents by name", id="filter")
         yield EmptyState(id="empty")
-        yield AgentsTable(id="agents")
+        yield AgentsTable(on_cursor=self._show_details, id="agents")
         yield AgentDetails(id="details")
         yield StatusLine(id="status", markup=False)  # build lines say [npm], [apt]…
         yield KeysBar(id="keys")
@@ -384,7 +384,9 @@ class MainScreen(Screen[None]):
     def _highlighted(self) -> None:
         # The move itself does no I/O: the details come from the last poll. The new row's
         # pane preview is captured once the cursor rests (a held key captures nothing per
-        # row, and the capture's subprocess never delays the redraw of the move).
+        # row, and the capture's subprocess never delays the redraw of the move). The
+        # table already showed the details when its cursor moved (``on_cursor``), in the
+        # same frame; this call redraws nothing then.
         self._show_details()
         if self._preview_timer is not None:
             self._preview_timer.stop()
