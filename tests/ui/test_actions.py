@@ -635,8 +635,8 @@ async def test_ages_turn_on_the_minute_not_on_each_rows_own_second(tmp_path: Any
         await settle(pilot)
         table = dash.main.query_one("#agents")
         updated: list[tuple[object, ...]] = []
-        original = table.update_cell
-        table.update_cell = (  # type: ignore[method-assign]
+        original = table.set_cell  # every cell write goes through it
+        table.set_cell = (  # type: ignore[method-assign]
             lambda *a, _o=original, **k: updated.append(a[:2]) or _o(*a, **k)
         )
         dash.main.ctx.now = lambda: NOW + timedelta(seconds=55)  # orphan waited 2m 60s

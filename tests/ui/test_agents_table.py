@@ -34,3 +34,36 @@ async def test_a_cell_that_grows_past_its_column_is_shown_whole() -> None:
         await pilot.pause()
         line = row_line(app)
         assert "waiting: permission prompt" in line and " dead " in line, line
+
+
+def agent(name: str, cpu: float) -> AgentCells:
+    return AgentCells(name, True, "docker", "running", "", "live", "1m", cpu, 1 << 20, "idle")
+
+
+async def test_a_changed_cell_renders_its_row_again_and_no_other() -> None:
+    # A CPU figure moves on some row most ticks; the other rows must come from the
+    # table's cache, not be rendered again (that was most of the idle work).
+    app = TableApp()
+    async with app.run_test(size=(160, 12)) as pilot:
+        table = app.query_one(AgentsTable)
+        names = [f"agent-{i}" for i in range(6)]
+        table.sync([agent(n, 10.0) for n in names])
+        await pilot.pause()
+        rendered: list[str] = []
+        render_cell = table._render_cell
+
+        def counting(row_index: int, column_index: int, *args: object, **kw: object) -> object:
+            key = table._row_locations.get_key(row_index)
+            rendered.append(str(key.value) if key is not None else "header")
+            return render_cell(row_index, column_index, *args, **kw)  # type: ignore[arg-type]
+
+        table._render_cell = counting  # type: ignore[method-assign]
+        table.sync([agent(n, 55.0 if n == "agent-3" else 10.0) for n in names])
+        await pilot.pause()
+        assert "55.0" in "".join(seg.text for seg in table.render_line(4))
+        assert "55.0" not in "".join(seg.text for seg in table.render_line(3))
+        assert rendered and set(rendered) == {"agent-3"}, rendered
+        rendered.clear()
+        table.sync([agent(n, 55.0 if n == "agent-3" else 10.0) for n in names])
+        await pilot.pause()
+        assert rendered == []  # nothing changed: nothing rendered

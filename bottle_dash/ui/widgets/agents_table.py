@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from backends.base import NOT_CREATED
 from bottle_dash.status import STATUSES, UNKNOWN
@@ -189,6 +189,8 @@ class AgentsTable(DataTable[Text | str]):
         self._cells: dict[str, AgentCells] = {}
         self._shown: dict[str, dict[str, Text | str]] = {}
         self.sort_column: str | None = None
+        #: Rows whose cells ``sync`` wrote without ``update_cell`` (``_forget_rendered``).
+        self._touched: set[str] = set()
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -265,12 +267,14 @@ class AgentsTable(DataTable[Text | str]):
             del self._cells[name]
             del self._shown[name]
         changed = False  # a row added or a cell updated: only then can the sort order move
+        self._touched = set()
         for cells in rows:
             old = self._cells.get(cells.name)
             if old is not None and not force:
                 cells = steady(old, cells)
             changed = self._put(cells, force) or changed
             self._cells[cells.name] = cells
+        self._forget_rendered(self._touched)
         if self.sort_column and changed:
             # Not on every tick: a sort redraws the whole table even when nothing moved.
             self._apply_sort()
@@ -300,9 +304,47 @@ class AgentsTable(DataTable[Text | str]):
             # longer than every earlier one ("stopped" where "dead" was) shows cut off.
             # Asked only then: it costs a layout pass, which a CPU figure must not.
             grows = width > self.columns[ColumnKey(key)].content_width
-            self.update_cell(cells.name, key, value, update_width=grows)
+            self.set_cell(cells.name, key, value, grows=grows, force=force)
             shown[key] = value
         return bool(updated)
+
+    def set_cell(
+        self, name: str, key: str, value: Text | str, *, grows: bool, force: bool = False
+    ) -> None:
+        """Write one cell: through ``update_cell`` when its column must widen (or every
+        cell is drawn again anyway), else straight into the row, whose cached rendering
+        ``sync`` then drops (``_forget_rendered``)."""
+        if grows or force:
+            self.update_cell(name, key, value, update_width=grows)
+        else:
+            self._data[RowKey(name)][ColumnKey(key)] = value
+            self._touched.add(name)
+
+    def _forget_rendered(self, names: set[str]) -> None:
+        """Drop the cached rendering of the rows ``names`` only, and redraw.
+
+        ``update_cell`` counts an update, which is part of every cached cell's key: one
+        changed CPU figure made the table render each visible cell again (most of the
+        idle dashboard's work with many bottles). A cell whose text changed but not its
+        column's width is written here instead, and only its row's cached cells and lines
+        go; the other rows come from the cache.
+        """
+        if not names:
+            return
+        keys = {RowKey(name) for name in names}
+        # An LRUCache has keys() but is not iterable itself.
+        cells = self._cell_render_cache
+        for cell in [k for k in cells.keys() if k[0] in keys]:  # noqa: SIM118
+            cells.discard(cell)
+        rows = self._row_render_cache
+        for row in [k for k in rows.keys() if k[0] in keys]:  # noqa: SIM118
+            rows.discard(row)
+        renderables = self._row_renderable_cache
+        for count, index in list(renderables.keys()):
+            if self._row_locations.get_key(index) in keys:
+                renderables.discard((count, index))
+        self._line_cache.clear()  # lines are cheap to join again from the cached cells
+        self.refresh()
 
     def _sort_key(self, value: object) -> object:
         if isinstance(value, Text):
