@@ -102,6 +102,7 @@ class AgentRow:
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
         since = self.status.since if self.status else None
+        seal, failures = self.seal_state()
         return {
             "name": self.name,
             "backend": self.backend,
@@ -120,9 +121,9 @@ class AgentRow:
             ),
             "egress": self.egress,
             "permissions": self.permissions,
-            "seal": self.seal,
+            "seal": seal,
             "seal_failures": [
-                {"probe": r.probe, "evidence": r.evidence, "fix": r.fix} for r in self.seal_failures
+                {"probe": r.probe, "evidence": r.evidence, "fix": r.fix} for r in failures
             ],
             "workspace_warnings": self.workspace_warnings(),
         }
@@ -140,19 +141,25 @@ class AgentRow:
         """Claude's permission mode: ``skip`` (unattended), ``ask``, or ``""`` unknown."""
         return permission_mode(self.spec) if self.spec is not None else ""
 
+    def seal_state(self) -> tuple[str, list[Result]]:
+        """The seal badge and the failing probes (each with its fix) from one look at the
+        record: the escape probes' last run on this very bottle. ``("", [])`` when the
+        bottle does not run; ``not checked`` when no run checked it."""
+        if self.state != RUNNING:
+            return "", []
+        run = record.current_run(self.name, self.created)
+        return (run.seal, run.failures) if run else (record.NOT_CHECKED, [])
+
     @property
     def seal(self) -> str:
-        """The seal badge of a running bottle: ``sealed``, ``n failing`` or ``not checked``
-        (the escape probes' last run on this very bottle); empty when it does not run."""
-        if self.state != RUNNING:
-            return ""
-        return record.seal_of(self.name, self.created)
+        """The seal badge of a running bottle: ``sealed``, ``n failing`` or ``not checked``;
+        empty when it does not run."""
+        return self.seal_state()[0]
 
     @property
     def seal_failures(self) -> list[Result]:
         """The failing probes of the last run on this bottle, each with its fix."""
-        run = record.current_run(self.name, self.created) if self.state == RUNNING else None
-        return run.failures if run else []
+        return self.seal_state()[1]
 
     def workspace_warnings(self) -> list[str]:
         """What the workspace gained since the first ``up`` that would run or resolve on

@@ -257,8 +257,8 @@ class Poller:
                 )
         result.usage = self._usage(result.rows)
         for row in result.rows:
-            if row.state == RUNNING:
-                result.seals[row.name] = (row.seal, list(row.seal_failures))
+            if row.state == RUNNING:  # one look at its seal record per tick
+                result.seals[row.name] = row.seal_state()
         if preview_agent is None and result.rows:
             preview_agent = result.rows[0].name  # the cursor starts on the first row
         pane = result.panes.get(preview_agent or "")

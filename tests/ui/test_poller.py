@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from bottle_dash.session import cached_loader
 from bottle_dash.ui.poller import ProcessUsage
@@ -130,3 +131,25 @@ def test_cpu_and_memory_cells_move_only_past_a_step() -> None:
     assert steady(shown, replace(jitter, uptime="2m")) == replace(shown, uptime="2m")
     gone = replace(shown, cpu=None, memory=None)
     assert steady(shown, gone) == gone
+
+
+def test_a_tick_looks_at_each_running_bottles_seal_record_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The badge and the failing probes come from one look at the record, not one each.
+    from dashkit import build, spec
+
+    from backends.base import RUNNING, STOPPED
+    from backends.probes import record
+
+    agents = [spec(f"agent-{i}") for i in range(4)]
+    dash = build(tmp_path, agents)
+    for agent in agents[:3]:
+        dash.backend.add(agent.name, RUNNING)
+    dash.backend.add("agent-3", STOPPED)
+    looked: list[str] = []
+    real = record.last_run
+    monkeypatch.setattr(record, "last_run", lambda agent: looked.append(agent) or real(agent))
+    result = dash.app.poller.poll()
+    assert sorted(looked) == ["agent-0", "agent-1", "agent-2"]
+    assert result.seals == {f"agent-{i}": (record.NOT_CHECKED, []) for i in range(3)}
