@@ -575,6 +575,7 @@ async def test_a_cursor_move_shows_the_details_in_the_same_frame(tmp_path: Any) 
     import io
 
     from rich.console import Console
+    from rich.text import Text
 
     from bottle_dash.ui.widgets.details import AgentDetails
 
@@ -591,6 +592,8 @@ async def test_a_cursor_move_shows_the_details_in_the_same_frame(tmp_path: Any) 
         table.action_cursor_down()  # no await: no message has been handled yet
         assert table.selected_agent == "agent-1"
         assert "bottle-agent-1" in details_text()
+        # Lines of Text, not a rich Table: the grid cost about twice the CPU per move.
+        assert isinstance(dash.main.query_one(AgentDetails).content, Text)
         await settle(pilot)
         frames: list[int] = []
         screen = dash.main
@@ -604,6 +607,17 @@ async def test_a_cursor_move_shows_the_details_in_the_same_frame(tmp_path: Any) 
         assert table.selected_agent == "agent-4"
         assert "bottle-agent-4" in screen_text(pilot.app)
         assert len(frames) == 3
+
+
+async def test_the_details_cut_their_values_to_the_panel_width(tmp_path: Any) -> None:
+    # Values too long for the panel end in an ellipsis; a wider terminal shows them whole.
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(80, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await until(pilot, lambda: "working: turn in progres…" in screen_text(pilot.app))
+        await pilot.resize_terminal(160, 30)
+        await until(pilot, lambda: "working: turn in progress, for 5m" in screen_text(pilot.app))
 
 
 async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) -> None:
