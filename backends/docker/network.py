@@ -27,8 +27,10 @@ NETWORK_FIX = (
     'pools ("default-address-pools" in /etc/docker/daemon.json), or set '
     f"{POOL_ENV} to a free private range"
 )
-#: A racing launch may take the subnet this one picked; try the next free one.
-ATTEMPTS = 5
+#: A racing launch may take the subnet this one picked; try the next free one. Racers all
+#: pick the first free subnet, so each round one of them wins: N launches at once need up to
+#: N tries (5 ran out with a test run and a 30-bottle benchmark launching side by side).
+ATTEMPTS = 40
 
 
 def pool() -> str:
