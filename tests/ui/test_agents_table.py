@@ -58,12 +58,25 @@ async def test_a_changed_cell_renders_its_row_again_and_no_other() -> None:
             return render_cell(row_index, column_index, *args, **kw)  # type: ignore[arg-type]
 
         table._render_cell = counting  # type: ignore[method-assign]
+        # Nor are the other rows' lines joined and styled again: a whole-table repaint
+        # per moved figure cost most of an idle tick with 100 bottles.
+        painted: list[int] = []
+        render_line = table.render_line
+
+        def painting(y: int) -> object:
+            painted.append(y)
+            return render_line(y)
+
+        table.render_line = painting  # type: ignore[method-assign]
         table.sync([agent(n, 55.0 if n == "agent-3" else 10.0) for n in names])
         await pilot.pause()
-        assert "55.0" in "".join(seg.text for seg in table.render_line(4))
-        assert "55.0" not in "".join(seg.text for seg in table.render_line(3))
+        assert painted and set(painted) == {4}, painted  # the header is line 0
+        assert "55.0" in "".join(seg.text for seg in render_line(4))
+        assert "55.0" not in "".join(seg.text for seg in render_line(3))
         assert rendered and set(rendered) == {"agent-3"}, rendered
         rendered.clear()
+        painted.clear()
         table.sync([agent(n, 55.0 if n == "agent-3" else 10.0) for n in names])
         await pilot.pause()
         assert rendered == []  # nothing changed: nothing rendered
+        assert painted == []
