@@ -68,11 +68,20 @@ class ProcStat:
     rss: int
 
 
+def _read(path: str) -> bytes:
+    """The bytes of a small ``/proc`` file: a bare ``open``/``read``/``close``, without the
+    file object Python's ``open`` builds (twice the cost of the read itself)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
 def read_proc_stat(path: str) -> ProcStat | None:
     """Parse ``/proc/<pid>/stat`` (None when the process is gone or the line is odd)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = _read(path)
         # The command name (field 2) may hold spaces and parentheses: split after its end.
         fields = data[data.rindex(b")") + 2 :].split()
         return ProcStat(
@@ -122,6 +131,9 @@ class ProcessUsage:
         #: pid -> (start, ticks, when) at the last tick that measured it
         self._procs: dict[int, tuple[int, int, float]] = {}
         self._seen: set[int] = set()
+        #: pid -> ((start, ticks, resident pages in ``stat``), resident bytes in ``statm``)
+        self._memory: dict[int, tuple[tuple[int, int, int], int]] = {}
+        self._has_proc = os.path.isdir(proc)
 
     def begin(self) -> None:
         """Map every process to its children for this tick.
@@ -132,7 +144,8 @@ class ProcessUsage:
         process on the host. ``tree`` reads the figures of the bottles' processes.
         """
         self._when = self._clock()
-        if not os.path.isdir(self._proc):
+        self._has_proc = os.path.isdir(self._proc)
+        if not self._has_proc:
             self._now = _psutil_stats()
             self._kids = {}
             for pid, stat in self._now.items():
@@ -167,16 +180,24 @@ class ProcessUsage:
 
     def _rss(self, pid: int, stat: ProcStat) -> int:
         """Resident bytes as ``statm`` says (what psutil and ``ps`` show; the figure in
-        ``stat`` can lag it), read only for the processes of a bottle's tree."""
+        ``stat`` can lag it), read only for the processes of a bottle's tree, and again
+        only when the process ran or its ``stat`` figure moved since the last read: an
+        idle process's memory does not change (most of a bottle's processes, most ticks).
+        """
+        key = (stat.start, stat.ticks, stat.rss)
+        known = self._memory.get(pid)
+        if known is not None and known[0] == key:
+            return known[1]
         try:
-            with open(f"{self._proc}/{pid}/statm", "rb") as f:
-                return int(f.read().split()[1]) * _PAGE
+            memory = int(_read(f"{self._proc}/{pid}/statm").split()[1]) * _PAGE
         except (OSError, ValueError, IndexError):
             return stat.rss * _PAGE
+        self._memory[pid] = (key, memory)
+        return memory
 
     def _fresh(self, pid: int) -> ProcStat | None:
         """This tick's figures of ``pid`` (read now: CPU time moves); None if it went."""
-        if not os.path.isdir(self._proc):
+        if not self._has_proc:
             return self._now.get(pid)
         stat = read_proc_stat(f"{self._proc}/{pid}/stat")
         if stat is None:
@@ -207,6 +228,8 @@ class ProcessUsage:
         """Forget processes not seen since the last sweep (bounded memory over days)."""
         for pid in set(self._procs) - self._seen:
             del self._procs[pid]
+        for pid in set(self._memory) - self._seen:
+            del self._memory[pid]
         self._seen = set()
 
 
