@@ -37,6 +37,21 @@ def agent_state_dir(agent: str) -> Path:
     return state_dir() / "agents" / agent
 
 
+#: Paths in agents' state dirs by (state location, home, agent, file): the dashboard reads
+#: a file or two of every running agent on every tick, and building the path with pathlib
+#: cost more than reading the file.
+_AGENT_FILES: dict[tuple[str, str, str, str], str] = {}
+
+
+def agent_file(agent: str, *parts: str) -> str:
+    """``agent_state_dir(agent) / parts``, as a string, remembered."""
+    key = (os.environ.get("XDG_STATE_HOME", ""), os.environ.get("HOME", ""), agent, "/".join(parts))
+    path = _AGENT_FILES.get(key)
+    if path is None:
+        path = _AGENT_FILES[key] = str(agent_state_dir(agent).joinpath(*parts))
+    return path
+
+
 def private_dirs(folder: Path) -> None:
     """Create ``folder`` and every folder between it and ``state_dir()`` mode 0700 (and
     tighten them when they exist): the agent's files may hold secrets."""

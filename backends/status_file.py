@@ -68,18 +68,9 @@ def read_status_file(path: Path | str) -> HookReading | None:
     return HookReading(word if word in STATUS_WORDS else UNREADABLE, info.st_mtime)
 
 
-#: Status-file paths by (state location, agent): building them with pathlib cost more than
-#: reading the file, on every tick for every agent.
-_PATHS: dict[tuple[str, str, str], str] = {}
-
-
 def status_file(agent: str) -> str:
     """The path of ``agent``'s status file (``paths.status_dir``), remembered."""
-    key = (os.environ.get("XDG_STATE_HOME", ""), os.environ.get("HOME", ""), agent)
-    path = _PATHS.get(key)
-    if path is None:
-        path = _PATHS[key] = str(paths.status_dir(agent) / STATUS_FILE)
-    return path
+    return paths.agent_file(agent, paths.STATUS_DIR, STATUS_FILE)
 
 
 def read_status(agent: str) -> HookReading | None:

@@ -8,6 +8,7 @@ dashboard read the badge of every running bottle, and need none of the probes fo
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,9 +78,9 @@ def last_run(agent: str) -> SuiteRun | None:
     Read again only when the file changed (mtime, size, inode): the dashboard asks for
     every running bottle on every tick, and the record changes once per probe run.
     """
-    path = seal_file(agent)
+    path = paths.agent_file(agent, SEAL_FILE)  # ``seal_file``, remembered
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         _cache.pop(agent, None)
         return None
@@ -88,7 +89,8 @@ def last_run(agent: str) -> SuiteRun | None:
     if cached is not None and cached[0] == key:
         return cached[1]
     try:
-        run: SuiteRun | None = SuiteRun.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        text = Path(path).read_text(encoding="utf-8")  # only when it changed
+        run: SuiteRun | None = SuiteRun.from_dict(json.loads(text))
     except (OSError, ValueError, KeyError, TypeError):
         run = None
     with _lock:
