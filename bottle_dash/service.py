@@ -318,6 +318,13 @@ class AgentService:
 
     # ------------------------------------------------------------------ listing
 
+    def _due(self, name: str, in_use: set[str]) -> bool:
+        """Whether ``_list`` asks the backend itself (else it answers from memory)."""
+        if name in in_use or self.idle_backend_every <= 0:
+            return True
+        at = self._listed.get(name, (float("-inf"), []))[0]
+        return time.monotonic() - at >= self.idle_backend_every
+
     def _list(self, name: str, in_use: set[str]) -> list[BottleInfo]:
         """``list_bottles`` of ``name``; an unused backend answers from a recent listing."""
         if name in in_use or self.idle_backend_every <= 0:
@@ -344,11 +351,15 @@ class AgentService:
             except Exception as exc:  # carried to the caller's thread, raised there if a bug
                 out[name] = exc
 
-        threads = [threading.Thread(target=one, args=(n,), daemon=True) for n in names[1:]]
+        # A thread only for a second backend that is asked (one answering from memory
+        # costs less than the thread's start, on every tick).
+        asked = [n for n in names if self._due(n, in_use)]
+        threads = [threading.Thread(target=one, args=(n,), daemon=True) for n in asked[1:]]
         for thread in threads:
             thread.start()
-        if names:
-            one(names[0])
+        for name in names:
+            if name not in asked[1:]:
+                one(name)
         for thread in threads:
             thread.join()
         listed: dict[str, list[BottleInfo] | BackendError] = {}
