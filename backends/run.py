@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import logging
 import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,7 +22,15 @@ from types import FrameType
 
 from backends.base import BackendUnavailable, CommandFailed, Completed
 
-log = logging.getLogger("bottle_dash.run")
+
+def _debug(message: str, *args: object) -> None:
+    """Log ``message`` at debug level on ``bottle_dash.run``, without importing logging:
+    until something imports it (``-v``, the dashboard, a test) nothing has set up a
+    handler, and unset logging drops debug lines anyway (``ls`` is run often)."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("bottle_dash.run").debug(message, *args)
+
 
 _SECRET_KEY = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|CREDENTIAL)", re.I)
 
@@ -54,7 +62,7 @@ def run(
     a timeout, and on a non-zero exit when ``check`` is set.
     """
     argv = [str(a) for a in argv]
-    log.debug("run %s", redact(argv))
+    _debug("run %s", redact(argv))
     data = input.encode() if isinstance(input, str) else input
     try:
         proc = subprocess.run(
@@ -110,7 +118,7 @@ def stream(
     timeout or when either command exits non-zero (with its last output line).
     """
     argv = [str(a) for a in argv]
-    log.debug("stream %s", redact(argv))
+    _debug("stream %s", redact(argv))
     producer: subprocess.Popen[bytes] | None = None
     tail: collections.deque[str] = collections.deque(maxlen=keep)
     deadline = time.monotonic() + timeout
@@ -245,7 +253,7 @@ def foreground(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> 
     executable raises ``BackendUnavailable`` with the fix.
     """
     argv = [str(a) for a in argv]
-    log.debug("foreground %s", redact(argv))
+    _debug("foreground %s", redact(argv))
     spawned: list[subprocess.Popen[bytes]] = []
     with _signals_for(lambda: spawned[0] if spawned else None) as release:
         try:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -90,8 +89,13 @@ def _agent_command(
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also what ``--help`` prints)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full argument parser (also what ``--help`` prints); with ``only``, the same
+    parser with that one subcommand (``command_word`` says when it parses alike)."""
+
+    def want(command: str) -> bool:
+        return only is None or command == only
+
     parser = _Parser(
         prog=PROG,
         description=(
@@ -125,173 +129,190 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser(
-        "init",
-        help="write a starter config with a first agent for this directory (never overwrites)",
-        description="Write a commented starter config to the config path, with a first agent "
-        "that works in the current directory (workspace = this directory, image = the "
-        "default agent image), and print that path. Refuses to overwrite an existing file. "
-        "When the agent image is not built, offers to build it (on a terminal), showing "
-        "progress; --build builds without asking, --no-build never does.",
-    )
-    p.add_argument("--name", help="the first agent's name (default: this directory's name)")
-    p.add_argument("--workspace", help="its workspace (default: the current directory)")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("--build", action="store_true", help="build a missing agent image")
-    how.add_argument("--no-build", action="store_true", help="never build the agent image")
+    if want("init"):
+        p = sub.add_parser(
+            "init",
+            help="write a starter config with a first agent for this directory (never overwrites)",
+            description="Write a commented starter config to the config path, with a first agent "
+            "that works in the current directory (workspace = this directory, image = the "
+            "default agent image), and print that path. Refuses to overwrite an existing file. "
+            "When the agent image is not built, offers to build it (on a terminal), showing "
+            "progress; --build builds without asking, --no-build never does.",
+        )
+        p.add_argument("--name", help="the first agent's name (default: this directory's name)")
+        p.add_argument("--workspace", help="its workspace (default: the current directory)")
+        how = p.add_mutually_exclusive_group()
+        how.add_argument("--build", action="store_true", help="build a missing agent image")
+        how.add_argument("--no-build", action="store_true", help="never build the agent image")
 
-    p = sub.add_parser(
-        "doctor",
-        help="check each backend, each agent image and tmux, and say how to fix what is missing",
-        description="Check each backend (with what its engine enforces: user namespace, disk "
-        "budget), each agent image (with its Claude Code version) and tmux: what is there, "
-        "what is missing and the exact fix. Exits 4 when a component that is needed (used by "
-        "a defined agent, or tmux) is missing.",
-    )
-    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    if want("doctor"):
+        p = sub.add_parser(
+            "doctor",
+            help="check each backend, each agent image and tmux, and say how to fix what is "
+            "missing",
+            description="Check each backend (with what its engine enforces: user namespace, disk "
+            "budget), each agent image (with its Claude Code version) and tmux: what is there, "
+            "what is missing and the exact fix. Exits 4 when a component that is needed (used by "
+            "a defined agent, or tmux) is missing.",
+        )
+        p.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    p = _agent_command(
-        sub,
-        "plan",
-        help="print what `up` would do for an agent (dry run)",
-        description="Resolve and print an agent's launch plan (names, labels, volumes, "
-        "network, env, limits, prompt, skills, claude arguments) without launching. Writes "
-        "only the agent's prompt file on the host.",
-    )
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    if want("plan"):
+        p = _agent_command(
+            sub,
+            "plan",
+            help="print what `up` would do for an agent (dry run)",
+            description="Resolve and print an agent's launch plan (names, labels, volumes, "
+            "network, env, limits, prompt, skills, claude arguments) without launching. Writes "
+            "only the agent's prompt file on the host.",
+        )
+        p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
-    p = _agent_command(
-        sub,
-        "up",
-        help="create and start an agent's bottle (no-op when it runs)",
-        description="Launch the agent's bottle (create, start, provision), or start it when "
-        "it is stopped. When it is already running, says so and does nothing. A bottle whose "
-        "agent is no longer defined can be started, not launched.",
-    )
+    if want("up"):
+        p = _agent_command(
+            sub,
+            "up",
+            help="create and start an agent's bottle (no-op when it runs)",
+            description="Launch the agent's bottle (create, start, provision), or start it when "
+            "it is stopped. When it is already running, says so and does nothing. A bottle whose "
+            "agent is no longer defined can be started, not launched.",
+        )
 
-    p = _agent_command(
-        sub,
-        "probe",
-        help="run the escape probes against an agent's running bottle",
-        description="Run the escape probes (host, credential, network) against the agent's "
-        "running bottle and print pass / fail / n/a with the evidence, and the fix for each "
-        "failure. Nothing is sent outside the bottle's own network. The whole suite's result "
-        "is kept for the dashboard's seal badge and `ls --json`. Exits 1 when a probe fails.",
-    )
-    p.add_argument("--json", action="store_true", help="print the run as JSON")
-    p.add_argument(
-        "--only", action="append", metavar="PROBE", help="run this probe only (repeatable)"
-    )
+    if want("probe"):
+        p = _agent_command(
+            sub,
+            "probe",
+            help="run the escape probes against an agent's running bottle",
+            description="Run the escape probes (host, credential, network) against the agent's "
+            "running bottle and print pass / fail / n/a with the evidence, and the fix for each "
+            "failure. Nothing is sent outside the bottle's own network. The whole suite's result "
+            "is kept for the dashboard's seal badge and `ls --json`. Exits 1 when a probe fails.",
+        )
+        p.add_argument("--json", action="store_true", help="print the run as JSON")
+        p.add_argument(
+            "--only", action="append", metavar="PROBE", help="run this probe only (repeatable)"
+        )
 
-    p = sub.add_parser(
-        "ls",
-        help="list agents and their bottles",
-        description="List defined agents and labelled bottles, with state (running, "
-        "stopped, not created). Bottles whose agent is no longer defined are marked.",
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON list of objects (name, backend, bottle, state, image, created, "
-        "defined, workspace, id, status, status_since, egress, permissions, seal, "
-        "seal_failures, workspace_warnings)",
-    )
+    if want("ls"):
+        p = sub.add_parser(
+            "ls",
+            help="list agents and their bottles",
+            description="List defined agents and labelled bottles, with state (running, "
+            "stopped, not created). Bottles whose agent is no longer defined are marked.",
+        )
+        p.add_argument(
+            "--json",
+            action="store_true",
+            help="print a JSON list of objects (name, backend, bottle, state, image, created, "
+            "defined, workspace, id, status, status_since, egress, permissions, seal, "
+            "seal_failures, workspace_warnings)",
+        )
 
-    p = _agent_command(
-        sub,
-        "attach",
-        help="run the agent's claude in this terminal (resumes the last conversation)",
-        description="Run claude in the agent's bottle in the foreground, continuing the last "
-        "conversation when there is one (claude --continue, else a fresh start). Launches "
-        "the bottle first when it is not running. Exits with claude's exit status.",
-    )
-    p.add_argument("--fresh", action="store_true", help="start a new conversation (no --continue)")
+    if want("attach"):
+        p = _agent_command(
+            sub,
+            "attach",
+            help="run the agent's claude in this terminal (resumes the last conversation)",
+            description="Run claude in the agent's bottle in the foreground, continuing the last "
+            "conversation when there is one (claude --continue, else a fresh start). Launches "
+            "the bottle first when it is not running. Exits with claude's exit status.",
+        )
+        p.add_argument(
+            "--fresh", action="store_true", help="start a new conversation (no --continue)"
+        )
 
-    p = _agent_command(
-        sub,
-        "exec",
-        help="run a command in an agent's bottle",
-        description="Run CMD in the agent's running bottle (as node unless --user) and exit "
-        "with its status. Put -- before CMD.",
-        usage=f"{PROG} exec [-h] [--user USER] NAME -- CMD [ARG ...]",
-    )
-    p.add_argument(
-        "--user", "-u", default=GUEST_USER, help=f"user in the bottle (default {GUEST_USER})"
-    )
-    p.add_argument("cmd", nargs="*", metavar="CMD", help="the command and its arguments")
+    if want("exec"):
+        p = _agent_command(
+            sub,
+            "exec",
+            help="run a command in an agent's bottle",
+            description="Run CMD in the agent's running bottle (as node unless --user) and exit "
+            "with its status. Put -- before CMD.",
+            usage=f"{PROG} exec [-h] [--user USER] NAME -- CMD [ARG ...]",
+        )
+        p.add_argument(
+            "--user", "-u", default=GUEST_USER, help=f"user in the bottle (default {GUEST_USER})"
+        )
+        p.add_argument("cmd", nargs="*", metavar="CMD", help="the command and its arguments")
 
-    p = _agent_command(
-        sub,
-        "down",
-        help="stop an agent's bottle (its home is kept)",
-        description="Stop the agent's bottle. Its home (and claude's conversations) is kept "
-        "for the next up or attach.",
-    )
+    if want("down"):
+        p = _agent_command(
+            sub,
+            "down",
+            help="stop an agent's bottle (its home is kept)",
+            description="Stop the agent's bottle. Its home (and claude's conversations) is kept "
+            "for the next up or attach.",
+        )
 
-    p = _agent_command(
-        sub,
-        "rm",
-        help="remove an agent's bottle",
-        description="Remove the agent's bottle and its network. With --volumes also its home "
-        "volume (claude's conversations) and its host state (prompt copy, last plan).",
-    )
-    p.add_argument(
-        "--volumes", action="store_true", help="also delete the home volume and host state"
-    )
+    if want("rm"):
+        p = _agent_command(
+            sub,
+            "rm",
+            help="remove an agent's bottle",
+            description="Remove the agent's bottle and its network. With --volumes also its home "
+            "volume (claude's conversations) and its host state (prompt copy, last plan).",
+        )
+        p.add_argument(
+            "--volumes", action="store_true", help="also delete the home volume and host state"
+        )
 
-    p = _agent_command(
-        sub,
-        "egress",
-        help="an agent's egress log: allowed and denied hosts",
-        description="Summarize the agent's egress log (one JSON line per decision of its "
-        "sidecar): each host:port with how often it was allowed and denied, the last time, "
-        "and the last reason it was denied.",
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON list (host, port, rule, allowed, denied, last, last_reason)",
-    )
+    if want("egress"):
+        p = _agent_command(
+            sub,
+            "egress",
+            help="an agent's egress log: allowed and denied hosts",
+            description="Summarize the agent's egress log (one JSON line per decision of its "
+            "sidecar): each host:port with how often it was allowed and denied, the last time, "
+            "and the last reason it was denied.",
+        )
+        p.add_argument(
+            "--json",
+            action="store_true",
+            help="print a JSON list (host, port, rule, allowed, denied, last, last_reason)",
+        )
 
-    p = _agent_command(
-        sub,
-        "allow",
-        help="add a host to an agent's egress allowlist",
-        description="Add HOST (github.com, *.npmjs.org, host:80) to egress_allow of the "
-        "agent in the config file (the rest of the file is kept as written). A running "
-        "sidecar applies it at once; otherwise the next up does.",
-    )
-    p.add_argument("host", help="host, *.domain or host:port")
+    if want("allow"):
+        p = _agent_command(
+            sub,
+            "allow",
+            help="add a host to an agent's egress allowlist",
+            description="Add HOST (github.com, *.npmjs.org, host:80) to egress_allow of the "
+            "agent in the config file (the rest of the file is kept as written). A running "
+            "sidecar applies it at once; otherwise the next up does.",
+        )
+        p.add_argument("host", help="host, *.domain or host:port")
 
-    p = sub.add_parser(
-        "image",
-        help="manage the agent image",
-        description="Manage the Docker agent image.",
-    )
-    image_sub = p.add_subparsers(dest="image_command", metavar="ACTION", parser_class=_Parser)
-    p = image_sub.add_parser(
-        "build",
-        help="build the agent image (Node, git, Claude Code from npm)",
-        description="Build the agent image, showing progress: from its Dockerfile when the "
-        "base image can be pulled, else assembled offline from Debian packages and npm "
-        "(needs root and debootstrap). Either way it installs the pinned Claude Code and "
-        "records its version in the label bottle-dash.claude-code.",
-    )
-    p.add_argument(
-        "--tag", default=DEFAULT_IMAGE_TAG, help=f"image tag (default {DEFAULT_IMAGE_TAG})"
-    )
-    how = p.add_mutually_exclusive_group()
-    how.add_argument(
-        "--offline",
-        action="store_true",
-        help="assemble offline without trying a registry (cached by a hash of its inputs)",
-    )
-    how.add_argument(
-        "--dockerfile", action="store_true", help="build from the Dockerfile only (no fallback)"
-    )
-    p.add_argument(
-        "--rebuild", action="store_true", help="assemble again even when the cached one exists"
-    )
+    if want("image"):
+        p = sub.add_parser(
+            "image",
+            help="manage the agent image",
+            description="Manage the Docker agent image.",
+        )
+        image_sub = p.add_subparsers(dest="image_command", metavar="ACTION", parser_class=_Parser)
+        p = image_sub.add_parser(
+            "build",
+            help="build the agent image (Node, git, Claude Code from npm)",
+            description="Build the agent image, showing progress: from its Dockerfile when the "
+            "base image can be pulled, else assembled offline from Debian packages and npm "
+            "(needs root and debootstrap). Either way it installs the pinned Claude Code and "
+            "records its version in the label bottle-dash.claude-code.",
+        )
+        p.add_argument(
+            "--tag", default=DEFAULT_IMAGE_TAG, help=f"image tag (default {DEFAULT_IMAGE_TAG})"
+        )
+        how = p.add_mutually_exclusive_group()
+        how.add_argument(
+            "--offline",
+            action="store_true",
+            help="assemble offline without trying a registry (cached by a hash of its inputs)",
+        )
+        how.add_argument(
+            "--dockerfile", action="store_true", help="build from the Dockerfile only (no fallback)"
+        )
+        p.add_argument(
+            "--rebuild", action="store_true", help="assemble again even when the cached one exists"
+        )
+
     return parser
 
 
@@ -715,12 +736,37 @@ def _is_tty() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+#: Global options: those followed by a value, and flags (``command_word`` skips them).
+_VALUE_OPTIONS = ("--config", "--theme")
+_FLAG_OPTIONS = ("--no-tmux", "-v", "--verbose")
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs, when only global options spelled out in full come
+    before it: then the parser of that one subcommand (``build_parser(only=...)``) parses
+    ``argv`` as the full one does, and the others need not be built (``ls`` is run often).
+    None otherwise (no command, ``-h``, an abbreviated option, an unknown word)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUE_OPTIONS:
+            i += 2
+        elif arg in _FLAG_OPTIONS or arg.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; for ``exec``, everything after the first ``--`` is the command.
 
     (argparse does not pass a ``--`` through a subcommand to a positional list, so the
     command is split off first and given back after parsing.)
     """
+    parser = build_parser(only=command_word(argv[: argv.index("--")] if "--" in argv else argv))
     if "--" in argv:
         cut = argv.index("--")
         args = parser.parse_args(argv[:cut])
@@ -732,9 +778,10 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bottle-dash`` console script; returns the exit status."""
-    parser = build_parser()
-    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
     if args.verbose:
+        import logging  # here: without -v nothing logs (`ls` is run often)
+
         # Our loggers only: the docker SDK's and urllib3's debug output would drown them.
         logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(name)s: %(message)s")
         for name in ("bottle_dash", "backends"):
@@ -766,6 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # A bug: still one clear line by default; -v shows where it happened.
         if args.verbose:
+            import logging
+
             logging.getLogger(PROG).exception("internal error")
         _error(
             f"internal error: {type(exc).__name__}: {exc}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -301,6 +300,8 @@ def placeholder_for(real: str) -> str:
     """A random stand-in of the same shape as ``real``: the same ``sk-ant-xxx00-`` prefix
     when it has one, then random letters and digits of the same length (``-``/``_`` kept
     where they were, so a format check in the client still passes)."""
+    import secrets  # here: only launching makes placeholders (`ls` reads the policy)
+
     match = _TOKEN_PREFIX.match(real)
     prefix = match.group(1) if match else ""
     body = real[len(prefix) :]

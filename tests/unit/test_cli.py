@@ -81,6 +81,67 @@ def test_parser_help_matches_the_handlers() -> None:
     assert set(subparsers.choices) == set(cli.COMMANDS) == set(SUBCOMMANDS)
 
 
+#: One command line per subcommand (global options before it, spelled out in full).
+EVERY_COMMAND = [
+    ["init", "--name", "web", "--no-build"],
+    ["--config", "c.toml", "doctor", "--json"],
+    ["--config=c.toml", "plan", "web", "--json"],
+    ["-v", "up", "web"],
+    ["--no-tmux", "--theme", "dark", "probe", "web", "--only", "host", "--json"],
+    ["--verbose", "ls", "--json"],
+    ["attach", "web", "--fresh"],
+    ["exec", "-u", "root", "web", "--", "ls", "-la"],
+    ["down", "web"],
+    ["rm", "web", "--volumes"],
+    ["--theme=dark", "egress", "web", "--json"],
+    ["allow", "web", "*.npmjs.org"],
+    ["image", "build", "--offline", "--tag", "t:1"],
+]
+
+
+def subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(subparsers.choices)
+
+
+def test_every_command_parses_alike_with_only_its_own_parser() -> None:
+    # `ls` builds the parser of its own subcommand only; what it parses must not change.
+    seen = []
+    for line in EVERY_COMMAND:
+        head = line[: line.index("--")] if "--" in line else line
+        command = cli.command_word(head)
+        assert command is not None, line
+        lean = cli.build_parser(only=command)
+        assert subcommands(lean) == [command]  # the others were not built
+        assert lean.parse_args(head) == cli.build_parser().parse_args(head), line
+        seen.append(command)
+    assert sorted(seen) == sorted(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # the dashboard
+        ["-h", "ls"],  # the top-level help lists every command
+        ["--conf", "c.toml", "ls"],  # abbreviations: argparse decides
+        ["-vv", "ls"],
+        ["frobnicate"],  # invalid choice: the full list in the message
+        ["--config"],
+    ],
+)
+def test_no_command_word_means_the_full_parser(argv: list[str]) -> None:
+    assert cli.command_word(argv) is None
+
+
+def test_lean_parser_errors_and_help_are_the_full_ones() -> None:
+    # `--them` is an abbreviation: the full parser prints that help
+    assert bd("ls", "--help").stdout == bd("--them", "x", "ls", "--help").stdout
+    assert_error(bd("ls", "--bogus"), 2, "unrecognized arguments: --bogus")
+    assert_error(bd("-v", "up"), 2, "the following arguments are required: name")
+    done = bd("-h", "ls")
+    assert done.returncode == 0 and all(word in done.stdout for word in SUBCOMMANDS)
+
+
 def test_usage_error_shape() -> None:
     assert_error(bd("frobnicate"), 2, "invalid choice")
     assert_error(bd("up"), 2, "name")
@@ -177,6 +238,17 @@ def test_init_names_the_first_agent_after_the_directory_it_runs_in(tmp_path: Pat
     assert "Traceback" not in done.stderr
     bad = bd("--config", str(tmp_path / "c.toml"), "init", "--name", "Bad Name")
     assert_error(bad, 2, "not an agent name")
+
+
+def test_verbose_logs_the_host_commands_run(tmp_path: Path) -> None:
+    # The commands' log needs -v (which loads logging); without it, no log line.
+    env = {"DOCKER_HOST": DEAD_DOCKER, "BOTTLE_DASH_SMOLVM": "/bin/false"}
+    config = ["--config", str(tmp_path / "none.toml")]
+    loud = bd(*config, "-v", "ls", "--json", env=env)
+    assert "bottle-dash: bottle_dash.run: run ['/bin/false'" in loud.stderr, loud.stderr
+    quiet = bd(*config, "ls", "--json", env=env)
+    assert "bottle_dash.run" not in quiet.stderr, quiet.stderr
+    assert json.loads(loud.stdout) == json.loads(quiet.stdout) == []
 
 
 def test_missing_config_is_reported_not_an_error(tmp_path: Path) -> None:

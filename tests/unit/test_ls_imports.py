@@ -15,8 +15,10 @@ from loaded_modules import leaked, run_fresh
 
 #: Modules ``ls`` must not load: the UI, the sidecar's proxy, the SDK (listing reads the
 #: engine's socket directly), archives, the probes (the badge is read from their record),
-#: and what only launching needs.
+#: what only launching needs (placeholder secrets), and logging (only ``-v`` sets it up).
 NOT_FOR_LS = (
+    "logging",
+    "secrets",
     "textual",
     "libtmux",
     "psutil",
