@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from textual.app import App, ComposeResult
 
 from bottle_dash.ui.widgets.agents_table import AgentCells, AgentsTable
+
+T = TypeVar("T")
 
 
 class TableApp(App[None]):
@@ -40,6 +45,16 @@ def agent(name: str, cpu: float) -> AgentCells:
     return AgentCells(name, True, "docker", "running", "", "live", "1m", cpu, 1 << 20, "idle")
 
 
+def logging(calls: list[int], method: Callable[[int], T]) -> Callable[[int], T]:
+    """``method``, noting each argument it is called with in ``calls``."""
+
+    def logged(index: int) -> T:
+        calls.append(index)
+        return method(index)
+
+    return logged
+
+
 async def test_a_changed_cell_renders_its_row_again_and_no_other() -> None:
     # A CPU figure moves on some row most ticks; the other rows must come from the
     # table's cache, not be rendered again (that was most of the idle work).
@@ -58,22 +73,21 @@ async def test_a_changed_cell_renders_its_row_again_and_no_other() -> None:
             return render_cell(row_index, column_index, *args, **kw)  # type: ignore[arg-type]
 
         table._render_cell = counting  # type: ignore[method-assign]
+        # A cell missing from the cache fetches its row's renderables: one per cell drawn.
+        drawn: list[int] = []
+        table._get_row_renderables = logging(drawn, table._get_row_renderables)  # type: ignore[method-assign]
         # Nor are the other rows' lines joined and styled again: a whole-table repaint
         # per moved figure cost most of an idle tick with 100 bottles.
         painted: list[int] = []
         render_line = table.render_line
-
-        def painting(y: int) -> object:
-            painted.append(y)
-            return render_line(y)
-
-        table.render_line = painting  # type: ignore[method-assign]
+        table.render_line = logging(painted, render_line)  # type: ignore[method-assign]
         table.sync([agent(n, 55.0 if n == "agent-3" else 10.0) for n in names])
         await pilot.pause()
         assert painted and set(painted) == {4}, painted  # the header is line 0
         assert "55.0" in "".join(seg.text for seg in render_line(4))
         assert "55.0" not in "".join(seg.text for seg in render_line(3))
         assert rendered and set(rendered) == {"agent-3"}, rendered
+        assert drawn == [3], drawn  # the CPU cell; the row's others come from the cache
         rendered.clear()
         painted.clear()
         table.sync([agent(n, 55.0 if n == "agent-3" else 10.0) for n in names])

@@ -190,8 +190,8 @@ class AgentsTable(DataTable[Text | str]):
         self._cells: dict[str, AgentCells] = {}
         self._shown: dict[str, dict[str, Text | str]] = {}
         self.sort_column: str | None = None
-        #: Rows whose cells ``sync`` wrote without ``update_cell`` (``_forget_rendered``).
-        self._touched: set[str] = set()
+        #: Cells (row -> columns) ``sync`` wrote without ``update_cell`` (``_forget_rendered``).
+        self._touched: dict[str, set[str]] = {}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -268,7 +268,7 @@ class AgentsTable(DataTable[Text | str]):
             del self._cells[name]
             del self._shown[name]
         changed = False  # a row added or a cell updated: only then can the sort order move
-        self._touched = set()
+        self._touched = {}
         for cells in rows:
             old = self._cells.get(cells.name)
             if old is not None and not force:
@@ -319,23 +319,25 @@ class AgentsTable(DataTable[Text | str]):
             self.update_cell(name, key, value, update_width=grows)
         else:
             self._data[RowKey(name)][ColumnKey(key)] = value
-            self._touched.add(name)
+            self._touched.setdefault(name, set()).add(key)
 
-    def _forget_rendered(self, names: set[str]) -> None:
-        """Drop the cached rendering of the rows ``names`` only, and repaint those rows.
+    def _forget_rendered(self, touched: Mapping[str, set[str]]) -> None:
+        """Drop the cached rendering of the cells ``touched`` (row -> columns) and of
+        their rows' lines only, and repaint those rows.
 
         ``update_cell`` counts an update, which is part of every cached cell's key: one
         changed CPU figure made the table render each visible cell again (most of the
         idle dashboard's work with many bottles). A cell whose text changed but not its
-        column's width is written here instead, and only its row's cached cells and lines
-        go; the other rows come from the cache.
+        column's width is written here instead, and only it and its row's joined lines
+        go; the row's other cells and the other rows come from the cache.
         """
-        if not names:
+        if not touched:
             return
-        keys = {RowKey(name) for name in names}
+        keys = {RowKey(name) for name in touched}
+        changed = {(RowKey(name), ColumnKey(col)) for name, cols in touched.items() for col in cols}
         # An LRUCache has keys() but is not iterable itself.
         cells = self._cell_render_cache
-        for cell in [k for k in cells.keys() if k[0] in keys]:  # noqa: SIM118
+        for cell in [k for k in cells.keys() if (k[0], k[1]) in changed]:  # noqa: SIM118
             cells.discard(cell)
         rows = self._row_render_cache
         for row in [k for k in rows.keys() if k[0] in keys]:  # noqa: SIM118
