@@ -11,7 +11,6 @@ given (tests inject fakes), else ``backends.registry``.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +39,6 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import resume_fallback
-from backends.egress.log import HostSummary, read_summary
 from backends.egress.plan import (
     SIDECAR_DOWN,
     allow_live,
@@ -59,6 +57,7 @@ from bottle_dash.config import Config
 from bottle_dash.status import Status
 
 if TYPE_CHECKING:
+    from backends.egress.log import HostSummary
     from bottle_dash.tmux import PaneHost
 
 #: What ``up`` did.
@@ -222,6 +221,8 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
 
 def egress_summary(name: str) -> list[HostSummary]:
     """The agent's egress log: allowed and denied hosts, with counts and the last time."""
+    from backends.egress.log import read_summary  # here: only `egress` reads the log
+
     return read_summary(egress_log(name))
 
 
@@ -511,6 +512,8 @@ class AgentService:
         included) and its host state directory (prompt copy, last plan)."""
         self.backend(row.backend).remove(row.name, volumes=volumes)
         if volumes:
+            import shutil  # here, as in the checks below: `ls` needs none of it
+
             shutil.rmtree(agent_state_dir(row.name), ignore_errors=True)
 
     def logs(self, row: AgentRow, tail: int = 200) -> str:
@@ -661,6 +664,8 @@ def images_needed(config: Config | None) -> list[str]:
 def image_checks(config: Config | None) -> list[Check]:
     """Is each agent image in the Docker engine, and which Claude Code does it carry (the
     image label)? A missing one says how to build it."""
+    import shutil
+
     if shutil.which("docker") is None:
         return []
     from backends.images.agent import image_state
@@ -701,6 +706,8 @@ def image_checks(config: Config | None) -> list[Check]:
 
 def tmux_check() -> Check:
     """Is the tmux binary there (the dashboard runs in a tmux session)?"""
+    import shutil
+
     check = Check("tmux", needed=True)
     path = shutil.which("tmux")
     if path is None:

@@ -116,16 +116,15 @@ def list_panes() -> dict[str, PaneInfo]:
     default one), from one ``list-panes -a`` run directly: for the CLI, which pays for
     every import at start-up (libtmux is not needed for one read). No tmux binary or no
     server means no panes."""
-    import shutil
-
+    from backends.base import BackendUnavailable
     from backends.run import run
 
-    tmux = shutil.which("tmux")
-    if tmux is None:
-        return {}
     socket = socket_path_from_env()
-    argv = [tmux, *(["-S", socket] if socket else []), "list-panes", "-a", "-F", _FORMAT]
-    done = run(argv, timeout=10)
+    argv = ["tmux", *(["-S", socket] if socket else []), "list-panes", "-a", "-F", _FORMAT]
+    try:
+        done = run(argv, timeout=10)
+    except BackendUnavailable:  # no tmux on PATH
+        return {}
     return parse_panes(done.stdout.splitlines()) if done.ok else {}
 
 

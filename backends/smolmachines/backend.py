@@ -24,7 +24,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import ownership
 from backends import run as runner
@@ -54,11 +54,9 @@ from backends.egress.policy import CA_CERT_FILE
 from backends.owner import agent_user
 from backends.paths import save_plan, saved_plan
 from backends.plan import check_name, shared_plan
-from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
 from backends.smolmachines.preflight import COMPONENT, host_problems, kvm_state, read_text
-from backends.smolmachines.provision import align_account, provision
 from backends.smolmachines.seal import (
     AT_UP,
     remove_sidecar,
@@ -69,6 +67,10 @@ from backends.smolmachines.seal import (
     start_sidecar,
     stop_sidecar,
 )
+
+if TYPE_CHECKING:
+    # Imported where used: listing (`ls`) needs neither images nor provisioning.
+    from backends.smolmachines import images
 
 NAME = "smolmachines"
 #: Workspace paths mounted read-only over the workspace (``-v HOST:GUEST:ro``): a hook
@@ -175,6 +177,8 @@ class SmolmachinesBackend(BottleBackend):
         """Resolve the plan (checked like every backend's: ``backends.plan.shared_plan``)
         with its image source, and write the prompt file (0600) under the agent's state
         dir. Touches neither smolvm nor Docker."""
+        from backends.smolmachines import images
+
         check_name(agent)  # before the image: a bad name is the first thing to say
         base = agent.source.parent if agent.source else None
         source = images.resolve(agent.image, base=base)
@@ -238,6 +242,9 @@ class SmolmachinesBackend(BottleBackend):
     def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> SmolBottle:
         """Create, start and provision; on any failure delete the machine and raise
         ``LaunchError`` (``ProvisionError`` when provisioning failed)."""
+        from backends.smolmachines import images
+        from backends.smolmachines.provision import provision
+
         smolvm = self.smolvm()
         if any(r.name == plan.bottle for r in self._records()):
             raise LaunchError(
@@ -380,6 +387,8 @@ class SmolmachinesBackend(BottleBackend):
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
         plan = saved_plan(agent)
         if plan is not None and plan.workspace and Path(plan.workspace).is_dir():
+            from backends.smolmachines.provision import align_account
+
             user = agent_user(plan.workspace)
             bottle = SmolBottle(self.smolvm(), record.name, agent, plan.env)
             if align_account(bottle, user.uid, user.gid):
@@ -423,6 +432,8 @@ class SmolmachinesBackend(BottleBackend):
     def pack_image(self, image: str, progress: ProgressFn = _no_progress) -> Path:
         """Pack image ``image`` into a cached ``.smolmachine`` (``smolvm pack create``), so
         later launches of it start ``--from`` the pack without a pull. Returns the pack."""
+        from backends.smolmachines import images
+
         out = images.pack_output(image)
         pack = out.with_suffix(".smolmachine")
         if pack.is_file():

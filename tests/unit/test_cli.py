@@ -251,6 +251,15 @@ def test_verbose_logs_the_host_commands_run(tmp_path: Path) -> None:
     assert json.loads(loud.stdout) == json.loads(quiet.stdout) == []
 
 
+def test_ls_without_tmux_on_path(tmp_path: Path) -> None:
+    # No tmux binary: no panes to read, the statuses come from the status files alone.
+    config = config_file(tmp_path, '[agents.web]\nbackend = "docker"\n')
+    env = {**config, "DOCKER_HOST": DEAD_DOCKER, "PATH": str(tmp_path), "TMUX": ""}
+    done = bd("ls", "--json", env=env)
+    assert "Traceback" not in done.stderr
+    assert [(r["name"], r["state"]) for r in json.loads(done.stdout)] == [("web", "unknown")]
+
+
 def test_missing_config_is_reported_not_an_error(tmp_path: Path) -> None:
     done = bd(
         "--config", str(tmp_path / "none.toml"), "ls", "--json", env={"DOCKER_HOST": DEAD_DOCKER}

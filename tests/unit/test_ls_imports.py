@@ -32,6 +32,10 @@ NOT_FOR_LS = (
     "backends.docker.sidecar",
     "backends.docker.provision",
     "backends.docker.archive",
+    "backends.smolmachines.images",
+    "backends.smolmachines.provision",
+    "backends.egress.log",
+    "tempfile",
 )
 
 CODE = """
