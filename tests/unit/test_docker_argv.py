@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import GUEST_PROMPT, AgentSpec
-from backends.claude import resume_fallback, status_settings_arg
+from backends.claude import HAS_CONVERSATION, resume_fallback, status_settings_arg
 from backends.docker.argv import claude_exec_argv, env_file_text, env_flags, exec_argv
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
@@ -171,7 +171,8 @@ def test_resume_fallback_on_docker_argv(tty: bool) -> None:
     assert wrapped[: len(prefix)] == prefix
     assert wrapped[len(prefix) :][:2] == ["sh", "-c"]
     assert len(wrapped) == len(prefix) + 3
-    resumed, _, plain = wrapped[-1].partition(" || ")
+    assert wrapped[-1].startswith(HAS_CONVERSATION)
+    resumed, _, plain = wrapped[-1].removeprefix(HAS_CONVERSATION).partition(" || ")
     assert shlex.split(resumed) == ["claude", "--continue", *args]
     assert shlex.split(plain) == ["claude", *args]
 

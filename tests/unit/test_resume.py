@@ -3,13 +3,15 @@ any argument, and the system-prompt flag exactly when the prompt is non-empty.""
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from backends.base import GUEST_PROMPT, AgentSpec
-from backends.claude import claude_args, resume_fallback, status_settings_arg
+from backends.claude import HAS_CONVERSATION, claude_args, resume_fallback, status_settings_arg
 from backends.docker.argv import claude_exec_argv
 from backends.egress.plan import SKIP_PERMISSIONS
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
@@ -54,9 +56,10 @@ SMOLVM_PREFIX = [
 
 
 def script_tokens(argv: list[str]) -> list[str]:
-    """The words ``sh -c`` will see in the fallback script."""
+    """The words ``sh -c`` will see in the fallback script after the transcript test."""
     assert argv[-3:-1] == ["sh", "-c"]
-    return shlex.split(argv[-1])
+    assert argv[-1].startswith(HAS_CONVERSATION)
+    return shlex.split(argv[-1].removeprefix(HAS_CONVERSATION))
 
 
 def test_docker_shape_exact() -> None:
@@ -66,7 +69,8 @@ def test_docker_shape_exact() -> None:
         *DOCKER_PREFIX,
         "sh",
         "-c",
-        "claude --continue --append-system-prompt-file /home/node/.bottle-dash/prompt.md "
+        HAS_CONVERSATION
+        + "claude --continue --append-system-prompt-file /home/node/.bottle-dash/prompt.md "
         "--model opus || claude --append-system-prompt-file "
         "/home/node/.bottle-dash/prompt.md --model opus",
     ]
@@ -78,7 +82,7 @@ def test_smolvm_shape_exact_keeps_wrapper_and_uid_switch() -> None:
         *SMOLVM_PREFIX,
         "sh",
         "-c",
-        "claude --continue || claude",
+        HAS_CONVERSATION + "claude --continue || claude",
     ]
 
 
@@ -88,7 +92,8 @@ def test_split_by_index_when_name_and_args_say_claude() -> None:
     prefix = ["docker", "exec", "-it", "-u", "node", "-w", "/workspace", "claude"]
     args = ["--model", "claude"]
     out = resume_fallback([*prefix, "claude", *args], len(args))
-    assert out == [*prefix, "sh", "-c", "claude --continue --model claude || claude --model claude"]
+    script = HAS_CONVERSATION + "claude --continue --model claude || claude --model claude"
+    assert out == [*prefix, "sh", "-c", script]
     smol = ["python", "/p.py", "claude", "--", "smolvm", "machine", "exec", "--name", "claude"]
     smol += ["--", "setpriv", "--no-new-privs", "--", "runuser", "-u", "node", "--"]
     out = resume_fallback([*smol, "claude", "claude"], 1)
@@ -137,9 +142,10 @@ def test_claude_first_with_no_prefix() -> None:
     assert resume_fallback(["claude", "--x"], 1) == [
         "sh",
         "-c",
-        "claude --continue --x || claude --x",
+        HAS_CONVERSATION + "claude --continue --x || claude --x",
     ]
-    assert resume_fallback(["claude"], 0) == ["sh", "-c", "claude --continue || claude"]
+    script = HAS_CONVERSATION + "claude --continue || claude"
+    assert resume_fallback(["claude"], 0) == ["sh", "-c", script]
 
 
 def test_with_the_real_docker_builder() -> None:
@@ -193,3 +199,65 @@ def test_each_backend_plan_has_the_flag_exactly_when_prompt_nonempty(
     assert plan.prompt_nonempty is flag
     assert Path(plan.prompt_host).read_bytes() == prompt.encode()
     assert Path(plan.prompt_host).stat().st_mode & 0o777 == 0o600
+
+
+# ---------------------------------------------------------------- the script, run by sh
+
+STANDIN = Path(__file__).resolve().parents[1] / "fakes" / "claude"
+
+
+def run_fallback(tmp_path: Path, **env: str) -> list[str]:
+    """Run the fallback script with the stand-in claude as ``claude`` (stdin not a
+    terminal: it starts, says how, and exits), in ``tmp_path/work``; its lines."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "claude").unlink(missing_ok=True)
+    (bindir / "claude").symlink_to(STANDIN)
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    full = {"PATH": f"{bindir}:{os.environ['PATH']}", "HOME": str(tmp_path / "home"), **env}
+    done = subprocess.run(
+        resume_fallback(["claude", "--x"], 1),
+        cwd=work,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [line for line in done.stdout.splitlines() if "conversation" in line]
+
+
+def test_no_transcript_starts_claude_once_without_continue(tmp_path: Path) -> None:
+    assert run_fallback(tmp_path) == ["STANDIN-CLAUDE fresh conversation turn=1"]
+    # The fresh start left its transcript where Claude Code keeps it: the next continues.
+    assert run_fallback(tmp_path) == ["STANDIN-CLAUDE continued conversation turn=2"]
+    assert run_fallback(tmp_path) == ["STANDIN-CLAUDE continued conversation turn=3"]
+
+
+def test_a_transcript_that_cannot_be_continued_falls_back_to_a_fresh_start(
+    tmp_path: Path,
+) -> None:
+    # A transcript of another start directory: the test says "try", --continue finds
+    # nothing for this one and fails, and the || starts claude afresh (two starts).
+    other = tmp_path / "home" / ".claude" / "projects" / "-elsewhere"
+    other.mkdir(parents=True)
+    (other / "s.jsonl").write_text("{}\n")
+    assert run_fallback(tmp_path) == [
+        "STANDIN-CLAUDE no conversation to continue",
+        "STANDIN-CLAUDE fresh conversation turn=1",
+    ]
+
+
+def test_claude_config_dir_is_where_the_transcripts_are(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    assert run_fallback(tmp_path, CLAUDE_CONFIG_DIR=str(config)) == [
+        "STANDIN-CLAUDE fresh conversation turn=1"
+    ]
+    assert list(config.glob("projects/*/*.jsonl"))
+    assert not (tmp_path / "home" / ".claude" / "projects").exists()
+    assert run_fallback(tmp_path, CLAUDE_CONFIG_DIR=str(config)) == [
+        "STANDIN-CLAUDE continued conversation turn=2"
+    ]
+    # Without it, ~/.claude holds no transcript: a fresh start, no --continue tried.
+    assert run_fallback(tmp_path) == ["STANDIN-CLAUDE fresh conversation turn=1"]

@@ -19,6 +19,7 @@ from backends.base import (
     LaunchError,
     Problem,
 )
+from backends.claude import HAS_CONVERSATION
 from backends.paths import agent_state_dir, saved_plan
 from bottle_dash import service as ops
 from bottle_dash.config import Config
@@ -161,7 +162,9 @@ def test_attach_argv_wraps_the_bottle_argv(docker: FakeBackend) -> None:
     assert argv[:3] == ["fake-exec", "-t", "bottle-web"]
     args = ["--append-system-prompt-file", GUEST_PROMPT, "--model", "a b"]
     assert argv[3:5] == ["sh", "-c"]
-    assert shlex.split(argv[5]) == ["claude", "--continue", *args, "||", "claude", *args]
+    assert argv[5].startswith(HAS_CONVERSATION)
+    script = argv[5].removeprefix(HAS_CONVERSATION)
+    assert shlex.split(script) == ["claude", "--continue", *args, "||", "claude", *args]
     fresh = service.attach_argv(spec, fresh=True, tty=False)
     assert fresh == ["fake-exec", "bottle-web", "claude", *args]
 

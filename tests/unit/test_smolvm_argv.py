@@ -13,7 +13,7 @@ from conftest import start_keepalive
 
 from backends import ownership, paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
-from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
+from backends.claude import GUEST_STATUS_DIR, HAS_CONVERSATION, resume_fallback, status_settings_arg
 from backends.egress.spec import EgressSpec
 from backends.smolmachines import images
 from backends.smolmachines import smolvm as cli
@@ -192,7 +192,8 @@ def test_resume_fallback_keeps_wrapper_and_uid_switch() -> None:
     assert argv[-7:-2] == ["runuser", "-u", "node", "--", "sh"]
     assert argv[-2] == "-c"
     script = argv[-1]
-    first, _, second = script.partition(" || ")
+    assert script.startswith(HAS_CONVERSATION)
+    first, _, second = script.removeprefix(HAS_CONVERSATION).partition(" || ")
     assert shlex.split(first) == ["claude", "--continue", "-p", "it's $x"]
     assert shlex.split(second) == ["claude", "-p", "it's $x"]
 
