@@ -201,6 +201,8 @@ class Attached:
     how: str
     argv: list[str]
     pane_id: str | None = None
+    #: What ``up`` did to the bottle first: ALREADY_RUNNING, STARTED or LAUNCHED.
+    up: str = ""
 
 
 def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo | None) -> AgentRow:
@@ -534,9 +536,14 @@ class AgentService:
         first when needed), resuming the last conversation when there is one
         (``resume_fallback``); ``fresh`` starts a new one. claude's arguments are those of
         the plan recorded at launch: attaching never prepares again."""
-        bottle = self.ensure_running(target, progress)
+        return self._attach_argv(target, fresh=fresh, tty=tty, progress=progress)[0]
+
+    def _attach_argv(
+        self, target: AgentRow | AgentSpec, *, fresh: bool, tty: bool, progress: ProgressFn
+    ) -> tuple[list[str], str]:
+        bottle, what = self.up(target, progress)
         args = claude_args_of(bottle)
-        return resume_fallback(bottle.claude_argv(args, tty=tty), len(args), fresh=fresh)
+        return resume_fallback(bottle.claude_argv(args, tty=tty), len(args), fresh=fresh), what
 
     def exec_argv(
         self, row: AgentRow, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
@@ -553,20 +560,31 @@ class AgentService:
         the result is ``foreground``: the caller runs ``argv`` on its terminal."""
         if row.state != RUNNING:
             progress(f"starting {row.name}")
-        argv = self.attach_argv(row, fresh=fresh, progress=progress)
         host = self.pane_host
         if host is None:
-            return Attached("foreground", argv)
-        pane = host.panes().get(row.name)
+            argv, what = self._attach_argv(row, fresh=fresh, tty=True, progress=progress)
+            return Attached("foreground", argv, up=what)
+        if row.state == RUNNING:
+            # Running: the tmux lookup of its pane runs beside the bottle's (both mostly
+            # wait on another process); a launch or start first looks after it.
+            from concurrent.futures import ThreadPoolExecutor  # the dashboard's path only
+
+            with ThreadPoolExecutor(1) as pool:
+                panes = pool.submit(host.panes)
+                argv, what = self._attach_argv(row, fresh=fresh, tty=True, progress=progress)
+                pane = panes.result().get(row.name)
+        else:
+            argv, what = self._attach_argv(row, fresh=fresh, tty=True, progress=progress)
+            pane = host.panes().get(row.name)
         if pane is None:
             progress(f"opening a pane for {row.name}")
-            return Attached("split", argv, host.split(row.name, argv))
+            return Attached("split", argv, host.split(row.name, argv), up=what)
         if pane.dead or fresh:
             host.respawn(pane.pane_id, argv)
             host.focus(pane.pane_id)
-            return Attached("respawned", argv, pane.pane_id)
+            return Attached("respawned", argv, pane.pane_id, up=what)
         host.focus(pane.pane_id)
-        return Attached("focused", argv, pane.pane_id)
+        return Attached("focused", argv, pane.pane_id, up=what)
 
     # ------------------------------------------------------------------ images
 

@@ -62,6 +62,8 @@ class ActionDone(Message):
     action: str
     detail: str = ""
     error: str | None = None
+    #: The live pane an attach to an already running bottle left claude in (else "").
+    pane_id: str = ""
 
 
 @dataclass

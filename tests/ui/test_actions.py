@@ -622,19 +622,40 @@ async def test_the_details_cut_their_values_to_the_panel_width(tmp_path: Any) ->
 
 async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) -> None:
     # ensure_running on a running row is one attach (the recorded plan, no listing, no
-    # prepare); then one panes() lookup and the focus; the poll that follows lists once.
+    # prepare); then one panes() lookup and the focus. No poll follows: the bottle is as
+    # it was, and the next tick polls.
     dash = build(tmp_path, everything=True, probe_after_up=False)
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         dash.backend.calls.clear()
         dash.panes.calls.clear()
         await press_on(pilot, dash, "alpha", "enter")
-        assert [c[0] for c in dash.backend.calls] == ["attach", "list_bottles"]
-        assert [c[0] for c in dash.panes.calls if c[0] != "capture"] == [
-            "panes",
-            "focus",
-            "panes",
-        ]
+        assert [c[0] for c in dash.backend.calls] == ["attach"]
+        assert [c[0] for c in dash.panes.calls if c[0] != "capture"] == ["panes", "focus"]
+
+
+async def test_a_pane_split_for_a_running_agent_shows_at_once_without_a_poll(
+    tmp_path: Any,
+) -> None:
+    # The new pane's claude is starting: a poll now would take the CPU from it. The row
+    # shows the pane from the attach itself, and the next tick polls as usual.
+    dash = build(tmp_path, everything=True, probe_after_up=False)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        del dash.panes.pane_map["alpha"]  # its pane was closed since the last poll
+        polls = dash.main.polls
+        dash.backend.calls.clear()
+        await press_on(pilot, dash, "alpha", "enter")
+        assert [c[:2] for c in dash.panes.actions()] == [("split", "alpha")]
+        assert [c[0] for c in dash.backend.calls] == ["attach"]
+        assert dash.main.polls == polls
+        pane_id = dash.panes.pane_map["alpha"].pane_id
+        assert dash.main.result.panes["alpha"].pane_id == pane_id
+        assert dash.rows()["alpha"].pane == "live"
+        assert f"alpha: attach: pane {pane_id} split" in screen_text(pilot.app)
+        dash.main.poll_now()  # the next tick agrees
+        await settle(pilot)
+        assert dash.main.result.panes["alpha"].pane_id == pane_id
 
 
 async def test_ages_turn_on_the_minute_not_on_each_rows_own_second(tmp_path: Any) -> None:

@@ -397,3 +397,21 @@ def test_up_of_a_running_bottle_without_its_sidecar_starts_it(docker: FakeBacken
     assert service.up(spec, steps.append)[1] == ops.STARTED
     assert docker.called("start") == [("start", "web")]
     assert "repairing the egress sidecar of web" in steps
+
+
+def test_attach_says_what_it_did_to_the_bottle(docker: FakeBackend) -> None:
+    from panehost import FakePaneHost
+
+    panes = FakePaneHost()
+    service = AgentService({"docker": docker}, pane_host=panes)
+    spec = AgentSpec("web")
+    launched = service.attach(service.row_of(spec))
+    assert (launched.how, launched.up) == ("split", ops.LAUNCHED)
+    # Running, its pane live: looked up beside the bottle's handle, then focused.
+    focused = service.attach(service.row_of(spec))
+    assert (focused.how, focused.up) == ("focused", ops.ALREADY_RUNNING)
+    assert focused.pane_id == launched.pane_id
+    service.stop(service.row_of(spec))
+    started = service.attach(service.row_of(spec))
+    assert (started.how, started.up) == ("focused", ops.STARTED)
+    assert [c[0] for c in panes.calls] == ["panes", "split", "panes", "focus", "panes", "focus"]

@@ -27,6 +27,7 @@ from backends.base import NOT_CREATED, RUNNING, BackendError, ImageNotFound, Pro
 from backends.probes.record import NOT_CHECKED
 from backends.run import run
 from bottle_dash.service import (
+    ALREADY_RUNNING,
     AgentRow,
     AgentService,
     Attached,
@@ -36,6 +37,7 @@ from bottle_dash.service import (
     egress_summary,
 )
 from bottle_dash.status import Change
+from bottle_dash.tmux import PaneInfo
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import (
     ActionDone,
@@ -463,14 +465,17 @@ class MainScreen(Screen[None]):
             self.post_message(ActionProgress(row.name, action, step))
 
         outcome = body(progress)  # raising: on_worker_state_changed shows it on the agent
+        pane_id = ""
         if isinstance(outcome, Attached) and outcome.how == "foreground":
             self.post_message(RunInForeground(row.name, outcome.argv))
             detail = "claude ran in the foreground"
         elif isinstance(outcome, Attached):
             detail = f"pane {outcome.pane_id} {outcome.how}"
+            if outcome.up == ALREADY_RUNNING:
+                pane_id = outcome.pane_id or ""  # the bottle was left as it was
         else:
             detail = str(outcome or "done")
-        self.post_message(ActionDone(row.name, action, detail=detail))
+        self.post_message(ActionDone(row.name, action, detail=detail, pane_id=pane_id))
 
     def on_action_progress(self, message: ActionProgress) -> None:
         self.set_status(f"{message.agent}: {message.step}")
@@ -485,6 +490,13 @@ class MainScreen(Screen[None]):
             self.set_status(f"{message.agent}: {message.action}: {message.detail}")
             if message.action in LAUNCHING:
                 self.run_probes(message.agent)
+        if message.pane_id:
+            # An attach that changed no bottle changed only the agent's pane: shown from
+            # here, and no poll now, whose docker and tmux calls would take the CPU from
+            # claude starting in that pane (the next tick sees the pane as tmux has it).
+            self.result.panes[message.agent] = PaneInfo(message.pane_id, message.agent, False)
+            self.refresh_view()
+            return
         self.refresh_view()
         self.poll_now()
 
