@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 
 from bottle_dash.ui.widgets.agents_table import AgentCells, AgentsTable
 
@@ -45,6 +46,14 @@ def agent(name: str, cpu: float) -> AgentCells:
     return AgentCells(name, True, "docker", "running", "", "live", "1m", cpu, 1 << 20, "idle")
 
 
+async def synced(app: TableApp, pilot: Pilot[None], names: list[str]) -> AgentsTable:
+    """The app's table once it shows ``names``, each at 10 % CPU."""
+    table = app.query_one(AgentsTable)
+    table.sync([agent(n, 10.0) for n in names])
+    await pilot.pause()
+    return table
+
+
 def logging(calls: list[int], method: Callable[[int], T]) -> Callable[[int], T]:
     """``method``, noting each argument it is called with in ``calls``."""
 
@@ -60,10 +69,8 @@ async def test_a_changed_cell_renders_its_row_again_and_no_other() -> None:
     # table's cache, not be rendered again (that was most of the idle work).
     app = TableApp()
     async with app.run_test(size=(160, 12)) as pilot:
-        table = app.query_one(AgentsTable)
         names = [f"agent-{i}" for i in range(6)]
-        table.sync([agent(n, 10.0) for n in names])
-        await pilot.pause()
+        table = await synced(app, pilot, names)
         rendered: list[str] = []
         render_cell = table._render_cell
 
@@ -94,3 +101,22 @@ async def test_a_changed_cell_renders_its_row_again_and_no_other() -> None:
         await pilot.pause()
         assert rendered == []  # nothing changed: nothing rendered
         assert painted == []
+
+
+async def test_a_changed_cell_shows_in_a_scrolled_table() -> None:
+    # Scrolled down, a row's lines sit elsewhere on screen than in the table: the
+    # changed row is repainted where it shows, and a row off screen paints nothing.
+    app = TableApp()
+    async with app.run_test(size=(160, 12)) as pilot:
+        names = [f"agent-{i:02d}" for i in range(30)]
+        table = await synced(app, pilot, names)
+        table.move_cursor(row=29, animate=False)
+        await pilot.pause()
+        assert table.scroll_offset.y > 0
+        painted: list[int] = []
+        table.render_line = logging(painted, table.render_line)  # type: ignore[method-assign]
+        table.sync([agent(n, 55.0 if n in ("agent-27", "agent-02") else 10.0) for n in names])
+        await pilot.pause()
+        shown = {y: "".join(seg.text for seg in table.render_line(y)) for y in set(painted)}
+        assert len(shown) == 1 and "agent-27" in next(iter(shown.values())), shown
+        assert "55.0" in next(iter(shown.values()))
