@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -45,6 +45,7 @@ from bottle_dash.config import Config, ConfigError
 
 if TYPE_CHECKING:
     from bottle_dash.service import AgentRow, AgentService
+    from bottle_dash.tmux import PaneInfo
 
 PROG = "bottle-dash"
 
@@ -533,28 +534,56 @@ def cmd_up(ctx: Context) -> int:
     return EXIT_OK
 
 
-def add_statuses(rows: Sequence[AgentRow]) -> None:
-    """Set each row's status from its status file and its pane, as the dashboard would see
-    them now (one ``list-panes`` on the tmux server the dashboard uses: ``$TMUX``'s, else
-    the default one; no tmux means no panes, and the status files alone)."""
+def panes_meanwhile() -> Callable[[], dict[str, PaneInfo]]:
+    """Start reading the panes of the tmux server the dashboard uses (one ``list-panes``:
+    ``$TMUX``'s server, else the default one) in a thread, and return the function that
+    waits for them: ``ls`` lists the backends meanwhile. No tmux, or a tmux that did not
+    answer in time, means no panes (the status files still tell)."""
+    import threading
+
+    from bottle_dash.tmux import list_panes
+
+    found: dict[str, PaneInfo] = {}
+    failed: list[Exception] = []
+
+    def read() -> None:
+        try:
+            found.update(list_panes())
+        except BackendError:
+            pass
+        except Exception as exc:  # raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+
+    def wait() -> dict[str, PaneInfo]:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return found
+
+    return wait
+
+
+def add_statuses(rows: Sequence[AgentRow], panes: Mapping[str, PaneInfo]) -> None:
+    """Set each row's status from its status file and its pane (``panes``, by agent), as
+    the dashboard would see them now."""
     import time
 
     from backends.status_file import read_status
     from bottle_dash.status import agent_statuses
-    from bottle_dash.tmux import list_panes
 
-    try:
-        panes = list_panes()
-    except BackendError:  # tmux did not answer in time: the hooks still tell
-        panes = {}
     statuses = agent_statuses(rows, panes, read_status, time.time())
     for row in rows:
         row.status = statuses.get(row.name)
 
 
 def cmd_ls(ctx: Context) -> int:
-    rows, problems = ctx.service.list_agents(ctx.config)
-    add_statuses(rows)
+    config = ctx.config  # a bad config stops here, before anything runs
+    panes = panes_meanwhile()
+    rows, problems = ctx.service.list_agents(config)
+    add_statuses(rows, panes())
     fatal = [p for p in problems if p.fatal]
     for problem in fatal:
         _error(f"{problem.component}: {problem.what}", problem.fix)

@@ -459,3 +459,25 @@ def test_image_build_without_the_docker_backend_is_an_error_with_a_fix(
     err = capsys.readouterr().err
     assert err.startswith("bottle-dash: error: the docker backend cannot be loaded")
     assert "\nfix: reinstall bottle-dash with its dependencies" in err
+
+
+def test_panes_are_read_beside_the_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `ls` reads the tmux panes in a thread while it lists: the same panes, a tmux that
+    # does not answer means none, and any other failure reaches the caller as before.
+    from backends.base import CommandFailed
+    from bottle_dash import tmux
+
+    pane = tmux.PaneInfo(pane_id="%1", agent="web", title="t", pid=1, dead=False)
+    answers: list[Any] = [{"web": pane}, CommandFailed("timed out"), PermissionError("tmux")]
+
+    def list_panes() -> dict[str, tmux.PaneInfo]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
+
+    monkeypatch.setattr(tmux, "list_panes", list_panes)
+    assert cli.panes_meanwhile()() == {"web": pane}
+    assert cli.panes_meanwhile()() == {}
+    with pytest.raises(PermissionError):
+        cli.panes_meanwhile()()
