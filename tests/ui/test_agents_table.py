@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -120,3 +121,29 @@ async def test_a_changed_cell_shows_in_a_scrolled_table() -> None:
         shown = {y: "".join(seg.text for seg in table.render_line(y)) for y in set(painted)}
         assert len(shown) == 1 and "agent-27" in next(iter(shown.values())), shown
         assert "55.0" in next(iter(shown.values()))
+
+
+async def test_the_sort_runs_again_only_when_a_value_it_reads_changed() -> None:
+    # A sort redraws the whole table: sorted by state, a moved CPU figure must not sort
+    # again (nothing it reads changed), a changed state must.
+    app = TableApp()
+    async with app.run_test(size=(160, 12)) as pilot:
+        names = [f"agent-{i}" for i in range(4)]
+        table = await synced(app, pilot, names)
+        table.sort_column = "state"
+        sorts: list[object] = []
+        sort = table.sort
+
+        def counting(*args: Any, **kwargs: Any) -> AgentsTable:
+            sorts.append(args)
+            return sort(*args, **kwargs)
+
+        table.sort = counting  # type: ignore[method-assign]
+        table.sync([agent(n, 55.0 if n == "agent-0" else 10.0) for n in names])
+        await pilot.pause()
+        assert sorts == []
+        stopped = replace(agent("agent-0", 55.0), state="stopped")
+        table.sync([stopped, *(agent(n, 10.0) for n in names[1:])])
+        await pilot.pause()
+        assert len(sorts) == 1
+        assert [str(r.key.value) for r in table.ordered_rows] == [*names[1:], "agent-0"]

@@ -267,32 +267,45 @@ class AgentsTable(DataTable[Text | str]):
             self.remove_row(name)
             del self._cells[name]
             del self._shown[name]
-        changed = False  # a row added or a cell updated: only then can the sort order move
+        moved = False  # a row added or a value the sort reads changed: only then
         self._touched = {}
         for cells in rows:
             old = self._cells.get(cells.name)
             if old is not None and not force:
                 cells = steady(old, cells)
-            changed = self._put(cells, force) or changed
+            updated = self._put(cells, force)
+            moved = moved or (bool(updated) and self._moves_order(old, cells, updated))
             self._cells[cells.name] = cells
         self._forget_rendered(self._touched)
-        if self.sort_column and changed:
-            # Not on every tick: a sort redraws the whole table even when nothing moved.
+        if moved:
+            # Not on every tick: a sort redraws the whole table even when nothing moved,
+            # and a CPU figure that moved says nothing of an order by name or state.
             self._apply_sort()
         if selected in self._cells:
             self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
 
-    def _put(self, cells: AgentCells, force: bool) -> bool:
+    def _moves_order(self, old: AgentCells | None, new: AgentCells, updated: set[str]) -> bool:
+        """Whether the row's place in the current sort may have changed: it is new, or
+        the value the sort reads (the sort column's cell; the attention sort's key) did."""
+        if self.sort_column is None:
+            return False
+        if old is None:
+            return True
+        if self.sort_column == "status":
+            return attention_key(old) != attention_key(new)
+        return self.sort_column in updated
+
+    def _put(self, cells: AgentCells, force: bool) -> set[str]:
         """Add the row of ``cells``, or update its cells whose text changed (all of them
-        with ``force``); True when anything was added or updated."""
+        with ``force``); the columns added or updated (none: nothing changed)."""
         old = self._cells.get(cells.name)
         if old is None:
             rendered = self.render_cells(cells)
             self.add_row(*(rendered[k] for k, _ in COLUMNS), key=cells.name)
             self._shown[cells.name] = rendered
-            return True
+            return {key for key, _ in COLUMNS}
         if old == cells and not force:
-            return False
+            return set()
         # Only the cells whose text changed: CPU figures move every tick, and a redraw per
         # unchanged cell was most of the dashboard's idle work.
         rendered = self.render_cells(cells)
@@ -307,7 +320,7 @@ class AgentsTable(DataTable[Text | str]):
             grows = width > self.columns[ColumnKey(key)].content_width
             self.set_cell(cells.name, key, value, grows=grows, force=force)
             shown[key] = value
-        return bool(updated)
+        return set(updated)
 
     def set_cell(
         self, name: str, key: str, value: Text | str, *, grows: bool, force: bool = False
