@@ -359,6 +359,12 @@ class BottleBackend(ABC):
         """A handle on the existing bottle of ``agent`` (raises ``BottleNotFound``), with
         the plan recorded at its launch as ``plan``; never prepares again."""
 
+    def handle(self, info: BottleInfo) -> Bottle:
+        """A handle on the bottle ``info`` describes, as this backend's listing just saw
+        it, with the plan recorded at its launch (as ``attach``). A backend whose listing
+        holds all a handle needs makes no call here; this default asks ``attach``."""
+        return self.attach(info.agent)
+
     @abstractmethod
     def start(self, agent: str) -> Bottle:
         """Start a stopped bottle again (its home survives) and return its handle, as

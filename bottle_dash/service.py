@@ -471,6 +471,8 @@ class AgentService:
             row = make_row(row.name, row.backend, row.spec, self.find_bottle(row.name, row.backend))
         backend = self.backend(row.backend)
         if row.state == RUNNING and row.egress != SIDECAR_DOWN:
+            if row.info is not None:  # as the listing saw it (smolmachines: no `machine ls`)
+                return backend.handle(row.info), ALREADY_RUNNING
             return backend.attach(row.name), ALREADY_RUNNING
         if row.state == RUNNING:
             # Running without its egress (fail closed): the backend's start brings the

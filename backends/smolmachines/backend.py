@@ -351,12 +351,13 @@ class SmolmachinesBackend(BottleBackend):
             return egress.UNSEALED
         return egress.SEALED if sidecar_running(record.labels[LABEL_AGENT]) else egress.SIDECAR_DOWN
 
-    def _handle(self, record: cli.MachineRecord, agent: str) -> SmolBottle:
-        """A handle with the plan (and so the guest env) of the agent's last launch."""
+    def _handle(self, machine: str, agent: str) -> SmolBottle:
+        """A handle on ``machine`` with the plan (and so the guest env) of the agent's
+        last launch."""
         plan = saved_plan(agent)
         bottle = SmolBottle(
             self.smolvm(),
-            record.name,
+            machine,
             agent,
             plan.env if plan else {},
             agent_uid=plan.uid if plan else GUEST_UID,
@@ -366,7 +367,12 @@ class SmolmachinesBackend(BottleBackend):
 
     def attach(self, agent: str) -> SmolBottle:
         """A handle on ``agent``'s machine, with the plan of its last launch."""
-        return self._handle(self._record(agent), agent)
+        return self._handle(self._record(agent).name, agent)
+
+    def handle(self, info: BottleInfo) -> SmolBottle:
+        """A handle on the machine ``list_bottles`` named in ``info``: no second
+        ``machine ls`` (a whole subprocess) for what the listing just said."""
+        return self._handle(info.bottle, info.agent)
 
     def start(self, agent: str) -> SmolBottle:
         """Start the stopped machine again (a running one is left as it is); its disk (the
@@ -394,7 +400,7 @@ class SmolmachinesBackend(BottleBackend):
             if align_account(bottle, user.uid, user.gid):
                 plan.uid, plan.gid, plan.uid_reason = user.uid, user.gid, user.reason
                 save_plan(plan)
-        return self._handle(record, agent)
+        return self._handle(record.name, agent)
 
     def stop(self, agent: str) -> None:
         """Stop the machine (the workload gets SIGTERM first); the disk is kept."""

@@ -282,6 +282,13 @@ def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
         4242,
     )
     assert info.created.startswith("2026-")
+    # A handle on what the listing saw asks smolvm nothing more (attach lists again).
+    monkeypatch.setattr(cli, "find_smolvm", lambda: S)
+    listings: list[int] = []
+    monkeypatch.setattr(backend, "_records", lambda: listings.append(1) or [])
+    handle = backend.handle(info)
+    assert (handle.name, handle.agent, listings) == ("bottle-a1", "a1", [])
+    assert handle.claude_argv([])[-1] == "claude"
 
 
 def test_clean_stderr_drops_wheel_note() -> None:
