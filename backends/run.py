@@ -35,6 +35,17 @@ def _debug(message: str, *args: object) -> None:
 _SECRET_KEY = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|CREDENTIAL)", re.I)
 
 
+def which(command: str) -> str | None:
+    """The path of ``command`` (a bare name) on ``$PATH``, as ``shutil.which`` finds it;
+    None when it is not there. Here so that ``ls`` does not import shutil, which loads
+    zlib, bz2 and lzma for its archive functions (``ls`` is run often)."""
+    for folder in os.get_exec_path():
+        candidate = os.path.join(folder or os.curdir, command)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def redact(argv: Sequence[str]) -> list[str]:
     """``argv`` with the values of secret-looking ``K=V`` items replaced by ``***``."""
     out: list[str] = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -68,8 +69,49 @@ class UsageError(Exception):
         self.fix = fix
 
 
+def _help_width() -> int:
+    """The width argparse's help would take (``shutil.get_terminal_size``'s columns, less
+    2), found without importing shutil: argparse makes a formatter on every
+    ``add_argument``, and shutil brings bz2 and lzma with it, a cost ``ls`` (run often)
+    need not pay."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stdout = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout else 0
+        except (ValueError, OSError):  # stdout closed, detached or not a terminal
+            columns = 0
+    return (columns or 80) - 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter with the width from ``_help_width``."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _help_width() if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _RawDescriptionHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``argparse.RawDescriptionHelpFormatter`` with the width from ``_help_width``."""
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors follow our ``error:`` + ``fix:`` shape."""
+    """argparse, but its errors follow our ``error:`` + ``fix:`` shape (and its help is
+    formatted by ``_HelpFormatter`` unless told otherwise)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(
@@ -111,7 +153,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             "  4 backend unavailable (doctor: a needed component is missing), 130 interrupted;\n"
             "  attach and exec exit with the status of what ran in the bottle."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config", type=Path, metavar="PATH", help="the config file to use (see below)"

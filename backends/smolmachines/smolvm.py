@@ -17,11 +17,11 @@ import json
 import math
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backends import run
 from backends.base import GUEST_HOME, GUEST_USER
 from backends.smolmachines import pty_resize
 
@@ -66,7 +66,7 @@ def find_smolvm() -> str | None:
     override = os.environ.get(ENV_OVERRIDE)
     if override:
         return override
-    on_path = shutil.which("smolvm")
+    on_path = run.which("smolvm")
     if on_path:
         return on_path
     try:

@@ -15,7 +15,8 @@ from loaded_modules import leaked, run_fresh
 
 #: Modules ``ls`` must not load: the UI, the sidecar's proxy, the SDK (listing reads the
 #: engine's socket directly), archives, the probes (the badge is read from their record),
-#: what only launching needs (placeholder secrets), and logging (only ``-v`` sets it up).
+#: what only launching needs (placeholder secrets), logging (only ``-v`` sets it up), and
+#: shutil with the archive modules it loads (argparse's help width and ``which`` do without).
 NOT_FOR_LS = (
     "logging",
     "secrets",
@@ -36,6 +37,9 @@ NOT_FOR_LS = (
     "backends.smolmachines.provision",
     "backends.egress.log",
     "tempfile",
+    "shutil",  # and with it zlib, bz2 and lzma
+    "bz2",
+    "lzma",
 )
 
 CODE = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import BackendUnavailable, CommandFailed
-from backends.run import foreground, redact, run
+from backends.run import foreground, redact, run, which
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,3 +93,19 @@ def test_run_captures_and_raises_with_check() -> None:
 
 def test_redact_hides_secret_values() -> None:
     assert redact(["-e", "API_KEY=s3cret", "PATH=/bin"]) == ["-e", "API_KEY=***", "PATH=/bin"]
+
+
+def test_which_finds_what_shutil_which_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, plain = tmp_path / "first", tmp_path / "second", tmp_path / "plain"
+    for folder in (first, second, plain):
+        folder.mkdir()
+    (first / "tool").mkdir()  # a folder of that name is no command
+    (plain / "tool").write_text("not executable")
+    (second / "tool").write_text("#!/bin/sh\n")
+    (second / "tool").chmod(0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join(map(str, (first, plain, second))))
+    assert which("tool") == shutil.which("tool") == str(second / "tool")
+    assert which("no-such-tool") is None
+    assert shutil.which("no-such-tool") is None
