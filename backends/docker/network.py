@@ -95,6 +95,8 @@ def create_network(
     except errors.APIError as exc:
         if POOLS_EXHAUSTED not in api_message(exc):
             raise
+    import ipaddress
+
     from docker.types import IPAMConfig, IPAMPool
 
     within = pool()
@@ -107,7 +109,10 @@ def create_network(
                 fix=NETWORK_FIX,
                 agent=agent,
             )
-        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)])
+        # The gateway the engine would pick (the first address), given explicitly so that
+        # `docker network inspect` shows it as it does for a network from a default pool.
+        gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)])
         try:
             created = api.create_network(
                 name,

@@ -64,6 +64,9 @@ def test_create_network_falls_back_to_a_free_subnet(monkeypatch: pytest.MonkeyPa
     ident = create_network(api, "bottle-a-net", {"k": "v"}, agent="a")
     assert ident == "id-10.213.0.32/28"
     assert [c.get("ipam") is None for c in api.calls] == [True, False, False]
+    # The gateway is named, as the engine names it for its own pools (inspect shows it).
+    [pool] = api.calls[-1]["ipam"]["Config"]
+    assert (pool["Subnet"], pool["Gateway"]) == ("10.213.0.32/28", "10.213.0.33")
     assert all(c["labels"] == {"k": "v"} and c["check_duplicate"] for c in api.calls)
 
 
