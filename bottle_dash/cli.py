@@ -22,6 +22,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -780,6 +781,9 @@ def run_dashboard(ctx: Context) -> int:
         ) from exc
     # Load the config first so a broken file is reported here, plainly, before the UI starts.
     ctx.config  # noqa: B018
+    # The console script runs commands with the garbage collector off (bottle_dash.__main__);
+    # the dashboard runs for hours and creates cycles (widgets, workers): collect them.
+    gc.enable()
     return int(run(config_path=ctx.config_path, no_tmux=ctx.args.no_tmux, theme=ctx.args.theme))
 
 

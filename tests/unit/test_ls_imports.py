@@ -77,3 +77,40 @@ def test_ls_json_imports_only_what_it_needs(tmp_path: Path) -> None:
     loaded = result["modules"]
     assert "backends.docker.backend" in loaded  # the docker backend was listed
     assert leaked(loaded, NOT_FOR_LS) == [], "ls --json imported more than it needs"
+
+
+GC_CODE = """
+import gc, json, sys, types
+from bottle_dash import cli
+from bottle_dash.__main__ import main
+
+seen = {}
+
+def ls(ctx):
+    seen["command"] = gc.isenabled()
+    return 0
+
+def run_dashboard(**kwargs):
+    seen["dashboard"] = gc.isenabled()
+    return 0
+
+cli.COMMANDS["ls"] = ls
+session = types.ModuleType("bottle_dash.session")
+session.run_dashboard = run_dashboard
+sys.modules["bottle_dash.session"] = session
+sys.argv = ["bottle-dash", "ls"]
+seen["ls status"] = main()
+sys.argv = ["bottle-dash"]
+seen["dashboard status"] = main()
+print(json.dumps(seen))
+"""
+
+
+def test_the_console_script_collects_garbage_only_in_the_dashboard(tmp_path: Path) -> None:
+    # A command is over in a moment (the collector would scan what its imports create for
+    # nothing); the dashboard runs for hours and must collect its cycles.
+    config = tmp_path / "config.toml"
+    config.write_text('[agents.a1]\nbackend = "docker"\n')
+    env = {"PATH": "/usr/bin:/bin", "BOTTLE_DASH_CONFIG": str(config), "HOME": str(tmp_path)}
+    seen = run_fresh(GC_CODE, env)
+    assert seen == {"command": False, "ls status": 0, "dashboard": True, "dashboard status": 0}
