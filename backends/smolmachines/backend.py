@@ -63,7 +63,7 @@ from backends.smolmachines.seal import (
     repair_sidecar,
     seal,
     seal_up,
-    sidecar_running,
+    sidecars_running,
     start_sidecar,
     stop_sidecar,
 )
@@ -322,7 +322,12 @@ class SmolmachinesBackend(BottleBackend):
     def list_bottles(self) -> list[BottleInfo]:
         """Every machine labelled by bottle-dash for this backend, from one ``machine ls``."""
         out = []
-        for r in self._mine():
+        mine = self._mine()
+        sealed = [
+            r.labels[LABEL_AGENT] for r in mine if r.labels.get(egress.SEALED_LABEL) == "true"
+        ]
+        running = sidecars_running(sealed)  # one listing for all, not an inspect each
+        for r in mine:
             created = datetime.fromtimestamp(r.created_at, UTC).isoformat() if r.created_at else ""
             out.append(
                 BottleInfo(
@@ -335,7 +340,7 @@ class SmolmachinesBackend(BottleBackend):
                     ident=r.name,
                     host_pid=r.pid if r.live else None,
                     labels=dict(r.labels),
-                    egress=self._egress_state(r),
+                    egress=self._egress_state(r, running),
                 )
             )
         return out
@@ -345,11 +350,12 @@ class SmolmachinesBackend(BottleBackend):
         return {"machine": asdict(self._record(agent))}
 
     @staticmethod
-    def _egress_state(record: cli.MachineRecord) -> str:
-        """Sealed with its sidecar running, ``sidecar down`` (fail closed), or unsealed."""
+    def _egress_state(record: cli.MachineRecord, running: set[str]) -> str:
+        """Sealed with its sidecar running (``running``: the agents whose sidecar runs),
+        ``sidecar down`` (fail closed), or unsealed."""
         if record.labels.get(egress.SEALED_LABEL) != "true":
             return egress.UNSEALED
-        return egress.SEALED if sidecar_running(record.labels[LABEL_AGENT]) else egress.SIDECAR_DOWN
+        return egress.SEALED if record.labels[LABEL_AGENT] in running else egress.SIDECAR_DOWN
 
     def _handle(self, machine: str, agent: str) -> SmolBottle:
         """A handle on ``machine`` with the plan (and so the guest env) of the agent's

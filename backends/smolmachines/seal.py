@@ -20,7 +20,9 @@ sidecar sits on it; the machine's ``/32`` keeps it off the gateway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack, suppress
 from typing import Any
 
@@ -112,15 +114,26 @@ def _filters(agent: str) -> dict[str, list[str]]:
 _ENGINE = Engine()
 
 
-def sidecar_running(agent: str) -> bool:
-    """Whether the agent's sidecar runs (one read-only inspect, no SDK client); False
-    when it is stopped, gone, or no engine answers: no egress, fail closed."""
+def sidecars_running(agents: Iterable[str]) -> set[str]:
+    """The agents among ``agents`` whose sidecar runs (not paused), from one read-only
+    listing by container name (no SDK client), not an inspect per machine on every
+    tick; a sidecar stopped, paused or gone, or no engine answering: not running (no
+    egress, fail closed)."""
+    names = {"/" + egress.sidecar_name(agent): agent for agent in agents}
+    if not names:
+        return set()
+    # The name filter is a regular expression matched anywhere in a name: anchored.
+    filters = {"name": [f"^{re.escape(name)}$" for name in names]}
     try:
-        info = _ENGINE.get(f"/containers/{egress.sidecar_name(agent)}/json")
-    except Exception:  # gone, or no engine: the bottle has no way out
-        return False
-    state = info.get("State") or {}
-    return bool(state.get("Running")) and not state.get("Paused")
+        rows = _ENGINE.get("/containers/json", {"all": "1", "filters": json.dumps(filters)})
+    except Exception:  # no engine: no machine has a way out
+        return set()
+    running: set[str] = set()
+    for row in rows if isinstance(rows, list) else []:
+        if row.get("State") != "running":
+            continue
+        running.update(names[n] for n in row.get("Names") or [] if n in names)
+    return running
 
 
 def start_sidecar(agent: str) -> None:
