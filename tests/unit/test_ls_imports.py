@@ -40,6 +40,8 @@ NOT_FOR_LS = (
     "shutil",  # and with it zlib, bz2 and lzma
     "bz2",
     "lzma",
+    "socket",  # the engine's GET uses its C core, _socket
+    "array",
 )
 
 CODE = """
