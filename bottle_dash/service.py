@@ -51,7 +51,7 @@ from backends.images.reference import is_local_path
 from backends.paths import agent_state_dir
 from backends.plan import check_name
 from backends.probes import record
-from backends.probes.base import Result
+from backends.probes.result import Result
 from backends.run import run
 from bottle_dash.config import Config
 from bottle_dash.status import Status

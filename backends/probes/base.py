@@ -10,39 +10,42 @@ and talk only to the bottle's own sidecar, its own network's gateway and names u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Bottle, BottlePlan, Completed
+from backends.probes.result import (
+    CREDENTIAL,
+    FAIL,
+    GROUPS,
+    HOST,
+    NETWORK,
+    NOT_APPLICABLE,
+    OUTCOMES,
+    PASS,
+    Result,
+)
 
-PASS = "pass"
-FAIL = "fail"
-NOT_APPLICABLE = "n/a"
-OUTCOMES = (PASS, FAIL, NOT_APPLICABLE)
-
-#: Probe groups, in the order the suite runs and reports them.
-HOST = "host"
-CREDENTIAL = "credential"
-NETWORK = "network"
-GROUPS = (HOST, CREDENTIAL, NETWORK)
-
-
-@dataclass(frozen=True)
-class Result:
-    """One probe's verdict on one bottle; ``fix`` is set on a failure."""
-
-    probe: str
-    group: str
-    outcome: str
-    evidence: str
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Result:
-        return cls(**{k: str(data.get(k, "")) for k in cls.__dataclass_fields__})
+# The verdict's names, here too: each probe module imports its vocabulary from one place.
+__all__ = [
+    "CREDENTIAL",
+    "FAIL",
+    "GROUPS",
+    "HOST",
+    "NETWORK",
+    "NOT_APPLICABLE",
+    "OUTCOMES",
+    "PASS",
+    "Check",
+    "Probe",
+    "Result",
+    "Target",
+    "clip",
+    "egress_of",
+    "egress_value",
+    "sealed",
+    "verdict",
+]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import paths
-from backends.probes.base import FAIL, Result
+from backends.probes.result import FAIL, Result
 
 SEAL_FILE = "seal.json"
 

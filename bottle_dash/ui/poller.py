@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.base import RUNNING, BackendError, Problem
-from backends.probes.base import Result
+from backends.probes.result import Result
 from backends.status_file import HookReading, read_status
 from bottle_dash.config import Config, ConfigError
 from bottle_dash.service import AgentRow, AgentService
