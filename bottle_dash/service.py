@@ -321,23 +321,26 @@ class AgentService:
 
     # ------------------------------------------------------------------ listing
 
+    def _remembered(self, name: str, in_use: set[str]) -> bool:
+        """Whether backend ``name`` may answer from its last listing (no agent uses it)."""
+        return name not in in_use and self.idle_backend_every > 0
+
     def _due(self, name: str, in_use: set[str]) -> bool:
         """Whether ``_list`` asks the backend itself (else it answers from memory)."""
-        if name in in_use or self.idle_backend_every <= 0:
+        if not self._remembered(name, in_use):
             return True
         at = self._listed.get(name, (float("-inf"), []))[0]
         return time.monotonic() - at >= self.idle_backend_every
 
     def _list(self, name: str, in_use: set[str]) -> list[BottleInfo]:
         """``list_bottles`` of ``name``; an unused backend answers from a recent listing."""
-        if name in in_use or self.idle_backend_every <= 0:
-            return self.backend(name).list_bottles()
+        if not self._due(name, in_use):
+            return self._listed[name][1]
         now = time.monotonic()
-        at, last = self._listed.get(name, (float("-inf"), []))
-        if now - at >= self.idle_backend_every:
-            last = self.backend(name).list_bottles()  # raises: the problem shows each time
-            self._listed[name] = (now, last)
-        return last
+        listed = self.backend(name).list_bottles()  # raises: the problem shows each time
+        if self._remembered(name, in_use):
+            self._listed[name] = (now, listed)
+        return listed
 
     def _list_all(self, in_use: set[str]) -> dict[str, list[BottleInfo] | BackendError]:
         """Every backend's listing (or why it failed), by name in ``backend_names`` order.
