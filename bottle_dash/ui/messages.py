@@ -85,10 +85,12 @@ class EgressLoaded(Message):
 
 @dataclass
 class RunInForeground(Message):
-    """Without tmux: hand the terminal to ``argv`` (claude) until it exits."""
+    """Without tmux: hand the terminal to ``argv`` (claude) until it exits; the handler
+    then reports ``action`` done (or failed) for ``agent``."""
 
     agent: str
     argv: list[str]
+    action: str = "attach"
 
 
 @dataclass

@@ -389,7 +389,10 @@ async def test_without_tmux_a_missing_exec_binary_is_an_error_not_a_crash(
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await press_on(pilot, dash, "alpha", "enter")
-        await settle(pilot)
+        # The error reaches the status line a message hop after the worker ends: wait for it.
+        await until(
+            pilot, lambda: "alpha: attach failed: command not found" in screen_text(pilot.app)
+        )
         assert pilot.app.is_running
         text = screen_text(pilot.app)
         assert "alpha: attach failed: command not found: fake-exec" in text

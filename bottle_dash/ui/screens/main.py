@@ -467,9 +467,11 @@ class MainScreen(Screen[None]):
         outcome = body(progress)  # raising: on_worker_state_changed shows it on the agent
         pane_id = ""
         if isinstance(outcome, Attached) and outcome.how == "foreground":
-            self.post_message(RunInForeground(row.name, outcome.argv))
-            detail = "claude ran in the foreground"
-        elif isinstance(outcome, Attached):
+            # Its ActionDone comes from the foreground run, once claude exited or failed to
+            # start: one posted here too could land after that one's error and hide it.
+            self.post_message(RunInForeground(row.name, outcome.argv, action))
+            return
+        if isinstance(outcome, Attached):
             detail = f"pane {outcome.pane_id} {outcome.how}"
             if outcome.up == ALREADY_RUNNING:
                 pane_id = outcome.pane_id or ""  # the bottle was left as it was
@@ -537,7 +539,10 @@ class MainScreen(Screen[None]):
                 # Headless (tests) and Windows cannot suspend: run it without the handover.
                 self.ctx.run_foreground(message.argv)
         except BackendError as exc:  # a missing exec binary: said on the agent, no crash
-            self.post_message(ActionDone(message.agent, "attach", error=describe(exc)))
+            self.post_message(ActionDone(message.agent, message.action, error=describe(exc)))
+            return
+        done = "claude ran in the foreground"
+        self.post_message(ActionDone(message.agent, message.action, detail=done))
 
     # ------------------------------------------------------------------ worker errors
 
