@@ -12,11 +12,11 @@ dashboard call ``use_config`` once they know which file they read. Without that 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from backends.base import BackendError
+from backends.digest import sha256_hex
 
 LABEL_OWNER = "bottle-dash.owner"
 
@@ -31,7 +31,7 @@ def use_config(path: str | Path | None) -> None:
 
 def current() -> str:
     """The owner label value of this process: ``uid<uid>:<config digest>``."""
-    ident = hashlib.sha256(_config.encode()).hexdigest()[:12] if _config else "none"
+    ident = sha256_hex(_config)[:12] if _config else "none"
     return f"uid{os.getuid()}:{ident}"
 
 

@@ -12,7 +12,6 @@ with its ``pip install`` fix, never an ImportError in the middle of the dashboar
 from __future__ import annotations
 
 import _socket
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError, BackendUnavailable
+from backends.digest import sha256_hex
 
 
 class _StandIns:
@@ -147,7 +147,7 @@ def docker_context() -> tuple[str, str] | None:
             return None
     if not name or name == "default":
         return None
-    digest = hashlib.sha256(name.encode()).hexdigest()
+    digest = sha256_hex(name)
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
         host = meta["Endpoints"]["docker"]["Host"]

@@ -43,6 +43,8 @@ NOT_FOR_LS = (
     "lzma",
     "socket",  # the engine's GET uses its C core, _socket
     "array",
+    "hashlib",  # OpenSSL: the owner digest comes from backends.digest
+    "_hashlib",
 )
 
 CODE = """
