@@ -12,7 +12,6 @@ with its ``pip install`` fix, never an ImportError in the middle of the dashboar
 from __future__ import annotations
 
 import _socket
-import importlib.util
 import json
 import os
 import threading
@@ -93,6 +92,8 @@ errors = _Errors()
 
 def sdk_import_error() -> str | None:
     """Why the SDK cannot be imported, or None (found without importing it)."""
+    import importlib.util  # here: only preflight asks, never listing
+
     for module in ("docker", "requests"):
         try:
             if importlib.util.find_spec(module) is None:

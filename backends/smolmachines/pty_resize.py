@@ -85,8 +85,8 @@ def parse_args(argv: Sequence[str]) -> tuple[str, list[str]]:
     return args[0], args[2:]
 
 
-#: Every exec into the guest runs with no_new_privs (``smolvm.user_switch`` puts it before
-#: the agent's commands too).
+#: Every exec into the guest runs with no_new_privs (``smolvm.user_switch`` puts the same
+#: ``smolvm.NO_NEW_PRIVS`` before the agent's commands too).
 NO_NEW_PRIVS: tuple[str, ...] = ("setpriv", "--no-new-privs", "--")
 
 

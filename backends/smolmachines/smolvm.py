@@ -12,7 +12,6 @@ Nothing here runs a command; ``backends.run`` does, elsewhere.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -23,7 +22,6 @@ from pathlib import Path
 
 from backends import run
 from backends.base import GUEST_HOME, GUEST_USER
-from backends.smolmachines import pty_resize
 
 #: Path of the smolvm binary to use, overriding PATH and the wheel (tests point it at
 #: the stand-in in tests/fakes).
@@ -69,6 +67,8 @@ def find_smolvm() -> str | None:
     on_path = run.which("smolvm")
     if on_path:
         return on_path
+    import importlib.util  # here: with smolvm on PATH, listing never needs it
+
     try:
         spec = importlib.util.find_spec("smol")
     except (ImportError, ValueError):
@@ -222,7 +222,8 @@ ROOT_AGENT_SWITCH: tuple[str, ...] = (
 #: Put before every other exec: no_new_privs is inherited by everything the exec starts
 #: and survives ``runuser``'s switch, so no setuid or file-capability binary in the guest
 #: can raise the privileges of an agent's process (docker's ``no-new-privileges``).
-NO_NEW_PRIVS: tuple[str, ...] = pty_resize.NO_NEW_PRIVS
+#: pty_resize.py (run by path, so it imports nothing of ours) holds the same tuple.
+NO_NEW_PRIVS: tuple[str, ...] = ("setpriv", "--no-new-privs", "--")
 
 
 def user_switch(user: str, agent_uid: int | None = None) -> list[str]:
@@ -258,10 +259,13 @@ def exec_argv(
     return [*out, "--", *user_switch(user, agent_uid), *argv]
 
 
-# The side channel lives in pty_resize.py (stdlib only, run by path); re-exported here
-# so that every argv the backend knows is importable from one module.
-side_channel_script = pty_resize.side_channel_script
-side_channel_argv = pty_resize.side_channel_argv
+def side_channel_argv(smolvm: str, machine: str, cols: int, rows: int) -> list[str]:
+    """The argv of one resize side-channel call (``pty_resize.side_channel_argv``): the
+    side channel lives in pty_resize.py (stdlib only, run by path), imported only here
+    because it loads termios and signal handling that listing machines does not need."""
+    from backends.smolmachines import pty_resize
+
+    return pty_resize.side_channel_argv(smolvm, machine, cols, rows)
 
 
 # --------------------------------------------------------------------------- listing

@@ -45,6 +45,9 @@ NOT_FOR_LS = (
     "array",
     "hashlib",  # OpenSSL: the owner digest comes from backends.digest
     "_hashlib",
+    "backends.smolmachines.pty_resize",  # resizing a pane's PTY: termios, struct, signals
+    "termios",
+    "struct",
 )
 
 CODE = """

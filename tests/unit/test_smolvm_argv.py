@@ -15,7 +15,7 @@ from backends import ownership, paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
 from backends.claude import GUEST_STATUS_DIR, HAS_CONVERSATION, resume_fallback, status_settings_arg
 from backends.egress.spec import EgressSpec
-from backends.smolmachines import images
+from backends.smolmachines import images, pty_resize
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.backend import SmolmachinesBackend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
@@ -200,6 +200,8 @@ def test_resume_fallback_keeps_wrapper_and_uid_switch() -> None:
 
 def test_side_channel_argv() -> None:
     argv = cli.side_channel_argv(S, "m", 120, 40)
+    assert argv == pty_resize.side_channel_argv(S, "m", 120, 40)
+    assert cli.NO_NEW_PRIVS == pty_resize.NO_NEW_PRIVS  # one rule for every exec
     assert argv[:10] == [
         S, "machine", "exec", "--name", "m", "--", "setpriv", "--no-new-privs", "--", "sh"
     ]  # fmt: skip
