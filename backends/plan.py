@@ -26,7 +26,6 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
-from backends.owner import agent_user
 
 
 def _where(agent: AgentSpec) -> str:
@@ -108,6 +107,8 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     """Check ``agent``, write its prompt file (mode 0600) and return its plan on
     ``backend``; ``own`` sets the backend's own fields (``cpus``, ``memory``, ``pids``,
     ``network``, ``home_volume``, ``extra``). Talks to no engine."""
+    from backends.owner import agent_user  # here: listing (`ls`) only checks names
+
     check_name(agent)
     workspace = resolve_workspace(agent)
     skills = resolve_skills(agent)

@@ -24,7 +24,7 @@ import urllib.parse
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backends import ownership, paths
 from backends.base import (
@@ -49,9 +49,6 @@ from backends.base import (
     bottle_name,
 )
 from backends.claude import GUEST_STATUS_DIR
-from backends.docker import hardening
-from backends.docker.accounts import restore_accounts, user_ids, write_accounts
-from backends.docker.bottle import DockerBottle
 from backends.docker.engine import (
     SDK_FIX,
     Engine,
@@ -61,19 +58,12 @@ from backends.docker.engine import (
     errors,
     sdk_import_error,
 )
-from backends.docker.plan import (
-    CAP_DROP,
-    HOME_MOUNT,
-    IMAGE_FIX,
-    KEEPALIVE,
-    LABEL_HOME_MOUNT,
-    SECURITY_OPT,
-    STOP_TIMEOUT,
-    TMPFS,
-    prepare_plan,
-)
 from backends.egress import plan as egress
-from backends.owner import agent_user
+
+if TYPE_CHECKING:
+    # The rest is imported where used: listing (`ls`) needs the engine alone, not the
+    # plan, accounts, bottle handles, hardening notes, provisioning or the sidecar.
+    from backends.docker.bottle import DockerBottle
 
 
 def _iso(created: Any) -> str:
@@ -216,8 +206,10 @@ class DockerBackend(BottleBackend):
 
     def hardening(self) -> list[Problem]:
         """User namespace and disk budget of this engine (``hardening.notes``)."""
+        from backends.docker.hardening import notes
+
         info = self._info()
-        return hardening.notes(info) if info is not None else []
+        return notes(info) if info is not None else []
 
     # ------------------------------------------------------------------ prepare
 
@@ -225,6 +217,9 @@ class DockerBackend(BottleBackend):
         """Resolve the plan of ``agent`` and write its prompt file (mode 0600); see
         ``backends.docker.plan.prepare_plan`` for the defaults it fills in. The plan also
         records what this engine gives of the hardening (``extra["engine"]``)."""
+        from backends.docker import hardening
+        from backends.docker.plan import prepare_plan
+
         plan = prepare_plan(agent, self.name)
         info = self._info()
         plan.extra["engine"] = (
@@ -249,8 +244,9 @@ class DockerBackend(BottleBackend):
         in reverse order, and raises ``LaunchError``/``ProvisionError`` naming the agent
         and the step. The plan is then recorded as ``plan.json`` in the agent's state dir.
         """
-        # Here, not at the top: `ls` needs neither the sidecar nor provisioning (tarfile).
         from backends.docker import sidecar
+        from backends.docker.accounts import write_accounts
+        from backends.docker.plan import IMAGE_FIX
         from backends.docker.provision import provision
 
         with self.engine.translating() as api:
@@ -313,6 +309,7 @@ class DockerBackend(BottleBackend):
     ) -> DockerBottle:
         """``launch`` of a bottle that exists: nothing when it runs, else start + provision."""
         from backends.docker import sidecar
+        from backends.docker.accounts import restore_accounts, user_ids
         from backends.docker.provision import provision
 
         labels = (info.get("Config") or {}).get("Labels") or {}
@@ -379,6 +376,9 @@ class DockerBackend(BottleBackend):
         workspace's owner (a bottle made before bottles ran as the owner, or a workspace
         that changed hands since): it could not write there, or would leave files owned by
         the wrong uid. The fix recreates the container; its home volume is kept."""
+        from backends.docker.accounts import user_ids
+        from backends.owner import agent_user
+
         source = next(
             (
                 str(m.get("Source"))
@@ -410,13 +410,15 @@ class DockerBackend(BottleBackend):
 
     def _network(self, api: Any, plan: BottlePlan, undo: ExitStack) -> None:
         """The unsealed bottle's ordinary network (a sealed one's comes with its sidecar)."""
-        from backends.docker import sidecar  # launch and lifecycle only, not `ls`
+        from backends.docker import sidecar
 
         assert plan.network
         sidecar.ensure_network(api, plan, plan.network, undo, sealed=False)
 
     def _volume(self, api: Any, plan: BottlePlan, undo: ExitStack) -> str:
         """Create the home volume unless it exists; returns where to mount it."""
+        from backends.docker.plan import HOME_MOUNT, LABEL_HOME_MOUNT
+
         assert plan.home_volume
         try:
             info = api.inspect_volume(plan.home_volume)
@@ -436,6 +438,8 @@ class DockerBackend(BottleBackend):
 
     def _create(self, api: Any, plan: BottlePlan, home_mount: str) -> str:
         from docker.types import Mount
+
+        from backends.docker.plan import CAP_DROP, KEEPALIVE, SECURITY_OPT, STOP_TIMEOUT, TMPFS
 
         mounts = [
             Mount(target=home_mount, source=plan.home_volume, type="volume"),
@@ -596,6 +600,8 @@ class DockerBackend(BottleBackend):
     ) -> DockerBottle:
         """A handle carrying ``plan`` (the recorded one): its env goes on every exec;
         ``ids`` are the agent's uid and gid in the bottle."""
+        from backends.docker.bottle import DockerBottle
+
         env = plan.env if plan else {}
         bottle = DockerBottle(self.engine, agent, env=env, running=running, ids=ids)
         bottle.plan = plan
@@ -604,6 +610,8 @@ class DockerBackend(BottleBackend):
     def attach(self, agent: str) -> DockerBottle:
         """A handle on the container of ``agent`` (running or not: see ``.running``)
         with the plan recorded at its launch."""
+        from backends.docker.accounts import user_ids
+
         info = self._ours(agent)
         state = info.get("State") or {}
         running = bool(state.get("Running")) and not state.get("Paused")
@@ -614,7 +622,8 @@ class DockerBackend(BottleBackend):
         ``~/.claude``) is still there. A sealed bottle's sidecar, stopped or removed, is
         brought up first (also for a running bottle: ``up`` repairs a dead sidecar this
         way). Returns its handle, as ``attach`` would."""
-        from backends.docker import sidecar  # launch and lifecycle only, not `ls`
+        from backends.docker import sidecar
+        from backends.docker.accounts import restore_accounts, user_ids
 
         info = self._ours(agent)
         self._check_user(info, agent)
@@ -640,7 +649,8 @@ class DockerBackend(BottleBackend):
 
     def stop(self, agent: str) -> None:
         """Stop the bottle of ``agent`` (SIGTERM, then SIGKILL after 5 s)."""
-        from backends.docker import sidecar  # launch and lifecycle only, not `ls`
+        from backends.docker import sidecar
+        from backends.docker.plan import STOP_TIMEOUT
 
         info = self._ours(agent)
         with self.engine.translating() as api:

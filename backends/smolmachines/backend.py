@@ -48,15 +48,11 @@ from backends.base import (
     _no_progress,
 )
 from backends.claude import GUEST_STATUS_DIR
-from backends.docker.plan import git_read_only
 from backends.egress import plan as egress
 from backends.egress.policy import CA_CERT_FILE
-from backends.owner import agent_user
 from backends.paths import save_plan, saved_plan
 from backends.plan import check_name, shared_plan
 from backends.smolmachines import smolvm as cli
-from backends.smolmachines.bottle import SmolBottle
-from backends.smolmachines.preflight import COMPONENT, host_problems, kvm_state, read_text
 from backends.smolmachines.seal import (
     AT_UP,
     remove_sidecar,
@@ -69,8 +65,10 @@ from backends.smolmachines.seal import (
 )
 
 if TYPE_CHECKING:
-    # Imported where used: listing (`ls`) needs neither images nor provisioning.
+    # The rest is imported where used: listing (`ls`) needs neither bottle handles,
+    # images, provisioning nor the host checks of preflight.
     from backends.smolmachines import images
+    from backends.smolmachines.bottle import SmolBottle
 
 NAME = "smolmachines"
 #: Workspace paths mounted read-only over the workspace (``-v HOST:GUEST:ro``): a hook
@@ -151,7 +149,9 @@ class SmolmachinesBackend(BottleBackend):
 
     def preflight(self) -> list[Problem]:
         """The CLI and its version, and whether microVMs can boot on this host."""
-        import platform  # here: `ls` does not need it
+        import platform
+
+        from backends.smolmachines.preflight import COMPONENT, host_problems, kvm_state, read_text
 
         path = cli.find_smolvm()
         if path is None:
@@ -177,6 +177,7 @@ class SmolmachinesBackend(BottleBackend):
         """Resolve the plan (checked like every backend's: ``backends.plan.shared_plan``)
         with its image source, and write the prompt file (0600) under the agent's state
         dir. Touches neither smolvm nor Docker."""
+        from backends.docker.plan import git_read_only
         from backends.smolmachines import images
 
         check_name(agent)  # before the image: a bad name is the first thing to say
@@ -243,6 +244,7 @@ class SmolmachinesBackend(BottleBackend):
         """Create, start and provision; on any failure delete the machine and raise
         ``LaunchError`` (``ProvisionError`` when provisioning failed)."""
         from backends.smolmachines import images
+        from backends.smolmachines.bottle import SmolBottle
         from backends.smolmachines.provision import provision
 
         smolvm = self.smolvm()
@@ -360,6 +362,8 @@ class SmolmachinesBackend(BottleBackend):
     def _handle(self, machine: str, agent: str) -> SmolBottle:
         """A handle on ``machine`` with the plan (and so the guest env) of the agent's
         last launch."""
+        from backends.smolmachines.bottle import SmolBottle
+
         plan = saved_plan(agent)
         bottle = SmolBottle(
             self.smolvm(),
@@ -399,6 +403,8 @@ class SmolmachinesBackend(BottleBackend):
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
         plan = saved_plan(agent)
         if plan is not None and plan.workspace and Path(plan.workspace).is_dir():
+            from backends.owner import agent_user
+            from backends.smolmachines.bottle import SmolBottle
             from backends.smolmachines.provision import align_account
 
             user = agent_user(plan.workspace)

@@ -28,9 +28,10 @@ from typing import Any
 
 from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, BottlePlan, LaunchError, ProgressFn
 from backends.docker.engine import Engine, api_message, errors
-from backends.docker.network import create_network
-from backends.docker.plan import seal_plan
 from backends.egress import plan as egress
+
+# The docker network and plan modules are imported where used: listing (`ls`) reads
+# only which sidecars run.
 
 #: Said in ``plan`` until ``up`` learns the sidecar's address.
 AT_UP = "<sidecar address>/32"
@@ -38,6 +39,8 @@ AT_UP = "<sidecar address>/32"
 
 def seal(plan: BottlePlan, agent: AgentSpec) -> None:
     """Add the egress part to a smolmachines ``plan`` (sealed unless configured not)."""
+    from backends.docker.plan import seal_plan
+
     seal_plan(plan, agent)
     if egress.is_sealed(plan):
         plan.extra["egress"]["allow_cidr"] = AT_UP
@@ -56,6 +59,8 @@ def _quietly(fn: Any, *args: Any) -> None:
 def ensure_relay_network(api: Any, plan: BottlePlan, undo: ExitStack) -> None:
     """Create the sidecar's network the machine reaches it on: internal, with the host's
     gateway address (see the module's docstring); refuse one made without it."""
+    from backends.docker.network import create_network
+
     name = plan.extra["egress"]["networks"]["internal"]
     try:
         info = api.inspect_network(name)

@@ -48,6 +48,17 @@ NOT_FOR_LS = (
     "backends.smolmachines.pty_resize",  # resizing a pane's PTY: termios, struct, signals
     "termios",
     "struct",
+    # what launching, attaching and preflight need: listing reads the engine (or machine
+    # ls) and the labels alone
+    "backends.docker.accounts",
+    "backends.docker.argv",
+    "backends.docker.bottle",
+    "backends.docker.hardening",
+    "backends.docker.network",
+    "backends.docker.plan",
+    "backends.owner",
+    "backends.smolmachines.bottle",
+    "backends.smolmachines.preflight",
 )
 
 CODE = """
