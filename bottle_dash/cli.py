@@ -40,11 +40,11 @@ from backends.base import (
     Problem,
     is_slug,
 )
-from backends.egress.plan import describe as egress_describe
-from backends.run import foreground
 from bottle_dash import config as configmod
 from bottle_dash.config import Config, ConfigError
 
+# A command imports what only it needs in its own body: `ls` is run often, and its start
+# is mostly imports.
 if TYPE_CHECKING:
     from bottle_dash.service import AgentRow, AgentService
     from bottle_dash.tmux import PaneInfo
@@ -543,6 +543,8 @@ def cmd_doctor(ctx: Context) -> int:
 
 
 def cmd_plan(ctx: Context) -> int:
+    from backends.egress.plan import describe as egress_describe
+
     the_plan = ctx.service.plan(ctx.spec(ctx.args.name))
     if ctx.args.json:
         _say(the_plan.to_json())
@@ -669,6 +671,8 @@ def cmd_ls(ctx: Context) -> int:
 
 
 def cmd_attach(ctx: Context) -> int:
+    from backends.run import foreground
+
     row = ctx.target(ctx.args.name)
     if row.state != RUNNING:
         verb = "launching" if row.spec is not None else "starting"
@@ -678,6 +682,8 @@ def cmd_attach(ctx: Context) -> int:
 
 
 def cmd_exec(ctx: Context) -> int:
+    from backends.run import foreground
+
     cmd = list(ctx.args.cmd)
     if not cmd:
         raise UsageError(
