@@ -15,15 +15,17 @@ This module imports nothing from Textual, libtmux or ``bottle_dash``: the depend
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from backends.egress.spec import EgressSpec
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 VERSION = "0.1.0"
 
@@ -107,9 +109,19 @@ class CommandFailed(BackendError):
 
 # --------------------------------------------------------------------------- values
 
+# The values every command handles are NamedTuples, not dataclasses: on Python 3.11
+# `import dataclasses` costs ~15 ms and each frozen dataclass ~1 ms more at import (its
+# methods are compiled from source), which every short command such as `ls` pays.
 
-@dataclass(frozen=True)
-class Problem:
+#: An agent's backend and image when neither the agent nor ``[defaults]`` names one.
+DEFAULT_BACKEND = "docker"
+DEFAULT_IMAGE = "bottle-dash-agent:latest"
+
+#: The default of a mapping field: empty, shared and read-only.
+NO_ENTRIES: Mapping[str, str] = MappingProxyType({})
+
+
+class Problem(NamedTuple):
     """Something a backend (or tmux) needs that is missing, with the exact fix."""
 
     component: str
@@ -121,8 +133,7 @@ class Problem:
         return f"{self.component}: {self.what}\n  fix: {self.fix}"
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(NamedTuple):
     """The outcome of one command run in a bottle or on the host."""
 
     argv: tuple[str, ...]
@@ -135,8 +146,7 @@ class Completed:
         return self.returncode == 0
 
 
-@dataclass(frozen=True)
-class AgentSpec:
+class AgentSpec(NamedTuple):
     """One agent as the config file defines it, already validated.
 
     ``memory`` is in bytes; ``skills`` are host directories; ``source`` is the config
@@ -144,70 +154,21 @@ class AgentSpec:
     """
 
     name: str
-    backend: str = "docker"
-    image: str = "bottle-dash-agent:latest"
+    backend: str = DEFAULT_BACKEND
+    image: str = DEFAULT_IMAGE
     workspace: Path | None = None
     prompt: str = ""
     skills: tuple[Path, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = NO_ENTRIES
     claude_args: tuple[str, ...] = ()
     cpus: float | None = None
     memory: int | None = None
     pids: int | None = None
     source: Path | None = None
-    egress: EgressSpec = field(default_factory=EgressSpec)
+    egress: EgressSpec = EgressSpec()
 
 
-@dataclass
-class BottlePlan:
-    """Everything a launch will do, resolved up front; printable as a dry run."""
-
-    agent: str
-    backend: str
-    bottle: str
-    image: str
-    labels: dict[str, str]
-    env: dict[str, str]
-    workspace: str | None
-    prompt_host: str
-    prompt_guest: str
-    prompt_nonempty: bool
-    skills: list[tuple[str, str]]
-    claude_args: list[str]
-    cpus: float | None = None
-    memory: int | None = None
-    pids: int | None = None
-    network: str | None = None
-    home_volume: str | None = None
-    user: str = GUEST_USER
-    #: The uid:gid the agent runs as (``backends.owner``: the workspace's owner) and why;
-    #: anything mounted into the bottle for the agent to write must be writable by them.
-    uid: int = GUEST_UID
-    gid: int = GUEST_UID
-    uid_reason: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: Host directory mounted at ``claude.GUEST_STATUS_DIR`` for the status hooks (None in
-    #: plans recorded before status existed: such bottles have the pane title only).
-    status_dir: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["skills"] = [{"source": s, "dest": d} for s, d in self.skills]
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BottlePlan:
-        data = dict(data)
-        data["skills"] = [(s["source"], s["dest"]) for s in data.get("skills", [])]
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass(frozen=True)
-class BottleInfo:
+class BottleInfo(NamedTuple):
     """One bottle as a backend's listing sees it (from one cheap call)."""
 
     agent: str
@@ -220,13 +181,13 @@ class BottleInfo:
     ident: str = ""
     #: Host process whose tree carries the bottle's CPU and memory, when known cheaply.
     host_pid: int | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = NO_ENTRIES
     #: Sealed egress: "sealed" (sidecar running), "sidecar down" (no egress: fail
     #: closed), "unsealed" (configured without egress control), "" (not known).
     egress: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._asdict()
         data["labels"] = dict(self.labels)
         return data
 

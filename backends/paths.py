@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backends.base import BottlePlan
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 #: The agent's prompt as its last ``prepare`` wrote it (mode 0600), copied into the bottle.
 PROMPT_FILE = "prompt.md"
@@ -113,6 +115,8 @@ def save_plan(plan: BottlePlan) -> None:
 def saved_plan(agent: str) -> BottlePlan | None:
     """The plan recorded by ``agent``'s last launch; None when there is none, or it cannot
     be read back as a plan."""
+    from backends.bottle_plan import BottlePlan  # launch and attach need it, `ls` does not
+
     try:
         return BottlePlan.from_dict(json.loads(plan_file(agent).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError):

@@ -9,14 +9,13 @@ file, makes its status directory and fills the fields both backends have; a back
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import paths
 from backends.base import (
     GUEST_PROMPT,
     GUEST_USER,
     AgentSpec,
-    BottlePlan,
     LaunchError,
     ProvisionError,
     bottle_labels,
@@ -26,6 +25,9 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 
 def _where(agent: AgentSpec) -> str:
@@ -116,6 +118,8 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     user = agent_user(workspace)  # the agent runs as its workspace's owner
     prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
+    from backends.bottle_plan import BottlePlan  # launching needs it, `ls` does not
+
     return BottlePlan(
         agent=agent.name,
         backend=backend,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from backends.base import (
+    DEFAULT_IMAGE,
     GUEST_USER,
     NOT_CREATED,
     RUNNING,
@@ -58,7 +59,7 @@ EXIT_CONFIG = 3
 EXIT_UNAVAILABLE = 4
 EXIT_INTERRUPTED = 130
 
-DEFAULT_IMAGE_TAG = AgentSpec.image
+DEFAULT_IMAGE_TAG = DEFAULT_IMAGE
 
 
 class UsageError(Exception):
@@ -473,7 +474,7 @@ def cmd_init(ctx: Context) -> int:
     _say(f"wrote a starter config with agent {name} (workspace {workspace})", sys.stderr)
     from backends.images.agent import image_state
 
-    image = AgentSpec.image
+    image = DEFAULT_IMAGE
     state = image_state(image)
     missing = not state.exists and not state.error and not a.no_build
     if missing and (a.build or _ask(f"the agent image {image} is not built; build it now? [Y/n] ")):

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import ownership, registry
-from backends.base import SLUG_MAX, AgentSpec, is_slug, sidecar_collision
+from backends.base import DEFAULT_IMAGE, SLUG_MAX, AgentSpec, is_slug, sidecar_collision
 from backends.egress.policy import parse_rule
 from backends.egress.spec import EgressSpec
 from backends.images.reference import image_problem
@@ -367,14 +367,14 @@ def _validate(
             + f"; valid backends: {', '.join(valid)}",
             f"set backend to one of: {', '.join(repr(v) for v in valid)}",
         )
-    image = check("image").string(merged.get("image", AgentSpec.image))
+    image = check("image").string(merged.get("image", DEFAULT_IMAGE))
     if not image.strip():
         raise check("image").error("is empty", 'set an image tag, e.g. "bottle-dash-agent:latest"')
     problem = image_problem(image, backend)
     if problem:
         paths = " or a path (/…, ./…, ….tar, ….smolmachine)" if backend == "smolmachines" else ""
         raise check("image").error(
-            problem, f'set an image reference{paths}, e.g. image = "{AgentSpec.image}"'
+            problem, f'set an image reference{paths}, e.g. image = "{DEFAULT_IMAGE}"'
         )
 
     workspace = None
@@ -816,7 +816,7 @@ def first_agent_values(
     """What a new agent starts with (the dashboard's ``n`` form, ``bottle-dash init``): the
     default image and, while no agent is defined, a name and a workspace from the
     directory the operator started in."""
-    values = {"image": str(defaults.get("image") or AgentSpec.image)}
+    values = {"image": str(defaults.get("image") or DEFAULT_IMAGE)}
     if start_dir is not None and not agents:
         values["name"] = _slugify(start_dir.name)
         values["workspace"] = str(start_dir)

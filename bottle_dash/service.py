@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from backends import registry, workspace
 from backends.base import (
+    DEFAULT_BACKEND,
+    DEFAULT_IMAGE,
     GUEST_USER,
     NOT_CREATED,
     RUNNING,
@@ -31,7 +33,6 @@ from backends.base import (
     BottleBackend,
     BottleInfo,
     BottleNotFound,
-    BottlePlan,
     Problem,
     ProgressFn,
     UnknownBackend,
@@ -57,6 +58,7 @@ from bottle_dash.config import Config
 from bottle_dash.status import Status
 
 if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
     from backends.egress.log import HostSummary
     from bottle_dash.tmux import PaneHost
 
@@ -74,7 +76,6 @@ UNKNOWN = "unknown"
 IDLE_BACKEND_EVERY = 30.0
 
 #: The backend agents get when the config says nothing (and the starter config uses).
-DEFAULT_BACKEND = AgentSpec.backend
 
 
 @dataclass
@@ -595,7 +596,7 @@ class AgentService:
 
     def build_image(
         self,
-        image: str = AgentSpec.image,
+        image: str = DEFAULT_IMAGE,
         progress: ProgressFn = _no_progress,
         *,
         offline: bool | None = None,
@@ -671,13 +672,13 @@ class AgentService:
 def can_build_image(image: str) -> bool:
     """Whether ``image`` is one ``AgentService.build_image`` knows how to make: the agent
     image (``bottle-dash-agent`` with any tag, not a digest)."""
-    return image.split(":", 1)[0] == AgentSpec.image.split(":", 1)[0] and "@" not in image
+    return image.split(":", 1)[0] == DEFAULT_IMAGE.split(":", 1)[0] and "@" not in image
 
 
 def images_needed(config: Config | None) -> list[str]:
     """Engine images the agents run (a smolmachines path or pack is not one), the default
     agent image first; the default alone when no agent is defined."""
-    refs = [AgentSpec.image]
+    refs = [DEFAULT_IMAGE]
     for spec in config.agents.values() if config else ():
         if spec.image not in refs and not is_local_path(spec.image):
             refs.append(spec.image)
@@ -710,7 +711,7 @@ def image_checks(config: Config | None) -> list[Check]:
             )
         elif state.exists:
             check.found = f"Claude Code {state.claude_code or '(version not recorded)'}"
-        elif ref == AgentSpec.image:
+        elif ref == DEFAULT_IMAGE:
             check.problems.append(
                 Problem("image", f"the agent image {ref} is not built", "bottle-dash image build")
             )
@@ -720,7 +721,7 @@ def image_checks(config: Config | None) -> list[Check]:
                     "image",
                     f"image {ref} is not in the Docker engine",
                     f"build or load it (docker build -t {ref} … / docker load), or use the "
-                    f"default {AgentSpec.image} (bottle-dash image build)",
+                    f"default {DEFAULT_IMAGE} (bottle-dash image build)",
                 )
             )
         checks.append(check)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from backends import paths
-from backends.base import GUEST_HOME, GUEST_UID, LABEL_AGENT, BottlePlan, ProvisionError
+from backends.base import GUEST_HOME, GUEST_UID, LABEL_AGENT, ProvisionError
+from backends.bottle_plan import BottlePlan
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
 from backends.owner import guest_group, guest_passwd

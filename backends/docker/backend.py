@@ -40,7 +40,6 @@ from backends.base import (
     BottleBackend,
     BottleInfo,
     BottleNotFound,
-    BottlePlan,
     ImageNotFound,
     LaunchError,
     Problem,
@@ -64,6 +63,9 @@ if TYPE_CHECKING:
     # The rest is imported where used: listing (`ls`) needs the engine alone, not the
     # plan, accounts, bottle handles, hardening notes, provisioning or the sidecar.
     from backends.docker.bottle import DockerBottle
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 
 def _iso(created: Any) -> str:

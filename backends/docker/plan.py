@@ -10,9 +10,9 @@ from backends import paths
 from backends.base import (
     GUEST_HOME,
     AgentSpec,
-    BottlePlan,
     bottle_name,
 )
+from backends.bottle_plan import BottlePlan
 from backends.egress import plan as egress
 from backends.plan import shared_plan
 

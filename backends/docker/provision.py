@@ -14,10 +14,10 @@ from backends.base import (
     GUEST_HOME,
     GUEST_SKILLS,
     BackendError,
-    BottlePlan,
     ProgressFn,
     ProvisionError,
 )
+from backends.bottle_plan import BottlePlan
 from backends.claude import (
     API_KEY_ENV,
     CLAUDE_JSON,

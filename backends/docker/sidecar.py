@@ -18,7 +18,8 @@ from contextlib import ExitStack, suppress
 from typing import Any
 
 from backends import ownership
-from backends.base import GUEST_HOME, LABEL_AGENT, BottlePlan, LaunchError, ProgressFn
+from backends.base import GUEST_HOME, LABEL_AGENT, LaunchError, ProgressFn
+from backends.bottle_plan import BottlePlan
 from backends.docker.archive import file_tar
 from backends.docker.bottle import put_archive
 from backends.docker.engine import errors

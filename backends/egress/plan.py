@@ -12,19 +12,21 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import paths
 from backends.base import (
     GUEST_HOME,
     SIDECAR_SUFFIX,
     AgentSpec,
-    BottlePlan,
     LaunchError,
     bottle_name,
 )
 from backends.egress import policy as pol
 from backends.egress.spec import CREDENTIAL_VARS, EgressSpec
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 SKIP_PERMISSIONS = "--dangerously-skip-permissions"
 #: What an agent that does not skip permissions runs with: claude asks before each tool.

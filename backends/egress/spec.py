@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 #: The variables claude reads its credential from, in the order ``auto`` tries them.
 CREDENTIAL_VARS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY")
 
 
-@dataclass(frozen=True)
-class EgressSpec:
+class EgressSpec(NamedTuple):
     """An agent's egress settings (config keys ``sealed``, ``egress_allow``,
     ``credential``, ``api_base``, ``upstream_ca``, ``skip_permissions``).
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Bottle, BottlePlan, Completed
+from backends.base import Bottle, Completed
+from backends.bottle_plan import BottlePlan
 from backends.probes.result import (
     CREDENTIAL,
     FAIL,

@@ -41,7 +41,6 @@ from backends.base import (
     BottleBackend,
     BottleInfo,
     BottleNotFound,
-    BottlePlan,
     LaunchError,
     Problem,
     ProgressFn,
@@ -67,6 +66,7 @@ from backends.smolmachines.seal import (
 if TYPE_CHECKING:
     # The rest is imported where used: listing (`ls`) needs neither bottle handles,
     # images, provisioning nor the host checks of preflight.
+    from backends.bottle_plan import BottlePlan
     from backends.smolmachines import images
     from backends.smolmachines.bottle import SmolBottle
 

@@ -17,10 +17,10 @@ from backends.base import (
     GUEST_CLAUDE_JSON,
     GUEST_HOME,
     GUEST_USER,
-    BottlePlan,
     ProgressFn,
     ProvisionError,
 )
+from backends.bottle_plan import BottlePlan
 from backends.claude import (
     API_KEY_ENV,
     CLAUDE_SETTINGS,

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack, suppress
 from typing import Any
 
-from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, BottlePlan, LaunchError, ProgressFn
+from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, LaunchError, ProgressFn
+from backends.bottle_plan import BottlePlan
 from backends.docker.engine import Engine, api_message, errors
 from backends.egress import plan as egress
 

@@ -22,7 +22,6 @@ from backends.base import (
     BottleBackend,
     BottleInfo,
     BottleNotFound,
-    BottlePlan,
     Completed,
     Problem,
     ProgressFn,
@@ -30,6 +29,7 @@ from backends.base import (
     bottle_labels,
     bottle_name,
 )
+from backends.bottle_plan import BottlePlan
 from backends.claude import claude_args
 from backends.paths import save_plan, saved_plan
 

@@ -14,9 +14,9 @@ import pytest
 from dashkit import build, screen_text, settle, spec
 from test_actions import press_on, until
 
-from backends.base import AgentSpec, ImageNotFound
+from backends.base import DEFAULT_IMAGE, ImageNotFound
 
-DEFAULT = AgentSpec.image
+DEFAULT = DEFAULT_IMAGE
 
 
 async def test_n_prefills_a_first_agent_from_the_start_directory(tmp_path: Path) -> None:

@@ -20,11 +20,11 @@ from backends.base import (
     AgentSpec,
     BackendError,
     BackendUnavailable,
-    BottlePlan,
     LaunchError,
     ProvisionError,
     is_slug,
 )
+from backends.bottle_plan import BottlePlan
 from backends.docker import engine
 from backends.docker.archive import file_tar, path_tar
 from backends.docker.backend import DockerBackend

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,12 @@ def bad_agents(tmp: Path) -> dict[str, AgentSpec]:
     (tmp / "b" / "review").mkdir(parents=True)
     ok = AgentSpec(name="alpha", image="img:1", source=tmp / "config.toml")
     return {
-        "name": replace(ok, name="Not A Slug"),
-        "workspace": replace(ok, workspace=tmp / "gone"),
-        "skill missing": replace(ok, skills=(tmp / "nope-skill",)),
-        "skill without a name": replace(ok, skills=(Path("/"),)),
-        "two skills, one name": replace(ok, skills=(tmp / "a" / "review", tmp / "b" / "review")),
-        "env key": replace(ok, env={"A=B": "x"}),
+        "name": ok._replace(name="Not A Slug"),
+        "workspace": ok._replace(workspace=tmp / "gone"),
+        "skill missing": ok._replace(skills=(tmp / "nope-skill",)),
+        "skill without a name": ok._replace(skills=(Path("/"),)),
+        "two skills, one name": ok._replace(skills=(tmp / "a" / "review", tmp / "b" / "review")),
+        "env key": ok._replace(env={"A=B": "x"}),
     }
 
 

@@ -382,17 +382,15 @@ def test_build_image_hands_its_options_to_the_builder(monkeypatch: pytest.Monkey
 def test_up_of_a_running_bottle_without_its_sidecar_starts_it(docker: FakeBackend) -> None:
     """A running bottle whose sidecar is down (no egress) goes to the backend's start,
     which brings the sidecar back; a running sealed one is left alone."""
-    import dataclasses
-
     from backends.egress.plan import SEALED, SIDECAR_DOWN
 
     service = on(docker)
     spec = AgentSpec("web")
     service.up(spec)
     info = docker.bottles["web"]
-    docker.bottles["web"] = dataclasses.replace(info, egress=SEALED)
+    docker.bottles["web"] = info._replace(egress=SEALED)
     assert service.up(spec)[1] == ops.ALREADY_RUNNING
-    docker.bottles["web"] = dataclasses.replace(info, egress=SIDECAR_DOWN)
+    docker.bottles["web"] = info._replace(egress=SIDECAR_DOWN)
     steps: list[str] = []
     assert service.up(spec, steps.append)[1] == ops.STARTED
     assert docker.called("start") == [("start", "web")]
