@@ -19,7 +19,7 @@ let a non-root uid write root-owned files; see README.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from backends.base import GUEST_HOME, GUEST_UID, GUEST_USER
 
@@ -33,8 +33,7 @@ ROOT_EXCEPTION = (
 )
 
 
-@dataclass(frozen=True)
-class AgentUser:
+class AgentUser(NamedTuple):
     """The uid:gid the agent runs as, and why (shown by ``plan``)."""
 
     uid: int

@@ -13,6 +13,7 @@ dashboard call ``use_config`` once they know which file they read. Without that 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from backends.base import BackendError
@@ -35,7 +36,7 @@ def current() -> str:
     return f"uid{os.getuid()}:{ident}"
 
 
-def is_mine(labels: dict[str, str] | None) -> bool:
+def is_mine(labels: Mapping[str, str] | None) -> bool:
     """True when ``labels`` carry this process's owner (a bottle without one is not)."""
     return (labels or {}).get(LABEL_OWNER) == current()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from backends import paths
 from backends.claude import STATUS_FILE, STATUS_WORDS
@@ -21,8 +21,7 @@ MAX_BYTES = 64
 UNREADABLE = "?"
 
 
-@dataclass(frozen=True)
-class HookReading:
+class HookReading(NamedTuple):
     """What the status file said: one of ``STATUS_WORDS`` or ``UNREADABLE``, and when it
     was written (its mtime, seconds since the epoch)."""
 

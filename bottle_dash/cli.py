@@ -612,24 +612,23 @@ def panes_meanwhile() -> Callable[[], dict[str, PaneInfo]]:
     return wait
 
 
-def add_statuses(rows: Sequence[AgentRow], panes: Mapping[str, PaneInfo]) -> None:
-    """Set each row's status from its status file and its pane (``panes``, by agent), as
-    the dashboard would see them now."""
+def add_statuses(rows: Sequence[AgentRow], panes: Mapping[str, PaneInfo]) -> list[AgentRow]:
+    """The rows with their status from the status file and the pane (``panes``, by agent),
+    as the dashboard would see them now."""
     import time
 
     from backends.status_file import read_status
     from bottle_dash.status import agent_statuses
 
     statuses = agent_statuses(rows, panes, read_status, time.time())
-    for row in rows:
-        row.status = statuses.get(row.name)
+    return [row._replace(status=statuses.get(row.name)) for row in rows]
 
 
 def cmd_ls(ctx: Context) -> int:
     config = ctx.config  # a bad config stops here, before anything runs
     panes = panes_meanwhile()
     rows, problems = ctx.service.list_agents(config)
-    add_statuses(rows, panes())
+    rows = add_statuses(rows, panes())
     fatal = [p for p in problems if p.fatal]
     for problem in fatal:
         _error(f"{problem.component}: {problem.what}", problem.fix)

@@ -33,9 +33,9 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from backends import ownership, registry
 from backends.base import DEFAULT_IMAGE, SLUG_MAX, AgentSpec, is_slug, sidecar_collision
@@ -165,15 +165,14 @@ class ConfigError(Exception):
         return self.headline + (f"\n  fix: {self.fix}" if self.fix else "")
 
 
-@dataclass
-class Config:
+class Config(NamedTuple):
     """A loaded config file: validated agents (by name, in file order) and the raw defaults."""
 
     path: Path
     exists: bool
-    agents: dict[str, AgentSpec] = field(default_factory=dict)
+    agents: Mapping[str, AgentSpec] = MappingProxyType({})
     #: The ``[defaults]`` table as written (the "new agent" form validates against it).
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = MappingProxyType({})
     #: ``[dashboard] notify_command``: argv run (no shell) with the agent's name and the
     #: reason appended when an agent starts waiting; empty: none.
     notify_command: tuple[str, ...] = ()

@@ -14,10 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backends import registry, workspace
 from backends.base import (
@@ -78,8 +77,7 @@ IDLE_BACKEND_EVERY = 30.0
 #: The backend agents get when the config says nothing (and the starter config uses).
 
 
-@dataclass
-class AgentRow:
+class AgentRow(NamedTuple):
     """One line of ``ls`` and of the dashboard's table: a defined agent, its bottle, or both.
 
     ``defined`` is False for a labelled bottle whose agent is no longer in the config; such
@@ -170,14 +168,17 @@ class AgentRow:
         return workspace.gained(self.name, folder) if folder.is_dir() else []
 
 
-@dataclass
 class Check:
-    """One component ``doctor`` looked at: what is there, what is missing, whether needed."""
+    """One component ``doctor`` looked at: what is there, what is missing, whether needed.
+    Filled in as the looking goes (``found``, ``problems``)."""
 
-    component: str
-    needed: bool
-    found: str = ""
-    problems: list[Problem] = field(default_factory=list)
+    def __init__(
+        self, component: str, needed: bool, found: str = "", problems: list[Problem] | None = None
+    ) -> None:
+        self.component = component
+        self.needed = needed
+        self.found = found
+        self.problems: list[Problem] = problems if problems is not None else []
 
     @property
     def ok(self) -> bool:
@@ -194,8 +195,7 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
-class Attached:
+class Attached(NamedTuple):
     """How an attach ended: ``how`` is focused, respawned, split or foreground (no pane
     host: the caller runs ``argv`` on its terminal)."""
 
@@ -404,9 +404,7 @@ class AgentService:
         for name, spec in config.agents.items():
             info = found.get(spec.backend, {}).pop(name, None)
             row = make_row(name, spec.backend, spec, info)
-            if spec.backend in failed:
-                row.state = UNKNOWN
-            rows.append(row)
+            rows.append(row._replace(state=UNKNOWN) if spec.backend in failed else row)
         orphans: list[AgentRow] = []
         for backend, left in found.items():
             for agent, info in left.items():

@@ -22,8 +22,7 @@ Nothing here does I/O or reads the clock: the caller passes ``now``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from backends.claude import (
     WORD_ERROR,
@@ -62,8 +61,7 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Signals:
+class Signals(NamedTuple):
     """What one poll knows about one agent.
 
     ``running``: its bottle runs. ``pane``: a tagged pane exists; ``pane_dead`` and
@@ -79,8 +77,7 @@ class Signals:
     screen: Sequence[str] | None = None
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     """An agent's status, why, and since when (seconds since the epoch; None when the
     signal that decided it does not say)."""
 
@@ -194,8 +191,7 @@ def agent_statuses(
     return statuses
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One agent whose status changed to ``waiting`` (an alert is due)."""
 
     agent: str

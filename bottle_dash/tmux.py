@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import libtmux
@@ -36,8 +35,7 @@ class TmuxError(Exception):
     """A tmux command failed; the message is tmux's own."""
 
 
-@dataclass(frozen=True)
-class PaneInfo:
+class PaneInfo(NamedTuple):
     """One tagged pane as a single ``list-panes -a`` call sees it."""
 
     pane_id: str

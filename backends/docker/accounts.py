@@ -22,14 +22,16 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import paths
 from backends.base import GUEST_HOME, GUEST_UID, LABEL_AGENT, ProvisionError
-from backends.bottle_plan import BottlePlan
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
 from backends.owner import guest_group, guest_passwd
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 #: Spill a re-owned home to disk beyond this size rather than hold it in memory.
 SPOOL_MAX = 32 * 1024**2

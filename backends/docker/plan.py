@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backends import paths
 from backends.base import (
@@ -12,9 +13,11 @@ from backends.base import (
     AgentSpec,
     bottle_name,
 )
-from backends.bottle_plan import BottlePlan
 from backends.egress import plan as egress
 from backends.plan import shared_plan
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 #: Limits used when the agent sets none. Generous for one agent session (claude plus
 #: node, git and a test run) yet small enough that a runaway agent cannot starve the host.

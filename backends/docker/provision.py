@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import (
     GUEST_CLAUDE_JSON,
@@ -17,7 +17,6 @@ from backends.base import (
     ProgressFn,
     ProvisionError,
 )
-from backends.bottle_plan import BottlePlan
 from backends.claude import (
     API_KEY_ENV,
     CLAUDE_JSON,
@@ -30,6 +29,9 @@ from backends.docker.archive import file_tar, paths_tar
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
 from backends.egress.plan import SKIP_PERMISSIONS
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 
 def provision(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:

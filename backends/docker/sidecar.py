@@ -15,11 +15,10 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import ownership
 from backends.base import GUEST_HOME, LABEL_AGENT, LaunchError, ProgressFn
-from backends.bottle_plan import BottlePlan
 from backends.docker.archive import file_tar
 from backends.docker.bottle import put_archive
 from backends.docker.engine import errors
@@ -28,6 +27,9 @@ from backends.docker.plan import CAP_DROP, SECURITY_OPT, STOP_TIMEOUT
 from backends.egress import plan as egress
 from backends.egress.image import ADDON, ADDON_DIR, ADDON_HOST_DIR, ensure_sidecar_image
 from backends.egress.policy import SIDECAR_DIR
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 SIDECAR_MEMORY = 256 * 1024**2
 SIDECAR_PIDS = 128

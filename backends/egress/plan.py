@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backends import paths
 from backends.base import (
@@ -67,17 +66,19 @@ def egress_log(agent: str) -> Path:
     return egress_dir(agent) / pol.LOG_FILE
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(NamedTuple):
     """Where the real credential comes from, and which variable claude reads it from."""
 
     source: str
     var: str = ""
-    value: str = field(default="", repr=False)
+    value: str = ""
 
     @property
     def present(self) -> bool:
         return bool(self.value)
+
+    def __repr__(self) -> str:  # never the secret itself
+        return f"Credential(source={self.source!r}, var={self.var!r})"
 
 
 def _var_for(value: str) -> str:

@@ -14,8 +14,8 @@ import json
 import re
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 DEFAULT_API_HOST = "api.anthropic.com"
 DEFAULT_PORT = 443
@@ -39,8 +39,7 @@ _TOKEN_PREFIX = re.compile(r"^(sk-ant-[a-z]+[0-9]*-)")
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One allowlist entry: a host (or ``*.domain``) and a port."""
 
     host: str
@@ -96,8 +95,7 @@ def host_port(url_or_host: str) -> tuple[str, int]:
     return normal_host(text), default
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """What one bottle's sidecar enforces (written to ``policy.json`` for the sidecar)."""
 
     agent: str
@@ -149,8 +147,7 @@ def allowlist(entries: Iterable[str], api: tuple[str, int]) -> tuple[Rule, ...]:
 # --------------------------------------------------------------------------- decisions
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """One allow/deny decision: what the log line and the 403 say."""
 
     allow: bool
@@ -159,7 +156,7 @@ class Decision:
     #: Which check decided: connect, sni, host, request, placeholder.
     check: str
     reason: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
 
 
 def check_target(policy: Policy, host: str, port: int, check: str = "connect") -> Decision:

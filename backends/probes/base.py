@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import Bottle, Completed
-from backends.bottle_plan import BottlePlan
 from backends.probes.result import (
     CREDENTIAL,
     FAIL,
@@ -26,6 +25,9 @@ from backends.probes.result import (
     PASS,
     Result,
 )
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 # The verdict's names, here too: each probe module imports its vocabulary from one place.
 __all__ = [

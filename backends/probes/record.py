@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from backends import paths
 from backends.probes.result import FAIL, Result
@@ -29,13 +28,12 @@ _cache: dict[str, tuple[tuple[int, int, int], SuiteRun | None]] = {}
 _lock = threading.Lock()
 
 
-@dataclass
-class SuiteRun:
+class SuiteRun(NamedTuple):
     """The outcome of one suite run on one agent's bottle."""
 
     agent: str
     backend: str
-    results: list[Result] = field(default_factory=list)
+    results: tuple[Result, ...] = ()
     finished: float = 0.0
 
     @property
@@ -62,7 +60,7 @@ class SuiteRun:
         return cls(
             agent=str(data["agent"]),
             backend=str(data["backend"]),
-            results=[Result.from_dict(r) for r in data.get("results") or []],
+            results=tuple(Result.from_dict(r) for r in data.get("results") or []),
             finished=float(data.get("finished") or 0),
         )
 

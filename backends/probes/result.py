@@ -7,8 +7,7 @@ with it ``ls`` and the dashboard, read results without defining what a probe is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PASS = "pass"
 FAIL = "fail"
@@ -22,8 +21,7 @@ NETWORK = "network"
 GROUPS = (HOST, CREDENTIAL, NETWORK)
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """One probe's verdict on one bottle; ``fix`` is set on a failure."""
 
     probe: str
@@ -33,8 +31,8 @@ class Result:
     fix: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Result:
-        return cls(**{k: str(data.get(k, "")) for k in cls.__dataclass_fields__})
+        return cls(**{k: str(data.get(k, "")) for k in cls._fields})

@@ -76,13 +76,13 @@ def run_suite(
     it was the whole suite. Raises ``BottleNotFound`` when there is no bottle."""
     chosen = probes(names)
     where = target(backend, agent)
-    run = SuiteRun(agent, backend.name)
+    results = []
     for probe in chosen:
         result = run_probe(probe, where)
-        run.results.append(result)
+        results.append(result)
         if on_result:
             on_result(result)
-    run.finished = time.time()
+    run = SuiteRun(agent, backend.name, tuple(results), time.time())
     if record and not names:
         paths.write_private(seal_file(agent), json.dumps(run.to_dict()).encode())
     return run

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack, suppress
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -349,7 +348,8 @@ class SmolmachinesBackend(BottleBackend):
 
     def probe_facts(self, agent: str) -> dict[str, Any]:
         """The machine as ``machine ls`` reports it (settings the VMM enforces)."""
-        return {"machine": asdict(self._record(agent))}
+        record = self._record(agent)
+        return {"machine": {**record._asdict(), "labels": dict(record.labels)}}
 
     @staticmethod
     def _egress_state(record: cli.MachineRecord, running: set[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from backends import paths
 from backends.base import (
@@ -20,7 +21,6 @@ from backends.base import (
     ProgressFn,
     ProvisionError,
 )
-from backends.bottle_plan import BottlePlan
 from backends.claude import (
     API_KEY_ENV,
     CLAUDE_SETTINGS,
@@ -30,6 +30,9 @@ from backends.claude import (
 from backends.egress.plan import SKIP_PERMISSIONS
 from backends.owner import guest_group, guest_passwd
 from backends.smolmachines.bottle import SmolBottle
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 
 def _root(bottle: SmolBottle, script: str, what: str) -> str:

@@ -24,12 +24,14 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, LaunchError, ProgressFn
-from backends.bottle_plan import BottlePlan
 from backends.docker.engine import Engine, api_message, errors
 from backends.egress import plan as egress
+
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
 
 # The docker network and plan modules are imported where used: listing (`ls`) reads
 # only which sidecars run.

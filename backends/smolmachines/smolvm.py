@@ -17,11 +17,11 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from backends import run
-from backends.base import GUEST_HOME, GUEST_USER
+from backends.base import GUEST_HOME, GUEST_USER, NO_ENTRIES
 
 #: Path of the smolvm binary to use, overriding PATH and the wheel (tests point it at
 #: the stand-in in tests/fakes).
@@ -271,14 +271,13 @@ def side_channel_argv(smolvm: str, machine: str, cols: int, rows: int) -> list[s
 # --------------------------------------------------------------------------- listing
 
 
-@dataclass(frozen=True)
-class MachineRecord:
+class MachineRecord(NamedTuple):
     """One item of ``machine ls --json``, reduced to what a backend reads."""
 
     name: str
     state: str
     image: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = NO_ENTRIES
     pid: int | None = None
     created_at: int | None = None
 

@@ -27,8 +27,10 @@ THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
 THEMES = sorted(p.stem for p in THEMES_DIR.glob("*.toml"))
 
 
-def make_config(path: Path, agents: dict[str, AgentSpec]) -> Config:
-    return Config(path=path, exists=True, agents=agents)
+def make_config(
+    path: Path, agents: dict[str, AgentSpec], notify_command: tuple[str, ...] = ()
+) -> Config:
+    return Config(path=path, exists=True, agents=agents, notify_command=notify_command)
 
 
 class FixedUsage:
@@ -90,6 +92,7 @@ def build(
     theme: str = "bottle-dark",
     pane_host: bool = True,
     config_path: Path | None = None,
+    notify_command: tuple[str, ...] = (),
     **kw: Any,
 ) -> Dash:
     """A dashboard; ``everything`` puts agents in every state, with panes and a preview."""
@@ -126,7 +129,7 @@ def build(
         backends["smolmachines"] = smol
         agents.append(spec("vm-agent", backend="smolmachines"))
     config_path = config_path or tmp_path / "config.toml"
-    config = make_config(config_path, {a.name: a for a in agents})
+    config = make_config(config_path, {a.name: a for a in agents}, notify_command)
     app = make_app(
         load_config=lambda: config,
         pane_host=panes if pane_host else None,

@@ -37,7 +37,7 @@ async def test_launch_runs_the_probes_and_shows_the_seal(tmp_path: Any) -> None:
 async def test_running_bottle_not_probed_since_it_was_made_is_not_checked(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
     # A run recorded before the bottle was created belongs to an earlier bottle.
-    stale = suite.SuiteRun("alpha", "docker", [], finished=1.0)
+    stale = suite.SuiteRun("alpha", "docker", (), finished=1.0)
     suite.seal_file("alpha").parent.mkdir(parents=True, exist_ok=True)
     suite.seal_file("alpha").write_text(json.dumps(stale.to_dict()))
     async with dash.app.run_test(size=(100, 30)) as pilot:

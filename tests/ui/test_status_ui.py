@@ -22,9 +22,11 @@ IDLE_TITLE = "\u2733 Claude Code"
 T = NOW.timestamp()
 
 
-def three(tmp_path: Path) -> Any:
+def three(tmp_path: Path, notify_command: tuple[str, ...] = ()) -> Any:
     """alpha working, beta idle, gamma working; each with a live pane titled by claude."""
-    dash = build(tmp_path, [spec("alpha"), spec("beta"), spec("gamma")])
+    dash = build(
+        tmp_path, [spec("alpha"), spec("beta"), spec("gamma")], notify_command=notify_command
+    )
     for name, word, title in (
         ("alpha", "working", BUSY),
         ("beta", "idle", IDLE_TITLE),
@@ -62,13 +64,12 @@ async def test_table_header_and_details_show_status(tmp_path: Path) -> None:
 
 
 async def test_alerts_once_per_change_to_waiting(tmp_path: Path) -> None:
-    dash = three(tmp_path)
     out = tmp_path / "notified.jsonl"
     script = tmp_path / "notify.py"
     script.write_text(
         f"import json, sys\nopen({str(out)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
     )
-    dash.config.notify_command = (sys.executable, str(script))
+    dash = three(tmp_path, notify_command=(sys.executable, str(script)))
     bells: list[int] = []
     async with dash.app.run_test(size=(100, 30)) as pilot:
         pilot.app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
@@ -105,8 +106,7 @@ async def test_alerts_once_per_change_to_waiting(tmp_path: Path) -> None:
 
 
 async def test_a_failing_notify_command_is_shown_not_raised(tmp_path: Path) -> None:
-    dash = three(tmp_path)
-    dash.config.notify_command = (str(tmp_path / "no-such-notifier"),)
+    dash = three(tmp_path, notify_command=(str(tmp_path / "no-such-notifier"),))
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         write_status("alpha", "question", T)

@@ -16,8 +16,12 @@ from loaded_modules import leaked, run_fresh
 #: Modules ``ls`` must not load: the UI, the sidecar's proxy, the SDK (listing reads the
 #: engine's socket directly), archives, the probes (the badge is read from their record),
 #: what only launching needs (placeholder secrets), logging (only ``-v`` sets it up), and
-#: shutil with the archive modules it loads (argparse's help width and ``which`` do without).
+#: shutil with the archive modules it loads (argparse's help width and ``which`` do without);
+#: dataclasses (with inspect and ast: ~15 ms), so the plan of a launch (``bottle_plan``) too.
 NOT_FOR_LS = (
+    "dataclasses",
+    "inspect",
+    "backends.bottle_plan",
     "logging",
     "secrets",
     "textual",

@@ -20,7 +20,10 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def write(agent: str, outcomes: list[str], finished: float) -> None:
     run = record.SuiteRun(
-        agent, "docker", [Result(f"p{i}", "g", o, "ev") for i, o in enumerate(outcomes)], finished
+        agent,
+        "docker",
+        tuple(Result(f"p{i}", "g", o, "ev") for i, o in enumerate(outcomes)),
+        finished,
     )
     path = record.seal_file(agent)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -92,9 +92,9 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "workspace_warnings": [],
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
-    rows[0].status = Status("waiting", "permission prompt", 1767225600.0)
-    assert rows[0].to_dict()["status"] == "waiting"
-    assert rows[0].to_dict()["status_since"] == "2026-01-01T00:00:00+00:00"
+    waiting = rows[0]._replace(status=Status("waiting", "permission prompt", 1767225600.0))
+    assert waiting.to_dict()["status"] == "waiting"
+    assert waiting.to_dict()["status_since"] == "2026-01-01T00:00:00+00:00"
 
 
 def test_unavailable_backend_is_a_problem_and_the_rest_still_list(
@@ -224,8 +224,7 @@ def test_ensure_running_on_a_stopped_row_starts_it_without_listing(docker: FakeB
 def test_ensure_running_with_an_unknown_state_asks_again(docker: FakeBackend) -> None:
     service = on(docker)
     docker.add("web", STOPPED)
-    row = make_row("web", "docker", AgentSpec("web"), None)
-    row.state = ops.UNKNOWN
+    row = make_row("web", "docker", AgentSpec("web"), None)._replace(state=ops.UNKNOWN)
     service.ensure_running(row)
     assert [c[0] for c in docker.calls] == ["list_bottles", "start"]
 
