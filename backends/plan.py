@@ -109,7 +109,9 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     """Check ``agent``, write its prompt file (mode 0600) and return its plan on
     ``backend``; ``own`` sets the backend's own fields (``cpus``, ``memory``, ``pids``,
     ``network``, ``home_volume``, ``extra``). Talks to no engine."""
-    from backends.owner import agent_user  # here: listing (`ls`) only checks names
+    # Here: listing (`ls`) only checks names; it needs neither the plan nor the owner.
+    from backends.bottle_plan import BottlePlan
+    from backends.owner import agent_user
 
     check_name(agent)
     workspace = resolve_workspace(agent)
@@ -118,8 +120,6 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     user = agent_user(workspace)  # the agent runs as its workspace's owner
     prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
-    from backends.bottle_plan import BottlePlan  # launching needs it, `ls` does not
-
     return BottlePlan(
         agent=agent.name,
         backend=backend,

@@ -62,10 +62,8 @@ from backends.egress import plan as egress
 if TYPE_CHECKING:
     # The rest is imported where used: listing (`ls`) needs the engine alone, not the
     # plan, accounts, bottle handles, hardening notes, provisioning or the sidecar.
-    from backends.docker.bottle import DockerBottle
-
-if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
+    from backends.docker.bottle import DockerBottle
 
 
 def _iso(created: Any) -> str:

@@ -215,7 +215,7 @@ def test_credential_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     file.write_text(OAUTH + "\n")
     got = egress.resolve_credential(EgressSpec(credential=f"file:{file}"), {}, "a")
     assert (got.var, got.value) == ("CLAUDE_CODE_OAUTH_TOKEN", OAUTH)
-    assert OAUTH not in repr(got)
+    assert OAUTH not in repr(got) and OAUTH not in f"{got}" and OAUTH not in str([got])
     with pytest.raises(LaunchError, match="MISSING_VAR is not set"):
         egress.resolve_credential(EgressSpec(credential="env:MISSING_VAR"), {}, "a")
     with pytest.raises(LaunchError, match="cannot be read"):
