@@ -49,6 +49,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
 
 POLL = 0.01
+#: Pause after each pane of part 3 is closed: the dashboard's pane grows back and it redraws
+#: (~60 ms of CPU); the next trial starts from a settled dashboard, as an operator's does.
+SETTLE = 1.0
 #: Up to this many bottles the rig seals them (as the product does by default).
 SEALED_UP_TO = 30
 
@@ -278,7 +281,10 @@ def enter_to_claude(rig: Rig, trials: int) -> None:
     transcript test; two starts while a transcript cannot be continued), from plain to
     the first claude's own start with those arguments (the stand-in runs the
     SessionStart hook of ``--settings`` through jq before it prints its size), neither
-    the dashboard's."""
+    the dashboard's. Every timed action starts ``SETTLE`` after the last pane closed, when
+    the dashboard has redrawn at its full width again: without it each ``enter`` also timed
+    the previous trial's redraw, which a bare split (needing nothing of the dashboard)
+    does not wait for."""
     from bottle_dash import config as configmod
     from bottle_dash.service import AgentService
 
@@ -305,6 +311,7 @@ def enter_to_claude(rig: Rig, trials: int) -> None:
         rig.wait(lambda p=pane: marker in rig.capture(p), 30, f"claude in the {key} pane")
         times[key].append(time.perf_counter() - t0)
         rig.server.cmd("kill-pane", "-t", pane)
+        time.sleep(SETTLE)
 
     for _ in range(trials):
         # the dashboard: enter on the first row (the cursor starts there)
@@ -315,6 +322,7 @@ def enter_to_claude(rig: Rig, trials: int) -> None:
         rig.wait(lambda p=pane: marker in rig.capture(p), 30, "claude in the agent pane")
         times["dash"].append(time.perf_counter() - t0)
         rig.server.cmd("kill-pane", "-t", pane)
+        time.sleep(SETTLE)
         split(same_argv, "same")
         split(args_argv, "args")
         split(plain_argv, "plain")
