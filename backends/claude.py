@@ -56,20 +56,33 @@ def has_prompt(prompt: str) -> bool:
     return bool(prompt.strip())
 
 
-def status_hook_command(word: str, status_dir: str = GUEST_STATUS_DIR) -> str:
-    """The shell command of one status hook: replace the status file with ``word``.
+#: Where a sealed bottle's hooks send their word: a name no one can register, which its
+#: egress sidecar answers itself (``backends.egress.policy.STATUS_HOST``).
+STATUS_HOST = "status.bottle-dash.invalid"
 
-    It writes a temporary file and renames it over the status file (atomic: the host reads
-    one word or the previous one), prints nothing (whatever a UserPromptSubmit hook prints
-    is added to claude's context) and always exits 0 (a PreToolUse hook exiting 2 would
-    block the tool). Without the mount (a bottle created before status existed, a read-only
-    root) the write fails quietly and the pane title is the only signal.
+
+def status_hook_command(word: str, status_dir: str = GUEST_STATUS_DIR) -> str:
+    """The shell command of one status hook: say ``word``.
+
+    Where the status directory is mounted (an unsealed bottle) it writes a temporary file
+    and renames it over the status file (atomic: the host reads one word or the previous
+    one). A sealed bottle has no such mount (nothing it writes lands on the host): there
+    the write fails and the word goes to the sidecar, ``GET http://STATUS_HOST/<word>``
+    through the proxy (curl, else wget), which keeps it. It prints nothing (whatever a
+    UserPromptSubmit hook prints is added to claude's context) and always exits 0 (a
+    PreToolUse hook exiting 2 would block the tool); with neither way open the pane title
+    is the only signal.
     """
     if word not in STATUS_WORDS:
         raise ValueError(f"not a status word: {word!r}")
     tmp = shlex.quote(f"{status_dir}/.{STATUS_FILE}.") + "$$"
     final = shlex.quote(f"{status_dir}/{STATUS_FILE}")
-    return f"{{ printf %s {word} >{tmp} && mv -f {tmp} {final}; }} >/dev/null 2>&1; exit 0"
+    url = f"http://{STATUS_HOST}/{word}"
+    return (
+        f"{{ printf %s {word} >{tmp} && mv -f {tmp} {final}; }} >/dev/null 2>&1 || "
+        f"{{ curl -sf -m 3 -o /dev/null {url} || wget -q -T 3 -O /dev/null {url}; }} "
+        ">/dev/null 2>&1; exit 0"
+    )
 
 
 #: Tools whose permission request is a question to the operator, not a command to allow.

@@ -1,8 +1,12 @@
-"""Read the word an agent's status hooks wrote, without a subprocess and without trusting it.
+"""Read the word an agent's status hooks sent, without a subprocess and without trusting it.
 
-The status directory is written by the bottle, so its file is hostile input: it may be a
-symlink, a FIFO, a device, a huge file or arbitrary bytes. The reader refuses anything but
-a regular file of at most ``MAX_BYTES`` holding one of ``claude.STATUS_WORDS``.
+A sealed bottle's hooks send their word to its egress sidecar, which keeps the last one
+in the agent's egress folder (``egress/status``: one word, written by the sidecar, never
+by the bottle). An unsealed bottle's hooks write it into the status directory mounted
+into the bottle (``status/state``), so that file is hostile input: it may be a symlink, a
+FIFO, a device, a huge file or arbitrary bytes. The reader treats both alike: it refuses
+anything but a regular file of at most ``MAX_BYTES`` holding one of
+``claude.STATUS_WORDS``, and of the two files takes the newer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from typing import NamedTuple
 from backends import paths
 from backends.claude import STATUS_FILE, STATUS_WORDS
 
+#: The sidecar's copy of a sealed bottle's word (``backends.egress.policy.STATUS_FILE``:
+#: that module is the sidecar's, so the name is written here too; a test keeps them equal).
+RELAYED_FILE = "status"
 #: Longest status file read; a word is a few bytes.
 MAX_BYTES = 64
 #: What a file that is there but not one of the words reads as.
@@ -68,10 +75,21 @@ def read_status_file(path: Path | str) -> HookReading | None:
 
 
 def status_file(agent: str) -> str:
-    """The path of ``agent``'s status file (``paths.status_dir``), remembered."""
+    """The path of ``agent``'s status file in its mounted status directory (an unsealed
+    bottle's; ``paths.status_dir``), remembered."""
     return paths.agent_file(agent, paths.STATUS_DIR, STATUS_FILE)
 
 
+def relayed_status_file(agent: str) -> str:
+    """The path of the status word a sealed bottle's sidecar keeps, remembered."""
+    return paths.agent_file(agent, "egress", RELAYED_FILE)
+
+
 def read_status(agent: str) -> HookReading | None:
-    """What ``agent``'s hooks last wrote (see ``read_status_file``)."""
-    return read_status_file(status_file(agent))
+    """What ``agent``'s hooks last said (see ``read_status_file``): the newer of the
+    sidecar's word and the mounted status file's."""
+    relayed = read_status_file(relayed_status_file(agent))
+    mounted = read_status_file(status_file(agent))
+    if relayed is None or mounted is None:
+        return relayed or mounted
+    return relayed if relayed.mtime >= mounted.mtime else mounted

@@ -511,7 +511,13 @@ def _egress(merged: Mapping[str, Any], check: Any, path: Path) -> EgressSpec:
         api_base = c.string(merged["api_base"]).strip()
         if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$", api_base):
             raise c.error(
-                f"{api_base!r} is not an http(s) URL", 'e.g. api_base = "https://llm-gw.corp:8443"'
+                f"{api_base!r} is not an https URL", 'e.g. api_base = "https://llm-gw.corp:8443"'
+            )
+        if not api_base.lower().startswith("https://"):
+            raise c.error(
+                f"{api_base!r} is plain http: the credential would cross the network in the "
+                "clear (the sidecar swaps it in over verified TLS only)",
+                "use the gateway's https:// URL (and `upstream_ca` for a private CA)",
             )
     upstream_ca = None
     if "upstream_ca" in merged:

@@ -44,8 +44,22 @@ def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
         fn(*args, **kwargs)
 
 
+#: What a sidecar was made with: a sidecar of another revision (its command, mounts or
+#: options changed since) is made again at the next ``up``.
+REVISION_LABEL = "bottle-dash.sidecar-revision"
+#: 2: listens on the bottle-side address only (``launch.py``), raw TCP relaying off.
+REVISION = "2"
+
+
 def sidecar_labels(plan: BottlePlan) -> dict[str, str]:
-    return {**plan.labels, egress.ROLE_LABEL: egress.ROLE_EGRESS}
+    return {**plan.labels, egress.ROLE_LABEL: egress.ROLE_EGRESS, REVISION_LABEL: REVISION}
+
+
+def subnets(api: Any, network: str) -> list[str]:
+    """The subnets of engine network ``network`` (its IPAM config)."""
+    info = api.inspect_network(network)
+    configs = (info.get("IPAM") or {}).get("Config") or []
+    return [str(c["Subnet"]) for c in configs if c.get("Subnet")]
 
 
 def ensure_network(api: Any, plan: BottlePlan, name: str, undo: ExitStack, *, sealed: bool) -> None:
@@ -83,7 +97,8 @@ def ensure_network(api: Any, plan: BottlePlan, name: str, undo: ExitStack, *, se
 
 
 def sidecar_state(api: Any, agent: str) -> str | None:
-    """``running``, another engine state, or None when there is no sidecar."""
+    """``running``, ``stopped``, ``outdated`` (made by an earlier revision: to be made
+    again), or None when there is no sidecar."""
     try:
         info = api.inspect_container(egress.sidecar_name(agent))
     except errors.NotFound:
@@ -93,6 +108,8 @@ def sidecar_state(api: Any, agent: str) -> str | None:
         raise ownership.foreign(
             agent, f"egress sidecar {egress.sidecar_name(agent)}", labels.get(ownership.LABEL_OWNER)
         )
+    if labels.get(REVISION_LABEL) != REVISION:
+        return "outdated"
     state = info.get("State") or {}
     return "running" if state.get("Running") and not state.get("Paused") else "stopped"
 
@@ -183,11 +200,15 @@ def bring_up(
     ensure_network(api, plan, info["networks"]["internal"], undo, sealed=True)
     ensure_network(api, plan, info["networks"]["outer"], undo, sealed=False)
     progress("writing the egress policy and credential")
-    egress.write_sidecar_files(plan)
+    egress.write_sidecar_files(plan, internal=subnets(api, info["networks"]["internal"]))
     check_sidecar_owner(api, plan.agent)
     state = sidecar_state(api, plan.agent)
     if state == "running":
         return lambda: None
+    if state == "outdated":
+        progress("replacing the egress sidecar (made by an earlier bottle-dash)")
+        api.remove_container(info["sidecar"], force=True)
+        state = None
     since = int(time.time())
     if state is None:
         progress("checking the egress image")

@@ -1,33 +1,45 @@
 """The egress broker: a mitmproxy addon, run in the sidecar as ``mitmdump -s addon.py``.
 
-Each decision comes from ``policy.py`` (pure, copied beside this file in the sidecar):
+Each decision comes from ``policy.py`` (pure, copied beside this file in the sidecar); this
+file only wires it to mitmproxy's hooks:
 
 - ``http_connect``: the CONNECT host:port must be on the allowlist, else a 403;
+- ``next_layer``: a tunnel's first bytes must be TLS the sidecar intercepts or HTTP; else
+  the client gets a 403 line and the connection is closed, logged (a ClientHello with
+  another record version passed as raw TCP, unread; ``rawtcp`` is forced off too);
 - ``tls_clienthello``: the ClientHello's SNI must name the tunnel's (CONNECT) host, else
   the handshake fails (``tls_start_client`` hands mitmproxy a TLS context without a
   certificate: the client gets a handshake-failure alert, never a certificate);
-- ``requestheaders``: the TLS SNI must match the tunnel's host (again: a connection the
-  handshake check let through has no other SNI), the Host header the request's host,
-  and that host:port must be allowed, else a 403 (no upstream connection is made: the
-  sidecar runs with ``connection_strategy=lazy``);
-- ``request``: a request that carries the credential placeholder (headers, URL or body)
-  goes only to the API host, where the placeholder is replaced by the real credential in
-  ``Authorization``/``x-api-key``; anywhere else it is refused;
+- ``requestheaders``: the status hooks' requests are answered here; then the SNI again,
+  the request target (an absolute URL naming another host than the tunnel's is refused,
+  and every request leaves in origin-form), the Host header (host and port), plain HTTP
+  never to port 443, the allowlist; ``Forwarded``/``X-Forwarded-*`` are removed; the
+  credential rules (the placeholder only to the API host, over HTTPS; no other key to the
+  API host) and the swap; large bodies are streamed and searched as they pass;
+- ``request``: a buffered body is searched for the placeholder;
+- ``server_connect``: the name is resolved here and every address checked (no loopback,
+  link-local or metadata address, nothing of the sidecar's own networks, private ranges
+  only where a rule names them); the connection goes to the checked address;
 - ``responseheaders``: every response streams (server-sent events pass token by token).
 
-Every decision is one JSON line in ``/egress/egress.log`` (the agent's egress log on the
-host). The policy and the credential are read again when their files change, so an
-allowlist edit applies without restarting the sidecar.
+Every decision is one JSON line in ``/egress/egress.log`` (rotated at
+``policy.LOG_MAX_BYTES``, one older file kept). A request marked by ``bottle-dash probe``
+(``policy.PROBE_HEADER``) is checked like any other, logged as probe traffic, and answered
+here: it never leaves the sidecar. The policy and the credential are read again when their
+files change, so an allowlist edit applies without restarting the sidecar.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, http, tls
+from mitmproxy.proxy import commands, layer
 
 try:
     from backends.egress import policy
@@ -37,6 +49,18 @@ except ImportError:  # in the sidecar, policy.py sits beside this file
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+#: Options that would let traffic pass unread or unverified: forced to these values.
+SAFE_OPTIONS: dict[str, Any] = {
+    "rawtcp": False,
+    "ssl_insecure": False,
+    "ignore_hosts": [],
+    "allow_hosts": [],
+    "tcp_hosts": [],
+    "udp_hosts": [],
+    "connection_strategy": "lazy",
+}
 
 
 class _Cached:
@@ -60,22 +84,61 @@ class _Cached:
         return self.text
 
 
+class _Log:
+    """The egress log: appended line by line, rotated at ``policy.LOG_MAX_BYTES`` into
+    ``egress.log.1`` (one older generation), so it never holds more than twice that."""
+
+    def __init__(self, path: Path, limit: int = policy.LOG_MAX_BYTES) -> None:
+        self.path = path
+        self.limit = limit
+        self.fd: int | None = None
+        self.size = 0
+
+    def write(self, line: str) -> None:
+        data = line.encode() + b"\n"
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self.size = os.fstat(self.fd).st_size
+        if self.size + len(data) > self.limit and self.size:
+            os.close(self.fd)
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self.size = 0
+        os.write(self.fd, data)
+        self.size += len(data)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return ""
+
+
 class EgressBroker:
     """Allowlist, credential broker and decision log for one bottle."""
 
     def __init__(self, directory: str = policy.SIDECAR_DIR) -> None:
         self.configure_dir(directory)
+        #: The sidecar's own addresses and gateways (the host): never dialled.
+        self.own: list[str] = []
 
     def configure_dir(self, directory: str) -> None:
         base = Path(directory)
+        self._dir = base
         self._policy_file = _Cached(base / policy.POLICY_FILE)
         self._credential = _Cached(base / policy.CREDENTIAL_FILE)
-        self._log_path = base / policy.LOG_FILE
+        self._log = _Log(base / policy.LOG_FILE)
         self._policy: policy.Policy | None = None
         self._policy_text = ""
-        self._log_fd: int | None = None
         #: Client connections whose ClientHello named another host than their tunnel's.
         self._refused_tls: set[str] = set()
+        #: Client connection -> the host:port its CONNECT opened.
+        self._tunnels: dict[str, tuple[str, int]] = {}
+        #: Client connection -> the probe mark its CONNECT carried.
+        self._probes: dict[str, str] = {}
+        #: Client connections whose tunnel bytes were judged (one line each).
+        self._judged: set[str] = set()
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -85,6 +148,15 @@ class EgressBroker:
     def configure(self, updated: set[str]) -> None:
         if "egress_dir" in updated:
             self.configure_dir(ctx.options.egress_dir)
+        unsafe = {k: v for k, v in SAFE_OPTIONS.items() if getattr(ctx.options, k, v) != v}
+        if unsafe:
+            ctx.options.update(**unsafe)
+
+    def running(self) -> None:
+        self.own = sorted(
+            {*policy.local_addresses(_read("/proc/net/fib_trie")),
+             *policy.gateways(_read("/proc/net/route"))}
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ state
 
@@ -93,22 +165,26 @@ class EgressBroker:
         text = self._policy_file.read()
         if self._policy is None or text != self._policy_text:
             # No readable policy: nothing is allowed (fail closed).
-            self._policy = policy.Policy.from_json(text) if text else policy.Policy("?", ())
+            try:
+                self._policy = policy.Policy.from_json(text) if text else policy.Policy("?", ())
+            except (ValueError, KeyError, TypeError):
+                self._policy = policy.Policy("?", ())
             self._policy_text = text
         return self._policy
 
-    def log(self, decision: policy.Decision, flow: http.HTTPFlow | None = None) -> None:
+    def log(
+        self, decision: policy.Decision, flow: http.HTTPFlow | None = None, probe: str = ""
+    ) -> None:
         method = flow.request.method if flow is not None else ""
         client = ""
         if flow is not None and flow.client_conn.peername:
             client = str(flow.client_conn.peername[0])
-        line = policy.log_line(decision, ts=_now(), method=method, client=client) + "\n"
-        if self._log_fd is None:
-            self._log_fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._log_fd, line.encode())
+        self._log.write(
+            policy.log_line(decision, ts=_now(), method=method, client=client, probe=probe)
+        )
 
-    def deny(self, flow: http.HTTPFlow, decision: policy.Decision) -> None:
-        self.log(decision, flow)
+    def deny(self, flow: http.HTTPFlow, decision: policy.Decision, probe: str = "") -> None:
+        self.log(decision, flow, probe)
         flow.response = http.Response.make(
             403,
             policy.deny_body(decision, self.current.agent),
@@ -116,14 +192,50 @@ class EgressBroker:
         )
         flow.response.reason = policy.deny_reason(decision, self.current.agent)
 
+    def _probe(self, flow: http.HTTPFlow) -> str:
+        return policy.probe_mark(dict(flow.request.headers.items())) or self._probes.get(
+            flow.client_conn.id, ""
+        )
+
     # ------------------------------------------------------------------ hooks
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
+        probe = self._probe(flow)
+        if probe:
+            self._probes[flow.client_conn.id] = probe
         decision = policy.check_target(self.current, flow.request.host, flow.request.port)
         if not decision.allow:
-            self.deny(flow, decision)
+            self.deny(flow, decision, probe)
             return
-        self.log(decision, flow)
+        self._tunnels[flow.client_conn.id] = (
+            policy.normal_host(flow.request.host),
+            flow.request.port,
+        )
+        self.log(decision, flow, probe)
+
+    def client_disconnected(self, client: Any) -> None:
+        for table in (self._tunnels, self._probes):
+            table.pop(client.id, None)
+        self._judged.discard(client.id)
+        self._refused_tls.discard(client.id)
+
+    def next_layer(self, nextlayer: Any) -> None:
+        context = nextlayer.context
+        client = context.client.id
+        tunnel = self._tunnels.get(client)
+        # Only a tunnel's first bytes, before the client's TLS (if any) is up.
+        if tunnel is None or client in self._judged or context.client.tls_established:
+            return
+        decision = policy.check_tunnel_bytes(
+            self.current, tunnel[0], tunnel[1], nextlayer.data_client()
+        )
+        if decision is None:
+            return
+        self._judged.add(client)
+        if not decision.allow:
+            self.log(decision, probe=self._probes.get(client, ""))
+            reason = policy.deny_reason(decision, self.current.agent)
+            nextlayer.layer = _Refused(context, f"HTTP/1.1 403 {reason}\r\n\r\n".encode())
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -131,8 +243,9 @@ class EgressBroker:
             return
         decision = policy.check_sni(self.current, address[0], address[1], data.client_hello.sni)
         if not decision.allow:
-            self.log(decision)
-            self._refused_tls.add(data.context.client.id)
+            client = data.context.client.id
+            self.log(decision, probe=self._probes.get(client, ""))
+            self._refused_tls.add(client)
 
     def tls_start_client(self, data: tls.TlsData) -> None:
         if data.context.client.id not in self._refused_tls:
@@ -148,46 +261,210 @@ class EgressBroker:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         pol = self.current
-        host, port = flow.request.host, flow.request.port
+        req = flow.request
+        word = policy.status_word(req.method, req.host, req.path)
+        if word is not None:
+            self._status(flow, word)
+            return
+        probe = self._probe(flow)
+        host, port = req.host, req.port
         client = flow.client_conn
+        size = policy.announced_body(
+            dict(req.headers.items()), method=req.method, http2=req.is_http2 or req.is_http3
+        )
+        state: dict[str, Any] = {"probe": probe, "size": size}
+        flow.metadata["bottle-dash"] = state
         if client.tls_established:
             decision = policy.check_sni(pol, host, port, client.sni)
             if not decision.allow:
-                self.deny(flow, decision)
+                self.refuse(flow, decision)
                 return
-        decision = policy.check_host_header(pol, host, port, flow.request.host_header)
+        decision = policy.check_request(
+            pol,
+            host=host,
+            port=port,
+            scheme=req.scheme,
+            method=req.method,
+            # HTTP/2's authority is its Host; HTTP/1's is the request target.
+            authority="" if req.is_http2 or req.is_http3 else req.authority,
+            path=req.path,
+            host_header=req.host_header,
+            tunnel=self._tunnels.get(client.id),
+        )
         if not decision.allow:
-            self.deny(flow, decision)
+            self.refuse(flow, decision)
+            return
+        if not (req.is_http2 or req.is_http3):
+            req.authority = ""  # origin-form upstream, whatever the client sent
+        stripped = policy.forwarding_headers(list(req.headers.keys()))
+        for name in stripped:
+            del req.headers[name]
+        state["stripped"] = stripped
+        headers = dict(req.headers.items())
+        found = policy.carries(pol.placeholder, [req.url, *headers, *headers.values()])
+        decision = policy.check_credentials(
+            pol, host, port, scheme=req.scheme, headers=headers, found=found
+        )
+        if not decision.allow:
+            self.refuse(flow, decision)
+            return
+        too_large = policy.body_too_large(pol, host, port, size or 0)
+        if too_large is not None:
+            self.refuse(flow, too_large)
+            return
+        if probe:
+            # Answered here, or once its (small) body has been searched; never streamed.
+            if size is None or size > policy.BUFFER_BODY_BYTES:
+                self.refuse(flow, policy.Decision(False, host, port, "size", "a probe's body"))
+            elif not size:
+                self._answer_probe(flow)
+            return
+        swaps = policy.swapped_headers(headers, pol.placeholder, self._credential.read())
+        for name, value in swaps.items():
+            req.headers[name] = value
+        state["credential"] = "swapped" if swaps else "none"
+        if size is None or size > policy.BUFFER_BODY_BYTES:
+            req.stream = _BodyScan(self, flow, pol)
+
+    def refuse(self, flow: http.HTTPFlow, decision: policy.Decision) -> None:
+        """Refuse ``flow``: a 403 once its body has come, when that body is small; a body
+        of unknown or large size is not waited for (mitmproxy would hold all of it before
+        answering): the connection is closed at once, the refusal logged."""
+        state = flow.metadata.get("bottle-dash") or {}
+        size = state.get("size", 0)
+        if size is None or size > policy.BUFFER_BODY_BYTES:
+            self.log(decision, flow, state.get("probe", ""))
+            flow.kill()
+            return
+        self.deny(flow, decision, state.get("probe", ""))
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:  # already denied
+        if flow.response is not None:  # answered or denied already
             return
-        pol = self.current
-        host, port = flow.request.host, flow.request.port
-        parts: list[str | bytes] = [flow.request.url, *flow.request.headers.values()]
-        if flow.request.raw_content:
-            parts.append(flow.request.raw_content)
-        found = policy.carries(pol.placeholder, parts)
-        decision = policy.check_placeholder(pol, host, port, found)
-        if not decision.allow:
-            self.deny(flow, decision)
+        req = flow.request
+        host, port = req.host, req.port
+        state = flow.metadata.get("bottle-dash") or {}
+        if not req.stream and req.raw_content:
+            parts: list[str | bytes] = [req.raw_content]
+            decoded = req.get_content(strict=False)
+            if decoded is not None and decoded != req.raw_content:
+                parts.append(decoded)
+            found = policy.carries(self.current.placeholder, parts)
+            decision = policy.check_placeholder(self.current, host, port, found)
+            if not decision.allow:
+                self.refuse(flow, decision)
+                return
+        if state.get("probe"):
+            self._answer_probe(flow)
             return
-        extra: dict[str, Any] = {}
-        if found:
-            real = self._credential.read()
-            swaps = policy.swapped_headers(
-                dict(flow.request.headers.items()), pol.placeholder, real
+        extra = {"credential": state.get("credential", "none")}
+        allowed = policy.Decision(True, policy.normal_host(host), port, "request", extra=extra)
+        self.log(allowed, flow)
+
+    async def server_connect(self, data: Any) -> None:
+        server = data.server
+        if not server.address:
+            return
+        host, port = str(server.address[0]), int(server.address[1])
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
             )
-            for name, value in swaps.items():
-                flow.request.headers[name] = value
-            extra["credential"] = "swapped" if swaps else "none"
-        self.log(
-            policy.Decision(True, policy.normal_host(host), port, "request", extra=extra), flow
-        )
+            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        except OSError:
+            addresses = []
+        decision = policy.address_decision(self.current, host, port, addresses, own=self.own)
+        if not decision.allow:
+            self.log(decision)
+            server.error = (
+                policy.deny_reason(decision, self.current.agent) + ": " + (decision.reason)
+            )
+            return
+        if server.sni is None and policy.parse_ip(host) is None:
+            server.sni = host  # the certificate is checked against the name, not the address
+        server.address = (decision.extra["address"], port)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             flow.response.stream = True
+
+    # ------------------------------------------------------------------ the sidecar's own
+
+    def _status(self, flow: http.HTTPFlow, word: str) -> None:
+        """A status hook's word: kept in ``STATUS_FILE`` (one word, replaced whole)."""
+        if word:
+            tmp = self._dir / f".{policy.STATUS_FILE}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, word.encode() + b"\n")
+            finally:
+                os.close(fd)
+            os.replace(tmp, self._dir / policy.STATUS_FILE)
+        flow.response = http.Response.make(204 if word else 400)
+
+    def _answer_probe(self, flow: http.HTTPFlow) -> None:
+        """A probe's request passed every check: say so (and which headers were removed),
+        and send nothing upstream."""
+        state = flow.metadata.get("bottle-dash") or {}
+        probe = str(state.get("probe", ""))
+        host, port = policy.normal_host(flow.request.host), flow.request.port
+        self.log(policy.Decision(True, host, port, "request"), flow, probe)
+        headers = {"Content-Type": "text/plain", "X-Bottle-Egress": "probe"}
+        stripped = state.get("stripped") or []
+        if stripped:
+            headers["X-Bottle-Probe-Stripped"] = ", ".join(sorted(n.lower() for n in stripped))
+        flow.response = http.Response.make(
+            299, f"bottle-dash egress: probe {probe}: would forward to {host}:{port}\n", headers
+        )
+        flow.response.reason = "Probe Not Forwarded"
+
+
+class _Refused(layer.Layer):
+    """A tunnel refused on its first bytes: one status line to the client, then closed.
+    Nothing of it is read further, and no server connection is ever made for it."""
+
+    def __init__(self, context: Any, answer: bytes) -> None:
+        super().__init__(context)
+        self.answer = answer
+        self.done = False
+
+    def _handle_event(self, event: Any) -> Any:
+        if not self.done:
+            self.done = True
+            yield commands.SendData(self.context.client, self.answer)
+            yield commands.CloseConnection(self.context.client)
+
+
+class _BodyScan:
+    """A streamed request body's filter: counts it (the API host's limit) and searches it
+    for the placeholder as it passes, a window of the last bytes kept across chunks; on a
+    refusal the rest is withheld and the flow killed (the upstream gets a cut body)."""
+
+    def __init__(self, broker: EgressBroker, flow: http.HTTPFlow, pol: policy.Policy) -> None:
+        self.broker, self.flow, self.pol = broker, flow, pol
+        self.keep = 4 * len(pol.placeholder) + 16
+        self.tail = b""
+        self.total = 0
+        self.refused = False
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if self.refused:
+            return b""
+        host, port = self.flow.request.host, self.flow.request.port
+        self.total += len(chunk)
+        window = self.tail + chunk
+        self.tail = window[-self.keep :]
+        decision = policy.body_too_large(self.pol, host, port, self.total)
+        if decision is None:
+            found = policy.carries(self.pol.placeholder, [window])
+            checked = policy.check_placeholder(self.pol, host, port, found)
+            decision = None if checked.allow else checked
+        if decision is None:
+            return chunk
+        self.refused = True
+        self.broker.log(decision, self.flow)
+        self.flow.kill()
+        return b""
 
 
 addons = [EgressBroker()]

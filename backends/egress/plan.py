@@ -9,8 +9,8 @@ again at launch and written only to the sidecar's 0600 file.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backends import paths
@@ -150,6 +150,17 @@ def api_target(spec: EgressSpec) -> tuple[str, int]:
     return pol.host_port(spec.api_base) if spec.api_base else (pol.DEFAULT_API_HOST, 443)
 
 
+def check_api_base(api_base: str) -> str:
+    """Why ``api_base`` cannot take the credential ("" when it can): only an ``https://``
+    URL, so the credential never crosses the network in the clear."""
+    if api_base and not api_base.lower().startswith("https://"):
+        return (
+            f"{api_base!r} is not an https:// URL: the credential would cross the network "
+            "in the clear"
+        )
+    return ""
+
+
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
@@ -217,6 +228,13 @@ def apply(
                 fix=f'remove it from env and set credential = "env:{var}" (the sidecar brokers it)',
                 agent=agent.name,
             )
+    why = check_api_base(spec.api_base)
+    if why:
+        raise LaunchError(
+            f"api_base of agent {agent.name}{where}: {why}",
+            fix='use the gateway\'s https:// URL, e.g. api_base = "https://llm-gw.corp:8443"',
+            agent=agent.name,
+        )
     environ = os.environ if environ is None else environ
     credential = resolve_credential(spec, environ, agent.name, where)
     api = api_target(spec)
@@ -229,6 +247,9 @@ def apply(
     holder = placeholder(agent.name, credential)
     proxy = f"http://{proxy_host}:{pol.PROXY_PORT}"
     plan.env.update(guest_env(proxy, GUEST_CA, credential.var, holder))
+    # Nothing the bottle writes lands on the host: its status hooks send their word to the
+    # sidecar (``claude.status_hook_command``), so it gets no status mount.
+    plan.status_dir = None
     plan.labels[SEALED_LABEL] = "true"
     if spec.api_base:
         plan.env["ANTHROPIC_BASE_URL"] = spec.api_base
@@ -316,8 +337,9 @@ def is_sealed(plan: BottlePlan) -> bool:
     return bool((plan.extra.get("egress") or {}).get("sealed"))
 
 
-def policy_of(plan: BottlePlan) -> pol.Policy:
-    """The sidecar's policy for ``plan``."""
+def policy_of(plan: BottlePlan, internal: Sequence[str] = ()) -> pol.Policy:
+    """The sidecar's policy for ``plan``; ``internal``: the subnets of the sidecar's
+    bottle-side network (where it listens; never dialled)."""
     info = plan.extra["egress"]
     return pol.Policy(
         agent=plan.agent,
@@ -326,12 +348,16 @@ def policy_of(plan: BottlePlan) -> pol.Policy:
         placeholder=plan.env.get(info["credential"]["var"], "")
         if info["credential"]["var"]
         else "",
+        internal=tuple(internal),
     )
 
 
-def write_sidecar_files(plan: BottlePlan, environ: Mapping[str, str] | None = None) -> Path:
+def write_sidecar_files(
+    plan: BottlePlan, environ: Mapping[str, str] | None = None, internal: Sequence[str] = ()
+) -> Path:
     """Write the sidecar's policy and credential (0600) into the egress directory; make
-    the CA when missing. Returns the CA certificate (the bottle's copy)."""
+    the CA when missing. Returns the CA certificate (the bottle's copy). ``internal``: the
+    subnets of the sidecar's bottle-side network (``policy_of``)."""
     from backends.egress.ca import ensure_ca
 
     info = plan.extra["egress"]
@@ -339,7 +365,7 @@ def write_sidecar_files(plan: BottlePlan, environ: Mapping[str, str] | None = No
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.chmod(0o700)
     cert = ensure_ca(directory, plan.agent)
-    paths.write_private(directory / pol.POLICY_FILE, policy_of(plan).to_json().encode())
+    paths.write_private(directory / pol.POLICY_FILE, policy_of(plan, internal).to_json().encode())
     source = str(info["credential"]["source"])
     value = ""
     if source != "none":
@@ -366,19 +392,33 @@ UPSTREAM_CA_FILE = "upstream-ca.pem"
 SYSTEM_CA_DIR = "/etc/ssl/certs"
 
 
+#: Replaced by the sidecar's launcher with its address on the bottle-side network.
+LISTEN_MARK = "{listen}"
+#: The sidecar's command, run from the addon's folder: ``launch.py`` finds the sidecar's
+#: address on the bottle's network (``policy.json``'s ``internal``) and runs mitmdump
+#: listening there only.
+LAUNCHER = "launch.py"
+
+
 def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
-    """The sidecar's command: mitmdump with the broker addon, lazy upstream connections
-    (nothing is dialled before every check has passed) and quiet output."""
+    """The sidecar's command: the launcher, then mitmdump with the broker addon listening on
+    the bottle-side address only, lazy upstream connections (nothing is dialled before
+    every check has passed), no raw TCP relaying (a tunnel's bytes are TLS the sidecar
+    reads, or HTTP) and quiet output."""
     argv = [
+        "python3",
+        str(PurePosixPath(addon).parent / LAUNCHER),
         "python3",
         "-c",
         "from mitmproxy.tools.main import mitmdump; mitmdump()",
         "--mode",
-        f"regular@{pol.PROXY_PORT}",
+        f"regular@{LISTEN_MARK}:{pol.PROXY_PORT}",
         "--set",
         f"confdir={pol.SIDECAR_DIR}",
         "--set",
         "connection_strategy=lazy",
+        "--set",
+        "rawtcp=false",
         "--set",
         "flow_detail=0",
         "-s",

@@ -248,8 +248,10 @@ def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     plan = DockerBackend().prepare(AgentSpec(name="web"))
     argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
     assert argv[argv.index("-s") + 1] == "/opt/bottle-egress/addon.py"
-    assert "connection_strategy=lazy" in argv
-    assert f"regular@{pol.PROXY_PORT}" in argv
+    assert "connection_strategy=lazy" in argv and "rawtcp=false" in argv
+    # Through the launcher, which puts the bottle-side address in place of the mark.
+    assert argv[:2] == ["python3", "/opt/bottle-egress/launch.py"]
+    assert f"regular@{egress.LISTEN_MARK}:{pol.PROXY_PORT}" in argv
     assert not any("ssl_verify_upstream" in a for a in argv)  # mitmproxy's public roots
 
 

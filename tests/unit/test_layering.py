@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("textual", "libtmux", "bottle_dash")
 #: Modules that run inside the egress sidecar, not on the host: they import mitmproxy,
 #: which the sidecar image has and the host need not. Their imports are checked by source.
-SIDECAR_ONLY = ("backends.egress.addon",)
+SIDECAR_ONLY = ("backends.egress.addon", "backends.egress.launch")
 
 
 def backend_modules() -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from backends.base import AgentSpec, BottleBackend, ProvisionError
 from backends.docker.accounts import reown_tar, user_ids
 from backends.docker.backend import DockerBackend
+from backends.egress.spec import EgressSpec
 from backends.owner import NO_WORKSPACE, agent_user, guest_group, guest_passwd
 from backends.smolmachines.backend import SmolmachinesBackend
 
@@ -54,7 +55,11 @@ def test_plan_shows_uid_gid_and_why(tmp_path: Path, backend: type[BottleBackend]
     data = plan.to_dict()
     assert (data["uid"], data["gid"]) == (1234, 1234)
     assert data["uid_reason"] == f"owner of the workspace {ws} (1234:1234)"
-    # The status dir the hooks write through is the agent's.
+    # A sealed bottle's hooks send their word to its sidecar: no status mount at all.
+    assert plan.status_dir is None
+    # An unsealed one's status dir, which the hooks write through, is the agent's.
+    unsealed = AgentSpec(name="alpha", workspace=ws, egress=EgressSpec(sealed=False))
+    plan = backend().prepare(unsealed)
     assert plan.status_dir and os.stat(plan.status_dir).st_uid == 1234
 
 

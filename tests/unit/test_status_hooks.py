@@ -19,12 +19,15 @@ from backends.claude import (
     STATUS_FILE,
     STATUS_HOOKS,
     STATUS_WORDS,
+    WORD_IDLE,
+    WORD_WORKING,
     claude_args,
     status_hook_command,
     status_settings,
     status_settings_arg,
 )
 from backends.docker.backend import DockerBackend
+from backends.egress.spec import EgressSpec
 from backends.status_file import MAX_BYTES, UNREADABLE, read_status, read_status_file
 
 pytestmark = pytest.mark.unit
@@ -122,9 +125,12 @@ def test_status_dir_is_private_and_the_agents(tmp_path: Path) -> None:
 
 
 def test_plan_records_and_creates_the_status_dir() -> None:
-    plan = DockerBackend().prepare(AgentSpec(name="web"))
+    """Only an unsealed bottle mounts a status dir: a sealed one's hooks send their word to
+    its sidecar, so nothing the bottle writes lands in the operator's state dir."""
+    plan = DockerBackend().prepare(AgentSpec(name="web", egress=EgressSpec(sealed=False)))
     assert plan.status_dir == str(paths.status_dir("web"))
     assert Path(plan.status_dir).is_dir()
+    assert DockerBackend().prepare(AgentSpec(name="web")).status_dir is None
 
 
 # ------------------------------------------------------------------ the reader
@@ -186,13 +192,16 @@ def test_read_status_of_an_agent() -> None:
 
 
 def test_hooks_as_claude_code_reads_them_stated_literally() -> None:
-    """The hook settings are a contract with Claude Code and with the bottle's mount: the
-    command writes a temporary file next to the status file in the mounted folder, unique
-    per hook process, and renames it; each hook has a 5 s timeout; the JSON keys are
-    sorted (a stable argv)."""
+    """The hook settings are a contract with Claude Code, with the bottle's mount and with
+    the sidecar: the command writes a temporary file next to the status file in the mounted
+    folder, unique per hook process, and renames it; where that fails (a sealed bottle has
+    no mount) it sends the word to the sidecar's status host through the proxy; each hook
+    has a 5 s timeout; the JSON keys are sorted (a stable argv)."""
     assert status_hook_command("idle") == (
         "{ printf %s idle >/opt/bottle-dash/status/.state.$$ && mv -f "
-        "/opt/bottle-dash/status/.state.$$ /opt/bottle-dash/status/state; } >/dev/null 2>&1;"
+        "/opt/bottle-dash/status/.state.$$ /opt/bottle-dash/status/state; } >/dev/null 2>&1"
+        " || { curl -sf -m 3 -o /dev/null http://status.bottle-dash.invalid/idle || "
+        "wget -q -T 3 -O /dev/null http://status.bottle-dash.invalid/idle; } >/dev/null 2>&1;"
         " exit 0"
     )
     [ask] = status_settings()["hooks"]["PreToolUse"]
@@ -203,3 +212,23 @@ def test_hooks_as_claude_code_reads_them_stated_literally() -> None:
     assert status_settings_arg().startswith('{"hooks":{"Notification":[{"hooks":[{"command":')
     with pytest.raises(ValueError, match="^not a status word: 'working; rm -rf /'$"):
         status_hook_command("working; rm -rf /")
+
+
+def test_the_newer_of_the_sidecars_word_and_the_mounted_file_wins() -> None:
+    """A sealed bottle's word comes from its sidecar (``egress/status``), an unsealed one's
+    from the mounted status dir; after a bottle changed between the two the newer counts."""
+    from backends.status_file import relayed_status_file, status_file
+
+    assert read_status("web") is None
+    relayed, mounted = Path(relayed_status_file("web")), Path(status_file("web"))
+    relayed.parent.mkdir(parents=True)
+    relayed.write_text("working\n")
+    assert read_status("web") == (WORD_WORKING, relayed.stat().st_mtime)
+    mounted.parent.mkdir(parents=True)
+    mounted.write_text("idle")
+    os.utime(mounted, (1, 1))
+    assert read_status("web").word == WORD_WORKING  # type: ignore[union-attr]
+    os.utime(relayed, (0, 0))
+    assert read_status("web").word == WORD_IDLE  # type: ignore[union-attr]
+    relayed.unlink()
+    assert read_status("web").word == WORD_IDLE  # type: ignore[union-attr]
