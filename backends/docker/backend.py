@@ -202,7 +202,13 @@ class DockerBackend(BottleBackend):
                 networks[name] = self.engine.get(f"/networks/{urllib.parse.quote(name)}")
             except EngineNotFound:
                 continue  # removed meanwhile
-        return {"container": info, "networks": networks}
+        try:
+            sidecar = self.engine.get(
+                f"/containers/{urllib.parse.quote(egress.sidecar_name(agent))}/json"
+            )
+        except EngineNotFound:
+            sidecar = {}
+        return {"container": info, "networks": networks, "sidecar": sidecar}
 
     def hardening(self) -> list[Problem]:
         """User namespace and disk budget of this engine (``hardening.notes``)."""

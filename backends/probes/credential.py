@@ -9,7 +9,6 @@ compares.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from backends.probes.base import (
     clip,
     egress_value,
     sealed,
-    verdict,
 )
 
 CREDENTIAL_VARS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
@@ -73,15 +71,21 @@ def _unsealed(t: Target, what: str) -> tuple[str, str] | None:
 
 
 def token_absent(t: Target) -> tuple[str, str]:
-    """The real token in no file, env or process the bottle can see."""
-    tokens = real_credentials(t)
+    """The real token in no file, env or process the bottle can see. The host looks for the
+    token it knows (the configured source and the sidecar's copy); when it can read
+    neither, the probe cannot look and says so (n/a), never pass."""
+    from backends.probes.broker import token_sources
+
+    tokens, why_not = token_sources(t)
     if not sealed(t) and tokens:
         return FAIL, "the real credential is in the bottle's env (no broker)"
     early = _unsealed(t, "nothing swaps a placeholder for the real token")
     if early:
         return early
+    if why_not:
+        return NOT_APPLICABLE, why_not
     if not tokens:
-        return PASS, "no credential configured for this agent; nothing to leak"
+        return NOT_APPLICABLE, "no credential configured for this agent: there is none to leak"
     seen = t.run(SCAN_SCRIPT, user="root", timeout=120).stdout
     leaked = [f"token ending …{tok[-4:]}" for tok in tokens if tok in seen]
     if leaked:
@@ -127,77 +131,6 @@ def ca_key_unreadable(t: Target) -> tuple[str, str]:
     return PASS, "no private key (the CA's included) is readable in the bottle"
 
 
-def _other_host(t: Target) -> str:
-    """An allowlisted host that is not the API's, as ``host:port`` for plain HTTP."""
-    from backends.probes import network
-
-    host, port = network._allowed_host(t, api=False)
-    return f"{host}:{port or 80}" if host else ""
-
-
-def placeholder_refused(t: Target) -> tuple[str, str]:
-    """The placeholder sent to an allowlisted host that is not the API is refused (the
-    bottle's own env var carries it; the probe never handles the value itself)."""
-    from backends.probes import network
-
-    early = _unsealed(t, "the placeholder refused off the API host")
-    if early:
-        return early
-    var = egress_value(t, "credential", "var")
-    target = _other_host(t)
-    if not var:
-        return NOT_APPLICABLE, "no credential configured: there is no placeholder"
-    if not target:
-        return NOT_APPLICABLE, "the allowlist has no host besides the API to send it to"
-    request = f"GET http://{target}/ HTTP/1.1\r\nHost: {target.split(':')[0]}\r\n"
-    request += f"x-api-key: ${{{var}}}\r\n\r\n"
-    reply = _exchange_env(t, request)
-    status = network._status(reply)
-    return verdict(
-        network._refused(reply), f"the placeholder to {target} -> {status or 'no reply'}"
-    )
-
-
-def _exchange_env(t: Target, request: str) -> str:
-    """Like ``network.exchange``, but ``${VAR}`` in ``request`` expands in the bottle."""
-    from backends.probes import net_facts as nf
-    from backends.probes import network
-
-    host, port = network.proxy_of(t)
-    # In double quotes, so ``${VAR}`` expands; ``wire`` leaves ``$``, ``{`` and ``}`` be.
-    wire = nf.wire(request).replace('"', '\\"')
-    return t.run(nf.EXCHANGE_FN + f'exchange {host} {port} "{wire}"', timeout=60).stdout
-
-
-OTHER_AUTH = "Bearer bottle-probe-other-credential"
-
-
-def other_auth_untouched(t: Target) -> tuple[str, str]:
-    """Another service's Authorization header reaches an allowlisted host as sent. Shown
-    when that host echoes the request (``/echo``); otherwise not applicable."""
-    from backends.probes import network
-
-    early = _unsealed(t, "only the placeholder is swapped")
-    if early:
-        return early
-    target = _other_host(t)
-    if not target:
-        return NOT_APPLICABLE, "the allowlist has no host besides the API"
-    request = f"GET http://{target}/echo HTTP/1.1\r\nHost: {target.split(':')[0]}\r\n"
-    request += f"Authorization: {OTHER_AUTH}\r\n\r\n"
-    reply = network.exchange(t, request)
-    status = network._status(reply)
-    if network._refused(reply):
-        return FAIL, f"GET http://{target}/echo with another Authorization -> {status}"
-    body = reply[reply.find("{") :] if "{" in reply else ""
-    try:
-        echoed = json.loads(body).get("headers", {})
-    except ValueError:
-        return NOT_APPLICABLE, f"{target}/echo does not echo the request ({status or 'no reply'})"
-    got = echoed.get("authorization") or echoed.get("Authorization")
-    return verdict(got == OTHER_AUTH, f"{target} received Authorization {got!r}")
-
-
 PROBES = (
     Probe(
         "token-absent",
@@ -212,20 +145,6 @@ PROBES = (
         "the real token is not in docker inspect, the plan, the exec env file or the pane command",
         SEAL_FIX,
         token_not_on_host_views,
-    ),
-    Probe(
-        "placeholder-refused",
-        CREDENTIAL,
-        "the placeholder is refused on a non-API host",
-        SEAL_FIX,
-        placeholder_refused,
-    ),
-    Probe(
-        "other-auth-untouched",
-        CREDENTIAL,
-        "other Authorization headers pass untouched",
-        SEAL_FIX,
-        other_auth_untouched,
     ),
     Probe(
         "ca-key-unreadable",

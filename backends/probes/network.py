@@ -224,9 +224,13 @@ def proxy_of(t: Target) -> tuple[str, int]:
 def exchange(t: Target, request: str, host: str = "", port: int = 0) -> str:
     """Send ``request`` (CRLF line ends) to the sidecar's proxy from inside the bottle;
     the reply. Only ever the bottle's own sidecar."""
+    from backends.probes.broker import marked
+
     phost, pport = proxy_of(t)
-    script = nf.EXCHANGE_FN + (
-        f"exchange {shlex.quote(host or phost)} {port or pport} {shlex.quote(nf.wire(request))}"
+    wire = nf.wire(marked(t, request))
+    script = (
+        nf.EXCHANGE_FN
+        + f"exchange {shlex.quote(host or phost)} {port or pport} {shlex.quote(wire)}"
     )
     return t.run(script, timeout=60).stdout
 
@@ -234,8 +238,12 @@ def exchange(t: Target, request: str, host: str = "", port: int = 0) -> str:
 def exchange_bytes(t: Target, *chunks: str | bytes) -> bytes | None:
     """Send ``chunks`` to the sidecar's proxy, a second apart, from inside the bottle; the
     raw reply (read through ``od``), or None when the bottle has no client (nc or node)."""
+    from backends.probes.broker import marked
+
     host, port = proxy_of(t)
-    words = " ".join(shlex.quote(nf.wire(c)) for c in chunks)
+    words = " ".join(
+        shlex.quote(nf.wire(marked(t, c) if isinstance(c, str) else c)) for c in chunks
+    )
     script = (
         "command -v nc >/dev/null 2>&1 || command -v node >/dev/null 2>&1 "
         "|| { echo no-client; exit 0; }; "

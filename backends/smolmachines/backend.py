@@ -348,8 +348,13 @@ class SmolmachinesBackend(BottleBackend):
 
     def probe_facts(self, agent: str) -> dict[str, Any]:
         """The machine as ``machine ls`` reports it (settings the VMM enforces)."""
+        from backends.smolmachines.seal import sidecar_facts
+
         record = self._record(agent)
-        return {"machine": {**record._asdict(), "labels": dict(record.labels)}}
+        return {
+            "machine": {**record._asdict(), "labels": dict(record.labels)},
+            "sidecar": sidecar_facts(agent),
+        }
 
     @staticmethod
     def _egress_state(record: cli.MachineRecord, running: set[str]) -> str:

@@ -144,6 +144,15 @@ def sidecars_running(agents: Iterable[str]) -> set[str]:
     return running
 
 
+def sidecar_facts(agent: str) -> dict[str, Any]:
+    """The engine's record of the agent's sidecar ({} when there is none or no engine)."""
+    try:
+        found = _ENGINE.get(f"/containers/{egress.sidecar_name(agent)}/json")
+    except Exception:  # a probe's fact, never a failure of its caller
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def start_sidecar(agent: str) -> None:
     """Start the agent's stopped sidecar (a machine never runs without its egress)."""
     from backends.docker import sidecar

@@ -63,7 +63,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _seen(self) -> None:
+        """One line per request on stdout (``docker logs``): the test's view of what reached
+        "the outside" (method, target, Host; never a credential)."""
+        print(json.dumps({"seen": self.command, "path": self.path,
+                          "host": self.headers.get("Host", "")}), flush=True)  # fmt: skip
+
     def do_GET(self) -> None:
+        self._seen()
         if self.path.startswith("/sse"):
             RELEASE.clear()
             self.send_response(200)
@@ -111,6 +118,7 @@ class Handler(BaseHTTPRequestHandler):
         self._echo()
 
     def do_POST(self) -> None:
+        self._seen()
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         self._echo()

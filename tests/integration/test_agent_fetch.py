@@ -23,7 +23,8 @@ from typing import Any
 import package_sites as sites
 import pytest
 from conftest import FAKES, agent_name
-from test_egress_docker import log_lines, make_upstream_certs, wait_upstream
+from egress_world import grant_outer_range, wait_upstream
+from test_egress_docker import log_lines, make_upstream_certs
 
 from backends import run
 from backends.base import GUEST_UID, LABEL_AGENT, AgentSpec, Completed
@@ -79,6 +80,7 @@ def bottle(
         check=True,
     )  # fmt: skip
     wait_upstream(upstream)
+    grant_outer_range(agent)
     yield {"agent": agent, "mark": mark, "state": state}
     run.run(["docker", "rm", "-f", upstream])
     DockerBackend().remove(agent, volumes=True)

@@ -27,6 +27,7 @@ from anthropic_api import Recorded, Rule
 from anthropic_container import PORT, StandInContainer
 from cli_run import bd
 from conftest import RUN_ID, agent_name
+from egress_world import grant_outer_range
 from test_dashboard_e2e import Session, dashboard_session, wait_for
 from test_egress_docker import API as API_HOST
 from test_egress_docker import make_upstream_certs
@@ -172,6 +173,7 @@ def agent(
         alias=API_HOST,
         tls=certs.parent,
     )
+    grant_outer_range(name)  # the stand-in's private range, as `bottle-dash allow` would
     try:
         with dashboard_session(config, "claude") as session:
             yield Agent(session, api, name, mark)
@@ -243,7 +245,6 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
 REAL_IMAGE_NOT_APPLICABLE = {
     "disk-budget": "cannot",  # overlay2 on extfs here: the engine cannot size a volume
     "placeholder-refused": "besides the API",  # the allowlist is the API only
-    "other-auth-untouched": "besides the API",
     "git-hooks-read-only": "not a git repository",  # the workspace is a plain folder
 }
 

@@ -4,43 +4,40 @@ and broker addon, and a test upstream as "the outside".
 Topology (every network and container here is made by this module, through the backend
 or directly, and labelled with the run's agent so the sweep removes it):
 
-    [bottle] --bottle-<a>-net (internal, no host address)--> [sidecar] --bottle-<a>-out-->
-    [upstream: api.egress.invalid, other.egress.invalid]
+    [bottle] [client] --bottle-<a>-net (internal, no host address)--> [sidecar]
+        --bottle-<a>-out--> [upstream: api.egress.invalid, other.egress.invalid]
 
 The upstream answers on 80 and 443 (its certificate is signed by a CA made here, which
-the agent's ``upstream_ca`` hands to the sidecar). Names under ``.invalid`` resolve only
-through the engine's DNS on the outer network; nothing leaves the host.
+the agent's ``upstream_ca`` hands to the sidecar); its private range is allowed
+(``egress_world``). Names under ``.invalid`` resolve only through the engine's DNS on the
+outer network; nothing leaves the host. The client is an attacker on the bottle's own
+network with a TLS and an HTTP/2 client.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKES, agent_name
+from conftest import agent_name
 from egress_upstream import make_certs
+from egress_world import API, OTHER, TOKEN, client, container_ip, start_client, start_upstream
+from egress_world import remove as remove_containers
+from egress_world import wait_upstream as wait_upstream
 
 from backends import paths, run
-from backends.base import LABEL_AGENT, AgentSpec, LaunchError
+from backends.base import AgentSpec, LaunchError
 from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
-from backends.egress.policy import CA_CERT_FILE
 from backends.egress.spec import EgressSpec
 from backends.probes import suite
 from backends.probes.base import PASS
 
 pytestmark = pytest.mark.docker
-
-API = "api.egress.invalid"
-OTHER = "other.egress.invalid"
-TOKEN = "sk-ant-oat01-" + "R3al" * 20 + "-xyzAA"
 
 
 def make_upstream_certs(where: Path, names: tuple[str, ...] = (API, OTHER)) -> Path:
@@ -61,9 +58,12 @@ def proxy_request(agent: str, request: str) -> str:
     return in_bottle(f"bottle-{agent}", script)
 
 
-def proxy_get(agent: str, target: str, host: str | None = None, *headers: str) -> str:
-    """``GET http://<target>`` through the proxy (``Host: host``, default the target)."""
-    lines = [f"GET http://{target} HTTP/1.1", f"Host: {host or target.split('/')[0]}", *headers]
+def proxy_get(
+    agent: str, target: str, host: str | None = None, *headers: str, scheme: str = "http"
+) -> str:
+    """``GET <scheme>://<target>`` through the proxy (``Host: host``, default the target)."""
+    lines = [f"GET {scheme}://{target} HTTP/1.1", f"Host: {host or target.split('/')[0]}"]
+    lines += headers
     return proxy_request(agent, "".join(f"{line}\\r\\n" for line in lines) + "\\r\\n")
 
 
@@ -75,29 +75,12 @@ def log_lines(agent: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def container_ip(name: str, network: str) -> str:
-    out = run.run(
-        ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", name],
-        check=True,
-    ).stdout
-    return str(json.loads(out)[network]["IPAddress"])
-
-
-def wait_upstream(name: str) -> None:
-    """Wait until the test upstream container ``name`` listens."""
-    deadline = time.monotonic() + 30
-    while b"upstream listening" not in (
-        subprocess.run(["docker", "logs", name], capture_output=True, check=False).stdout
-    ):
-        assert time.monotonic() < deadline, "the test upstream did not start"
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def sealed(
     test_image: str, egress_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """One sealed bottle, its sidecar, and the upstream on the sidecar's outer network."""
+    """One sealed bottle, its sidecar, the upstream on the sidecar's outer network and an
+    attacker's client on the bottle's network."""
     mp = pytest.MonkeyPatch()
     state = tmp_path_factory.mktemp("egress-state")
     mp.setenv("XDG_STATE_HOME", str(state))
@@ -110,7 +93,7 @@ def sealed(
         egress=EgressSpec(
             allow=(f"{OTHER}:80", OTHER),
             credential="env:BOTTLE_TEST_TOKEN",
-            api_base=f"http://{API}:80",
+            api_base=f"https://{API}",
             upstream_ca=certs,
         ),
     )
@@ -118,21 +101,17 @@ def sealed(
     steps: list[str] = []
     plan = backend.prepare(spec)
     backend.launch(plan, steps.append)
-    upstream = f"{agent}-upstream"
-    run.run(
-        [
-            "docker", "run", "-d", "--name", upstream,
-            "--label", f"{LABEL_AGENT}={agent}",
-            "--network", egress.outer_network_name(agent),
-            "--network-alias", API, "--network-alias", OTHER,
-            "-v", f"{FAKES}:/fakes:ro", "-v", f"{certs.parent}:/certs:ro",
-            egress_image, "python3", "-u", "/fakes/egress_upstream.py",
-        ],
-        check=True,
-    )  # fmt: skip
-    wait_upstream(upstream)
-    yield {"agent": agent, "plan": plan, "steps": steps, "upstream": upstream, "state": state}
-    run.run(["docker", "rm", "-f", upstream])
+    upstream = start_upstream(agent, egress_image, certs)
+    attacker = start_client(agent, egress_image)
+    yield {
+        "agent": agent,
+        "plan": plan,
+        "steps": steps,
+        "upstream": upstream,
+        "client": attacker,
+        "state": state,
+    }
+    remove_containers(upstream, attacker)
     backend.remove(agent, volumes=True)
     mp.undo()
 
@@ -206,7 +185,7 @@ def test_placeholder_is_swapped_for_the_api_only(sealed: dict[str, Any]) -> None
     holder = in_bottle(bottle, 'printf %s "$CLAUDE_CODE_OAUTH_TOKEN"')
     assert holder and holder != TOKEN and len(holder) == len(TOKEN)
     assert holder.startswith("sk-ant-oat01-")
-    reply = proxy_get(agent, f"{API}/echo", None, f"Authorization: Bearer {holder}")
+    reply = proxy_get(agent, f"{API}/echo", None, f"Authorization: Bearer {holder}", scheme="https")
     assert reply.startswith("HTTP/1.1 200"), reply
     echoed = json.loads(reply[reply.index("{") :])
     assert echoed["headers"]["authorization"] == f"Bearer {TOKEN}"
@@ -243,22 +222,9 @@ def test_sse_streams_through_the_proxy(sealed: dict[str, Any]) -> None:
     """The first event arrives before the upstream has sent the second (which it does only
     after /release): a buffering proxy would hang here, not pass slowly."""
     agent = sealed["agent"]
-    ip = container_ip(egress.sidecar_name(agent), egress.outer_network_name(agent))
-    with socket.create_connection((ip, 8080), timeout=20) as conn:
-        conn.sendall(f"GET http://{OTHER}/sse HTTP/1.1\r\nHost: {OTHER}\r\n\r\n".encode())
-        got = b""
-        while b"data: first" not in got:
-            chunk = conn.recv(4096)
-            assert chunk, f"closed before the first event: {got!r}"
-            got += chunk
-        assert b"data: second" not in got
-        with socket.create_connection((ip, 8080), timeout=20) as rel:
-            rel.sendall(f"GET http://{OTHER}/release HTTP/1.1\r\nHost: {OTHER}\r\n\r\n".encode())
-            assert rel.recv(4096).startswith(b"HTTP/1.1 200")
-        while b"data: second" not in got:
-            chunk = conn.recv(4096)
-            assert chunk, f"closed before the second event: {got!r}"
-            got += chunk
+    proxy = f"{egress.sidecar_name(agent)}:8080"
+    got = client(sealed["client"], "sse", proxy, f"http://{OTHER}/sse", f"http://{OTHER}/release")
+    assert got == {"first_before_release": True, "released": True}, got
 
 
 def test_no_route_out_of_the_bottle(sealed: dict[str, Any]) -> None:
@@ -300,7 +266,9 @@ def test_sidecar_down_is_listed_and_up_repairs_it(sealed: dict[str, Any]) -> Non
     run.run(["docker", "rm", "-f", egress.sidecar_name(agent)], check=True)
     info = next(i for i in backend.list_bottles() if i.agent == agent)
     assert info.egress == "sidecar down"
-    backend.launch(sealed["plan"], lambda _s: None)
+    recorded = paths.saved_plan(agent)  # with the upstream's range allowed since
+    assert recorded is not None
+    backend.launch(recorded, lambda _s: None)
     info = next(i for i in backend.list_bottles() if i.agent == agent)
     assert info.egress == "sealed"
     reply = proxy_get(agent, f"{OTHER}/echo")
@@ -320,40 +288,16 @@ def test_unsealed_agent_is_said_so_and_a_sealed_bottle_is_not_reused(
         backend.launch(plan)
 
 
-def _tunnel(agent: str, target: str) -> tuple[socket.socket, str]:
-    """A CONNECT to ``target`` through the agent's sidecar (from the host, on the sidecar's
-    outer network); the socket and the proxy's status line."""
-    ip = container_ip(egress.sidecar_name(agent), egress.outer_network_name(agent))
-    conn = socket.create_connection((ip, 8080), timeout=20)
-    conn.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    return conn, head.split(b"\r\n", 1)[0].decode()
-
-
-def _tls_get(agent: str, target: str, sni: str, host: str) -> str:
+def _tls_get(sealed: dict[str, Any], target: str, sni: str, host: str) -> str:
     """``GET /echo`` with ``Host: host`` over TLS with ``sni`` in a tunnel to ``target``
-    (the bottle's CA trusted, as in the bottle); the reply's status line, or the error."""
-    context = ssl.create_default_context(cafile=str(egress.egress_dir(agent) / CA_CERT_FILE))
-    context.check_hostname = False  # the SNI under test need not be the certificate's name
-    conn, status = _tunnel(agent, target)
-    if not status.startswith("HTTP/1.1 200"):
-        conn.close()
-        return f"tunnel refused: {status}"
-    try:
-        with context.wrap_socket(conn, server_hostname=sni) as tls:
-            tls.sendall(f"GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            reply = b""
-            while chunk := tls.recv(4096):
-                reply += chunk
-        return reply.decode(errors="replace")
-    except (ssl.SSLError, OSError) as exc:
-        conn.close()
-        return f"handshake failed: {exc}"
+    (the bottle's CA trusted, as in the bottle), from the attacker's client on the bottle's
+    network; the reply, or what failed."""
+    request = f"GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    proxy = f"{egress.sidecar_name(sealed['agent'])}:8080"
+    got = client(sealed["client"], "tls", proxy, target, sni, request.encode().hex(), "/tmp/ca.pem")
+    if not str(got["connect"]).startswith("HTTP/1.1 200"):
+        return f"tunnel refused: {got['connect']}"
+    return str(got.get("error") or got["reply"])
 
 
 def test_sni_must_name_the_tunnels_host(sealed: dict[str, Any]) -> None:
@@ -363,15 +307,15 @@ def test_sni_must_name_the_tunnels_host(sealed: dict[str, Any]) -> None:
     the SNI; the Host header inside the TLS must match too. The allowed case reaches the
     upstream, so the refusals are the checks, not a broken tunnel."""
     agent = sealed["agent"]
-    ok = _tls_get(agent, f"{OTHER}:443", OTHER, OTHER)
+    ok = _tls_get(sealed, f"{OTHER}:443", OTHER, OTHER)
     assert ok.startswith("HTTP/1.1 200"), ok
     assert json.loads(ok[ok.index("{") :])["path"] == "/echo"
     for sni in ("denied.egress.invalid", API):
-        fronted = _tls_get(agent, f"{OTHER}:443", sni, OTHER)
+        fronted = _tls_get(sealed, f"{OTHER}:443", sni, OTHER)
         assert fronted.startswith("handshake failed"), (sni, fronted)
-    reverse = _tls_get(agent, "denied.egress.invalid:443", OTHER, OTHER)
+    reverse = _tls_get(sealed, "denied.egress.invalid:443", OTHER, OTHER)
     assert reverse.startswith("tunnel refused: HTTP/1.1 403"), reverse
-    host_header = _tls_get(agent, f"{OTHER}:443", OTHER, "denied.egress.invalid")
+    host_header = _tls_get(sealed, f"{OTHER}:443", OTHER, "denied.egress.invalid")
     assert host_header.startswith("HTTP/1.1 403") and "does not match" in host_header
     sni_denials = [
         ln for ln in log_lines(agent) if ln["check"] == "sni" and ln["decision"] == "deny"

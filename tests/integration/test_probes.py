@@ -32,49 +32,14 @@ from backends.registry import get_backend
 
 pytestmark = pytest.mark.probes
 
-#: Probes whose seal is the sealed egress (docker bottles and shim machines are sealed by
-#: default; both runs here are sealed).
-PENDING_EGRESS = {
-    "fail-closed",
-    "token-absent",
-    "token-not-in-host-views",
-    "placeholder-refused",
-    "other-auth-untouched",
-    "ca-key-unreadable",
-    "no-route-out",
-    "proxy-denies-host",
-    "proxy-denies-raw-ip",
-    "domain-fronting",
-    "sidecar-other-ports",
-    "ports-not-443",
-    "redirect-denied",
-    "dns-outside",
-    "udp-icmp-out",
-    "metadata-unreachable",
-    "host-gateway",
-}
-#: What each backend gives that is not the egress seal, and what it cannot.
-DOCKER_EXPECTED = {
-    **{name: PASS for name in PENDING_EGRESS},
-    # No credential and no allowlisted host besides the API in this bottle's config.
-    "placeholder-refused": NOT_APPLICABLE,
-    "other-auth-untouched": NOT_APPLICABLE,
-    "no-host-socket": PASS,
-    "cap-eff-zero": PASS,
-    "no-new-privs": PASS,
-    "non-root": PASS,
-    "read-only-root": PASS,
-    "tmpfs-limited": PASS,
-    "pids-limit": PASS,
-    "memory-limit": PASS,
+#: A sealed docker bottle with a brokered credential, an API gateway and an allowlisted
+#: test upstream: every probe passes, but the disk budget, which this engine cannot give.
+DOCKER_NOT_APPLICABLE = {
     # overlay2 on extfs here: the engine cannot size the home volume or the workspace.
-    "disk-budget": NOT_APPLICABLE,
-    "rules-persisted": PASS,
-    "git-hooks-read-only": PASS,
-    "workspace-clean": PASS,
-    "ipv6-off": PASS,
-    "host-loopback": PASS,
-    "other-bottles": PASS,
+    "disk-budget",
+}
+DOCKER_EXPECTED = {
+    p.name: (NOT_APPLICABLE if p.name in DOCKER_NOT_APPLICABLE else PASS) for p in suite.ALL
 }
 #: A sealed shim machine (sidecar, ``--allow-cidr``/``--dns`` of its address, a brokered
 #: credential, an allowlisted test upstream): every probe passes, or is not applicable
@@ -107,7 +72,16 @@ def check(run: suite.SuiteRun, expected: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def docker_bottle(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def docker_bottle(
+    test_image: str, egress_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """A sealed docker bottle as `up` makes it, with a git workspace owned by uid 1000, a
+    brokered credential, the API behind a gateway name served by the test upstream, and
+    that upstream (``api.egress.invalid``, ``other.egress.invalid``) on its sidecar's outer
+    network: the probes attack a seal that has something to guard."""
+    from egress_upstream import make_certs
+    from egress_world import API, OTHER, TOKEN, remove, start_upstream
+
     workspace = tmp_path_factory.mktemp("ws")
     (workspace / ".git" / "hooks").mkdir(parents=True)
     (workspace / ".git" / "config").write_text("[core]\n")
@@ -118,23 +92,42 @@ def docker_bottle(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> 
     # Owned by uid 1000 (the agent runs as the workspace's owner): a non-root agent.
     for path in (workspace, *workspace.rglob("*")):
         os.chown(path, 1000, 1000)
+    certs = make_certs(tmp_path_factory.mktemp("certs"), (API, OTHER))
     backend = get_backend("docker")
     spec = AgentSpec(
-        name=agent_name("probe-d"), image=test_image, workspace=workspace, memory=256 << 20
+        name=agent_name("probe-d"),
+        image=test_image,
+        workspace=workspace,
+        memory=256 << 20,
+        egress=EgressSpec(
+            allow=(f"{OTHER}:80", OTHER),
+            credential="env:BOTTLE_TEST_TOKEN",
+            api_base=f"https://{API}",
+            upstream_ca=certs,
+        ),
     )
     # The plan lives in this fixture's state dir; each test points XDG_STATE_HOME there.
     state = str(tmp_path_factory.mktemp("state"))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("XDG_STATE_HOME", state)
+        env.setenv("BOTTLE_TEST_TOKEN", TOKEN)
+        workspace_baseline.record_baseline(spec.name, workspace)  # as `up` does
         backend.launch(backend.prepare(spec))
+        upstream = start_upstream(spec.name, egress_image, certs)
     yield backend, spec, state
-    backend.remove(spec.name, volumes=True)
+    remove(upstream)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_STATE_HOME", state)
+        backend.remove(spec.name, volumes=True)
 
 
 @pytest.fixture
 def docker_target(docker_bottle: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from egress_world import TOKEN
+
     backend, spec, state = docker_bottle
     monkeypatch.setenv("XDG_STATE_HOME", state)
+    monkeypatch.setenv("BOTTLE_TEST_TOKEN", TOKEN)
     return backend, spec
 
 
@@ -254,7 +247,7 @@ def test_fail_closed_when_the_sidecar_is_stopped(
     goes through again. The ``fail-closed`` probe, run on the live bottle, leaves the
     sidecar running (it only reads)."""
     from cli_run import bd
-    from test_egress_docker import container_ip, wait_upstream
+    from egress_world import container_ip, network_subnet, wait_upstream
 
     from backends.egress import plan as egress
 
@@ -288,6 +281,9 @@ def test_fail_closed_when_the_sidecar_is_stopped(
             check=True, capture_output=True,
         )  # fmt: skip
         wait_upstream(upstream)
+        # The upstream's private range, allowed in the config: `up` writes it again.
+        subnet = network_subnet(egress.outer_network_name(name))
+        assert bd("allow", name, subnet, env=env).returncode == 0
         up_ip = container_ip(upstream, egress.outer_network_name(name))
         direct = (
             f"for t in '{up_ip} 80' '{up_host} 80'; do set -- $t; "
@@ -339,10 +335,12 @@ def shim_bottle(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Any:
-    """A sealed shim machine as `up` makes it, with a git workspace owned by uid 1000 and
-    the test upstream (``other.egress.invalid``, which echoes requests) on its sidecar's
-    outer network."""
-    from test_smol_egress import start_upstream
+    """A sealed shim machine as `up` makes it, with a git workspace owned by uid 1000, a
+    brokered credential, the API behind a gateway name, and the test upstream
+    (``api.egress.invalid``, ``other.egress.invalid``, which echo requests) on its
+    sidecar's outer network."""
+    from egress_upstream import make_certs
+    from egress_world import API, start_upstream
 
     workspace = tmp_path / "ws"
     (workspace / ".git" / "hooks").mkdir(parents=True)
@@ -350,19 +348,25 @@ def shim_bottle(
     for path in (workspace, *workspace.rglob("*")):
         os.chown(path, 1000, 1000)
     monkeypatch.setenv("BOTTLE_TEST_TOKEN", SHIM_TOKEN)
+    certs = make_certs(tmp_path / "certs", (API, OTHER))
     backend = get_backend("smolmachines")
     spec = AgentSpec(
         name=agent_name("probe-s"),
         backend="smolmachines",
         image=standin,
         workspace=workspace,
-        egress=EgressSpec(allow=(f"{OTHER}:80",), credential="env:BOTTLE_TEST_TOKEN"),
+        egress=EgressSpec(
+            allow=(f"{OTHER}:80",),
+            credential="env:BOTTLE_TEST_TOKEN",
+            api_base=f"https://{API}",
+            upstream_ca=certs,
+        ),
     )
     workspace_baseline.record_baseline(spec.name, workspace)  # as `up` does
     upstream = ""
     try:
         backend.launch(backend.prepare(spec))
-        upstream = start_upstream(spec.name, egress_image)
+        upstream = start_upstream(spec.name, egress_image, certs)
         yield backend, spec
     finally:
         if upstream:
@@ -379,5 +383,5 @@ def test_shim_suite(shim_bottle: Any) -> None:
     # The probes had something to show: the real token is set, the upstream echoed.
     assert SHIM_TOKEN not in (paths.agent_state_dir(spec.name) / paths.PLAN_FILE).read_text()
     got = {r.probe: r.evidence for r in run.results}
-    assert "received Authorization" in got["other-auth-untouched"], got
-    assert "403" in got["placeholder-refused"], got
+    assert "as a header value -> HTTP/1.1 403" in got["placeholder-refused"], got
+    assert "Authorization with another key -> HTTP/1.1 403" in got["api-other-key"], got

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKES
+from egress_world import container_ip, start_upstream
 from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
-from test_egress_docker import container_ip, wait_upstream
 
 from backends import run
 from backends.base import LABEL_AGENT, AgentSpec
@@ -40,21 +39,6 @@ def machine_nets(bottle: str) -> list[str]:
          f"smolvm-standin-{bottle}"], check=True,
     ).stdout  # fmt: skip
     return sorted(json.loads(out))
-
-
-def start_upstream(agent: str, image: str) -> str:
-    """The test upstream on the sidecar's outer network (its own: the machine is not on it)."""
-    name = f"{agent}-upstream"
-    run.run(
-        [
-            "docker", "run", "-d", "--name", name, "--label", f"{LABEL_AGENT}={agent}",
-            "--network", egress.outer_network_name(agent), "--network-alias", OTHER,
-            "-v", f"{FAKES}:/fakes:ro", image, "python3", "-u", "/fakes/egress_upstream.py",
-        ],
-        check=True,
-    )  # fmt: skip
-    wait_upstream(name)
-    return name
 
 
 def nc(bottle: SmolBottle, target: str, port: int, request: str = "") -> str:
