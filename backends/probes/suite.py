@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from backends import paths
 from backends.base import BackendError, BottleBackend
-from backends.probes import credential, host, network
+from backends.probes import credential, host, network, planted
 from backends.probes.base import FAIL, NOT_APPLICABLE, PASS, Probe, Result, Target, clip
 from backends.probes.record import (
     NOT_CHECKED,
@@ -26,7 +26,7 @@ from backends.probes.record import (
     seal_of,
 )
 
-ALL: tuple[Probe, ...] = (*host.PROBES, *credential.PROBES, *network.PROBES)
+ALL: tuple[Probe, ...] = (*host.PROBES, *planted.PROBES, *credential.PROBES, *network.PROBES)
 
 
 def probes(names: Sequence[str] | None = None) -> list[Probe]:
