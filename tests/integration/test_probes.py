@@ -70,7 +70,8 @@ DOCKER_EXPECTED = {
     # overlay2 on extfs here: the engine cannot size the home volume or the workspace.
     "disk-budget": NOT_APPLICABLE,
     "rules-persisted": PASS,
-    "git-hooks-read-only": PASS,
+    "git-read-only": PASS,
+    "no-setuid-files": PASS,
     "workspace-clean": PASS,
     "ipv6-off": PASS,
     "host-loopback": PASS,
@@ -110,11 +111,12 @@ def check(run: suite.SuiteRun, expected: dict[str, str]) -> None:
 def docker_bottle(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     workspace = tmp_path_factory.mktemp("ws")
     (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "objects" / "info").mkdir(parents=True)
     (workspace / ".git" / "config").write_text("[core]\n")
+    (workspace / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     # Writable by anyone: only the read-only mounts may stop the agent.
-    for path in (workspace, workspace / ".git", workspace / ".git" / "hooks"):
-        path.chmod(0o777)
-    (workspace / ".git" / "config").chmod(0o666)
+    for path in (workspace, *workspace.rglob("*")):
+        path.chmod(0o777 if path.is_dir() else 0o666)
     # Owned by uid 1000 (the agent runs as the workspace's owner): a non-root agent.
     for path in (workspace, *workspace.rglob("*")):
         os.chown(path, 1000, 1000)
@@ -126,6 +128,7 @@ def docker_bottle(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> 
     state = str(tmp_path_factory.mktemp("state"))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("XDG_STATE_HOME", state)
+        workspace_baseline.record_baseline(spec.name, workspace)  # as `up` does
         backend.launch(backend.prepare(spec))
     yield backend, spec, state
     backend.remove(spec.name, volumes=True)
@@ -381,3 +384,71 @@ def test_shim_suite(shim_bottle: Any) -> None:
     got = {r.probe: r.evidence for r in run.results}
     assert "received Authorization" in got["other-auth-untouched"], got
     assert "403" in got["placeholder-refused"], got
+
+
+RUN = "[core]\n\tfsmonitor = ./run\n"
+PLANTED = {
+    "commondir -> own dir with core.fsmonitor": (
+        {"build/common/config": RUN, ".git/commondir": "../build/common\n"},
+        "git setting core.fsmonitor in build/common/config",
+    ),
+    ".git file naming a copy": (
+        {"lib/copy/config": RUN, ".git": "gitdir: lib/copy\n"},
+        ".git names the git directory lib/copy",
+    ),
+    "include.path -> file with core.fsmonitor": (
+        {"docs/x.cfg": RUN, ".git/config": "[include]\n\tpath = ../docs/x.cfg\n"},
+        "git setting core.fsmonitor in docs/x.cfg",
+    ),
+    "submodule config": (
+        {".git/modules/v/config": '[diff "x"]\n\ttextconv = ./run\n', ".git/modules/v/HEAD": "x"},
+        "git setting diff.x.textconv in .git/modules/v/config",
+    ),
+    "setuid file": ({"tool": "#!/bin/sh\n"}, "setuid file tool (mode 4755): bits cleared"),
+}
+
+
+def test_planted_attacks_are_caught_by_the_probes(docker_target: Any) -> None:
+    """Each attack planted in the live bottle's workspace (as an agent on main's code, or
+    on a smolmachines bottle, could), one at a time: ``workspace-clean`` names it; after it
+    is undone the suite's host probes pass again. Prints attack -> caught by."""
+    backend, spec = docker_target
+    ws = Path(paths.saved_plan(spec.name).workspace)
+    rows = []
+    for attack, (files, expected) in PLANTED.items():
+        saved: dict[Path, bytes | None] = {}
+        git_dir = ws / ".git"
+        moved = ws / ".git-aside"
+        try:
+            for rel, text in files.items():
+                path = ws / rel
+                if rel == ".git":  # the .git file replaces the directory (moved aside)
+                    git_dir.rename(moved)
+                else:
+                    saved[path] = path.read_bytes() if path.exists() else None
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            if attack == "setuid file":
+                (ws / "tool").chmod(0o4755)
+            run = suite.run_suite(backend, spec.name, ["workspace-clean"])
+            (result,) = run.results
+            rows.append((attack, result.outcome, result.evidence))
+            assert result.outcome == FAIL and expected in result.evidence, (attack, result)
+        finally:
+            if moved.exists():
+                (ws / ".git").unlink()
+                moved.rename(git_dir)
+            for path, before in saved.items():
+                if before is None:
+                    path.unlink()
+                else:
+                    path.write_bytes(before)
+            for folder in ("build", "lib", "docs", ".git/modules"):
+                subprocess.run(["rm", "-rf", str(ws / folder)], check=True)
+            workspace_baseline.forget(spec.name, "tool")
+            (ws / "tool").unlink(missing_ok=True)
+    print("\nattack -> caught by")
+    for attack, outcome, evidence in rows:
+        print(f"{attack:42s} workspace-clean {outcome}: {evidence[:150]}")
+    clean = suite.run_suite(backend, spec.name, ["workspace-clean"])
+    assert clean.results[0].outcome == PASS, clean.results[0]

@@ -30,7 +30,7 @@ VALID_CONFIGS = [
     '[remote "o"]\n\turl = u\n\tuploadpack = evil\n[gpg "ssh"]\n\tprogram = x\n',
     '[sub "a\\"b"]\n\tk = v\n',
     "[core]\r\n\tfsmonitor = crlf\r\n",
-    "[core]\n\teditor = \"a\" b \"c\"\n\tx = tail   \n",
+    '[core]\n\teditor = "a" b "c"\n\tx = tail   \n',
     "[a]\n\tk = \\ttab\\nnl\n",
 ]
 
@@ -205,7 +205,7 @@ def test_config_worktree_and_submodule_configs(tmp_path: Path) -> None:
         module = ws / ".git" / "modules" / "lib" / "modules" / "inner"
         module.mkdir(parents=True)
         (module / "HEAD").write_text("ref: refs/heads/main\n")
-        (module / "config").write_text("[filter \"f\"]\n\tsmudge = ./s\n")
+        (module / "config").write_text('[filter "f"]\n\tsmudge = ./s\n')
         (module / "hooks").mkdir()
         (module / "hooks" / "post-checkout").write_text("#!/bin/sh\n")
         (module / "hooks" / "post-checkout").chmod(0o755)
@@ -213,8 +213,7 @@ def test_config_worktree_and_submodule_configs(tmp_path: Path) -> None:
     assert gained_after(tmp_path, plant) == [
         "executable git hook .git/modules/lib/modules/inner/hooks/post-checkout",
         "git setting core.sshcommand in .git/config.worktree runs a command: ./ssh",
-        "git setting filter.f.smudge in .git/modules/lib/modules/inner/config runs a "
-        "command: ./s",
+        "git setting filter.f.smudge in .git/modules/lib/modules/inner/config runs a command: ./s",
     ]
 
 
@@ -232,7 +231,10 @@ def test_nested_repositories_and_hooks_path(tmp_path: Path) -> None:
         (ws / ".git" / "modules" / "sub" / "config").write_text("[pager]\n\tlog = ./p\n")
 
     found = gained_after(tmp_path, plant)
-    assert "git setting core.hookspath in vendor/pkg/.git/config runs a command: ../tools/hooks" in found
+    assert (
+        "git setting core.hookspath in vendor/pkg/.git/config runs a command: ../tools/hooks"
+        in found
+    )
     assert "executable git hook vendor/tools/hooks/pre-commit" in found
     assert "executable git hook vendor/pkg/.git/hooks/post-merge" in found
     assert "sub/.git names the git directory .git/modules/sub" in found
@@ -290,8 +292,7 @@ def test_a_setuid_file_that_cannot_be_cleared_says_so(
 
     monkeypatch.setattr(workspace.os, "chmod", refuse)
     assert workspace.gained("a1", ws) == [
-        "setuid file sh (mode 4755): could not clear the bits (Operation not permitted): "
-        "remove it"
+        "setuid file sh (mode 4755): could not clear the bits (Operation not permitted): remove it"
     ]
 
 
