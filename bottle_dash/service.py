@@ -483,6 +483,11 @@ class AgentService:
         if spec is not None:
             # Before any lookup: a name like another agent's sidecar finds that sidecar.
             check_name(spec)
+            if not spec.allow_root and root_workspace(spec):
+                # A stopped bottle is started without a new plan: refuse it here too.
+                from backends.plan import root_agent
+
+                root_agent(spec, str(Path(str(spec.workspace)).expanduser()), 0)
         row = self.row_of(target) if isinstance(target, AgentSpec) else target
         if row.state not in (RUNNING, NOT_CREATED) and row.info is None:
             # unknown: the listing failed; ask again (raises when it still cannot answer)

@@ -126,7 +126,9 @@ for dir in /workspace /tmp; do
   cp "$f" "$f-g"
   chmod u+s "$f" 2>/dev/null; [ -u "$f" ] && hit "chmod u+s in $dir"
   chmod g+s "$f-g" 2>/dev/null; [ -g "$f-g" ] && hit "chmod g+s in $dir"
-  install -m 4755 "$f-g" "$f-i" 2>/dev/null; [ -u "$f-i" ] && hit "install -m 4755 in $dir"
+  if command -v install >/dev/null; then
+    install -m 4755 "$f-g" "$f-i" 2>/dev/null; [ -u "$f-i" ] && hit "install -m 4755 in $dir"
+  else echo "NOINSTALL"; fi
   mkdir -m 2755 "$f-d" 2>/dev/null; [ -g "$f-d" ] && hit "mkdir -m 2755 in $dir"
   [ "$dir" = /tmp ] && rm -rf "$f" "$f-g" "$f-i" "$f-d"
 done
@@ -150,11 +152,13 @@ def no_setuid_files(t: Target) -> tuple[str, str]:
     try:
         if "done" not in lines:
             return FAIL, "the tricks did not run to the end: " + clip(" ".join(lines))
+        tried = "chmod u+s, chmod g+s, " + (
+            "mkdir -m 2755 (no install in the image)"
+            if "NOINSTALL" in lines
+            else "install -m 4755, mkdir -m 2755"
+        )
         if not hits:
-            return PASS, (
-                "refused: chmod u+s, chmod g+s, install -m 4755, mkdir -m 2755 (in /workspace "
-                "and /tmp)"
-            )
+            return PASS, f"refused: {tried} (in /workspace and /tmp)"
         in_workspace = [h for h in hits if h.endswith("/workspace")]
         if t.backend == "docker" or not in_workspace:
             return FAIL, "the agent could set: " + "; ".join(hits)
