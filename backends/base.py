@@ -150,7 +150,8 @@ class AgentSpec(NamedTuple):
     """One agent as the config file defines it, already validated.
 
     ``memory`` is in bytes; ``skills`` are host directories; ``source`` is the config
-    file the agent came from (for error messages).
+    file the agent came from (for error messages). ``allow_root`` False refuses to run
+    the agent as uid 0 (a root-owned workspace; config key ``allow_root``).
     """
 
     name: str
@@ -166,6 +167,7 @@ class AgentSpec(NamedTuple):
     pids: int | None = None
     source: Path | None = None
     egress: EgressSpec = EgressSpec()
+    allow_root: bool = True
 
 
 class BottleInfo(NamedTuple):

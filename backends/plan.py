@@ -105,6 +105,36 @@ def resolve_env(agent: AgentSpec) -> dict[str, str]:
     return env
 
 
+#: The config key that refuses a root agent.
+ALLOW_ROOT_KEY = "allow_root"
+
+
+def root_agent(agent: AgentSpec, workspace: str | None, uid: int) -> list[str]:
+    """The warning of an agent that will run as uid 0 (its workspace is root's), or a
+    ``LaunchError`` naming the file, agent, key and fix when ``allow_root`` is false."""
+    if uid != 0:
+        return []
+    if not agent.allow_root:
+        raise LaunchError(
+            f"the workspace {workspace} of agent {agent.name}{_where(agent)} belongs to root, "
+            f"so the agent would run as uid 0, and {ALLOW_ROOT_KEY} = false refuses that",
+            fix=f"give the workspace to a non-root user (chown -R USER: {workspace}), or set "
+            f"{ALLOW_ROOT_KEY} = true in [agents.{agent.name}] or [defaults]",
+            agent=agent.name,
+        )
+    return [
+        f"the agent runs as root (uid 0): its workspace {workspace} belongs to root, and the "
+        "agent runs as the workspace's owner; it holds no capability. Set "
+        f"{ALLOW_ROOT_KEY} = false to refuse this, or give the workspace to another user"
+    ]
+
+
+def plan_warnings(plan: BottlePlan) -> list[str]:
+    """The warnings ``plan`` and ``up`` print for ``plan`` (a root agent, a repository
+    that cannot be mounted read-only)."""
+    return [str(w) for w in plan.extra.get("warnings") or []]
+
+
 def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     """Check ``agent``, write its prompt file (mode 0600) and return its plan on
     ``backend``; ``own`` sets the backend's own fields (``cpus``, ``memory``, ``pids``,
@@ -118,9 +148,10 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     skills = resolve_skills(agent)
     env = resolve_env(agent)
     user = agent_user(workspace)  # the agent runs as its workspace's owner
+    warnings = root_agent(agent, workspace, user.uid)
     prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
-    return BottlePlan(
+    plan = BottlePlan(
         agent=agent.name,
         backend=backend,
         bottle=bottle_name(agent.name),
@@ -140,3 +171,6 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
         status_dir=str(paths.ensure_status_dir(agent.name, user.uid)),
         **own,
     )
+    if warnings:
+        plan.extra["warnings"] = [*warnings, *plan.extra.get("warnings", [])]
+    return plan

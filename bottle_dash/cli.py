@@ -250,7 +250,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             action="store_true",
             help="print a JSON list of objects (name, backend, bottle, state, image, created, "
             "defined, workspace, id, status, status_since, egress, permissions, seal, "
-            "seal_failures, workspace_warnings)",
+            "seal_failures, workspace_warnings, runs_as_root)",
         )
 
     if want("attach"):
@@ -545,6 +545,7 @@ def cmd_doctor(ctx: Context) -> int:
 
 def cmd_plan(ctx: Context) -> int:
     from backends.egress.plan import describe as egress_describe
+    from backends.plan import plan_warnings
 
     the_plan = ctx.service.plan(ctx.spec(ctx.args.name))
     if ctx.args.json:
@@ -552,6 +553,8 @@ def cmd_plan(ctx: Context) -> int:
         return EXIT_OK
     data = the_plan.to_dict()
     width = max(len(k) for k in data)
+    for line in plan_warnings(the_plan):
+        _say(f"{'WARNING':{width}s}  {line}")
     for line in egress_describe(the_plan):
         _say(f"{'egress':{width}s}  {line}")
     for key, value in data.items():
@@ -577,6 +580,11 @@ def cmd_up(ctx: Context) -> int:
         _say(f"{spec.name}: bottle {bottle.name} is already running; nothing to do")
     else:
         _say(f"{spec.name}: bottle {bottle.name} {what}")
+    if bottle.plan is not None:
+        from backends.plan import plan_warnings
+
+        for line in plan_warnings(bottle.plan):
+            _say(f"{PROG}: warning: {spec.name}: {line}", sys.stderr)
     return EXIT_OK
 
 

@@ -64,6 +64,7 @@ AGENT_KEYS = (
     "api_base",
     "upstream_ca",
     "skip_permissions",
+    "allow_root",
 )
 TOP_KEYS = ("defaults", "agents", "dashboard")
 #: Keys of the ``[dashboard]`` table (settings of the dashboard itself, not of agents).
@@ -101,6 +102,8 @@ STARTER_CONFIG = """\
 #   skip_permissions  claude runs with --dangerously-skip-permissions (default: when
 #                sealed)
 #   sealed       false runs the bottle UNSEALED: no sidecar, open network (shown so)
+#   allow_root   false refuses to run the agent as root (it runs as its workspace's
+#                owner, so a root-owned workspace means uid 0; default true, and said)
 #
 # Agent names are slugs: lower-case letters, digits and "-", at most 40 characters.
 
@@ -453,6 +456,14 @@ def _validate(
         pids = value
 
     egress = _egress(merged, check, path)
+    allow_root = True
+    if "allow_root" in merged:
+        value = merged["allow_root"]
+        if not isinstance(value, bool):
+            raise check("allow_root").error(
+                f"must be true or false, not {_type_name(value)}", "allow_root = false"
+            )
+        allow_root = value
 
     return AgentSpec(
         name=name,
@@ -468,6 +479,7 @@ def _validate(
         pids=pids,
         source=path,
         egress=egress,
+        allow_root=allow_root,
     )
 
 

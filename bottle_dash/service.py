@@ -11,6 +11,7 @@ given (tests inject fakes), else ``backends.registry``.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,8 @@ class AgentRow(NamedTuple):
     info: BottleInfo | None = None
     #: What the agent is doing, when something looked (``ls`` and the dashboard do).
     status: Status | None = None
+    #: The agent runs (or would run) as uid 0: its workspace belongs to root.
+    runs_as_root: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
@@ -124,6 +127,7 @@ class AgentRow(NamedTuple):
                 {"probe": r.probe, "evidence": r.evidence, "fix": r.fix} for r in failures
             ],
             "workspace_warnings": self.workspace_warnings(),
+            "runs_as_root": self.runs_as_root,
         }
 
     @property
@@ -219,7 +223,19 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
         defined=spec is not None,
         spec=spec,
         info=info,
+        runs_as_root=root_workspace(spec),
     )
+
+
+def root_workspace(spec: AgentSpec | None) -> bool:
+    """Whether ``spec``'s agent runs as uid 0: it runs as its workspace's owner
+    (``backends.owner``), and that is root (one ``stat``; False when it cannot be read)."""
+    if spec is None or spec.workspace is None:
+        return False
+    try:
+        return os.stat(os.path.expanduser(spec.workspace)).st_uid == 0
+    except OSError:
+        return False
 
 
 def egress_summary(name: str) -> list[HostSummary]:
@@ -467,6 +483,11 @@ class AgentService:
         if spec is not None:
             # Before any lookup: a name like another agent's sidecar finds that sidecar.
             check_name(spec)
+            if not spec.allow_root and root_workspace(spec):
+                # A stopped bottle is started without a new plan: refuse it here too.
+                from backends.plan import root_agent
+
+                root_agent(spec, str(Path(str(spec.workspace)).expanduser()), 0)
         row = self.row_of(target) if isinstance(target, AgentSpec) else target
         if row.state not in (RUNNING, NOT_CREATED) and row.info is None:
             # unknown: the listing failed; ask again (raises when it still cannot answer)

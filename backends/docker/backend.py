@@ -445,6 +445,7 @@ class DockerBackend(BottleBackend):
     def _create(self, api: Any, plan: BottlePlan, home_mount: str) -> str:
         from docker.types import Mount
 
+        from backends.docker import seccomp
         from backends.docker.plan import CAP_DROP, KEEPALIVE, SECURITY_OPT, STOP_TIMEOUT, TMPFS
 
         mounts = [
@@ -471,7 +472,8 @@ class DockerBackend(BottleBackend):
             cap_drop=list(CAP_DROP),
             read_only=bool(plan.extra.get("read_only_root", True)),
             tmpfs=dict(plan.extra.get("tmpfs") or TMPFS),
-            security_opt=list(SECURITY_OPT),
+            # The profile's text, as the docker CLI sends a --security-opt seccomp=FILE.
+            security_opt=[*SECURITY_OPT, f"seccomp={seccomp.profile_text()}"],
             pids_limit=plan.pids,
             mem_limit=plan.memory,
             # No swap beyond the limit: a runaway agent hits its limit instead of

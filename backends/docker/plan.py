@@ -13,6 +13,7 @@ from backends.base import (
     AgentSpec,
     bottle_name,
 )
+from backends.docker import seccomp
 from backends.egress import plan as egress
 from backends.plan import shared_plan
 
@@ -39,10 +40,15 @@ TMPFS = {
     "/tmp": "rw,nosuid,nodev,exec,size=512m,mode=1777",
     "/var/tmp": "rw,nosuid,nodev,exec,size=64m,mode=1777",
 }
-#: Paths of a git workspace mounted read-only in the bottle: a hook or a
-#: ``core.hooksPath``/``core.fsmonitor`` setting planted there would run on the host the
-#: next time the operator runs git in the workspace.
-GIT_READ_ONLY = (".git/hooks", ".git/config")
+#: The part of a git workspace mounted read-only in the bottle: the whole ``.git`` (a
+#: directory, or the FILE of a worktree or submodule). A hook, ``commondir``, a config or
+#: a ``.git`` file naming a copy, planted there, would run on the host the next time the
+#: operator runs git in the workspace; a mount point cannot be renamed or removed either
+#: (EBUSY), so the agent cannot move ``.git`` aside and write its own.
+GIT_READ_ONLY = (".git",)
+#: The seccomp profile's place in ``security_opt`` (the plan shows this, create sends the
+#: profile's JSON: ``backends.docker.seccomp``).
+SECCOMP_OPT = "seccomp=<bottle-dash profile: see extra.seccomp>"
 IMAGE_FIX = "build it with `bottle-dash image build`, or `docker pull` / `docker load` it"
 #: Where the home volume is mounted: /home, so that /home/node is a directory inside the
 #: volume whose owner provisioning can set through an archive (the engine cannot change
@@ -67,23 +73,64 @@ def home_volume_name(agent: str) -> str:
     return bottle_name(agent, "-home")
 
 
+def _inside(root: Path, path: Path) -> str | None:
+    """``path`` (symlinks resolved) relative to ``root``, when it is inside it."""
+    real = Path(os.path.realpath(path))
+    try:
+        rel = real.relative_to(root)
+    except ValueError:
+        return None
+    return str(rel) if str(rel) != "." else None
+
+
 def git_read_only(workspace: str | None) -> list[str]:
-    """The workspace paths to mount read-only (``GIT_READ_ONLY``) that exist; a ``.git``
-    folder without ``hooks`` gets an empty one first, so the agent cannot create it."""
+    """The workspace paths to mount read-only: ``.git`` (directory or file, never a
+    symlink: see ``git_notes``), and for a ``.git`` FILE the git directory it names and
+    that directory's ``commondir`` when those lie inside the workspace (a copy git would
+    read as the repository). Writes nothing."""
+    if not workspace:
+        return []
+    root = Path(os.path.realpath(workspace))
+    git = root / ".git"
+    if git.is_symlink() or not (git.is_dir() or git.is_file()):
+        return []
+    found = [".git"]
+    gitdir = git
+    if git.is_file():
+        try:
+            first = git.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        except OSError:
+            first = ""
+        if first.startswith("gitdir:"):
+            target = Path(first[len("gitdir:") :].strip())
+            gitdir = target if target.is_absolute() else root / target
+            rel = _inside(root, gitdir)
+            if rel and Path(root / rel).is_dir():
+                found.append(rel)
+    try:
+        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        common = ""
+    if common:
+        target = Path(common) if Path(common).is_absolute() else gitdir / common
+        rel = _inside(root, target)
+        if rel and Path(root / rel).is_dir() and rel not in found:
+            found.append(rel)
+    return [p for p in found if p == ".git" or not p.startswith(".git/")]
+
+
+def git_notes(workspace: str | None) -> list[str]:
+    """What of the workspace's repository cannot be mounted read-only, each a warning
+    line for ``plan`` (the workspace check watches it instead)."""
     if not workspace:
         return []
     git = Path(workspace) / ".git"
-    if not git.is_dir() or git.is_symlink():
-        return []
-    hooks = git / "hooks"
-    if not hooks.exists():
-        hooks.mkdir()
-    found = []
-    for rel in GIT_READ_ONLY:
-        path = Path(workspace) / rel
-        if path.exists() and not path.is_symlink():
-            found.append(rel)
-    return found
+    if git.is_symlink():
+        return [
+            f"the workspace's .git is a symlink ({os.readlink(git)}): it is not mounted "
+            "read-only; the workspace check (workspace-clean) watches what git reads"
+        ]
+    return []
 
 
 def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
@@ -108,7 +155,9 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
             "cap_drop": list(CAP_DROP),
             "read_only_root": True,
             "tmpfs": dict(TMPFS),
-            "security_opt": list(SECURITY_OPT),
+            "security_opt": [*SECURITY_OPT, SECCOMP_OPT],
+            "seccomp": seccomp.plan_entry(),
+            "setuid_files": "refused by the seccomp profile (and cleared by the workspace check)",
             "command": list(KEEPALIVE),
             "home": GUEST_HOME,
             "home_mount": HOME_MOUNT,
@@ -119,6 +168,7 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     )
     seal_plan(plan, agent)
     plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
+    plan.extra["warnings"] = [*plan.extra.get("warnings", []), *git_notes(plan.workspace)]
     return plan
 
 

@@ -5,7 +5,6 @@ runaway agent from starving it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from backends.probes.base import (
     FAIL,
@@ -197,6 +196,39 @@ def disk_budget(t: Target) -> tuple[str, str]:
     return verdict(not home.startswith("not enforced"), text)
 
 
+def seccomp_summary(options: list[str]) -> str:
+    """What the bottle's seccomp profile (from its ``SecurityOpt``) does about setuid
+    modes: ``setuid/setgid modes refused (N rules)`` or what is wrong."""
+    import json
+
+    text = next((o.split("=", 1)[1] for o in options if o.startswith("seccomp=")), None)
+    if text is None:
+        return "the engine's default profile (setuid/setgid modes allowed)"
+    try:
+        rules = json.loads(text).get("syscalls") or []
+    except (ValueError, AttributeError):
+        return f"unreadable profile {clip(text, 40)}"
+    guarded = {
+        name
+        for rule in rules
+        if rule.get("action") == "SCMP_ACT_ALLOW"
+        for name in rule.get("names") or []
+        if any(a.get("op") == "SCMP_CMP_MASKED_EQ" and a.get("value") == 0o6000
+               for a in rule.get("args") or [])
+    }  # fmt: skip
+    bare = {
+        name
+        for rule in rules
+        if rule.get("action") == "SCMP_ACT_ALLOW" and not rule.get("args")
+        for name in rule.get("names") or []
+    }
+    wanted = {"chmod", "fchmod", "fchmodat", "open", "openat", "creat", "mknod", "mkdir"}
+    loose = sorted(n for n in wanted if n in bare or n not in guarded)
+    if loose:
+        return "a profile that lets " + ", ".join(loose) + " set any mode"
+    return f"setuid/setgid modes refused ({len(rules)} rules)"
+
+
 def rules_persisted(t: Target) -> tuple[str, str]:
     """The hardening lives in the engine's own record of the container, so the engine
     applies it on every start: after ``bottle-dash down/up``, a container restart, or an
@@ -206,8 +238,12 @@ def rules_persisted(t: Target) -> tuple[str, str]:
     problems = []
     if "ALL" not in (host.get("CapDrop") or []):
         problems.append("CapDrop lacks ALL")
-    if not any("no-new-privileges" in s for s in host.get("SecurityOpt") or []):
+    options = [str(s) for s in host.get("SecurityOpt") or []]
+    if not any("no-new-privileges" in s for s in options):
         problems.append("no no-new-privileges")
+    seccomp = seccomp_summary(options)
+    if not seccomp.startswith("setuid"):
+        problems.append(f"seccomp: {seccomp}")
     if not host.get("ReadonlyRootfs"):
         problems.append("root not read-only")
     if host.get("Privileged"):
@@ -224,51 +260,13 @@ def rules_persisted(t: Target) -> tuple[str, str]:
         problems.append("a host socket is mounted")
     restart = (host.get("RestartPolicy") or {}).get("Name") or "no"
     evidence = (
-        f"engine record: CapDrop={host.get('CapDrop')}, SecurityOpt={host.get('SecurityOpt')}, "
+        f"engine record: CapDrop={host.get('CapDrop')}, seccomp={seccomp}, "
         f"ReadonlyRootfs={host.get('ReadonlyRootfs')}, PidsLimit={host.get('PidsLimit')}, "
         f"Memory={host.get('Memory')}, RestartPolicy={restart}"
     )
     if problems:
         return FAIL, "; ".join(problems) + f" ({evidence})"
     return PASS, evidence
-
-
-def git_hooks_read_only(t: Target) -> tuple[str, str]:
-    if not (t.plan and t.plan.workspace):
-        return NOT_APPLICABLE, "no workspace"
-    # smolvm mounts directories only: a machine gets .git/hooks read-only, and its
-    # .git/config is watched by the workspace scan (workspace-clean) instead.
-    vm = t.backend != "docker"
-    files = "/workspace/.git/hooks/.bottle-probe" + ("" if vm else " /workspace/.git/config")
-    script = (
-        "[ -d /workspace/.git ] || { echo no-git; exit 0; }; "
-        f"for f in {files}; do "
-        'if ( : >> "$f" ) 2>/dev/null; then echo "writable $f"; '
-        '[ "$f" = /workspace/.git/config ] || rm -f "$f"; fi; done'
-    )
-    lines = _lines(t.run(script).stdout)
-    if lines == ["no-git"]:
-        return NOT_APPLICABLE, "the workspace is not a git repository"
-    if lines:
-        return FAIL, "the agent can plant hooks or git settings: " + ", ".join(lines)
-    if vm:
-        return PASS, (
-            ".git/hooks is read-only in the machine; .git/config (a file: smolvm mounts "
-            "directories only) is checked by workspace-clean"
-        )
-    return PASS, ".git/hooks and .git/config are read-only in the bottle"
-
-
-def workspace_clean(t: Target) -> tuple[str, str]:
-    """Nothing gained since the first ``up`` that would run or resolve on the host."""
-    from backends import workspace
-
-    if not (t.plan and t.plan.workspace):
-        return NOT_APPLICABLE, "no workspace"
-    gained = workspace.gained(t.agent, Path(t.plan.workspace))
-    if gained:
-        return FAIL, "the workspace gained: " + "; ".join(gained)
-    return PASS, "no executable hook, command-running git setting or symlink out was added"
 
 
 def fail_closed(t: Target) -> tuple[str, str]:
@@ -372,21 +370,6 @@ PROBES = (
         rules_persisted,
         backends=DOCKER,
         why_not="a VM is created with its settings by smolvm",
-    ),
-    Probe(
-        "git-hooks-read-only",
-        HOST,
-        "the agent cannot plant git hooks or git settings that run on the host",
-        "recreate the bottle (rm and up): .git/hooks and .git/config are mounted read-only",
-        git_hooks_read_only,
-    ),
-    Probe(
-        "workspace-clean",
-        HOST,
-        "the workspace gained no git hook, command-running git setting or symlink that "
-        "leads out of it",
-        "look at what the agent planted and remove it before running git in the workspace",
-        workspace_clean,
     ),
     Probe(
         "fail-closed",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from backends import paths
 from backends.base import BackendError, BottleBackend
-from backends.probes import broker, credential, host, network
+from backends.probes import broker, credential, host, network, planted
 from backends.probes.base import FAIL, NOT_APPLICABLE, PASS, Probe, Result, Target, clip
 from backends.probes.record import (
     NOT_CHECKED,
@@ -28,6 +28,7 @@ from backends.probes.record import (
 
 ALL: tuple[Probe, ...] = (
     *host.PROBES,
+    *planted.PROBES,
     *credential.PROBES,
     *network.PROBES,
     *broker.PROBES,

@@ -70,12 +70,15 @@ if TYPE_CHECKING:
     from backends.smolmachines.bottle import SmolBottle
 
 NAME = "smolmachines"
-#: Workspace paths mounted read-only over the workspace (``-v HOST:GUEST:ro``): a hook
-#: planted there would run on the host the next time the operator runs git. smolvm mounts
-#: directories only, so ``.git/config`` (a file, read-only in a docker bottle) stays
-#: writable; the workspace scan (``backends.workspace``) warns about command-running
-#: settings planted in it.
-READ_ONLY_DIRS = (".git/hooks",)
+#: The repository is mounted read-only over the workspace (``-v HOST:GUEST:ro``): the
+#: whole ``.git`` directory (as on docker: ``backends.docker.plan.GIT_READ_ONLY``), so
+#: the agent can neither write what the operator's git reads nor rename it (a mount point
+#: cannot be). smolvm mounts directories only: a ``.git`` FILE (a worktree or submodule)
+#: stays writable, ``plan`` warns of it and the workspace check watches it.
+GIT_FILE_NOTE = (
+    "the workspace's .git is a file (a worktree or submodule): smolvm mounts directories "
+    "only, so the agent can rewrite it; the workspace check (workspace-clean) watches it"
+)
 INSTALL_FIX = (
     "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
     "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
@@ -176,7 +179,7 @@ class SmolmachinesBackend(BottleBackend):
         """Resolve the plan (checked like every backend's: ``backends.plan.shared_plan``)
         with its image source, and write the prompt file (0600) under the agent's state
         dir. Touches neither smolvm nor Docker."""
-        from backends.docker.plan import git_read_only
+        from backends.docker.plan import git_notes, git_read_only
         from backends.smolmachines import images
 
         check_name(agent)  # before the image: a bad name is the first thing to say
@@ -200,9 +203,17 @@ class SmolmachinesBackend(BottleBackend):
             },
         )
         seal(plan, agent)
-        plan.extra["read_only_in_workspace"] = [
-            rel for rel in git_read_only(plan.workspace) if rel in READ_ONLY_DIRS
-        ]
+        ws = Path(plan.workspace) if plan.workspace else None
+        read_only = [r for r in git_read_only(plan.workspace) if ws and (ws / r).is_dir()]
+        plan.extra["read_only_in_workspace"] = read_only
+        notes = git_notes(plan.workspace)
+        if ws and (ws / ".git").is_file() and not (ws / ".git").is_symlink():
+            notes.append(GIT_FILE_NOTE)
+            plan.extra["git_file_writable"] = True
+        # No host seccomp for a VM (its own kernel): setuid/setgid files are cleared by
+        # the workspace check instead.
+        plan.extra["setuid_files"] = "cleared by the workspace check (no host seccomp)"
+        plan.extra["warnings"] = [*plan.extra.get("warnings", []), *notes]
         return plan
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:

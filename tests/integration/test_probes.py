@@ -84,11 +84,12 @@ def docker_bottle(
 
     workspace = tmp_path_factory.mktemp("ws")
     (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "objects" / "info").mkdir(parents=True)
     (workspace / ".git" / "config").write_text("[core]\n")
+    (workspace / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     # Writable by anyone: only the read-only mounts may stop the agent.
-    for path in (workspace, workspace / ".git", workspace / ".git" / "hooks"):
-        path.chmod(0o777)
-    (workspace / ".git" / "config").chmod(0o666)
+    for path in (workspace, *workspace.rglob("*")):
+        path.chmod(0o777 if path.is_dir() else 0o666)
     # Owned by uid 1000 (the agent runs as the workspace's owner): a non-root agent.
     for path in (workspace, *workspace.rglob("*")):
         os.chown(path, 1000, 1000)
@@ -385,3 +386,71 @@ def test_shim_suite(shim_bottle: Any) -> None:
     got = {r.probe: r.evidence for r in run.results}
     assert "as a header value -> HTTP/1.1 403" in got["placeholder-refused"], got
     assert "Authorization with another key -> HTTP/1.1 403" in got["api-other-key"], got
+
+
+RUN = "[core]\n\tfsmonitor = ./run\n"
+PLANTED = {
+    "commondir -> own dir with core.fsmonitor": (
+        {"build/common/config": RUN, ".git/commondir": "../build/common\n"},
+        "git setting core.fsmonitor in build/common/config",
+    ),
+    ".git file naming a copy": (
+        {"lib/copy/config": RUN, ".git": "gitdir: lib/copy\n"},
+        ".git names the git directory lib/copy",
+    ),
+    "include.path -> file with core.fsmonitor": (
+        {"docs/x.cfg": RUN, ".git/config": "[include]\n\tpath = ../docs/x.cfg\n"},
+        "git setting core.fsmonitor in docs/x.cfg",
+    ),
+    "submodule config": (
+        {".git/modules/v/config": '[diff "x"]\n\ttextconv = ./run\n', ".git/modules/v/HEAD": "x"},
+        "git setting diff.x.textconv in .git/modules/v/config",
+    ),
+    "setuid file": ({"tool": "#!/bin/sh\n"}, "setuid file tool (mode 4755): bits cleared"),
+}
+
+
+def test_planted_attacks_are_caught_by_the_probes(docker_target: Any) -> None:
+    """Each attack planted in the live bottle's workspace (as an agent on main's code, or
+    on a smolmachines bottle, could), one at a time: ``workspace-clean`` names it; after it
+    is undone the suite's host probes pass again. Prints attack -> caught by."""
+    backend, spec = docker_target
+    ws = Path(paths.saved_plan(spec.name).workspace)
+    rows = []
+    for attack, (files, expected) in PLANTED.items():
+        saved: dict[Path, bytes | None] = {}
+        git_dir = ws / ".git"
+        moved = ws / ".git-aside"
+        try:
+            for rel, text in files.items():
+                path = ws / rel
+                if rel == ".git":  # the .git file replaces the directory (moved aside)
+                    git_dir.rename(moved)
+                else:
+                    saved[path] = path.read_bytes() if path.exists() else None
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            if attack == "setuid file":
+                (ws / "tool").chmod(0o4755)
+            run = suite.run_suite(backend, spec.name, ["workspace-clean"])
+            (result,) = run.results
+            rows.append((attack, result.outcome, result.evidence))
+            assert result.outcome == FAIL and expected in result.evidence, (attack, result)
+        finally:
+            if moved.exists():
+                (ws / ".git").unlink()
+                moved.rename(git_dir)
+            for path, before in saved.items():
+                if before is None:
+                    path.unlink()
+                else:
+                    path.write_bytes(before)
+            for folder in ("build", "lib", "docs", ".git/modules"):
+                subprocess.run(["rm", "-rf", str(ws / folder)], check=True)
+            workspace_baseline.forget(spec.name, "tool")
+            (ws / "tool").unlink(missing_ok=True)
+    print("\nattack -> caught by")
+    for attack, outcome, evidence in rows:
+        print(f"{attack:42s} workspace-clean {outcome}: {evidence[:150]}")
+    clean = suite.run_suite(backend, spec.name, ["workspace-clean"])
+    assert clean.results[0].outcome == PASS, clean.results[0]

@@ -54,3 +54,26 @@ async def test_probes_can_be_turned_off(tmp_path: Any) -> None:
         await settle(pilot)
         assert suite.last_run("gamma") is None
         assert dash.rows()["gamma"].seal == suite.NOT_CHECKED
+
+
+async def test_details_say_when_the_agent_runs_as_root(tmp_path: Any) -> None:
+    import os
+
+    import pytest
+    from dashkit import spec
+
+    if os.geteuid() != 0:
+        pytest.skip("needs a root-owned folder")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.chown(ws, 0, 0)
+    dash = build(tmp_path, [spec("rooty", workspace=ws)])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot.app)
+        assert "runs as" in text and "uid 0: the workspace is root's" in text
+        os.chown(ws, 1000, 1000)
+    dash = build(tmp_path, [spec("rooty", workspace=ws)])
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert "runs as" not in screen_text(pilot.app)

@@ -481,3 +481,22 @@ def test_panes_are_read_beside_the_listing(monkeypatch: pytest.MonkeyPatch) -> N
     assert cli.panes_meanwhile()() == {}
     with pytest.raises(PermissionError):
         cli.panes_meanwhile()()
+
+
+def test_plan_says_a_root_agent_and_allow_root_false_refuses_it(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs a root-owned folder")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.chown(ws, 0, 0)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[agents.web]\nworkspace = "{ws}"\n')
+    env = {"DOCKER_HOST": DEAD_DOCKER, "BOTTLE_DASH_CONFIG": str(cfg)}
+    shown = bd("plan", "web", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "WARNING" in shown.stdout and "the agent runs as root (uid 0)" in shown.stdout
+    cfg.write_text(f'[defaults]\nallow_root = false\n[agents.web]\nworkspace = "{ws}"\n')
+    refused = bd("plan", "web", env=env)
+    assert refused.returncode != 0
+    for part in (str(cfg), "agent web", "allow_root = false", "chown -R"):
+        assert part in refused.stderr, (part, refused.stderr)

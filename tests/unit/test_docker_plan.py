@@ -29,6 +29,7 @@ from backends.docker import engine
 from backends.docker.archive import file_tar, path_tar
 from backends.docker.backend import DockerBackend
 from backends.docker.image import follow_build
+from backends.docker.plan import SECCOMP_OPT
 from backends.egress.plan import guest_env
 from backends.registry import get_backend
 
@@ -111,7 +112,8 @@ def test_plan_shows_the_hardening_and_where_the_agent_came_from(tmp_path: Path) 
     source = tmp_path / "config.toml"
     plan = DockerBackend().prepare(AgentSpec(name="beta", source=source))
     assert plan.extra["cap_drop"] == ["ALL"]
-    assert plan.extra["security_opt"] == ["no-new-privileges"]
+    assert plan.extra["security_opt"] == ["no-new-privileges", SECCOMP_OPT]
+    assert "setuid/setgid" in plan.extra["seccomp"]["profile"]
     assert plan.extra["home"] == "/home/node"
     assert plan.extra["home_mount"] == "/home"
     state = paths.agent_state_dir("beta")

@@ -102,9 +102,9 @@ def test_plan_read_only_root_and_git_paths(tmp_path: Path) -> None:
     assert plan.extra["read_only_root"] is True
     assert plan.extra["tmpfs"] == TMPFS
     assert all("size=" in opts for opts in TMPFS.values())
-    # hooks/ did not exist: made empty so that the agent cannot create it
-    assert plan.extra["read_only_in_workspace"] == [".git/hooks", ".git/config"]
-    assert (ws / ".git" / "hooks").is_dir()
+    # the whole .git, read-only over the workspace; the plan writes nothing in it
+    assert plan.extra["read_only_in_workspace"] == [".git"]
+    assert not (ws / ".git" / "hooks").exists()
     assert git_read_only(str(tmp_path)) == []  # not a git workspace
     assert git_read_only(None) == []
 
@@ -135,7 +135,7 @@ def test_workspace_findings_and_gained(tmp_path: Path) -> None:
     gained = workspace.gained("a1", ws)
     assert gained == [
         "executable git hook .git/hooks/post-checkout",
-        "git setting fsmonitor in .git/config runs a command",
+        "git setting core.fsmonitor in .git/config runs a command: ./x",
         "symlink sub/out leaves the workspace (/etc/passwd)",
     ]
     workspace.record_baseline("a1", ws)  # the first baseline is kept

@@ -90,6 +90,7 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "seal": "not checked",  # running, and no probe run on this bottle yet
         "seal_failures": [],
         "workspace_warnings": [],
+        "runs_as_root": tmp_path.stat().st_uid == 0,  # it runs as the workspace's owner
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     waiting = rows[0]._replace(status=Status("waiting", "permission prompt", 1767225600.0))
@@ -412,3 +413,25 @@ def test_attach_says_what_it_did_to_the_bottle(docker: FakeBackend) -> None:
     started = service.attach(service.row_of(spec))
     assert (started.how, started.up) == ("focused", ops.STARTED)
     assert [c[0] for c in panes.calls] == ["panes", "split", "panes", "focus", "panes", "focus"]
+
+
+def test_up_refuses_a_root_agent_when_allow_root_is_false(
+    docker: FakeBackend, tmp_path: Path
+) -> None:
+    import os
+
+    from backends.base import LaunchError
+
+    if os.geteuid() != 0:
+        pytest.skip("needs a root-owned folder")
+    os.chown(tmp_path, 0, 0)
+    docker.add("web", state="stopped")  # a stopped bottle is started without a new plan
+    with pytest.raises(LaunchError) as err:
+        on(docker).up(AgentSpec("web", workspace=tmp_path, allow_root=False))
+    assert "allow_root = false" in str(err.value) and not docker.called("start")
+    row = make_row("web", "docker", AgentSpec("web", workspace=tmp_path), None)
+    assert row.runs_as_root and row.to_dict()["runs_as_root"] is True
+    os.chown(tmp_path, 1000, 1000)
+    assert not make_row("web", "docker", AgentSpec("web", workspace=tmp_path), None).runs_as_root
+    on(docker).up(AgentSpec("web", workspace=tmp_path, allow_root=False))
+    assert docker.called("start")

@@ -513,7 +513,7 @@ def test_plan_has_the_memory_and_create_argv_passes_it(
     assert argv[argv.index("--mem") + 1] == "4096"
 
 
-def test_git_hooks_are_mounted_read_only_over_the_workspace(
+def test_the_whole_git_dir_is_mounted_read_only_over_the_workspace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(cli.ENV_OVERRIDE, S)
@@ -522,17 +522,30 @@ def test_git_hooks_are_mounted_read_only_over_the_workspace(
     plan = SmolmachinesBackend().prepare(
         AgentSpec(name="a1", workspace=tmp_path, egress=EgressSpec(sealed=False))
     )
-    # hooks made when missing (the agent cannot create it); config is a file: not mounted
-    assert (tmp_path / ".git" / "hooks").is_dir()
-    assert plan.extra["read_only_in_workspace"] == [".git/hooks"]
+    assert not (tmp_path / ".git" / "hooks").exists()  # the plan writes nothing there
+    assert plan.extra["read_only_in_workspace"] == [".git"]
+    assert "no host seccomp" in plan.extra["setuid_files"]
     argv = SmolmachinesBackend().create_argv(plan, images.CreateSource(image="/c/x.tar"))
     vols = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
-    ws, hooks = (
+    ws, git = (
         vols.index(f"{tmp_path}:/workspace"),
-        vols.index(f"{tmp_path}/.git/hooks:/workspace/.git/hooks:ro"),
+        vols.index(f"{tmp_path}/.git:/workspace/.git:ro"),
     )
-    assert ws < hooks  # over the workspace mount, not under it
+    assert ws < git  # over the workspace mount, not under it
     no_git = SmolmachinesBackend().prepare(
-        AgentSpec(name="a2", workspace=tmp_path / ".git" / "hooks", egress=EgressSpec(sealed=False))
+        AgentSpec(name="a2", workspace=tmp_path / ".git", egress=EgressSpec(sealed=False))
     )
     assert no_git.extra["read_only_in_workspace"] == []
+
+
+def test_a_git_file_cannot_be_mounted_by_smolvm_and_plan_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(cli.ENV_OVERRIDE, S)
+    (tmp_path / ".git").write_text("gitdir: /elsewhere/.git/worktrees/x\n")
+    plan = SmolmachinesBackend().prepare(
+        AgentSpec(name="a1", workspace=tmp_path, egress=EgressSpec(sealed=False))
+    )
+    assert plan.extra["read_only_in_workspace"] == []
+    assert plan.extra["git_file_writable"] is True
+    assert any("smolvm mounts directories only" in w for w in plan.extra["warnings"])

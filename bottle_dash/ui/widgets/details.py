@@ -122,12 +122,16 @@ class AgentDetails(Redrawn):
             facts.append(("status", Text(status)))
         facts.append(("image", row.image or "-"))
         facts.append(("workspace", str(spec.workspace) if spec and spec.workspace else "-"))
+        if getattr(row, "runs_as_root", False):
+            why = "uid 0: the workspace is root's (allow_root = false refuses)"
+            facts.append(("runs as", Text(why, style="bold yellow")))
+            extra += 1
         facts.append(("limits", limits_text(spec)))
         facts.append(("bottle", f"{row.bottle} ({row.backend}, {row.state})"))
         if seal is not None:  # the seal badge, then each failing probe with its fix
             badge, failures = seal
             facts.append(("seal", Text(badge, style="bold red" if failures else "")))
-            extra = 1 + min(len(failures), SHOWN_FAILURES)
+            extra += 1 + min(len(failures), SHOWN_FAILURES)
             for failure in failures[:SHOWN_FAILURES]:
                 line = Text(f"{failure.probe}", style="red")
                 facts.append(("", line.append(f"  fix: {failure.fix}", style="")))
