@@ -78,10 +78,16 @@ def status_hook_command(word: str, status_dir: str = GUEST_STATUS_DIR) -> str:
     tmp = shlex.quote(f"{status_dir}/.{STATUS_FILE}.") + "$$"
     final = shlex.quote(f"{status_dir}/{STATUS_FILE}")
     url = f"http://{STATUS_HOST}/{word}"
+    # nc for images with neither curl nor a working wget (busybox's has been seen to crash):
+    # the request by hand to the proxy named in $http_proxy.
+    raw = f"GET {url} HTTP/1.0\\r\\nHost: {STATUS_HOST}\\r\\n\\r\\n"
+    by_hand = (
+        f'p=${{http_proxy#*://}}; p=${{p%%/*}}; printf \'{raw}\' | nc -w 3 "${{p%:*}}" "${{p##*:}}"'
+    )
     return (
         f"{{ printf %s {word} >{tmp} && mv -f {tmp} {final}; }} >/dev/null 2>&1 || "
-        f"{{ curl -sf -m 3 -o /dev/null {url} || wget -q -T 3 -O /dev/null {url}; }} "
-        ">/dev/null 2>&1; exit 0"
+        f"{{ curl -sf -m 3 -o /dev/null {url} || {{ {by_hand}; }} || "
+        f"wget -q -T 3 -O /dev/null {url}; }} >/dev/null 2>&1; exit 0"
     )
 
 

@@ -176,6 +176,7 @@ class EgressBroker:
         self, decision: policy.Decision, flow: http.HTTPFlow | None = None, probe: str = ""
     ) -> None:
         method = flow.request.method if flow is not None else ""
+        self._log.limit = self.current.log_max
         client = ""
         if flow is not None and flow.client_conn.peername:
             client = str(flow.client_conn.peername[0])
@@ -438,7 +439,9 @@ class _Refused(layer.Layer):
 class _BodyScan:
     """A streamed request body's filter: counts it (the API host's limit) and searches it
     for the placeholder as it passes, a window of the last bytes kept across chunks; on a
-    refusal the rest is withheld and the flow killed (the upstream gets a cut body)."""
+    refusal the rest is withheld and the refusal logged. mitmproxy cannot abort a stream
+    it has begun (it still ends the message), so the upstream gets a cut body, never more
+    than the limit and never the chunk that held the placeholder."""
 
     def __init__(self, broker: EgressBroker, flow: http.HTTPFlow, pol: policy.Policy) -> None:
         self.broker, self.flow, self.pol = broker, flow, pol

@@ -47,6 +47,8 @@ PROXY_PORT = 8080
 #: The egress log is rotated at this size, one older generation kept (``egress.log.1``):
 #: at most twice this per agent on the host, whatever the bottle sends.
 LOG_MAX_BYTES = 4 * 1024**2
+#: The smallest rotation size a policy may set (a line must fit).
+LOG_MIN_BYTES = 4096
 #: Request bodies up to this size are read whole (and searched for the placeholder);
 #: larger ones, or ones of unknown length, pass as a stream (searched as they pass).
 BUFFER_BODY_BYTES = 1024**2
@@ -266,6 +268,8 @@ class Policy(NamedTuple):
     #: The bottle-side network(s) of the sidecar (CIDRs): the proxy listens there only,
     #: and nothing is ever dialled into them.
     internal: tuple[str, ...] = ()
+    #: The egress log's rotation size (``LOG_MAX_BYTES``; never below ``LOG_MIN_BYTES``).
+    log_max: int = LOG_MAX_BYTES
 
     def allows(self, host: str, port: int) -> bool:
         return any(rule.matches(host, port) for rule in self.allow)
@@ -281,6 +285,7 @@ class Policy(NamedTuple):
                 "api": f"{self.api[0]}:{self.api[1]}",
                 "placeholder": self.placeholder,
                 "internal": list(self.internal),
+                "log_max": self.log_max,
             },
             indent=2,
             sort_keys=True,
@@ -295,6 +300,7 @@ class Policy(NamedTuple):
             api=host_port(str(data["api"])),
             placeholder=str(data.get("placeholder", "")),
             internal=_networks(str(n) for n in data.get("internal") or ()),
+            log_max=max(LOG_MIN_BYTES, int(data.get("log_max") or LOG_MAX_BYTES)),
         )
 
 

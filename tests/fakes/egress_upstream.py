@@ -119,9 +119,33 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._seen()
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._sink()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         self._echo()
+
+    def _sink(self) -> None:
+        """A chunked body read to its end (or until the connection breaks); how much came is
+        logged (``{"sink": bytes, "complete": bool}``) and answered."""
+        got, complete = 0, False
+        try:
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    complete = True
+                    break
+                got += len(self.rfile.read(size))
+                self.rfile.readline()
+        except (OSError, ValueError):
+            pass
+        print(json.dumps({"sink": got, "complete": complete}), flush=True)
+        if complete:
+            self._send(200, json.dumps({"received": got}).encode())
+        else:
+            self.close_connection = True
 
     def _echo(self) -> None:
         body = json.dumps(

@@ -201,6 +201,9 @@ def test_hooks_as_claude_code_reads_them_stated_literally() -> None:
         "{ printf %s idle >/opt/bottle-dash/status/.state.$$ && mv -f "
         "/opt/bottle-dash/status/.state.$$ /opt/bottle-dash/status/state; } >/dev/null 2>&1"
         " || { curl -sf -m 3 -o /dev/null http://status.bottle-dash.invalid/idle || "
+        "{ p=${http_proxy#*://}; p=${p%%/*}; printf 'GET http://status.bottle-dash.invalid/idle"
+        " HTTP/1.0\\r\\nHost: status.bottle-dash.invalid\\r\\n\\r\\n' | nc -w 3 "
+        '"${p%:*}" "${p##*:}"; } || '
         "wget -q -T 3 -O /dev/null http://status.bottle-dash.invalid/idle; } >/dev/null 2>&1;"
         " exit 0"
     )
