@@ -736,13 +736,26 @@ def cmd_egress(ctx: Context) -> int:
     if not hosts:
         _say(f"{ctx.args.name}: no egress recorded yet")
         return EXIT_OK
+    agent = [h for h in hosts if not h.probe]
+    probes = [h for h in hosts if h.probe]
+    if agent or not probes:
+        _egress_table(agent)
+    else:
+        _say(f"{ctx.args.name}: no egress of the agent's recorded yet")
+    if probes:
+        _say("")
+        _say("probe traffic (`bottle-dash probe`; answered by the sidecar, never sent upstream):")
+        _egress_table(probes)
+    return EXIT_OK
+
+
+def _egress_table(hosts: list[Any]) -> None:
     table = [("HOST", "ALLOWED", "DENIED", "LAST", "LAST DENIAL")]
     for h in hosts:
         table.append((h.rule, str(h.allowed), str(h.denied), h.last or "-", h.last_reason))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    return EXIT_OK
 
 
 def cmd_allow(ctx: Context) -> int:

@@ -393,15 +393,19 @@ class EgressBroker:
 
     def _status(self, flow: http.HTTPFlow, word: str) -> None:
         """A status hook's word: kept in ``STATUS_FILE`` (one word, replaced whole)."""
+        code = 204 if word else 400
         if word:
             tmp = self._dir / f".{policy.STATUS_FILE}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
-                os.write(fd, word.encode() + b"\n")
-            finally:
-                os.close(fd)
-            os.replace(tmp, self._dir / policy.STATUS_FILE)
-        flow.response = http.Response.make(204 if word else 400)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                try:
+                    os.write(fd, word.encode() + b"\n")
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self._dir / policy.STATUS_FILE)
+            except OSError:
+                code = 500  # the host's folder cannot take it: the title still tells
+        flow.response = http.Response.make(code)
 
     def _answer_probe(self, flow: http.HTTPFlow) -> None:
         """A probe's request passed every check: say so (and which headers were removed),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from cli_helpers import attach_once, docker_labelled, write_config
 from cli_run import bd
 from conftest import agent_name
 
-from backends.claude import GUEST_STATUS_DIR
+from backends.claude import status_hook_command
 
 pytestmark = pytest.mark.docker
 
@@ -89,13 +90,15 @@ def test_up_twice_and_exec_users(
     # The command's exit status is the CLI's.
     assert bd("exec", name, "--", "sh", "-c", "exit 7", env=env).returncode == 7
 
-    # Status: what a hook in the bottle writes to the mounted status dir, `ls` reports.
+    # Status: what a hook in the (sealed) bottle says goes through its sidecar; `ls`
+    # reports it.
     row = rows_of(env, [name])[name]
     assert (row["status"], row["status_since"]) == ("unknown", None)  # no claude ran yet
-    hook = f"printf permission > {GUEST_STATUS_DIR}/state"
-    ok(bd("exec", name, "--", "sh", "-c", hook, env=env))
-    row = rows_of(env, [name])[name]
-    assert row["status"] == "waiting"
+    ok(bd("exec", name, "--", "sh", "-c", status_hook_command("permission"), env=env))
+    deadline = time.monotonic() + 20  # busybox nc leaves before the sidecar has answered
+    while (row := rows_of(env, [name])[name])["status"] != "waiting":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.2)
     assert isinstance(row["status_since"], str) and row["status_since"].endswith("+00:00")
 
 

@@ -42,13 +42,13 @@ from backends.base import (
     LaunchError,
     ProvisionError,
 )
-from backends.claude import GUEST_STATUS_DIR, STATUS_FILE, resume_fallback, status_settings_arg
+from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
 from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
 from backends.egress.plan import SKIP_PERMISSIONS
-from backends.status_file import UNREADABLE, read_status_file
+from backends.status_file import RELAYED_FILE, read_status_file
 
 pytestmark = pytest.mark.docker
 
@@ -164,7 +164,9 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     info = backend.engine.api().inspect_container(plan.bottle)
     host = info["HostConfig"]
     assert host["CapDrop"] == ["ALL"]
-    assert host["SecurityOpt"] == ["no-new-privileges"]
+    # no-new-privileges, and the seccomp profile that refuses setuid/setgid modes.
+    assert host["SecurityOpt"][0] == "no-new-privileges" and len(host["SecurityOpt"]) == 2
+    assert host["SecurityOpt"][1].startswith("seccomp=")
     assert host["PidsLimit"] == 128
     assert host["Memory"] == 256 * MIB
     assert host["MemorySwap"] == 256 * MIB
@@ -174,9 +176,8 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     assert info["Config"]["WorkingDir"] == "/workspace"
     assert list(info["NetworkSettings"]["Networks"]) == [plan.network]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert set(mounts) == {"/home", "/workspace", "/etc/passwd", "/etc/group", GUEST_STATUS_DIR}
-    assert mounts[GUEST_STATUS_DIR]["Type"] == "bind"
-    assert mounts[GUEST_STATUS_DIR]["Source"] == plan.status_dir
+    # A sealed bottle has no status mount: its hooks send their word to the sidecar.
+    assert set(mounts) == {"/home", "/workspace", "/etc/passwd", "/etc/group"}
     assert mounts["/home"]["Type"] == "volume"
     assert mounts["/home"]["Name"] == plan.home_volume
     assert mounts["/workspace"]["Source"] == plan.workspace
@@ -195,23 +196,23 @@ def test_limits_and_mounts_in_the_engine(shared: dict[str, Any]) -> None:
     }
 
 
-def test_status_hooks_write_through_the_mount_and_the_host_reads_them(
-    shared: dict[str, Any],
-) -> None:
+def test_status_hooks_reach_the_host_through_the_sidecar(shared: dict[str, Any]) -> None:
+    """A sealed bottle's hook sends its word to the sidecar, which keeps it for the host;
+    the bottle itself has no status folder to write (nothing of it lands on the host)."""
     bottle, plan = shared["bottle"], shared["plan"]
+    assert plan.status_dir is None
     settings = json.loads(plan.claude_args[plan.claude_args.index("--settings") + 1])
     (entry,) = settings["hooks"]["PermissionRequest"]
     done = bottle.exec(entry["hooks"][0]["command"])  # as the agent user, like claude would
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
-    status_file = Path(plan.status_dir) / STATUS_FILE
-    reading = read_status_file(status_file)
-    assert reading is not None and reading.word == "permission"
-    # What the agent leaves in its status dir is hostile input: a symlink reads as nothing.
-    sh(bottle, f"ln -sf /etc/passwd {GUEST_STATUS_DIR}/{STATUS_FILE}")
-    reading = read_status_file(status_file)
-    assert reading is not None and reading.word == UNREADABLE
-    # The mount is the status dir alone: nothing else of the host state shows inside.
-    assert sh(bottle, f"ls -A {GUEST_STATUS_DIR}").split() == ["state"]
+    # The plan's egress folder: this module's bottle lives in the module's own state dir.
+    relayed = Path(plan.extra["egress"]["dir"]) / RELAYED_FILE
+    deadline = time.monotonic() + 20
+    while (reading := read_status_file(relayed)) is None or reading.word != "permission":
+        assert time.monotonic() < deadline, reading
+        time.sleep(0.1)
+    missing = bottle.exec(f"ls -A {GUEST_STATUS_DIR} || echo none")
+    assert missing.stdout.strip().endswith("none"), missing
 
 
 def test_exec_default_user_is_node_and_root_works(shared: dict[str, Any]) -> None:

@@ -196,21 +196,19 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
         # Every exec has no_new_privs, the agent's and root's.
         assert guest("grep NoNewPrivs /proc/self/status").split() == ["NoNewPrivs:", "1"]
         assert guest("grep NoNewPrivs /proc/self/status", "root").split()[-1] == "1"
-        # .git/hooks is read-only in the machine; the workspace itself is not.
+        # .git is read-only in the machine (hooks and config alike); the workspace is not.
         planted = guest(": > /workspace/.git/hooks/post-checkout && echo PLANTED")
         assert "PLANTED" not in planted and "Read-only" in planted, planted
+        config_write = guest("printf '[core]\\n\\thooksPath = /tmp/h\\n' >> /workspace/.git/config")
+        assert "Read-only" in config_write, config_write
         assert "WROTE" in guest(": > /workspace/note && echo WROTE")
         assert not (workspace / ".git" / "hooks" / "post-checkout").exists()
-        # What the mounts cannot stop is what the dashboard warns about: a command-running
-        # git setting in .git/config (a file: not mountable read-only on smolvm) and a
-        # symlink that leaves the workspace.
+        assert "hooksPath" not in (workspace / ".git" / "config").read_text()
+        # What the mounts cannot stop is what the dashboard warns about: a symlink that
+        # leaves the workspace.
         assert ls_row()["workspace_warnings"] == []
-        guest(
-            "printf '[core]\\n\\thooksPath = /tmp/h\\n' >> /workspace/.git/config && "
-            "ln -s /etc/passwd /workspace/link"
-        )
+        guest("ln -s /etc/passwd /workspace/link")
         warnings = ls_row()["workspace_warnings"]
-        assert any("hookspath" in w for w in warnings), warnings
         assert any(w.startswith("symlink link leaves the workspace") for w in warnings), warnings
 
         run.run(["docker", "rm", "-f", egress.sidecar_name(name)], check=True)

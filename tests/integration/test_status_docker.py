@@ -18,9 +18,8 @@ from conftest import agent_name
 from waiting import wait_for
 
 from backends.base import AgentSpec
-from backends.claude import STATUS_FILE
 from backends.docker.backend import DockerBackend
-from backends.status_file import read_status_file
+from backends.status_file import RELAYED_FILE, read_status_file
 from bottle_dash.status import EXITED, IDLE, WAITING, WORKING, Signals, Status, combine
 from bottle_dash.tmux import TmuxPaneHost
 
@@ -64,7 +63,9 @@ class Pane:
     def __init__(self, host: TmuxPaneHost, bottle: dict[str, Any], env: dict[str, str]) -> None:
         plan = bottle["plan"]
         self.host, self.agent = host, plan.agent
-        self.status_file = Path(plan.status_dir) / STATUS_FILE
+        # A sealed bottle's hooks reach the host through its sidecar (``egress/status``).
+        assert plan.status_dir is None
+        self.status_file = Path(plan.extra["egress"]["dir"]) / RELAYED_FILE
         self.status_file.unlink(missing_ok=True)
         extra = [f"{k}={v}" for k, v in env.items()]
         argv = bottle["bottle"].exec_argv(["env", *extra, "claude", *plan.claude_args], tty=True)

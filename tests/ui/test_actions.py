@@ -534,6 +534,28 @@ async def test_e_shows_the_egress_log_and_a_adds_the_host(tmp_path: Any) -> None
     assert 'egress_allow = ["evil.example"]' in (tmp_path / "config.toml").read_text()
 
 
+async def test_e_shows_probe_traffic_apart_and_a_never_allows_it(tmp_path: Any) -> None:
+    from backends.egress.plan import egress_log
+
+    (tmp_path / "config.toml").write_text("[agents.alpha]\n")
+    log = egress_log("alpha")
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        '{"decision": "deny", "host": "bottle-probe-denied.invalid", "port": 443, '
+        '"ts": "T3", "probe": "probe-1"}\n'
+    )
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await press_on(pilot, dash, "alpha", "e")
+        await until(pilot, lambda: "egress: alpha" in screen_text(pilot.app))
+        assert "(probe) bottle-probe-denied.invalid" in screen_text(pilot.app)
+        await pilot.press("a")
+        await until(pilot, lambda: "nothing to allow" in screen_text(pilot.app))
+        assert "egress: alpha" in screen_text(pilot.app)
+    assert "egress_allow" not in (tmp_path / "config.toml").read_text()
+
+
 async def test_cursor_moves_do_no_io_and_no_layout_pass(tmp_path: Any) -> None:
     # The details of the row under the cursor come from the last poll: a move calls no
     # backend and no tmux; only the resting row's preview is captured, in a worker. The

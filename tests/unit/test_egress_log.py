@@ -94,6 +94,7 @@ def test_cli_egress_and_allow(tmp_path: Path) -> None:
         "host": "evil.net",
         "port": 443,
         "rule": "evil.net",
+        "probe": False,
         "allowed": 0,
         "denied": 1,
         "last": "T9",
@@ -106,3 +107,55 @@ def test_cli_egress_and_allow(tmp_path: Path) -> None:
     assert "next `bottle-dash up`" in done.stdout
     assert load_config(path).agents["a"].egress.allow == ("evil.net",)
     assert bd("--config", str(path), "allow", "zz", "x.org").returncode == 2
+
+
+def test_probe_traffic_is_counted_apart_and_the_rotated_log_read(tmp_path: Path) -> None:
+    """Finding 12: the probes' own decisions (marked) are not the agent's traffic."""
+    older = tmp_path / "egress.log.1"
+    older.write_text(line("deny", "old.example", ts="T0") + "\n")
+    probe = json.dumps(
+        {"decision": "deny", "host": "bottle-probe-denied.invalid", "port": 443, "ts": "T9",
+         "probe": "probe-1a2b"}
+    )  # fmt: skip
+    same_host_probe = json.dumps(
+        {"decision": "allow", "host": "evil.net", "port": 443, "ts": "T8", "probe": "p"}
+    )
+    (tmp_path / "egress.log").write_text(
+        "\n".join([line("deny", "evil.net", ts="T2"), probe, same_host_probe]) + "\n"
+    )
+    hosts = read_summary(tmp_path / "egress.log")
+    assert [(h.rule, h.probe, h.allowed, h.denied) for h in hosts] == [
+        ("evil.net", False, 0, 1),
+        ("old.example", False, 0, 1),
+        ("bottle-probe-denied.invalid", True, 0, 1),
+        ("evil.net", True, 1, 0),
+    ]
+    assert hosts[2].to_dict()["probe"] is True
+
+
+def test_the_egress_command_shows_probe_traffic_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bottle_dash.cli import main
+
+    config = write(tmp_path, "[agents.a]\n")
+    log = egress.egress_log("a")
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        line("deny", "evil.net", ts="T2")
+        + "\n"
+        + json.dumps({"decision": "deny", "host": "bottle-probe-denied.invalid", "port": 443,
+                      "ts": "T3", "probe": "probe-1"})
+        + "\n"
+    )  # fmt: skip
+    assert main(["--config", str(config), "egress", "a"]) == 0
+    out = capsys.readouterr().out
+    agent_part, _, probe_part = out.partition("probe traffic")
+    assert "evil.net" in agent_part and "bottle-probe-denied.invalid" not in agent_part
+    assert "bottle-probe-denied.invalid" in probe_part and "never sent upstream" in probe_part
+    assert main(["--config", str(config), "egress", "a", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(d["host"], d["probe"]) for d in data] == [
+        ("evil.net", False),
+        ("bottle-probe-denied.invalid", True),
+    ]

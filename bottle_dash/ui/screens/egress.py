@@ -38,7 +38,12 @@ class EgressScreen(Panel["str | None"]):
             box.border_title = f"egress: {self.agent}"
             box.border_subtitle = "a: add the selected host to the allowlist · esc: close"
             yield Static(
-                Text(self.note or "hosts the bottle asked for, denied first"), id="egress-note"
+                Text(
+                    self.note
+                    or "hosts the bottle asked for, denied first; (probe): the escape "
+                    "probes' own requests, never sent upstream"
+                ),
+                id="egress-note",
             )
             yield DataTable(cursor_type="row", id="egress-hosts")
 
@@ -54,13 +59,14 @@ class EgressScreen(Panel["str | None"]):
             table.add_column(label, key=key)
         for h in self.hosts:
             denied = Text(str(h.denied), style="bold" if h.denied else "", justify="right")
+            probe = getattr(h, "probe", False)
             table.add_row(
-                h.rule,
+                Text(f"(probe) {h.rule}", style="dim") if probe else h.rule,
                 Text(str(h.allowed), justify="right"),
                 denied,
                 h.last,
                 Text(h.last_reason),
-                key=h.rule,
+                key=f"probe:{h.rule}" if probe else h.rule,
             )
         if not self.hosts:
             self.query_one("#egress-note", Static).update("no egress recorded yet")
@@ -69,7 +75,14 @@ class EgressScreen(Panel["str | None"]):
         if not self.hosts:
             return
         table: DataTable[Text | str] = self.query_one(DataTable)
-        self.dismiss(self.hosts[table.cursor_row].rule)
+        host = self.hosts[table.cursor_row]
+        if getattr(host, "probe", False):
+            # A probe's request is the probes' own, not something the agent needs.
+            self.query_one("#egress-note", Static).update(
+                Text("that line is the escape probes' own traffic: nothing to allow")
+            )
+            return
+        self.dismiss(host.rule)
 
     def action_close(self) -> None:
         self.dismiss(None)
