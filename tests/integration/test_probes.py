@@ -12,6 +12,7 @@ test restarts the container itself and runs the host probes again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -454,3 +455,49 @@ def test_planted_attacks_are_caught_by_the_probes(docker_target: Any) -> None:
         print(f"{attack:42s} workspace-clean {outcome}: {evidence[:150]}")
     clean = suite.run_suite(backend, spec.name, ["workspace-clean"])
     assert clean.results[0].outcome == PASS, clean.results[0]
+
+
+def test_two_bottles_are_sealed_from_each_other(
+    docker_target: Any, test_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second sealed bottle beside the first: each passes its own suite's network and
+    credential probes, and from inside the first, the second's bottle and sidecar are out
+    of reach (directly and through the first's proxy), and its placeholder is its own."""
+    from egress_world import container_ip
+
+    from backends.egress import plan as egress
+
+    backend, first = docker_target
+    second = AgentSpec(
+        name=agent_name("probe-2"),
+        image=test_image,
+        egress=EgressSpec(credential="env:SECOND_TOKEN"),
+    )
+    monkeypatch.setenv("SECOND_TOKEN", "sk-ant-oat01-" + "Tw0o" * 20 + "-xyzAA")
+    try:
+        backend.launch(backend.prepare(second))
+        run = suite.run_suite(backend, second.name)
+        print(table(run))
+        assert not run.failures, table(run)
+        b_bottle = container_ip(f"bottle-{second.name}", f"bottle-{second.name}-net")
+        b_sidecar = container_ip(egress.sidecar_name(second.name), f"bottle-{second.name}-net")
+        a_bottle = f"bottle-{first.name}"
+        direct = (
+            f"for t in '{b_bottle} 22' '{b_sidecar} 8080' "
+            f"'{egress.sidecar_name(second.name)} 8080'; do set -- $t; "
+            "if echo | timeout 5 nc -w 3 $1 $2 >/dev/null 2>&1; then echo OPEN $t; "
+            "else echo CLOSED $t; fi; done"
+        )
+        out = _in_bottle(a_bottle, direct)
+        assert out.count("CLOSED") == 3 and "OPEN" not in out, out
+        proxied = (
+            f"printf 'CONNECT {b_sidecar}:8080 HTTP/1.1\\r\\n\\r\\n' | "
+            f"{{ cat; sleep 2; }} | nc -w 3 {egress.sidecar_name(first.name)} 8080"
+        )
+        assert _in_bottle(a_bottle, proxied).startswith("HTTP/1.1 403"), "reached B via A"
+        mine = _in_bottle(a_bottle, 'printf %s "$CLAUDE_CODE_OAUTH_TOKEN"')
+        theirs = _in_bottle(f"bottle-{second.name}", 'printf %s "$CLAUDE_CODE_OAUTH_TOKEN"')
+        assert mine and theirs and mine != theirs
+    finally:
+        with contextlib.suppress(Exception):
+            backend.remove(second.name, volumes=True)
