@@ -258,11 +258,12 @@ def exchange_bytes(t: Target, *chunks: str | bytes) -> bytes | None:
 
 def _allowed_host(t: Target, *, api: bool | None = None) -> tuple[str, int | None]:
     """An allowlisted host: the API's (``api``), one that is not the API's (``not api``),
-    or the first (None); ``("", None)`` when there is none such."""
+    or the first (None); ``("", None)`` when there is none such. Wildcards and address
+    ranges name no single host."""
     api_host = nf.rule_host(egress_value(t, "api"))[0]
     for rule in egress_of(t).get("allow") or []:
         host, port = nf.rule_host(str(rule))
-        if "*" in host:
+        if "*" in host or "/" in host:
             continue
         if api is None or (host == api_host) == api:
             return host, port

@@ -245,7 +245,7 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
 REAL_IMAGE_NOT_APPLICABLE = {
     "disk-budget": "cannot",  # overlay2 on extfs here: the engine cannot size a volume
     "placeholder-refused": "besides the API",  # the allowlist is the API only
-    "git-hooks-read-only": "not a git repository",  # the workspace is a plain folder
+    "git-read-only": "not a git repository",  # the workspace is a plain folder
 }
 
 
