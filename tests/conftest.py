@@ -10,6 +10,7 @@ and says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -54,6 +55,9 @@ _DEFAULT_SIGNALS = (
 )
 
 
+_keepalive_groups: list[int] = []
+
+
 def start_keepalive(argv: list[str]) -> subprocess.Popen[bytes]:
     """Run a bottle's keep-alive command (``sh -c 'trap ...; while ...'``) on the host
     as an init would: with SIGINT and SIGTERM at their default action (a test run from a
@@ -61,7 +65,11 @@ def start_keepalive(argv: list[str]) -> subprocess.Popen[bytes]:
     ignored when it started). Returns once its first ``sleep`` shows the trap is set."""
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGNALS, *argv])
+    # In a session of its own: the keep-alive's `sleep` outlives the shell that traps the
+    # signal (in a bottle, PID 1's end takes it along; here nothing would), so the whole
+    # group is killed when the run ends (``pytest_sessionfinish``).
+    proc = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGNALS, *argv], start_new_session=True)
+    _keepalive_groups.append(proc.pid)
     for _ in range(1000):
         if proc.poll() is not None or psutil.Process(proc.pid).children():
             break
@@ -271,6 +279,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import signal
+
+    for group in _keepalive_groups:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
     if not IN_CI or exitstatus != 0:
         return
     ran_all = not session.config.getoption("-k") and not session.config.getoption("-m")
