@@ -95,12 +95,11 @@ def codename() -> str:
     return match.group(1)
 
 
-def host_source_lines(release: str) -> list[str]:
+def host_source_lines(release: str, apt_dir: Path = Path("/etc/apt")) -> list[str]:
     """``deb-src`` lines for the host's own Debian mirrors of ``release`` (its main
     suite, -updates and -security), from sources.list and the deb822 .sources files."""
     suites = {release, f"{release}-updates", f"{release}-security"}
     entries: list[tuple[str, str, str]] = []  # (uri, suite, components)
-    apt_dir = Path("/etc/apt")
     one_line = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]
     for path in one_line:
         if not path.exists():

@@ -22,10 +22,8 @@ import os
 import platform
 import shlex
 import shutil
-import socket
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,26 +31,17 @@ _FAKES = str(Path(__file__).resolve().parent.parent)
 if _FAKES not in sys.path:
     sys.path.insert(0, _FAKES)
 
-from kube import build, components, host, images, pki  # noqa: E402
+from kube import build, components, images, start, stop  # noqa: E402
 from kube.commands import (  # noqa: E402
     KubeError,
+    kubectl,
     owned_pid,
-    pids_naming,
     run,
-    start_daemon,
-    stop_daemon,
-    stop_pid,
-    wait_for,
 )
 from kube.layout import (  # noqa: E402
     KUBE_VERSION,
     NAMESPACE,
     NODE_NAME,
-    POD_SUBNETS,
-    PORTS,
-    PROVISIONER,
-    SERVICE_SUBNETS,
-    STORAGE_CLASS,
     Layout,
     layout,
     say,
@@ -118,11 +107,6 @@ def why_not() -> str | None:
 # --------------------------------------------------------------------------- running
 
 
-def _kubectl(lay: Layout, *args: str, check: bool = True, timeout: float = 60) -> str:
-    argv = [str(lay.binary("kubectl")), f"--kubeconfig={lay.admin_kubeconfig}", *args]
-    return run(argv, check=check, timeout=timeout).stdout
-
-
 def _info(lay: Layout, started: bool) -> ClusterInfo:
     rec = json.loads(lay.cluster_record.read_text())
     return ClusterInfo(
@@ -139,163 +123,15 @@ def _info(lay: Layout, started: bool) -> ClusterInfo:
     )
 
 
-def _node_ready(lay: Layout) -> bool:
-    path = '{.status.conditions[?(@.type=="Ready")].status}'
-    out = _kubectl(lay, "get", "node", NODE_NAME, "-o", f"jsonpath={path}", check=False)
-    return out.strip() == "True"
-
-
 def is_running(lay: Layout) -> bool:
     """Every daemon is alive, the API answers and the node is Ready."""
-    if not lay.cluster_record.exists() or not json.loads(lay.cluster_record.read_text()).get(
-        "ready"
-    ):
+    record = lay.cluster_record
+    if not record.exists() or not json.loads(record.read_text()).get("ready"):
         return False
     if any(owned_pid(lay, d) is None for d in DAEMONS):
         return False
-    return _kubectl(lay, "get", "--raw=/readyz", check=False).strip() == "ok" and _node_ready(lay)
-
-
-def _etcd_healthy() -> bool:
-    try:
-        with urllib.request.urlopen(components.etcd_url() + "/health", timeout=2) as resp:
-            return b'"true"' in resp.read()
-    except OSError:
-        return False
-
-
-def _default_token(lay: Layout) -> bool:
-    out = _kubectl(
-        lay, "-n", NAMESPACE, "get", "sa", "default", "-o", "jsonpath={.secrets}", check=False
-    )
-    return "default-token" in out
-
-
-def _manifests() -> str:
-    """The namespace and the default storage class (answered by provisioner.py)."""
-    docs = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-        {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {
-                "name": STORAGE_CLASS,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            "provisioner": PROVISIONER,
-            "reclaimPolicy": "Delete",
-            "volumeBindingMode": "Immediate",
-        },
-    ]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
-
-
-def _busy_ports() -> list[str]:
-    """Ports of ours that something already listens on."""
-    busy = []
-    for field, port in PORTS._asdict().items():
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("0.0.0.0", port))
-            except OSError:
-                busy.append(f"{port} ({field})")
-    return busy
-
-
-def _start(lay: Layout) -> None:
-    busy = _busy_ports()
-    if busy:
-        raise KubeError(
-            f"ports in use: {', '.join(busy)}; another cluster runs here? "
-            "(`ss -ltnp` names the process; ports are PORTS in tests/fakes/kube/layout.py)"
-        )
-    lay.run.mkdir(parents=True, exist_ok=True)
-    lay.run.chmod(0o700)
-    host.record(lay)
-    pod_subnet = os.environ.get("BOTTLE_DASH_KUBE_POD_SUBNET") or host.pick_subnet(POD_SUBNETS)
-    service_subnet = os.environ.get("BOTTLE_DASH_KUBE_SERVICE_SUBNET") or host.pick_subnet(
-        SERVICE_SUBNETS, also_avoid=(pod_subnet,)
-    )
-    node_ip = host.gateway(pod_subnet)
-    record = {"pod_subnet": pod_subnet, "service_subnet": service_subnet, "node_ip": node_ip}
-    lay.cluster_record.write_text(json.dumps(record) + "\n")
-    say(f"pods on {pod_subnet} (bridge gateway and node address {node_ip})")
-
-    say("certificates (openssl)")
-    pki.make_pki(lay, node_ip, components.service_ip(service_subnet))
-    api = components.api_url()
-    pki.write_kubeconfig(lay, lay.admin_kubeconfig, "admin", api, namespace=NAMESPACE)
-    for stem in ("controller-manager", "scheduler", "kubelet-client"):
-        pki.write_kubeconfig(lay, lay.run / f"{stem}.kubeconfig", stem, api)
-
-    host.bridge_up(pod_subnet)
-    host.iptables_up()
-
-    say("starting etcd")
-    start_daemon(lay, "etcd", components.etcd_argv(lay))
-    wait_for("etcd /health", _etcd_healthy, 60, lay, "etcd")
-    say("starting kube-apiserver")
-    start_daemon(lay, "kube-apiserver", components.apiserver_argv(lay, node_ip, service_subnet))
-
-    def api_ready() -> bool:
-        return _kubectl(lay, "get", "--raw=/readyz", check=False, timeout=10).strip() == "ok"
-
-    wait_for("the API server's /readyz", api_ready, 120, lay, "kube-apiserver")
-    say("starting kube-controller-manager and kube-scheduler")
-    start_daemon(
-        lay,
-        "kube-controller-manager",
-        components.controller_manager_argv(
-            lay, lay.run / "controller-manager.kubeconfig", pod_subnet
-        ),
-    )
-    start_daemon(
-        lay, "kube-scheduler", components.scheduler_argv(lay, lay.run / "scheduler.kubeconfig")
-    )
-
-    say("starting containerd (its own root, state and socket)")
-    lay.cni_conf_dir.mkdir(parents=True, exist_ok=True)
-    (lay.cni_conf_dir / "10-bottle-dash.conflist").write_text(
-        components.cni_conflist(lay, pod_subnet, node_ip)
-    )
-    (lay.run / "containerd.toml").write_text(components.containerd_config(lay))
-    (lay.run / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    start_daemon(lay, "containerd", components.containerd_argv(lay))
-
-    def containerd_ready() -> bool:
-        return run(images.ctr_argv(lay, "version"), check=False, timeout=10).returncode == 0
-
-    wait_for("containerd's socket", containerd_ready, 60, lay, "containerd")
-    images.import_pause(lay)
-
-    say("starting the kubelet")
-    (lay.run / "kubelet.json").write_text(components.kubelet_config(lay, node_ip, pod_subnet))
-    start_daemon(
-        lay,
-        "kubelet",
-        components.kubelet_argv(lay, lay.run / "kubelet-client.kubeconfig", node_ip),
-    )
-    wait_for(f"node {NODE_NAME} Ready", lambda: _node_ready(lay), 180, lay, "kubelet")
-
-    run(
-        [str(lay.binary("kubectl")), f"--kubeconfig={lay.admin_kubeconfig}", "apply", "-f", "-"],
-        input=_manifests().encode(),
-    )
-    start_daemon(
-        lay,
-        "provisioner",
-        [sys.executable, str(Path(__file__).with_name("provisioner.py")), str(lay.run), api],
-    )
-    wait_for(
-        f"the default service account's token in {NAMESPACE}",
-        lambda: _default_token(lay),
-        120,
-        lay,
-        "kube-controller-manager",
-    )
-    record["ready"] = True
-    lay.cluster_record.write_text(json.dumps(record) + "\n")
+    ready = kubectl(lay, "get", "--raw=/readyz", check=False).strip() == "ok"
+    return ready and start.node_ready(lay)
 
 
 def ensure_cluster() -> ClusterInfo:
@@ -313,10 +149,10 @@ def ensure_cluster() -> ClusterInfo:
             return _info(lay, started=False)
         if lay.run.exists():
             say(f"{lay.run} holds a cluster that is not running: tearing it down first")
-            _teardown(lay)
+            stop.stop(lay)
         began = time.monotonic()
         try:
-            _start(lay)
+            start.start(lay)
         except BaseException:
             say("start failed: tearing down what was started")
             logs = lay.logs
@@ -325,89 +161,10 @@ def ensure_cluster() -> ClusterInfo:
             if logs.exists():
                 shutil.copytree(logs, keep)
                 say(f"the daemons' logs are kept in {keep}")
-            _teardown(lay)
+            stop.stop(lay)
             raise
         say(f"cluster up in {time.monotonic() - began:.1f}s: {components.api_url()}")
         return _info(lay, started=True)
-
-
-# -------------------------------------------------------------------------- stopping
-
-
-def _running_tasks(lay: Layout) -> list[str]:
-    out = run(images.ctr_argv(lay, "tasks", "ls"), check=False, timeout=20).stdout
-    return [line.split()[0] for line in out.splitlines()[1:] if "RUNNING" in line.split()]
-
-
-def _delete_pods(lay: Layout) -> None:
-    """Have the kubelet stop every pod (network torn down by the CNI plugin, volumes
-    unmounted) while it still runs."""
-    if owned_pid(lay, "kube-apiserver") is None or owned_pid(lay, "kubelet") is None:
-        return
-    if owned_pid(lay, "containerd") is None:
-        return
-    say("deleting every pod")
-    try:
-        if _kubectl(lay, "get", "--raw=/readyz", check=False, timeout=10).strip() != "ok":
-            say("  the API server is not ready: containers are killed through containerd")
-            return
-        _kubectl(
-            lay,
-            "delete",
-            "pods",
-            "--all",
-            "--all-namespaces",
-            "--grace-period=0",
-            "--force",
-            "--wait=false",
-            check=False,
-            timeout=30,
-        )
-        deadline = time.monotonic() + 90
-        while _running_tasks(lay) and time.monotonic() < deadline:
-            time.sleep(0.5)
-    except KubeError as exc:
-        say(f"  deleting pods failed ({exc}): containers are killed through containerd")
-
-
-def _kill_tasks(lay: Layout) -> None:
-    """Containers the kubelet did not stop: kill and remove them through containerd."""
-    for task in _running_tasks(lay):
-        run(images.ctr_argv(lay, "tasks", "kill", "-s", "SIGKILL", task), check=False)
-    time.sleep(0.5)
-    out = run(images.ctr_argv(lay, "containers", "ls", "-q"), check=False).stdout
-    for ident in out.split():
-        run(images.ctr_argv(lay, "tasks", "rm", "-f", ident), check=False)
-        run(images.ctr_argv(lay, "containers", "rm", ident), check=False)
-
-
-def _teardown(lay: Layout) -> list[str]:
-    began = time.monotonic()
-    _delete_pods(lay)
-    for name in ("provisioner", "kubelet"):
-        stop_daemon(lay, name)
-    if owned_pid(lay, "containerd") is not None:
-        _kill_tasks(lay)
-    stop_daemon(lay, "containerd")
-    for pid in pids_naming(str(lay.containerd_socket), program="containerd-shim"):
-        stop_pid(pid, grace=3)  # shims outlive their containerd
-    for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
-        stop_daemon(lay, name)
-    for program in ("etcd", "kube", "containerd", "python"):
-        for pid in pids_naming(str(lay.run), program=program):
-            stop_pid(pid, grace=3)  # a daemon whose pid file was lost
-    host.unmount_all([str(lay.run)])
-    host.bridge_down()
-    host.iptables_down()
-    host.restore(lay)
-    left = host.leftovers(lay)
-    for program in ("etcd", "kube", "containerd", "python"):
-        left += [f"process {pid} ({program})" for pid in pids_naming(str(lay.run), program=program)]
-    for item in left:
-        say(f"warning: left behind: {item}")
-    shutil.rmtree(lay.run, ignore_errors=True)
-    say(f"cluster down in {time.monotonic() - began:.1f}s")
-    return left
 
 
 def teardown() -> list[str]:
@@ -416,7 +173,7 @@ def teardown() -> list[str]:
     lay = layout()
     with build.file_lock(lay.run_lock, "starting or stopping the cluster"):
         if lay.run.exists():
-            return _teardown(lay)
+            return stop.stop(lay)
     return []
 
 

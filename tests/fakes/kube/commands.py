@@ -62,6 +62,12 @@ def run(
     return proc
 
 
+def kubectl(lay: Layout, *args: str, check: bool = True, timeout: float = 60) -> str:
+    """Our kubectl as the cluster's admin; its output."""
+    argv = [str(lay.binary("kubectl")), f"--kubeconfig={lay.admin_kubeconfig}", *args]
+    return run(argv, check=check, timeout=timeout).stdout
+
+
 def _pid_file(lay: Layout, name: str) -> Path:
     return lay.pids / f"{name}.pid"
 

@@ -91,6 +91,7 @@ def record(lay: Layout) -> dict[str, object]:
         "paths": {p: os.path.lexists(p) for p in FIXED_PATHS},
         "cgroups": _cgroup_dirs(),
         "netns": _netns_entries(),
+        "nat_chains": _nat_chains(),
     }
     lay.host_record.write_text(json.dumps(before, indent=1) + "\n")
     return before
@@ -183,9 +184,15 @@ def iptables_up() -> None:
             run(["iptables", "-w", "-I", "FORWARD", "1", *rule])
 
 
-def iptables_down() -> list[str]:
+def _nat_chains() -> list[str]:
+    text = run(["iptables", "-w", "-t", "nat", "-S"], check=False).stdout
+    return sorted(line.split()[1] for line in text.splitlines() if line.startswith("-N CNI-"))
+
+
+def iptables_down(before: list[str]) -> list[str]:
     """Delete our FORWARD rules, and the nat rules and CNI-* chains the bridge plugin made
-    for this network (rules commented with its name); returns what was removed."""
+    for this network (rules commented with its name; or CNI-* chains that did not exist
+    before ``up`` and are empty: a DEL cut short leaves those); returns what was removed."""
     removed = []
     for rule in forward_rules():
         while run(["iptables", "-w", "-D", "FORWARD", *rule], check=False).returncode == 0:
@@ -200,9 +207,15 @@ def iptables_down() -> list[str]:
             delete = ["iptables", "-w", "-t", "nat", "-D", *_split_rule(line)[1:]]
             run(delete, check=False)
             removed.append("nat " + line)
+    table = run(["iptables", "-w", "-t", "nat", "-S"], check=False).stdout.splitlines()
+    for chain in set(_nat_chains()) - set(before):
+        rules = [line for line in table if line.startswith(f"-A {chain} ")]
+        if not rules or any(NETWORK_NAME in line for line in rules):
+            chains.add(chain)
     for chain in sorted(c for c in chains if c.startswith("CNI-")):
         run(["iptables", "-w", "-t", "nat", "-F", chain], check=False)
-        run(["iptables", "-w", "-t", "nat", "-X", chain], check=False)
+        if run(["iptables", "-w", "-t", "nat", "-X", chain], check=False).returncode == 0:
+            removed.append(f"nat chain {chain}")
     return removed
 
 
@@ -245,6 +258,13 @@ def unmount_all(prefixes: list[str]) -> list[str]:
             run(["umount", "-l", point], check=False)
         done.append(point)
     return done
+
+
+def nat_chains_before(lay: Layout) -> list[str]:
+    """The CNI-* nat chains that existed before ``up`` (not ours to remove)."""
+    if not lay.host_record.exists():
+        return _nat_chains()
+    return list(json.loads(lay.host_record.read_text()).get("nat_chains", []))
 
 
 def restore(lay: Layout) -> list[str]:
@@ -297,7 +317,10 @@ def leftovers(lay: Layout) -> list[str]:
     found += [f"iptables {line}" for line in filter_rules.splitlines() if RULE_COMMENT in line]
     nat = run(["iptables", "-w", "-t", "nat", "-S"], check=False).stdout
     found += [f"iptables nat {line}" for line in nat.splitlines() if NETWORK_NAME in line]
-    found += [f"iptables chain {c}" for c in leftover_chains()]
+    before_chains = set(nat_chains_before(lay))
+    found += [
+        f"iptables chain {c}" for c in leftover_chains() if c.split(":", 1)[1] not in before_chains
+    ]
     found += [f"mount {m}" for m in mounts_under([str(lay.run)])]
     if lay.host_record.exists():
         before = json.loads(lay.host_record.read_text())
