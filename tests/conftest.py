@@ -200,9 +200,9 @@ def standin_api_image(docker_engine: None) -> str:
 def kube_cluster(pytestconfig: pytest.Config) -> Iterator[object]:
     """A real single-node Kubernetes cluster (tests/fakes/kube): built into the machine's
     cache on first use (minutes: a test that asks for it first needs a long timeout),
-    started, and torn down at the end of the session when this session started it
-    (``BOTTLE_DASH_KUBE_KEEP=1`` leaves it running). Its progress lines reach the log.
-    Teardown fails the session when it leaves anything behind on the host."""
+    started or reused, and stopped at the end of the session by its last user unless
+    ``cluster.py up`` started it or ``BOTTLE_DASH_KUBE_KEEP=1``. Its progress lines reach
+    the log. A stop that leaves anything behind on the host fails the session."""
     from kube import cluster
 
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
@@ -213,10 +213,10 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[object]:
             unavailable(f"no Kubernetes cluster on this machine: {exc}")
             raise
     yield info
-    if info.started and os.environ.get("BOTTLE_DASH_KUBE_KEEP") != "1":
+    if os.environ.get("BOTTLE_DASH_KUBE_KEEP") != "1":
         with capture.global_and_fixture_disabled():
-            left = cluster.teardown()
-        assert not left, f"the cluster's teardown left these behind: {left}"
+            left = cluster.release()
+        assert not left, f"stopping the cluster left these behind: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ class ClusterInfo(NamedTuple):
     run_dir: Path
     pod_subnet: str
     node_ip: str
-    started: bool  # True when this call started it (so its caller tears it down)
+    started: bool  # True when this call started it
 
     def kubectl_argv(self, *args: str) -> list[str]:
         """``kubectl`` with this cluster's kubeconfig."""
@@ -134,37 +134,74 @@ def is_running(lay: Layout) -> bool:
     return ready and start.node_ready(lay)
 
 
-def ensure_cluster() -> ClusterInfo:
+def _users(lay: Layout) -> Path:
+    return lay.run / "users"
+
+
+def _live_users(lay: Layout) -> list[int]:
+    """Pids of the processes using the cluster that still run."""
+    folder = _users(lay)
+    pids = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+def ensure_cluster(*, keep: bool = False) -> ClusterInfo:
     """A running cluster: built when not built, started when not running (a cluster
-    that runs already is reused, with ``started`` False). Raises ClusterUnavailable
-    when this machine cannot have one, KubeError when a step fails (after tearing down
-    what it started)."""
+    that runs already is reused, with ``started`` False). The calling process counts as
+    one of its users until ``release``; ``keep`` (``cluster.py up``) marks a cluster that
+    only ``down`` stops. Raises ClusterUnavailable when this machine cannot have one,
+    KubeError when a step fails (after tearing down what it started)."""
     problem = why_not()
     if problem:
         raise ClusterUnavailable(problem)
     lay = layout()
     build.ensure_built(lay)
     with build.file_lock(lay.run_lock, "starting or stopping the cluster"):
-        if is_running(lay):
-            return _info(lay, started=False)
-        if lay.run.exists():
-            say(f"{lay.run} holds a cluster that is not running: tearing it down first")
-            stop.stop(lay)
-        began = time.monotonic()
-        try:
-            start.start(lay)
-        except BaseException:
-            say("start failed: tearing down what was started")
-            logs = lay.logs
-            keep = lay.run.parent / f"{lay.run.name}-failed-logs"
-            shutil.rmtree(keep, ignore_errors=True)
-            if logs.exists():
-                shutil.copytree(logs, keep)
-                say(f"the daemons' logs are kept in {keep}")
-            stop.stop(lay)
-            raise
-        say(f"cluster up in {time.monotonic() - began:.1f}s: {components.api_url()}")
-        return _info(lay, started=True)
+        info = _ensure_running(lay, keep)
+        _users(lay).mkdir(exist_ok=True)
+        (_users(lay) / str(os.getpid())).touch()
+        return info
+
+
+def _ensure_running(lay: Layout, keep: bool) -> ClusterInfo:
+    if is_running(lay):
+        return _info(lay, started=False)
+    if lay.run.exists():
+        say(f"{lay.run} holds a cluster that is not running: tearing it down first")
+        stop.stop(lay)
+    began = time.monotonic()
+    try:
+        start.start(lay)
+    except BaseException:
+        say("start failed: tearing down what was started")
+        kept_logs = lay.run.parent / f"{lay.run.name}-failed-logs"
+        shutil.rmtree(kept_logs, ignore_errors=True)
+        if lay.logs.exists():
+            shutil.copytree(lay.logs, kept_logs)
+            say(f"the daemons' logs are kept in {kept_logs}")
+        stop.stop(lay)
+        raise
+    record = json.loads(lay.cluster_record.read_text())
+    lay.cluster_record.write_text(json.dumps({**record, "keep": keep}) + "\n")
+    say(f"cluster up in {time.monotonic() - began:.1f}s: {components.api_url()}")
+    return _info(lay, started=True)
+
+
+def release() -> list[str]:
+    """This process no longer uses the cluster: stop it when no other user runs and it
+    was not started to be kept (``cluster.py up``); returns what the stop left behind."""
+    lay = layout()
+    with build.file_lock(lay.run_lock, "starting or stopping the cluster"):
+        (_users(lay) / str(os.getpid())).unlink(missing_ok=True)
+        if not lay.run.exists() or not lay.cluster_record.exists():
+            return []
+        if json.loads(lay.cluster_record.read_text()).get("keep"):
+            return []
+        others = _live_users(lay)
+        if others:
+            say(f"cluster left running for the processes still using it: {others}")
+            return []
+        return stop.stop(lay)
 
 
 def teardown() -> list[str]:
@@ -215,7 +252,7 @@ def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     try:
         if command == "up":
-            info = ensure_cluster()
+            info = ensure_cluster(keep=True)
             print(info.api_server)
         elif command == "down":
             return 1 if teardown() else 0

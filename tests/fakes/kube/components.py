@@ -233,6 +233,10 @@ def kubelet_config(lay: Layout, node_ip: str, pod_subnet: str) -> str:
             "imagefs.available": "1%",
         },
         "serializeImagePulls": False,
+        # The first status after registration says NotReady; the next one (10 s later by
+        # default) says Ready: checking every 2 s makes the node Ready 8 s sooner. The
+        # kubelet still posts a status only when it changed (or every 5 minutes).
+        "nodeStatusUpdateFrequency": "2s",
         "maxPods": 50,
     }
     return json.dumps(doc, indent=1) + "\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -169,6 +170,10 @@ def layout() -> Layout:
     return Layout(cache=cache, run=run)
 
 
+_BEGAN = time.monotonic()
+
+
 def say(message: str) -> None:
-    """One progress line (a CI log must show what a minutes-long step is doing)."""
-    print(f"kube: {message}", file=sys.stderr, flush=True)
+    """One progress line with the seconds since this module loaded (a CI log must show
+    what a minutes-long step is doing, and how long each step took)."""
+    print(f"kube: [{time.monotonic() - _BEGAN:6.1f}s] {message}", file=sys.stderr, flush=True)
