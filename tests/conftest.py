@@ -11,6 +11,7 @@ and says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -206,7 +207,11 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[object]:
     from kube import cluster
 
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
+
+    def uncaptured() -> contextlib.AbstractContextManager[object]:
+        return capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+
+    with uncaptured():
         try:
             info = cluster.ensure_cluster()
         except cluster.ClusterUnavailable as exc:
@@ -214,7 +219,7 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[object]:
             raise
     yield info
     if os.environ.get("BOTTLE_DASH_KUBE_KEEP") != "1":
-        with capture.global_and_fixture_disabled():
+        with uncaptured():
             left = cluster.release()
         assert not left, f"stopping the cluster left these behind: {left}"
 

@@ -177,6 +177,33 @@ def test_imported_image_runs_and_exec_works(kube_cluster: Any, images: dict[str,
     assert "to-stderr" in failed.stderr
 
 
+def test_import_is_skipped_for_an_image_id_already_there(
+    kube_cluster: Any, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second import of the same Docker image id does not run ``docker save``."""
+    from kube import cluster
+    from kube import images as kube_images
+
+    def no_save(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"imported again: {args}")
+
+    monkeypatch.setattr(kube_images.subprocess, "Popen", no_save)
+    assert cluster.import_image(images["agent"]) == kube_images.normalized(images["agent"])
+    listed = subprocess.run(
+        ["ctr", "--address", str(kube_cluster.containerd_socket), "-n", "k8s.io", "images", "ls"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    image_id = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", images["agent"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert f"{kube_images.ID_LABEL}={image_id}" in listed
+
+
 def test_exec_it_works_under_script(kube_cluster: Any, images: dict[str, str]) -> None:
     """A pane runs ``kubectl exec -it``; from a process without a terminal, ``script``
     gives it one, and input typed into it reaches the container's shell."""

@@ -10,6 +10,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
 from kube import build, components, host, images, layout, provisioner
 
 
@@ -129,3 +130,19 @@ def test_containerd_never_shares_the_docker_engines_paths() -> None:
 def test_subnet_gateway_is_the_first_address() -> None:
     assert host.gateway("10.244.0.0/16") == "10.244.0.1"
     assert components.service_ip("10.96.0.0/16") == "10.96.0.1"
+
+
+def test_status_says_why_it_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from kube import cluster
+
+    monkeypatch.setenv("BOTTLE_DASH_KUBE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cluster.os, "geteuid", lambda: 1000)
+    assert cluster.why_not() == (
+        "needs root (it installs Debian packages, mounts, and adds iptables rules)"
+    )
+    monkeypatch.setattr(cluster.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cluster.build, "codename", lambda: "trixie")
+    problem = cluster.why_not()
+    assert problem is not None and "Debian 12" in problem and "trixie" in problem
