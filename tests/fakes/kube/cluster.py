@@ -36,7 +36,6 @@ from kube.commands import (  # noqa: E402
     KubeError,
     kubectl,
     owned_pid,
-    run,
 )
 from kube.layout import (  # noqa: E402
     KUBE_VERSION,
@@ -99,8 +98,6 @@ def why_not() -> str | None:
         return "no /dev/kmsg (the kubelet's OOM watcher reads it)"
     if not Path("/sys/fs/cgroup/memory").is_dir():
         return "no cgroup v1 memory controller at /sys/fs/cgroup/memory (kubelet 1.20)"
-    if not Path("/proc/sys/net/bridge").is_dir():
-        run(["modprobe", "br_netfilter"], check=False)
     return None
 
 
