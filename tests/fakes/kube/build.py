@@ -334,6 +334,22 @@ def compile_pause(tree: Path, dest: Path) -> None:
     run(["strip", dest], check=False)
 
 
+def _discard(folder: Path) -> None:
+    """Remove ``folder`` in the background: Go's cache is tens of thousands of files
+    (close to a minute to delete on a busy machine), and nothing waits for it."""
+    trash = folder.with_name(f".trash-{folder.name}-{os.getpid()}")
+    folder.rename(trash)
+    # setsid -f: the rm runs on in a session of its own, holding none of our pipes; this
+    # returns at once.
+    subprocess.run(
+        ["setsid", "-f", "nice", "-n", "19", "rm", "-rf", "--one-file-system", str(trash)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def ensure_built(lay: Layout) -> bool:
     """Build into the cache unless it is there already; True when this call built.
     ``BOTTLE_DASH_KUBE_KEEP_BUILD=1`` keeps the source and Go's cache for a rebuild."""
@@ -345,6 +361,8 @@ def ensure_built(lay: Layout) -> bool:
         started = time.monotonic()
         install_packages()
         work = lay.cache / "work"
+        for stale in lay.cache.glob(".trash-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         tree = download_source(work)
@@ -364,6 +382,6 @@ def ensure_built(lay: Layout) -> bool:
         }
         lay.build_stamp.write_text(json.dumps(stamp, indent=1) + "\n")
         if os.environ.get("BOTTLE_DASH_KUBE_KEEP_BUILD") != "1":
-            shutil.rmtree(work, ignore_errors=True)
+            _discard(work)
         say(f"built Kubernetes {KUBE_VERSION} in {stamp['seconds']}s into {lay.bin}")
         return True
