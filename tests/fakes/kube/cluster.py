@@ -1,18 +1,22 @@
 """A real single-node Kubernetes cluster for tests: build it, start it, stop it.
 
-Usage: ``python tests/fakes/kube/cluster.py up|down|status|env``
+Usage: ``python tests/fakes/kube/cluster.py up|down|status|env|build``
 
 - ``up``: build into the cache when not built (minutes, once per machine), then start
   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a separate containerd and
   the kubelet; wait until the node is Ready and the namespace's default service account
-  has its token; start the volume provisioner. Reuses a cluster that already runs.
+  has its token; start the volume provisioner. Reuses a cluster that already runs. A
+  cluster started by ``up`` runs until ``down`` (test sessions use it and leave it).
 - ``down``: stop everything, unmount, remove the bridge and our iptables rules, restore
   the sysctls, remove the run folder.
 - ``status``: whether it can be built here (and why not), whether it is built, whether it
   runs. Exit 0 when it can be built or runs, 1 otherwise.
 - ``env``: shell lines to use the running cluster (``eval "$(… env)"``).
+- ``build``: only build into the cache (when not built).
 
-From Python: ``ensure_cluster() -> ClusterInfo``, ``teardown()``, ``import_image(tag)``.
+From Python: ``ensure_cluster() -> ClusterInfo`` (the caller becomes one of its users),
+``release()`` (the last user of a cluster that a test session started stops it),
+``teardown()`` (stop it whoever uses it) and ``import_image(tag)``.
 """
 
 from __future__ import annotations
@@ -235,14 +239,14 @@ def status() -> int:
 
 
 def env_lines(info: ClusterInfo) -> list[str]:
-    """Shell assignments to use the cluster from a terminal."""
+    """Shell assignments to use the cluster from a terminal (our kubectl first on PATH)."""
     values = {
         "KUBECONFIG": str(info.kubeconfig),
-        "PATH": f"{info.kubectl.parent}:{os.environ.get('PATH', '')}",
         "CONTAINERD_ADDRESS": str(info.containerd_socket),
         "CONTAINERD_NAMESPACE": images.CRI_NAMESPACE,
     }
-    return [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    return [*lines, f'export PATH={shlex.quote(str(info.kubectl.parent))}:"$PATH"']
 
 
 def main(argv: list[str]) -> int:
@@ -251,6 +255,11 @@ def main(argv: list[str]) -> int:
         if command == "up":
             info = ensure_cluster(keep=True)
             print(info.api_server)
+        elif command == "build":
+            problem = why_not()
+            if problem:
+                raise ClusterUnavailable(problem)
+            build.ensure_built(layout())
         elif command == "down":
             return 1 if teardown() else 0
         elif command == "status":

@@ -31,8 +31,10 @@ APT_PACKAGES = {
     "gcc": "/usr/bin/gcc",
     "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a",
     "dpkg-dev": "/usr/bin/dpkg-source",
-    "iproute2": "/usr/sbin/ip",
-    "util-linux": "/usr/bin/script",
+    "iproute2": "/bin/ip",
+    "bsdutils": "/usr/bin/script",
+    "util-linux": "/usr/bin/setsid",
+    "binutils": "/usr/bin/strip",
 }
 PAUSE_TAG = "3.4"
 #: The sandbox ("pause") image, compiled from the source and imported under this name.
