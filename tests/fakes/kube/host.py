@@ -22,6 +22,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import time
 from pathlib import Path
 
 from kube.commands import run
@@ -82,6 +84,23 @@ def _netns_entries() -> list[str]:
         return []
 
 
+#: Where containerd 1.6 puts shim sockets whatever its own state folder (named by a
+#: hash of containerd's address, namespace and container id: ours never clash).
+SHIM_SOCKETS = Path("/run/containerd/s")
+
+
+def _shim_sockets() -> list[str]:
+    try:
+        return sorted(p.name for p in SHIM_SOCKETS.iterdir())
+    except OSError:
+        return []
+
+
+def _bound_unix_paths() -> set[str]:
+    lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    return {line.split()[-1] for line in lines if len(line.split()) >= 8}
+
+
 def record(lay: Layout) -> dict[str, object]:
     """Write (once per run folder) what the host looks like before the cluster starts."""
     if lay.host_record.exists():
@@ -92,6 +111,7 @@ def record(lay: Layout) -> dict[str, object]:
         "cgroups": _cgroup_dirs(),
         "netns": _netns_entries(),
         "nat_chains": _nat_chains(),
+        "shim_sockets": _shim_sockets(),
     }
     lay.host_record.write_text(json.dumps(before, indent=1) + "\n")
     return before
@@ -267,6 +287,31 @@ def nat_chains_before(lay: Layout) -> list[str]:
     return list(json.loads(lay.host_record.read_text()).get("nat_chains", []))
 
 
+def _contained_pids(known: set[str]) -> list[int]:
+    """Processes in the pods' cgroup folders that did not exist before ``up``."""
+    pids: set[int] = set()
+    for folder in _cgroup_dirs():
+        if folder in known:
+            continue
+        for procs in Path(folder).glob("**/cgroup.procs"):
+            with contextlib.suppress(OSError, ValueError):
+                pids.update(int(x) for x in procs.read_text().split())
+    return sorted(pids)
+
+
+def kill_contained(known: set[str]) -> list[int]:
+    """SIGKILL what still runs in our pods' cgroups: containers whose shim died with a
+    crashed containerd keep running, orphaned, and keep their cgroups busy."""
+    pids = _contained_pids(known)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pids and _contained_pids(known) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pids
+
+
 def restore(lay: Layout) -> list[str]:
     """Put back what ``record`` saw: sysctls, netns entries, fixed paths, cgroup
     folders. Returns one line per change made."""
@@ -295,7 +340,17 @@ def restore(lay: Layout) -> list[str]:
                 continue  # someone else's namespaces live there now
             shutil.rmtree(path, ignore_errors=True)
             changes.append(f"removed {path}")
+    known_sockets = set(before.get("shim_sockets", []))
+    bound = _bound_unix_paths()
+    for name in _shim_sockets():
+        path = SHIM_SOCKETS / name
+        if name not in known_sockets and str(path) not in bound:
+            path.unlink(missing_ok=True)  # a shim that was killed could not remove it
+            changes.append(f"removed {path} (no shim listens)")
     known_cgroups = set(before.get("cgroups", []))
+    killed = kill_contained(known_cgroups)
+    if killed:
+        changes.append(f"killed container processes the runtime left running: {killed}")
     for folder in _cgroup_dirs():
         if folder not in known_cgroups:
             for sub in sorted(Path(folder).glob("**/"), key=lambda p: -len(p.parts)):
@@ -310,6 +365,7 @@ def restore(lay: Layout) -> list[str]:
 
 def leftovers(lay: Layout) -> list[str]:
     """What ``down`` should have removed or restored and did not (empty when clean)."""
+    before = json.loads(lay.host_record.read_text()) if lay.host_record.exists() else {}
     found = []
     if run(["ip", "link", "show", BRIDGE], check=False).returncode == 0:
         found.append(f"bridge {BRIDGE}")
@@ -317,13 +373,14 @@ def leftovers(lay: Layout) -> list[str]:
     found += [f"iptables {line}" for line in filter_rules.splitlines() if RULE_COMMENT in line]
     nat = run(["iptables", "-w", "-t", "nat", "-S"], check=False).stdout
     found += [f"iptables nat {line}" for line in nat.splitlines() if NETWORK_NAME in line]
-    before_chains = set(nat_chains_before(lay))
+    before_chains = set(before.get("nat_chains", []))
     found += [
         f"iptables chain {c}" for c in leftover_chains() if c.split(":", 1)[1] not in before_chains
     ]
     found += [f"mount {m}" for m in mounts_under([str(lay.run)])]
-    if lay.host_record.exists():
-        before = json.loads(lay.host_record.read_text())
+    if before:
+        known_cgroups = set(before.get("cgroups", []))
+        found += [f"cgroup {c}" for c in _cgroup_dirs() if c not in known_cgroups]
         now = read_sysctls()
         for name, value in before.get("sysctls", {}).items():
             if now.get(name) != value:
