@@ -1,7 +1,8 @@
 """Shared test set-up: isolation from the operator's own config and tmux, tier marking,
 the real components each tier needs, and a per-tier count at the end of the run.
 
-Tiers (see README "Tests"): unit, ui, tmux, docker, shim, probes, claude, smolvm. A test's
+Tiers (see README "Tests"): unit, ui, tmux, docker, shim, probes, claude, kubernetes,
+smolvm. A test's
 tier is its directory (tests/unit, tests/ui) or the marker its module sets (integration
 tests). In CI (CI=true) a tier whose component cannot start fails the run instead of
 skipping; only the smolvm tier (real microVMs, needs hardware virtualization) may skip,
@@ -27,9 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 sys.path.insert(0, str(FAKES))
 
-TIERS = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude", "smolvm")
+TIERS = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude", "kubernetes", "smolvm")
 #: Tiers that must run (not skip) in CI.
-REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude")
+REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude", "kubernetes")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: Per-run id: every agent a test creates is named with it, so a sweep finds them.
 RUN_ID = uuid.uuid4().hex[:6]
@@ -204,6 +205,33 @@ def standin_api_image(docker_engine: None) -> str:
 
 
 @pytest.fixture(scope="session")
+def kube_cluster(pytestconfig: pytest.Config) -> Iterator[object]:
+    """A real single-node Kubernetes cluster (tests/fakes/kube): built into the machine's
+    cache on first use (minutes: a test that asks for it first needs a long timeout),
+    started or reused, and stopped at the end of the session by its last user unless
+    ``cluster.py up`` started it or ``BOTTLE_DASH_KUBE_KEEP=1``. Its progress lines reach
+    the log. A stop that leaves anything behind on the host fails the session."""
+    from kube import cluster
+
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def uncaptured() -> contextlib.AbstractContextManager[object]:
+        return capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+
+    with uncaptured():
+        try:
+            info = cluster.ensure_cluster()
+        except cluster.ClusterUnavailable as exc:
+            unavailable(f"no Kubernetes cluster on this machine: {exc}")
+            raise
+    yield info
+    if os.environ.get("BOTTLE_DASH_KUBE_KEEP") != "1":
+        with uncaptured():
+            left = cluster.release()
+        assert not left, f"stopping the cluster left these behind: {left}"
+
+
+@pytest.fixture(scope="session")
 def tmux_bin() -> str:
     path = shutil.which("tmux")
     if path is None:
@@ -270,7 +298,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for tier in TIERS:
         c = _counts[tier]
         line = (
-            f"tier {tier:7s} {c['passed']:4d} passed, "
+            f"tier {tier:10s} {c['passed']:4d} passed, "
             f"{c['failed']:3d} failed, {c['skipped']:3d} skipped"
         )
         tr.write_line(line)
