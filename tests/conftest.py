@@ -1,8 +1,8 @@
 """Shared test set-up: isolation from the operator's own config and tmux, tier marking,
 the real components each tier needs, and a per-tier count at the end of the run.
 
-Tiers (see README "Tests"): unit, ui, tmux, docker, shim, probes, claude, kubernetes,
-smolvm. A test's
+Tiers (see README "Tests"): unit, ui, tmux, docker, shim, probes, claude, remote,
+kubernetes, smolvm. A test's
 tier is its directory (tests/unit, tests/ui) or the marker its module sets (integration
 tests). In CI (CI=true) a tier whose component cannot start fails the run instead of
 skipping; only the smolvm tier (real microVMs, needs hardware virtualization) may skip,
@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -28,9 +29,33 @@ REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 sys.path.insert(0, str(FAKES))
 
-TIERS = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude", "kubernetes", "smolvm")
+if TYPE_CHECKING:
+    from remote_engine import RemoteEngine
+
+TIERS = (
+    "unit",
+    "ui",
+    "tmux",
+    "docker",
+    "shim",
+    "probes",
+    "claude",
+    "remote",
+    "kubernetes",
+    "smolvm",
+)
 #: Tiers that must run (not skip) in CI.
-REQUIRED_IN_CI = ("unit", "ui", "tmux", "docker", "shim", "probes", "claude", "kubernetes")
+REQUIRED_IN_CI = (
+    "unit",
+    "ui",
+    "tmux",
+    "docker",
+    "shim",
+    "probes",
+    "claude",
+    "remote",
+    "kubernetes",
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: Per-run id: every agent a test creates is named with it, so a sweep finds them.
 RUN_ID = uuid.uuid4().hex[:6]
@@ -229,6 +254,26 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[object]:
         with uncaptured():
             left = cluster.release()
         assert not left, f"stopping the cluster left these behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def remote_engine(docker_engine: None) -> RemoteEngine:
+    """A second Docker engine on this machine reachable only over SSH (tier remote; see
+    tests/fakes/remote_engine.py): built and started here, once per machine, and left
+    running for the next run (``python tests/fakes/remote_engine.py down`` removes it)."""
+    import remote_engine
+
+    from backends.base import BackendError
+
+    missing = remote_engine.missing_tools()
+    if missing:
+        unavailable("cannot build the remote test engine: " + "; ".join(missing))
+    lines: list[str] = []
+    try:
+        return remote_engine.ensure_remote_engine(lines.append)
+    except (remote_engine.RemoteEngineError, BackendError) as exc:
+        unavailable(f"the remote test engine did not come up: {exc}\n" + "\n".join(lines[-15:]))
+        raise
 
 
 @pytest.fixture(scope="session")
