@@ -353,7 +353,8 @@ def looks_like_tls(data: bytes) -> bool:
 
 
 _REQUEST_LINE = re.compile(rb"^[A-Z][A-Z-]{0,19} ")
-_METHOD_SO_FAR = re.compile(rb"^[A-Z][A-Z-]{0,19}$")
+# \Z, not $: $ also matches before a final newline, and "GET\n" is no method still coming.
+_METHOD_SO_FAR = re.compile(rb"^[A-Z][A-Z-]{0,19}\Z")
 
 
 def check_tunnel_bytes(policy: Policy, host: str, port: int, data: bytes) -> Decision | None:
