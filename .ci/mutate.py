@@ -51,6 +51,13 @@ SELECTION: dict[str, list[str]] = {
     "backends/plan.py": ["tests/unit/test_docker_plan.py", "tests/unit/test_smolvm_argv.py"],
     "backends/docker/plan.py": ["tests/unit/test_docker_plan.py"],
     "backends/smolmachines/pty_resize.py": ["tests/unit/test_pty_resize.py"],
+    "backends/egress/policy.py": [
+        "tests/unit/test_broker_policy.py",
+        "tests/unit/test_broker_policy_edges.py",
+        "tests/unit/test_egress_policy.py",
+        "tests/unit/test_broker_addon.py",
+        "tests/unit/test_config_egress.py",
+    ],
 }
 UNIT_TESTS = "tests/unit"
 WIDE_TESTS = ["tests/unit", "tests/ui"]
