@@ -51,11 +51,20 @@ SELECTION: dict[str, list[str]] = {
     "backends/plan.py": ["tests/unit/test_docker_plan.py", "tests/unit/test_smolvm_argv.py"],
     "backends/docker/plan.py": ["tests/unit/test_docker_plan.py"],
     "backends/smolmachines/pty_resize.py": ["tests/unit/test_pty_resize.py"],
+    "backends/egress/policy.py": [
+        "tests/unit/test_broker_policy.py",
+        "tests/unit/test_broker_policy_edges.py",
+        "tests/unit/test_egress_policy.py",
+        "tests/unit/test_broker_addon.py",
+        "tests/unit/test_config_egress.py",
+    ],
 }
 UNIT_TESTS = "tests/unit"
 WIDE_TESTS = ["tests/unit", "tests/ui"]
 #: Plugins the unit tier does not need: skipping them keeps each mutant's start cheap.
-NO_PLUGINS = ["libtmux", "platformdirs", "textual-snapshot", "syrupy"]
+NO_PLUGINS = ("libtmux", "platformdirs", "textual-snapshot", "syrupy")
+#: The ui tier's snapshot tests need textual-snapshot (and its syrupy): ``--wide`` keeps them.
+WIDE_NO_PLUGINS = ("libtmux", "platformdirs")
 #: A mutant's tests get this many times the unmutated run's time, plus SLACK seconds.
 TIMEOUT_FACTOR = 3.0
 SLACK = 10.0
@@ -298,9 +307,11 @@ def run_tests(
     basetemp: Path,
     modules: Path | None = None,
     quiet: bool = True,
+    skip: tuple[str, ...] = NO_PLUGINS,
 ) -> str:
     """Run ``tests`` in a forked child on ``tree``: ``passed``, ``failed`` or ``timeout``.
-    With ``modules``, the child writes there the third-party modules it imported."""
+    With ``modules``, the child writes there the third-party modules it imported; the
+    pytest plugins named in ``skip`` are not loaded."""
     pid = os.fork()
     if pid == 0:  # the child: its own session, so a timeout kills what it started too
         try:
@@ -315,7 +326,7 @@ def run_tests(
             import pytest
 
             args = ["-x", "-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}"]
-            for plugin in NO_PLUGINS:
+            for plugin in skip:
                 args += ["-p", f"no:{plugin}"]
             code = pytest.main([*args, *tests])
             if modules is not None:
@@ -373,6 +384,7 @@ class Job:
     site: Site
     tests: list[str]
     timeout: float
+    skip: tuple[str, ...] = NO_PLUGINS
 
 
 @dataclass
@@ -393,7 +405,7 @@ def worker(jobs: list[Job], tree: Path, out: Path, sources: dict[str, str]) -> N
             target = tree / job.module
             target.write_text(mutate(source, job.site.index))
             try:
-                status = run_tests(tree, job.tests, job.timeout, tree.parent / "tmp")
+                status = run_tests(tree, job.tests, job.timeout, tree.parent / "tmp", skip=job.skip)
             finally:
                 target.write_text(source)
             outcome = {"failed": "killed", "passed": "survived"}.get(status, status)
@@ -463,14 +475,22 @@ def main(argv: list[str] | None = None) -> int:
             timeout = took * TIMEOUT_FACTOR + SLACK
             jobs += [Job(module, site, tests, timeout) for site in sites[module]]
         results = run_jobs(jobs, trees)
-        if args.wide:
-            survivors = [r for r in results if r.outcome == "survived"]
-            print(f"re-running {len(survivors)} survivors against {' '.join(WIDE_TESTS)}")
-            wide = [
-                Job(r.module, Site(r.index, r.line, r.what), WIDE_TESTS, 900) for r in survivors
-            ]
-            again = {(r.module, r.index): r for r in run_jobs(wide, trees)}
-            results = [again.get((r.module, r.index), r) for r in results]
+        survivors = [r for r in results if r.outcome == "survived"]
+        if args.wide and survivors:
+            # Unmutated first: a wide run that fails anyway would count every survivor killed.
+            base = trees[0].parent / "tmp"
+            status = run_tests(trees[0], WIDE_TESTS, 1800, base, skip=WIDE_NO_PLUGINS)
+            if status != "passed":
+                print(f"{' '.join(WIDE_TESTS)} fail without any mutation: survivors stand")
+                run_tests(trees[0], WIDE_TESTS, 1800, base, quiet=False, skip=WIDE_NO_PLUGINS)
+            else:
+                print(f"re-running {len(survivors)} survivors against {' '.join(WIDE_TESTS)}")
+                wide = [
+                    Job(r.module, Site(r.index, r.line, r.what), WIDE_TESTS, 900, WIDE_NO_PLUGINS)
+                    for r in survivors
+                ]
+                again = {(r.module, r.index): r for r in run_jobs(wide, trees)}
+                results = [again.get((r.module, r.index), r) for r in results]
         report(results, plan, time.monotonic() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)

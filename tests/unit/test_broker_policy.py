@@ -163,6 +163,17 @@ def test_a_method_that_never_ends_is_refused() -> None:
     assert decision is not None and not decision.allow
 
 
+@pytest.mark.parametrize("data", [b"GET\n", b"CONNECT\n", b"A" * 20 + b"\n" + b"\x00" * 40])
+def test_a_method_ended_by_a_newline_is_no_request_line(data: bytes) -> None:
+    """A request line has a space after its method, so these are told at once. The ``$``
+    of the method pattern also matched before a final newline: they were taken for a
+    method still coming, and the broker never judged the tunnel (mitmproxy's own HTTP
+    layer took it, no refusal logged); after 20 letters and a newline, whatever came."""
+    decision = pol.check_tunnel_bytes(POLICY, "github.com", 443, data)
+    assert decision is not None and not decision.allow and decision.check == "tunnel"
+    assert "raw bytes" in decision.reason
+
+
 # ----------------------------------------------------------------- 3. cleartext
 
 
