@@ -47,8 +47,9 @@ def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
 #: What a sidecar was made with: a sidecar of another revision (its command, mounts or
 #: options changed since) is made again at the next ``up``.
 REVISION_LABEL = "bottle-dash.sidecar-revision"
-#: 2: listens on the bottle-side address only (``launch.py``), raw TCP relaying off.
-REVISION = "2"
+#: 2: listens on the bottle-side address only (``launch.py``), raw TCP relaying off;
+#: 3: HTTP/1.1 only.
+REVISION = "3"
 
 
 def sidecar_labels(plan: BottlePlan) -> dict[str, str]:

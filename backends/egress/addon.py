@@ -54,6 +54,7 @@ def _now() -> str:
 #: Options that would let traffic pass unread or unverified: forced to these values.
 SAFE_OPTIONS: dict[str, Any] = {
     "rawtcp": False,
+    "http2": False,
     "ssl_insecure": False,
     "ignore_hosts": [],
     "allow_hosts": [],

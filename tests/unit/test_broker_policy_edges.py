@@ -147,8 +147,16 @@ def test_policy_json_reads_the_same_whenever_it_is_written() -> None:
     assert policy.to_json() == (
         '{\n  "agent": "web",\n  "allow": [\n    "api.anthropic.com",\n    "github.com"\n  ],\n'
         '  "api": "api.anthropic.com:443",\n  "internal": [\n    "172.30.0.0/16"\n  ],\n'
-        '  "placeholder": "PH"\n}'
+        '  "log_max": 4194304,\n  "placeholder": "PH"\n}'
     )
+
+
+def test_a_policys_log_limit_has_a_floor() -> None:
+    """A line must fit: a policy may make the log rotate sooner, never at nothing."""
+    text = pol.Policy("web", log_max=10).to_json()
+    assert pol.Policy.from_json(text).log_max == pol.LOG_MIN_BYTES == 4096
+    text = pol.Policy("web", log_max=8192).to_json()
+    assert pol.Policy.from_json(text).log_max == 8192
 
 
 def test_the_ca_files_have_the_names_mitmproxy_looks_for() -> None:

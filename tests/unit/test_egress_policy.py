@@ -249,6 +249,7 @@ def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
     assert argv[argv.index("-s") + 1] == "/opt/bottle-egress/addon.py"
     assert "connection_strategy=lazy" in argv and "rawtcp=false" in argv
+    assert "http2=false" in argv
     # Through the launcher, which puts the bottle-side address in place of the mark.
     assert argv[:2] == ["python3", "/opt/bottle-egress/launch.py"]
     assert f"regular@{egress.LISTEN_MARK}:{pol.PROXY_PORT}" in argv
