@@ -18,7 +18,7 @@ from backends.base import RUNNING, BackendError, Problem
 from backends.probes.result import Result
 from backends.status_file import HookReading, read_status
 from bottle_dash.config import Config, ConfigError
-from bottle_dash.service import AgentRow, AgentService
+from bottle_dash.service import AgentRow, AgentService, seal_state
 from bottle_dash.status import Change, Status, StatusTracker, agent_statuses
 from bottle_dash.tmux import PaneHost, PaneInfo
 
@@ -281,7 +281,7 @@ class Poller:
         result.usage = self._usage(result.rows)
         for row in result.rows:
             if row.state == RUNNING:  # one look at its seal record per tick
-                result.seals[row.name] = row.seal_state()
+                result.seals[row.name] = seal_state(row)
         if preview_agent is None and result.rows:
             preview_agent = result.rows[0].name  # the cursor starts on the first row
         pane = result.panes.get(preview_agent or "")
