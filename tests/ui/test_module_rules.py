@@ -44,6 +44,7 @@ def test_widgets_do_no_io() -> None:
 
 
 DASHBOARD = (
+    "process_usage.py",
     "session.py",
     "tmux.py",
     "ui/app.py",
