@@ -58,7 +58,7 @@ def test_a_config_broken_while_running_is_shown_and_the_last_good_one_kept(
 def test_cpu_and_memory_cells_move_only_past_a_step() -> None:
     from dataclasses import replace
 
-    from bottle_dash.ui.widgets.agents_table import AgentCells, steady
+    from bottle_dash.ui.widgets.agent_cells import AgentCells, steady
 
     shown = AgentCells("a", True, "docker", "running", "", "live", "1m", 0.2, 100 * 2**20)
     jitter = replace(shown, cpu=0.6, memory=101 * 2**20)

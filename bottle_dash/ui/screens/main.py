@@ -52,12 +52,8 @@ from bottle_dash.ui.messages import (
     RunInForeground,
 )
 from bottle_dash.ui.poller import PollResult
-from bottle_dash.ui.widgets.agents_table import (
-    AgentCells,
-    AgentsTable,
-    human_age,
-    human_duration,
-)
+from bottle_dash.ui.widgets.agent_cells import AgentCells, human_age, human_duration
+from bottle_dash.ui.widgets.agents_table import AgentsTable
 from bottle_dash.ui.widgets.details import AgentDetails, seal_lines
 from bottle_dash.ui.widgets.status import (
     CountsHeader,
