@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from backends.base import BottleBackend
@@ -19,6 +19,7 @@ from bottle_dash.config import Config
 from bottle_dash.service import IDLE_BACKEND_EVERY, AgentService
 from bottle_dash.tmux import PaneHost
 from bottle_dash.ui import themes
+from bottle_dash.ui.actions import APP, bindings, palette_key
 from bottle_dash.ui.commands import AgentCommands
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.poller import Poller
@@ -30,11 +31,8 @@ class BottleDashApp(App[None]):
 
     TITLE = "bottle-dash"
     COMMANDS = App.COMMANDS | {AgentCommands}
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("question_mark", "help", "Help"),
-        Binding("t", "next_theme", "Theme"),
-    ]
+    COMMAND_PALETTE_BINDING = palette_key()
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings(APP))
 
     def __init__(
         self,

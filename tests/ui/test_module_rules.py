@@ -47,6 +47,7 @@ DASHBOARD = (
     "process_usage.py",
     "session.py",
     "tmux.py",
+    "ui/actions.py",
     "ui/app.py",
     "ui/commands.py",
     "ui/context.py",

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
@@ -38,6 +38,7 @@ from bottle_dash.service import (
 )
 from bottle_dash.status import Change
 from bottle_dash.tmux import PaneInfo
+from bottle_dash.ui.actions import SCREEN, bindings
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import (
     ActionDone,
@@ -106,20 +107,7 @@ class MainScreen(Screen[None]):
     MainScreen #filter { display: none; height: 3; border: round $accent; }
     MainScreen #filter.-shown { display: block; }
     """
-    BINDINGS = [
-        Binding("enter", "attach", "Attach"),
-        Binding("R", "restart", "Fresh"),
-        Binding("u", "up", "Up"),
-        Binding("s", "stop", "Stop"),
-        Binding("d", "remove", "Remove"),
-        Binding("n", "new_agent", "New"),
-        Binding("l", "logs", "Logs"),
-        Binding("w", "next_status('waiting')", "Next waiting"),
-        Binding("i", "next_status('idle')", "Next idle"),
-        Binding("e", "egress", "Egress"),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings(SCREEN))  # the registry's
 
     def __init__(self, context: DashContext) -> None:
         super().__init__()

@@ -8,10 +8,11 @@ survive (the table is never cleared).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.widgets import DataTable
@@ -19,6 +20,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 from backends.base import NOT_CREATED
 from bottle_dash.status import UNKNOWN
+from bottle_dash.ui.actions import TABLE, bindings
 from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 from bottle_dash.ui.widgets.agent_cells import (
     AgentCells,
@@ -75,11 +77,9 @@ class AgentsTable(DataTable[Text | str]):
         &:focus { border: round $primary; }
     }
     """
-    BINDINGS = [
-        # Shown in the footer: enter selects the row, which the main screen turns into attach.
-        Binding("enter", "select_cursor", "Attach"),
-        Binding("o", "cycle_sort", "Sort", show=False),
-    ]
+    # enter selects the row (DataTable's own binding), which the main screen turns into
+    # attach; the table's own actions come from the registry.
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings(TABLE))
 
     def __init__(self, on_cursor: Callable[[], None] | None = None, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
