@@ -17,6 +17,7 @@ from backends.base import BottleBackend
 from backends.run import foreground
 from bottle_dash.config import Config
 from bottle_dash.service import IDLE_BACKEND_EVERY, AgentService
+from bottle_dash.service.notify import Notifier
 from bottle_dash.tmux import PaneHost
 from bottle_dash.ui import themes
 from bottle_dash.ui.actions import APP, bindings, palette_key
@@ -145,6 +146,7 @@ def make_app(
         now=clock,
         refresh_interval=refresh_interval,
         run_foreground=run_foreground,
+        notifier=Notifier(service.pane_host),
         start_dir=start_dir,
         probe_after_up=probe_after_up,
     )

@@ -88,7 +88,7 @@ async def test_polls_never_overlap_and_pause_under_a_modal(tmp_path: Any) -> Non
         polls = main.polls
         main.poll_now()
         main.poll_now()  # while the first runs: coalesced into one follow-up poll
-        assert main._poll_again
+        assert main.dash_workers.poll_again
         await settle(pilot)
         assert main.polls == polls + 2
         await pilot.press("question_mark")

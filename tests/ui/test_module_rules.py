@@ -54,6 +54,7 @@ DASHBOARD = (
     "ui/poller.py",
     "ui/messages.py",
     "ui/themes.py",
+    "ui/workers.py",
 )
 
 
