@@ -425,16 +425,16 @@ def test_type_errors_show_the_fix_for_that_key(tmp_path: Path, line: str, fix: s
 
 
 def test_starter_config_is_valid_with_one_docker_agent(tmp_path: Path) -> None:
-    loaded = load_config(write(tmp_path, config.STARTER_CONFIG))
+    loaded = load_config(write(tmp_path, config.starter_text()))
     assert list(loaded.agents) == ["example"]
     assert loaded.agents["example"].backend == "docker"
-    assert config.STARTER_CONFIG.count("\n#") > 10  # commented
+    assert config.starter_text().count("\n#") > 10  # commented
 
 
 def test_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "dir" / "config.toml"
     assert config.write_starter(target) == target
-    assert target.read_text() == config.STARTER_CONFIG
+    assert target.read_text() == config.starter_text()
     # 0600 in a 0700 folder whatever the umask: the config holds `env` (secrets).
     assert target.stat().st_mode & 0o777 == 0o600
     assert target.parent.stat().st_mode & 0o777 == 0o700
