@@ -471,6 +471,13 @@ def test_validate_agent_errors_name_agent_and_key(tmp_path: Path) -> None:
     assert "not a valid agent name" in str(info.value)
 
 
+def test_validate_agent_over_defaults_holding_both_prompts_takes_prompt(tmp_path: Path) -> None:
+    # A loaded file cannot hold both in [defaults]; the form's defaults are passed as given:
+    # prompt wins, and the prompt_file beside it is not read.
+    defaults = {"prompt": "the text", "prompt_file": "missing.md"}
+    assert validate_agent("x", {}, defaults, tmp_path / "c.toml").prompt == "the text"
+
+
 # --------------------------------------------------------------------------- append
 
 
@@ -602,6 +609,21 @@ def test_toml_strings_escape_quotes_backslashes_and_control_characters() -> None
     assert literal == '"a\\"b\\\\c\\nd\\te\\rf\\u0001g\\u007fh\\u001f i é"'
     assert tomllib.loads(f"k = {literal}")["k"] == text
     assert config.toml_value({"A B": "x", "c_d-1": 2}) == '{ "A B" = "x", c_d-1 = 2 }'
+
+
+def test_every_agent_key_has_one_validator_and_the_first_wrong_key_is_reported(
+    tmp_path: Path,
+) -> None:
+    # AGENT_KEYS (the order messages and written tables use) and AGENT_SCHEMA (the order
+    # keys are checked) name the same keys; of two wrong keys, the one checked first is
+    # reported, whatever order the file writes them in.
+    from bottle_dash.config.schema import AGENT_SCHEMA
+
+    assert sorted(config.AGENT_KEYS) == sorted(AGENT_SCHEMA)
+    assert len(set(config.AGENT_KEYS)) == len(config.AGENT_KEYS)
+    for first, second in [("claude_args", "env"), ("skip_permissions", "egress_allow")]:
+        text = f"[agents.web]\n{second} = 1\n{first} = 1\n"
+        assert error_of(tmp_path, text).key == first
 
 
 def test_wrong_type_names_lists_and_tables(tmp_path: Path) -> None:
