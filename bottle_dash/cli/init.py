@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backends.base import DEFAULT_IMAGE, is_slug
-from bottle_dash import config as configmod
 from bottle_dash.cli.context import EXIT_OK, PROG, Context, UsageError
 from bottle_dash.cli.output import progress, say
+from bottle_dash.config.starter import first_agent_values, write_starter
 
 if TYPE_CHECKING:
     from bottle_dash.cli.parser import Subparsers
@@ -39,7 +39,7 @@ def command_init(ctx: Context) -> int:
     to build the agent image."""
     a = ctx.args
     workspace = Path(a.workspace).expanduser().absolute() if a.workspace else Path.cwd()
-    name = a.name or configmod.first_agent_values(workspace, {}, {})["name"]
+    name = a.name or first_agent_values(workspace, {}, {})["name"]
     if not is_slug(name):
         raise UsageError(
             f"{name!r} is not an agent name",
@@ -47,7 +47,7 @@ def command_init(ctx: Context) -> int:
         )
     if not workspace.is_dir():
         raise UsageError(f"workspace {workspace} is not a directory", "create it first")
-    path = configmod.write_starter(ctx.config_path, name=name, workspace=workspace)
+    path = write_starter(ctx.config_path, name=name, workspace=workspace)
     say(str(path))
     say(f"wrote a starter config with agent {name} (workspace {workspace})", sys.stderr)
     from backends.images.agent import image_state

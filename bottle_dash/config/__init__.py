@@ -32,7 +32,9 @@ whole file), ``edit`` (appending an agent, allowing a host, keeping the text), `
 
 from __future__ import annotations
 
-from bottle_dash.config.edit import allow_host, append_agent, render_agent, toml_value
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from bottle_dash.config.load import Config, load_config, parse_config, validate_agent
 from bottle_dash.config.locate import ConfigError
 from bottle_dash.config.paths import (
@@ -42,12 +44,37 @@ from bottle_dash.config.paths import (
     resolve_config_path,
 )
 from bottle_dash.config.schema import AGENT_KEYS, DASHBOARD_KEYS, TOP_KEYS, parse_memory
-from bottle_dash.config.starter import (
-    first_agent_values,
-    starter_config,
-    starter_text,
-    write_starter,
-)
+
+if TYPE_CHECKING:
+    from bottle_dash.config.edit import allow_host, append_agent, render_agent, toml_value
+    from bottle_dash.config.starter import (
+        first_agent_values,
+        starter_config,
+        starter_text,
+        write_starter,
+    )
+
+#: What only writing the file needs, by the module that holds it: loaded when first
+#: asked for, since reading the config (every command; ``ls`` is run often) does without.
+_ON_FIRST_USE = {
+    "allow_host": "edit",
+    "append_agent": "edit",
+    "render_agent": "edit",
+    "toml_value": "edit",
+    "first_agent_values": "starter",
+    "starter_config": "starter",
+    "starter_text": "starter",
+    "write_starter": "starter",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The names of ``edit`` and ``starter``, importing their module on first use."""
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "AGENT_KEYS",

@@ -32,6 +32,17 @@ def error_of(tmp_path: Path, text: str) -> ConfigError:
 # --------------------------------------------------------------------------- locations
 
 
+def test_the_writing_half_is_the_same_through_the_package() -> None:
+    # edit and starter load on first use (ls only reads the config): the package's names
+    # are theirs, and a name it does not have is still an AttributeError.
+    from bottle_dash.config import edit, starter
+
+    assert config.append_agent is edit.append_agent and config.toml_value is edit.toml_value
+    assert config.write_starter is starter.write_starter
+    with pytest.raises(AttributeError, match="no_such_name"):
+        config.no_such_name  # noqa: B018
+
+
 def test_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     xdg = Path(os.environ["XDG_CONFIG_HOME"])
     assert config.resolve_config_path() == xdg / "bottle-dash" / "config.toml"

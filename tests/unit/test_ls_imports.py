@@ -63,6 +63,9 @@ NOT_FOR_LS = (
     "backends.owner",
     "backends.smolmachines.bottle",
     "backends.smolmachines.preflight",
+    # writing the config file: `ls` only reads it
+    "bottle_dash.config.edit",
+    "bottle_dash.config.starter",
     # the other commands' modules: `ls` builds its own subparser only
     "bottle_dash.cli.init",
     "bottle_dash.cli.doctor",
