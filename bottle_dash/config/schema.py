@@ -1,5 +1,5 @@
-"""What an agent's table may say: one table of per-key validators (``AGENT_SCHEMA``), and
-``validate_agent``, which runs it over an agent's keys merged onto ``[defaults]``.
+"""What an agent's table may say: one table of per-key validators (``AGENT_SCHEMA``), run
+by ``load.agent_spec`` over an agent's keys merged onto ``[defaults]``.
 
 Each key has one validator that takes the key's value and returns the ``AgentSpec`` (or
 ``EgressSpec``) field it sets, raising a ``ConfigError`` located at the key (in the agent's
@@ -135,13 +135,12 @@ class Agent:
         path: Path,
         where: Locator,
     ) -> None:
-        self.name, self.table, self.defaults, self.path, self.where = (
-            name,
-            table,
-            defaults,
-            path,
-            where,
-        )
+        self.name = name
+        self.table = table
+        self.defaults = defaults
+        self.path = path
+        self.where = where
+        #: The fields of the keys checked so far (``image`` reads ``backend``'s).
         self.fields: dict[str, Any] = {}
 
     def check(self, key: str) -> Check:
@@ -165,6 +164,7 @@ class Key(NamedTuple):
     field: str
     #: Checked as if written when the key is set nowhere; ``UNSET``: the key is skipped.
     default: Any = UNSET
+    #: The field is the ``EgressSpec``'s (``AgentSpec.egress``).
     egress: bool = False
 
 
@@ -343,11 +343,12 @@ AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
         "backend": Key(_backend, "backend", default="docker"),
         "image": Key(_image, "image", default=DEFAULT_IMAGE),
         "workspace": Key(_workspace, "workspace"),
-        # prompt and prompt_file are one setting written two ways (see validate_agent)
+        # prompt and prompt_file are one setting written two ways (see load.agent_spec)
         "prompt": Key(_prompt, "prompt"),
         "prompt_file": Key(_prompt_file, "prompt"),
         "skills": Key(_skills, "skills", default=[]),
         "claude_args": Key(_claude_args, "claude_args", default=[]),
+        # always checked: an agent that sets no env gets an empty table of its own
         "env": Key(_env, "env", default=MappingProxyType({})),
         "cpus": Key(_cpus, "cpus"),
         "memory": Key(_memory, "memory"),
