@@ -34,13 +34,21 @@ def error_of(tmp_path: Path, text: str) -> ConfigError:
 
 def test_the_writing_half_is_the_same_through_the_package() -> None:
     # edit and starter load on first use (ls only reads the config): the package's names
-    # are theirs, and a name it does not have is still an AttributeError.
+    # are theirs, every name it offers resolves, and a name it does not have is still an
+    # AttributeError.
     from bottle_dash.config import edit, starter
 
     assert config.append_agent is edit.append_agent and config.toml_value is edit.toml_value
+    assert config.render_agent is edit.render_agent and config.allow_host is edit.allow_host
     assert config.write_starter is starter.write_starter
-    with pytest.raises(AttributeError, match="no_such_name"):
+    assert config.starter_config is starter.starter_config
+    assert config.first_agent_values is starter.first_agent_values
+    assert {"load_config", "ConfigError", "append_agent", "starter_text"} <= set(config.__all__)
+    for name in config.__all__:
+        assert getattr(config, name) is not None, name
+    with pytest.raises(AttributeError) as info:
         config.no_such_name  # noqa: B018
+    assert str(info.value) == "module 'bottle_dash.config' has no attribute 'no_such_name'"
 
 
 def test_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
