@@ -4,6 +4,7 @@ whole text (top-level tables, ``[defaults]``, every agent through ``AGENT_SCHEMA
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -28,7 +29,6 @@ from bottle_dash.config.schema import (
     TOP_KEYS,
     UNSET,
     Agent,
-    slugify,
 )
 
 
@@ -215,3 +215,9 @@ def notify_command(table: Mapping[str, Any], path: Path, where: Locator) -> tupl
             "the agent's name and the reason are appended)",
         )
     return tuple(value)
+
+
+def slugify(name: str) -> str:
+    """``name`` made an agent name (a slug), e.g. for a directory's name."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return slug[:SLUG_MAX] or "agent"

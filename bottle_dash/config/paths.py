@@ -1,5 +1,5 @@
 """Where the config file is: ``--config``, then ``$BOTTLE_DASH_CONFIG``, then the XDG
-default; and the private folder it lives in."""
+default; the private folder it lives in; and where the paths it names are."""
 
 from __future__ import annotations
 
@@ -31,3 +31,9 @@ def private_dir(folder: Path) -> None:
         os.chmod(folder, 0o700)
     elif folder == default_config_path().parent:
         os.chmod(folder, 0o700)
+
+
+def host_path(value: str, config: Path) -> Path:
+    """``~`` expanded; relative paths start at the config file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (config.parent / p)

@@ -10,9 +10,9 @@ from typing import Any
 
 from backends.base import DEFAULT_IMAGE
 from bottle_dash.config.edit import toml_string
+from bottle_dash.config.load import slugify
 from bottle_dash.config.locate import ConfigError
 from bottle_dash.config.paths import private_dir, resolve_config_path
-from bottle_dash.config.schema import slugify
 
 #: The starter file, shipped in the wheel with the package.
 STARTER_FILE = Path(__file__).with_name("starter.toml")
