@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from backends.base import AgentSpec, BackendUnavailable
+from backends.base import AgentSpec
 from bottle_dash import config as configmod
 from bottle_dash.config import Config
 
@@ -77,7 +77,13 @@ class Context:
                 return row
         fatal = [p for p in problems if p.fatal]
         if fatal:
-            raise BackendUnavailable(fatal[0].what, fix=fatal[0].fix)
+            # The name is in no config; a bottle left by a removed agent could still carry
+            # it, but the engine cannot say. The operator most likely mistyped: say so
+            # first, and name what could not be asked.
+            unknown = self._unknown(name, [r.name for r in rows] or list(self.config.agents))
+            raise UsageError(
+                f"{unknown.message} (bottles not listed: {fatal[0].what})", unknown.fix
+            )
         raise self._unknown(name, [r.name for r in rows])
 
     def _unknown(self, name: str, known: list[str]) -> UsageError:

@@ -205,6 +205,14 @@ def test_unknown_agent_suggests_nearest(tmp_path: Path) -> None:
     assert_error(done, 2, "unknown agent 'webap'", "did you mean 'webapp'")
 
 
+def test_unknown_agent_is_named_even_with_the_engine_down(tmp_path: Path) -> None:
+    # A mistyped name is the likelier mistake than an orphan bottle the engine could show.
+    env = config_file(tmp_path, "[agents.webapp]\n[agents.api]\n")
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
+    done = bd("up", "webap", env=env)
+    assert_error(done, 2, "unknown agent 'webap'", "did you mean 'webapp'", "not listed")
+
+
 def test_init_writes_then_refuses(tmp_path: Path) -> None:
     target = tmp_path / "cfg" / "config.toml"
     first = bd("--config", str(target), "init")
