@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backends import paths
 from backends.base import (
-    GUEST_HOME,
     SIDECAR_SUFFIX,
     AgentSpec,
     LaunchError,
@@ -23,6 +22,7 @@ from backends.base import (
 )
 from backends.egress import policy as pol
 from backends.egress.spec import CREDENTIAL_VARS, EgressSpec
+from backends.guest import GUEST_CA
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 SKIP_PERMISSIONS = "--dangerously-skip-permissions"
 #: What an agent that does not skip permissions runs with: claude asks before each tool.
 ASK_MODE = ("--permission-mode", "default")
-#: The CA certificate in the bottle (its home: the root file system may be read-only).
-GUEST_CA = f"{GUEST_HOME}/.bottle-dash/egress-ca.pem"
 #: Claude Code's optional traffic off, on every exec.
 TELEMETRY_ENV = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",

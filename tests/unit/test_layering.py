@@ -96,3 +96,84 @@ def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_the_policy(module:
         if name.split(".")[0] not in allowed_roots and name != "backends.egress.policy"
     )
     assert strays == [], f"{module} imports {strays}"
+
+
+#: The packages the circle check covers: every module of each, lazy and type-only
+#: imports counted (a circle there still means two modules that each know the other).
+PACKAGES = ("backends", "bottle_dash")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: Import edges the circle check leaves out, each with why. backends/probes/ is the room of
+#: the parallel H22e work, whose split of broker.py and network.py (branch h22e) ends the
+#: two circles these edges close (lazy imports of ``token_sources`` and ``marked``): delete
+#: them once that is merged.
+NOT_YET: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("backends.probes.credential", "backends.probes.broker"),
+        ("backends.probes.network", "backends.probes.broker"),
+    }
+)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports anywhere in its source: at the top, in a
+    function, under ``TYPE_CHECKING``, relative or absolute. ``from a import b`` counts as
+    importing ``a`` (its ``__init__`` runs) and, when ``a.b`` is a module, ``a.b``."""
+    import ast
+
+    files = {_module_name(p): p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+        graph[name] = {n for n in found if n in files and n != name and (name, n) not in NOT_YET}
+    return graph
+
+
+def _walk(graph: dict[str, set[str]]) -> None:
+    """``AssertionError`` naming the first import circle of ``graph``, if any."""
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            circle = trail[trail.index(name) :] + [name]
+            raise AssertionError("import circle: " + " -> ".join(circle))
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, [*trail, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_no_import_circle_in_backends_or_bottle_dash() -> None:
+    graph = import_graph()
+    # The graph sees both packages, and imports in functions and under TYPE_CHECKING
+    # (paths.py has both of bottle_plan), or the check looks in the wrong place.
+    assert any(n.startswith("bottle_dash.") and "backends.base" in t for n, t in graph.items())
+    assert "backends.base" in graph["backends.plan"]
+    assert "backends.bottle_plan" in graph["backends.paths"]
+    _walk(graph)
+
+
+def test_the_circle_check_sees_a_circle() -> None:
+    # A check that cannot fail proves nothing: the same walk over a graph with a circle.
+    with pytest.raises(AssertionError, match="a -> b -> c -> a"):
+        _walk({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
