@@ -3,6 +3,9 @@
 The backends are imported in a fresh interpreter, which must end without Textual,
 libtmux or any ``bottle_dash`` module loaded; and ``bottle_dash.ops``/``config``/``cli``
 (which the CLI imports for every command) must not pull in Textual or libtmux either.
+The modules the egress sidecar runs import only the stdlib (and mitmproxy) and each
+other, and load there as top-level modules; no import circle runs through ``backends``
+or ``bottle_dash``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ FORBIDDEN = ("textual", "libtmux", "bottle_dash")
 #: Modules that run inside the egress sidecar, not on the host: they import mitmproxy,
 #: which the sidecar image has and the host need not. Their imports are checked by source.
 SIDECAR_ONLY = ("backends.egress.addon", "backends.egress.launch")
+#: Everything of backends/egress/ the sidecar runs: the modules above and the pure ones they
+#: import, which the host imports too. In the sidecar the folder is mounted at
+#: /opt/bottle-egress and each is a top-level module (``import policy``): they import only
+#: the stdlib (mitmproxy: the sidecar-only ones) and each other, both ways.
+SIDECAR_PURE = ("policy", "rules", "checks", "placeholder")
+SIDECAR_MODULES = (*SIDECAR_ONLY, *(f"backends.egress.{m}" for m in SIDECAR_PURE))
+EGRESS = REPO / "backends" / "egress"
 
 
 def backend_modules() -> list[str]:
@@ -75,10 +85,16 @@ def test_cli_layer_imports_no_ui(module: str) -> None:
     assert leaked == [], f"{module} imported {leaked}"
 
 
-@pytest.mark.parametrize("module", SIDECAR_ONLY)
-def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_the_policy(module: str) -> None:
-    # The sidecar image has Python, mitmproxy and the addon's folder (the addon and
-    # policy.py, imported as ``policy`` there): nothing of the app, nothing else of backends.
+def sidecar_siblings() -> set[str]:
+    """The bare names the sidecar modules import each other by."""
+    return {m.rpartition(".")[2] for m in SIDECAR_MODULES}
+
+
+@pytest.mark.parametrize("module", SIDECAR_MODULES)
+def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_their_siblings(module: str) -> None:
+    # The sidecar image has Python, mitmproxy and the addon's folder (the addon, policy.py
+    # and its siblings, imported as ``policy`` etc. there): nothing of the app, nothing
+    # else of backends; mitmproxy only in the modules the host never imports.
     import ast
 
     source = REPO / (module.replace(".", "/") + ".py")
@@ -88,14 +104,80 @@ def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_the_policy(module:
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.update(f"{node.module}.{alias.name}" for alias in node.names)
-    # OpenSSL: pyOpenSSL, mitmproxy's own TLS library, installed with it in the image.
-    allowed_roots = set(sys.stdlib_module_names) | {"__future__", "mitmproxy", "OpenSSL", "policy"}
+    siblings = sidecar_siblings()
+    allowed_roots = set(sys.stdlib_module_names) | {"__future__"} | siblings
+    if module in SIDECAR_ONLY:
+        # OpenSSL: pyOpenSSL, mitmproxy's own TLS library, installed with it in the image.
+        allowed_roots |= {"mitmproxy", "OpenSSL"}
+    on_host = {f"backends.egress.{m}" for m in siblings}
     strays = sorted(
         name
         for name in imported
-        if name.split(".")[0] not in allowed_roots and name != "backends.egress.policy"
+        if name.split(".")[0] not in allowed_roots
+        and not any(name == h or name.startswith(h + ".") for h in on_host)
     )
     assert strays == [], f"{module} imports {strays}"
+
+
+PURE_IN_SIDECAR = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import launch, policy
+allowed = policy.check_target(policy.Policy("a1"), "API.anthropic.com.", 443)
+denied = policy.check_target(policy.Policy("a1"), "example.com", 443)
+print(json.dumps({
+    "modules": sorted(m for m in sys.modules if m.partition(".")[0] in %r),
+    "files": sorted(getattr(sys.modules[m], "__file__", "") for m in %r if m in sys.modules),
+    "verdicts": [allowed.allow, denied.allow, policy.placeholder_for("sk-ant-x") != "sk-ant-x"],
+}))
+"""
+
+
+def test_the_pure_sidecar_modules_run_as_the_sidecar_imports_them() -> None:
+    # As in the sidecar: the folder first on sys.path, no site-packages (-S: so nothing of
+    # the project is importable as a package, and nothing but the stdlib), isolated (-I).
+    names = sorted({*sidecar_siblings(), "backends"})
+    code = PURE_IN_SIDECAR % (names, names)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(EGRESS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["modules"] == sorted(["launch", *SIDECAR_PURE])
+    assert seen["files"] == sorted(str(EGRESS / f"{m}.py") for m in ["launch", *SIDECAR_PURE])
+    assert seen["verdicts"] == [True, False, True]
+
+
+ADDON_IN_SIDECAR = """
+import json, sys
+sys.modules["backends"] = None  # as in the sidecar: no package of the project
+from mitmproxy.addons.script import load_script
+addon = load_script(sys.argv[1])
+print(json.dumps({
+    "loaded": addon is not None and [type(a).__name__ for a in addon.addons],
+    "modules": sorted(m for m in sys.modules if m.partition(".")[0] in %r and sys.modules[m]),
+}))
+"""
+
+
+def test_the_addon_loads_as_mitmproxy_loads_it_in_the_sidecar(tmp_path: Path) -> None:
+    # mitmproxy's own script loader, with the project's package out of reach: the addon
+    # finds its siblings beside it, as top-level modules.
+    names = sorted(sidecar_siblings())
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", ADDON_IN_SIDECAR % (names,), str(EGRESS / "addon.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["loaded"] == ["EgressBroker"], done.stderr
+    assert seen["modules"] == sorted(m for m in names if m not in ("addon", "launch"))
 
 
 #: The packages the circle check covers: every module of each, lazy and type-only
