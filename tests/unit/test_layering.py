@@ -22,12 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("textual", "libtmux", "bottle_dash")
 #: Modules that run inside the egress sidecar, not on the host: they import mitmproxy,
 #: which the sidecar image has and the host need not. Their imports are checked by source.
-SIDECAR_ONLY = ("backends.egress.addon", "backends.egress.launch")
+SIDECAR_ONLY = ("backends.egress.addon", "backends.egress.flows", "backends.egress.launch")
 #: Everything of backends/egress/ the sidecar runs: the modules above and the pure ones they
 #: import, which the host imports too. In the sidecar the folder is mounted at
 #: /opt/bottle-egress and each is a top-level module (``import policy``): they import only
 #: the stdlib (mitmproxy: the sidecar-only ones) and each other, both ways.
-SIDECAR_PURE = ("policy", "rules", "checks", "placeholder")
+SIDECAR_PURE = ("policy", "rules", "checks", "placeholder", "sidecar_files")
 SIDECAR_MODULES = (*SIDECAR_ONLY, *(f"backends.egress.{m}" for m in SIDECAR_PURE))
 EGRESS = REPO / "backends" / "egress"
 
@@ -122,7 +122,7 @@ def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_their_siblings(mod
 PURE_IN_SIDECAR = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import launch, policy
+import launch, policy, sidecar_files
 allowed = policy.check_target(policy.Policy("a1"), "API.anthropic.com.", 443)
 denied = policy.check_target(policy.Policy("a1"), "example.com", 443)
 print(json.dumps({
