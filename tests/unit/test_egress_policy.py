@@ -12,6 +12,7 @@ from backends.base import AgentSpec, LaunchError
 from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
 from backends.egress import policy as pol
+from backends.egress import sidecar
 from backends.egress.spec import EgressSpec
 
 OAUTH = "sk-ant-oat01-" + "Ab9_" * 20 + "-zz"
@@ -246,13 +247,13 @@ def test_skip_permissions_can_be_turned_off_and_gateway_replaces_the_api() -> No
 
 def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     plan = DockerBackend().prepare(AgentSpec(name="web"))
-    argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
+    argv = sidecar.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
     assert argv[argv.index("-s") + 1] == "/opt/bottle-egress/addon.py"
     assert "connection_strategy=lazy" in argv and "rawtcp=false" in argv
     assert "http2=false" in argv
     # Through the launcher, which puts the bottle-side address in place of the mark.
     assert argv[:2] == ["python3", "/opt/bottle-egress/launch.py"]
-    assert f"regular@{egress.LISTEN_MARK}:{pol.PROXY_PORT}" in argv
+    assert f"regular@{sidecar.LISTEN_MARK}:{pol.PROXY_PORT}" in argv
     assert not any("ssl_verify_upstream" in a for a in argv)  # mitmproxy's public roots
 
 
@@ -265,7 +266,7 @@ def test_an_upstream_ca_is_trusted_beside_the_public_roots_never_instead(
     (tmp_path / "ca.pem").write_text("x")
     spec = EgressSpec(upstream_ca=tmp_path / "ca.pem")
     plan = DockerBackend().prepare(AgentSpec(name="web", egress=spec))
-    argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
+    argv = sidecar.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
     assert "ssl_verify_upstream_trusted_ca=/egress/upstream-ca.pem" in argv
     assert "ssl_verify_upstream_trusted_confdir=/etc/ssl/certs" in argv
     assert not any("ssl_insecure" in a for a in argv)

@@ -259,3 +259,19 @@ def test_the_circle_check_sees_a_circle() -> None:
     # A check that cannot fail proves nothing: the same walk over a graph with a circle.
     with pytest.raises(AssertionError, match="a -> b -> c -> a"):
         _walk({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+
+
+def test_sealing_lives_in_egress_and_smolmachines_reaches_no_docker_internals() -> None:
+    # Both backends seal through backends/egress/ (sidecar, networks, image, policy). It
+    # talks to a docker engine through the engine layer alone, and the smolmachines
+    # backend reaches the sidecar through what egress gives it, never the docker backend.
+    graph = import_graph()
+    docker = {m for m in graph if m == "backends.docker" or m.startswith("backends.docker.")}
+    for name, targets in graph.items():
+        if name.startswith("backends.smolmachines."):
+            assert targets & docker == set(), f"{name} imports {sorted(targets & docker)}"
+        if name.startswith("backends.egress."):
+            used = targets & docker - {"backends.docker", "backends.docker.engine"}
+            assert used == set(), f"{name} imports {sorted(used)}"
+    assert "backends.egress.relay" in graph["backends.smolmachines.backend"]
+    assert "backends.docker.engine" in graph["backends.egress.sidecar"]
