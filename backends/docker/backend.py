@@ -35,7 +35,6 @@ from backends.base import (
     ProgressFn,
     _no_progress,
 )
-from backends.docker import container
 from backends.docker.engine import (
     SDK_FIX,
     Engine,
@@ -50,8 +49,8 @@ from backends.egress import plan as egress
 
 if TYPE_CHECKING:
     # The rest is imported where used: listing (`ls`) needs the engine alone, not the
-    # plan, accounts, bottle handles, hardening notes, the launch, provisioning or the
-    # sidecar.
+    # plan, accounts, the container, bottle handles, hardening notes, the launch,
+    # provisioning or the sidecar.
     from backends.bottle_plan import BottlePlan
     from backends.docker.bottle import DockerBottle
 
@@ -115,7 +114,7 @@ class DockerBackend(BottleBackend):
 
     def probe_facts(self, agent: str) -> dict[str, Any]:
         """The inspected container and each of its networks (read-only engine calls)."""
-        info = container.ours(self.engine, agent)
+        info = self._ours(agent)
         networks: dict[str, Any] = {}
         for name in (info.get("NetworkSettings") or {}).get("Networks") or {}:
             try:
@@ -169,6 +168,7 @@ class DockerBackend(BottleBackend):
         and the step (``backends.docker.launch``). The plan is then recorded as
         ``plan.json`` in the agent's state dir.
         """
+        from backends.docker import container
         from backends.docker import launch as launching
         from backends.docker.accounts import user_ids
 
@@ -193,6 +193,12 @@ class DockerBackend(BottleBackend):
 
     # ------------------------------------------------------------------ one bottle
 
+    def _ours(self, agent: str) -> dict[str, Any]:
+        """The inspected container of ``agent``, or ``BottleNotFound`` (``container.ours``)."""
+        from backends.docker import container
+
+        return container.ours(self.engine, agent)
+
     def _handle(
         self,
         agent: str,
@@ -215,7 +221,7 @@ class DockerBackend(BottleBackend):
         with the plan recorded at its launch."""
         from backends.docker.accounts import user_ids
 
-        info = container.ours(self.engine, agent)
+        info = self._ours(agent)
         state = info.get("State") or {}
         running = bool(state.get("Running")) and not state.get("Paused")
         return self._handle(agent, paths.saved_plan(agent), running=running, ids=user_ids(info))
@@ -225,10 +231,11 @@ class DockerBackend(BottleBackend):
         ``~/.claude``) is still there. A sealed bottle's sidecar, stopped or removed, is
         brought up first (also for a running bottle: ``up`` repairs a dead sidecar this
         way). Returns its handle, as ``attach`` would."""
+        from backends.docker import container
         from backends.docker.accounts import restore_accounts, user_ids
         from backends.egress import sidecar
 
-        info = container.ours(self.engine, agent)
+        info = self._ours(agent)
         container.check_user(info, agent)
         plan = paths.saved_plan(agent)
         with self.engine.translating() as api:
@@ -255,7 +262,7 @@ class DockerBackend(BottleBackend):
         from backends.docker.plan import STOP_TIMEOUT
         from backends.egress import sidecar
 
-        info = container.ours(self.engine, agent)
+        info = self._ours(agent)
         with self.engine.translating() as api:
             try:
                 api.stop(info["Id"], timeout=STOP_TIMEOUT)
@@ -314,7 +321,7 @@ class DockerBackend(BottleBackend):
 
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The last ``tail`` lines the container's main process wrote."""
-        info = container.ours(self.engine, agent)
+        info = self._ours(agent)
         with self.engine.translating() as api:
             data = api.logs(info["Id"], stdout=True, stderr=True, tail=tail)
         return data.decode(errors="replace") if isinstance(data, bytes) else str(data)

@@ -22,12 +22,6 @@ from backends.base import (
     bottle_name,
 )
 from backends.egress import policy as pol
-from backends.egress.credential import (
-    api_target,
-    check_api_base,
-    placeholder,
-    resolve_credential,
-)
 from backends.egress.spec import CREDENTIAL_VARS
 from backends.guest import GUEST_CA
 from backends.paths import egress_dir, egress_log
@@ -60,7 +54,6 @@ __all__ = [
     "outer_network_name",
     "permission_mode",
     "point_proxy",
-    "resolve_credential",
     "seal_plan",
     "sidecar_name",
 ]
@@ -165,6 +158,14 @@ def apply(
                 fix=f'remove it from env and set credential = "env:{var}" (the sidecar brokers it)',
                 agent=agent.name,
             )
+    # Here: listing (`ls`) reads what the config says of egress, never the credential.
+    from backends.egress.credential import (
+        api_target,
+        check_api_base,
+        placeholder,
+        resolve_credential,
+    )
+
     why = check_api_base(spec.api_base)
     if why:
         raise LaunchError(

@@ -13,6 +13,7 @@ from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
 from backends.egress import policy as pol
 from backends.egress import sidecar
+from backends.egress.credential import resolve_credential
 from backends.egress.spec import EgressSpec
 
 OAUTH = "sk-ant-oat01-" + "Ab9_" * 20 + "-zz"
@@ -205,8 +206,8 @@ def test_sealed_plan_env_has_proxy_ca_placeholder_and_telemetry_off(
 def test_credential_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    assert egress.resolve_credential(EgressSpec(), {}, "a").source == "none"
-    auto = egress.resolve_credential(EgressSpec(), {"ANTHROPIC_API_KEY": "sk-ant-api03-x"}, "a")
+    assert resolve_credential(EgressSpec(), {}, "a").source == "none"
+    auto = resolve_credential(EgressSpec(), {"ANTHROPIC_API_KEY": "sk-ant-api03-x"}, "a")
     assert (auto.source, auto.var, auto.value) == (
         "env:ANTHROPIC_API_KEY",
         "ANTHROPIC_API_KEY",
@@ -214,13 +215,13 @@ def test_credential_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
     file = tmp_path / "token"
     file.write_text(OAUTH + "\n")
-    got = egress.resolve_credential(EgressSpec(credential=f"file:{file}"), {}, "a")
+    got = resolve_credential(EgressSpec(credential=f"file:{file}"), {}, "a")
     assert (got.var, got.value) == ("CLAUDE_CODE_OAUTH_TOKEN", OAUTH)
     assert OAUTH not in repr(got) and OAUTH not in f"{got}" and OAUTH not in str([got])
     with pytest.raises(LaunchError, match="MISSING_VAR is not set"):
-        egress.resolve_credential(EgressSpec(credential="env:MISSING_VAR"), {}, "a")
+        resolve_credential(EgressSpec(credential="env:MISSING_VAR"), {}, "a")
     with pytest.raises(LaunchError, match="cannot be read"):
-        egress.resolve_credential(EgressSpec(credential=f"file:{tmp_path / 'nope'}"), {}, "a")
+        resolve_credential(EgressSpec(credential=f"file:{tmp_path / 'nope'}"), {}, "a")
 
 
 def test_sealed_agent_refuses_a_credential_in_env() -> None:
