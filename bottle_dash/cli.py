@@ -644,7 +644,9 @@ def cmd_ls(ctx: Context) -> int:
         if not problem.fatal:  # a backend no agent uses, a stray bottle: a line, not a failure
             _say(f"{PROG}: note: {problem.component}: {problem.what}", sys.stderr)
     if ctx.args.json:
-        _say(json.dumps([r.to_dict() for r in rows], indent=2))
+        from bottle_dash.service import inspected  # the seal and workspace: read for JSON
+
+        _say(json.dumps([inspected(r).to_dict() for r in rows], indent=2))
         return EXIT_UNAVAILABLE if fatal else EXIT_OK
     if not ctx.config.exists:
         _say(f"{PROG}: no config file at {ctx.config_path} (create one: {PROG} init)", sys.stderr)

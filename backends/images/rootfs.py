@@ -29,261 +29,77 @@ reaches ``progress`` line by line.
 It needs root (debootstrap and chown) and ``debootstrap`` (``apt-get install -y
 debootstrap``), plus ``npm`` when the spec has npm packages; ``missing_tools`` says what is
 absent, with the fix.
+
+This module runs the build; what an image is made of and its digest are in ``spec.py``,
+each step's argv in ``steps.py`` (both pure, and re-exported here).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends import run
 from backends.base import BackendError, CommandFailed, ProgressFn, _no_progress
+from backends.images.spec import (
+    BUILDER_VERSION,
+    DEBIAN_MIRROR,
+    DEFAULT_PATH,
+    LABEL_DIGEST,
+    ImageFile,
+    ImageSpec,
+    ImageUser,
+    changes,
+    digest,
+    image_tag,
+)
+from backends.images.steps import (
+    PIP_CA_GUEST,
+    PIP_PASSTHROUGH,
+    debootstrap_argv,
+    host_ca_bundle,
+    import_argvs,
+    npm_argv,
+    pip_argv,
+    pip_env,
+    user_argvs,
+)
 from backends.paths import cache_dir
 
-#: Bump when the build steps change in a way that changes the image for the same spec.
-BUILDER_VERSION = "1"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: Every image this module builds carries its input digest under this label.
-LABEL_DIGEST = "bottle-dash.image-digest"
-
-
-@dataclass(frozen=True)
-class ImageUser:
-    """A user (and its group of the same name and id) created in the image."""
-
-    name: str
-    uid: int
-    home: str = ""  # default /home/<name>
-    shell: str = "/bin/bash"
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """A file (``data`` or the host file ``source``) or, with neither, a directory."""
-
-    path: str  # absolute path in the image
-    data: bytes | None = None
-    source: Path | None = None
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-
-    @property
-    def is_dir(self) -> bool:
-        return self.data is None and self.source is None
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What an image is made of. Only ``repository`` is required.
-
-    ``packages``: Debian packages (with their dependencies) on top of minbase.
-    ``pip``: requirement specifiers (``"mitmproxy==11.0.2"``), for the image's python3.
-    ``npm``: package specifiers (``"@anthropic-ai/claude-code@2.1.332"``), installed
-    globally (binaries in ``/usr/local/bin``).
-    ``files``: files and directories, applied after the packages (parents are created).
-    ``users``: created before pip/npm/files, so files can belong to them by uid.
-    ``user``, ``workdir``, ``env``, ``labels``, ``cmd``, ``entrypoint``: the image config
-    (``ENV PATH`` defaults to Debian's when ``env`` has none).
-    ``suite``/``mirror``: which Debian; the mirror is not part of the digest.
-    """
-
-    repository: str
-    packages: tuple[str, ...] = ()
-    pip: tuple[str, ...] = ()
-    npm: tuple[str, ...] = ()
-    files: tuple[ImageFile, ...] = ()
-    users: tuple[ImageUser, ...] = ()
-    user: str = "root"
-    workdir: str = "/"
-    env: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    cmd: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] = ()
-    suite: str = "bookworm"
-    mirror: str = DEBIAN_MIRROR
-
-    def all_packages(self) -> list[str]:
-        extra = ["python3", "python3-pip"] if self.pip else []
-        return sorted(set(self.packages) | set(extra))
-
-
-# --------------------------------------------------------------------------- pure parts
-
-
-def _hash_path(h: hashlib._Hash, path: Path) -> None:
-    if path.is_dir():
-        for child in sorted(path.rglob("*")):
-            if child.is_file():
-                h.update(str(child.relative_to(path)).encode() + b"\0")
-                h.update(child.read_bytes())
-    else:
-        h.update(path.read_bytes())
-
-
-def digest(spec: ImageSpec) -> str:
-    """12 hex digits naming every input of the image (not the mirror)."""
-    h = hashlib.sha256()
-    doc = {
-        "builder": BUILDER_VERSION,
-        "packages": spec.all_packages(),
-        "pip": list(spec.pip),
-        "npm": list(spec.npm),
-        "users": [[u.name, u.uid, u.home, u.shell] for u in spec.users],
-        "files": [[f.path, f.mode, f.uid, f.gid, f.is_dir] for f in spec.files],
-        "config": changes(spec, "-"),
-        "suite": spec.suite,
-    }
-    h.update(json.dumps(doc, sort_keys=True).encode())
-    for f in spec.files:
-        if f.data is not None:
-            h.update(f.data)
-        elif f.source is not None:
-            _hash_path(h, f.source)
-    return h.hexdigest()[:12]
-
-
-def image_tag(spec: ImageSpec) -> str:
-    """``<repository>:<digest>``: the tag ``ensure_image`` builds (does not build)."""
-    return f"{spec.repository}:{digest(spec)}"
-
-
-def _quote(value: str) -> str:
-    """A Dockerfile ENV/LABEL value: double-quoted, backslash and quote escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def changes(spec: ImageSpec, image_digest: str) -> list[str]:
-    """The ``docker import --change`` instructions for the image config."""
-    env = dict(spec.env)
-    env.setdefault("PATH", DEFAULT_PATH)
-    labels = {**spec.labels, LABEL_DIGEST: image_digest}
-    out = [f"USER {spec.user}", f"WORKDIR {spec.workdir}"]
-    out += [f"ENV {k}={_quote(v)}" for k, v in sorted(env.items())]
-    out += [f"LABEL {_quote(k)}={_quote(v)}" for k, v in sorted(labels.items())]
-    if spec.entrypoint:
-        out.append(f"ENTRYPOINT {json.dumps(list(spec.entrypoint))}")
-    if spec.cmd:
-        out.append(f"CMD {json.dumps(list(spec.cmd))}")
-    return out
-
-
-def debootstrap_argv(spec: ImageSpec, root: Path, cache: Path) -> list[str]:
-    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={cache}"]
-    pkgs = spec.all_packages()
-    if pkgs:
-        argv.append("--include=" + ",".join(pkgs))
-    return [*argv, spec.suite, str(root), spec.mirror]
-
-
-def user_argvs(root: Path, user: ImageUser) -> list[list[str]]:
-    home = user.home or f"/home/{user.name}"
-    chroot = ["chroot", str(root)]
-    return [
-        [*chroot, "groupadd", "--gid", str(user.uid), user.name],
-        [*chroot, "useradd", "--uid", str(user.uid), "--gid", str(user.uid)]
-        + ["--create-home", "--home-dir", home, "--shell", user.shell, user.name],
-    ]
-
-
-def pip_argv(root: Path, requirements: Sequence[str]) -> list[str]:
-    return [
-        "chroot",
-        str(root),
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        "--no-cache-dir",
-        "--break-system-packages",
-        "--root-user-action=ignore",
-        "--disable-pip-version-check",
-        "--progress-bar=off",
-        *requirements,
-    ]
-
-
-#: Host settings that pip in the chroot inherits (how this site reaches PyPI).
-PIP_PASSTHROUGH = (
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST",
-    "PIP_DEFAULT_TIMEOUT",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
-#: Where the host's CA bundle is put in the rootfs while pip runs (removed with /tmp).
-PIP_CA_GUEST = "/tmp/bottle-dash-host-ca.crt"
-
-
-def host_ca_bundle(env: Mapping[str, str]) -> Path | None:
-    """The CA bundle the host trusts for HTTPS (a site may intercept TLS with its own CA,
-    which the fresh rootfs does not know)."""
-    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-        if env.get(var) and Path(env[var]).is_file():
-            return Path(env[var])
-    default = Path("/etc/ssl/certs/ca-certificates.crt")
-    return default if default.is_file() else None
-
-
-def pip_env(host_env: Mapping[str, str], *, ca: bool) -> dict[str, str]:
-    """The environment of pip in the chroot: a clean one (host paths mean nothing
-    there), plus how the host reaches an index (only http(s) index URLs) and its CAs."""
-    env = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-    for var in PIP_PASSTHROUGH:
-        value = host_env.get(var)
-        if not value:
-            continue
-        if var.endswith("INDEX_URL"):
-            urls = [u for u in value.split() if u.startswith(("http://", "https://"))]
-            if not urls:
-                continue
-            value = " ".join(urls)
-        env[var] = value
-    if ca:
-        env["PIP_CERT"] = PIP_CA_GUEST
-    return env
-
-
-def npm_argv(root: Path, packages: Sequence[str]) -> list[str]:
-    return [
-        "npm",
-        "install",
-        "--global",
-        "--prefix",
-        str(root / "usr" / "local"),
-        "--no-audit",
-        "--no-fund",
-        "--no-update-notifier",
-        *packages,
-    ]
-
-
-def import_argvs(spec: ImageSpec, root: Path, tag: str, image_digest: str) -> list[list[str]]:
-    """``tar`` of the rootfs and the ``docker import`` that reads it from stdin."""
-    tar = ["tar", "--numeric-owner", "-C", str(root), "-cf", "-"]
-    tar += ["--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./dev/*", "."]
-    imp = ["docker", "import"]
-    for change in changes(spec, image_digest):
-        imp += ["--change", change]
-    imp += ["--message", f"bottle-dash rootfs {image_digest}", "-", tag]
-    return [tar, imp]
-
-
-# --------------------------------------------------------------------------- effects
+# Callers name the whole builder through this module (``rootfs.ImageSpec``,
+# ``rootfs.digest``, ``rootfs.ensure_image``): the spec and the steps are re-exported.
+__all__ = [
+    "BUILDER_VERSION",
+    "DEBIAN_MIRROR",
+    "DEFAULT_PATH",
+    "LABEL_DIGEST",
+    "PIP_CA_GUEST",
+    "PIP_PASSTHROUGH",
+    "ImageFile",
+    "ImageSpec",
+    "ImageUser",
+    "build_image",
+    "changes",
+    "debootstrap_argv",
+    "digest",
+    "ensure_image",
+    "host_ca_bundle",
+    "image_exists",
+    "image_tag",
+    "import_argvs",
+    "missing_tools",
+    "mounts_under",
+    "npm_argv",
+    "pip_argv",
+    "pip_env",
+    "remove_work_dir",
+    "user_argvs",
+]
 
 
 def missing_tools(spec: ImageSpec) -> list[tuple[str, str]]:

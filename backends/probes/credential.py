@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from backends import paths
+from backends.egress import policy as pol
 from backends.probes.base import (
     CREDENTIAL,
     FAIL,
@@ -57,6 +58,24 @@ def real_credentials(t: Target) -> list[str]:
     return [v for v in found if len(v) >= 8]
 
 
+def token_sources(t: Target) -> tuple[list[str], str]:
+    """The real token(s) as the host holds them: the sidecar's credential file and the
+    configured source; and why none could be read ("" when some were)."""
+    found = list(real_credentials(t))
+    file = paths.agent_state_dir(t.agent) / "egress" / pol.CREDENTIAL_FILE
+    with contextlib.suppress(OSError):
+        value = Path(file).read_text(encoding="utf-8").strip()
+        if len(value) >= 8 and value not in found:
+            found.append(value)
+    source = egress_value(t, "credential", "source")
+    if found or source in ("", "none") or not sealed(t):
+        return found, ""
+    return found, (
+        f"the credential ({source}) cannot be read here and the sidecar's copy is not on "
+        "this host, so the bottle cannot be searched for it"
+    )
+
+
 def _placeholder(t: Target) -> str:
     var = egress_value(t, "credential", "var")
     return (t.plan.env.get(var, "") if t.plan and var else "") or ""
@@ -74,8 +93,6 @@ def token_absent(t: Target) -> tuple[str, str]:
     """The real token in no file, env or process the bottle can see. The host looks for the
     token it knows (the configured source and the sidecar's copy); when it can read
     neither, the probe cannot look and says so (n/a), never pass."""
-    from backends.probes.broker import token_sources
-
     tokens, why_not = token_sources(t)
     if not sealed(t) and tokens:
         return FAIL, "the real credential is in the bottle's env (no broker)"

@@ -16,6 +16,8 @@ from backends.probes.base import (
     clip,
     verdict,
 )
+from backends.probes.proxy_client import proxy_of
+from backends.probes.routes import no_route_out
 
 DOCKER = ("docker",)
 #: Sockets whose presence in a bottle hands it the host.
@@ -275,16 +277,14 @@ def fail_closed(t: Target) -> tuple[str, str]:
     plan names a sidecar, the bottle's proxy is that sidecar, and the bottle has no route
     of its own (``no-route-out``). The probes test tier stops a sidecar for real and shows
     the bottle cut off, ``ls`` saying SIDECAR DOWN, and ``up`` repairing it."""
-    from backends.probes import network
-
     egress = (t.plan.extra.get("egress") if t.plan else None) or {}
     if not (egress.get("sealed") and egress.get("sidecar")):
         return FAIL, "no egress sidecar: the bottle's traffic does not depend on one"
     sidecar = str(egress["sidecar"])
-    proxy_host, proxy_port = network.proxy_of(t)
+    proxy_host, proxy_port = proxy_of(t)
     if t.backend == "docker" and proxy_host != sidecar:
         return FAIL, f"the bottle's proxy {proxy_host} is not its sidecar {sidecar}"
-    outcome, evidence = network.no_route_out(t)
+    outcome, evidence = no_route_out(t)
     return outcome, (
         f"checked by configuration, the sidecar left running: the proxy "
         f"{proxy_host}:{proxy_port} is the sidecar {sidecar}, the only way out: {evidence}"

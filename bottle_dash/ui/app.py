@@ -7,18 +7,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from backends.base import BottleBackend
 from backends.run import foreground
 from bottle_dash.config import Config
 from bottle_dash.service import IDLE_BACKEND_EVERY, AgentService
+from bottle_dash.service.notify import Notifier
 from bottle_dash.tmux import PaneHost
 from bottle_dash.ui import themes
+from bottle_dash.ui.actions import APP, bindings, palette_key
 from bottle_dash.ui.commands import AgentCommands
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.poller import Poller
@@ -30,11 +32,8 @@ class BottleDashApp(App[None]):
 
     TITLE = "bottle-dash"
     COMMANDS = App.COMMANDS | {AgentCommands}
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("question_mark", "help", "Help"),
-        Binding("t", "next_theme", "Theme"),
-    ]
+    COMMAND_PALETTE_BINDING = palette_key()
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings(APP))
 
     def __init__(
         self,
@@ -147,6 +146,7 @@ def make_app(
         now=clock,
         refresh_interval=refresh_interval,
         run_foreground=run_foreground,
+        notifier=Notifier(service.pane_host),
         start_dir=start_dir,
         probe_after_up=probe_after_up,
     )

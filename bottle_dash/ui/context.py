@@ -15,6 +15,7 @@ from typing import Any
 from backends.base import AgentSpec
 from bottle_dash import config
 from bottle_dash.service import AgentService
+from bottle_dash.service.notify import Notifier
 from bottle_dash.tmux import PaneHost
 from bottle_dash.ui.poller import Poller
 
@@ -22,8 +23,8 @@ from bottle_dash.ui.poller import Poller
 @dataclass
 class DashContext:
     """The dashboard's collaborators: the agent service, the poller, the clock, the
-    foreground runner (``--no-tmux``), where the config file is and where the operator
-    started."""
+    foreground runner (``--no-tmux``), the notifier, where the config file is and where
+    the operator started."""
 
     service: AgentService
     poller: Poller
@@ -31,6 +32,8 @@ class DashContext:
     now: Callable[[], datetime]
     refresh_interval: float
     run_foreground: Callable[[Sequence[str]], int]
+    #: Tells the operator an agent is waiting, outside the screen (tmux, notify_command).
+    notifier: Notifier
     #: Where the operator started the dashboard: the first agent's workspace (None: none).
     start_dir: Path | None = None
     #: Run the escape probes in the background after a launch (the seal badge).

@@ -64,6 +64,8 @@ class ActionDone(Message):
     error: str | None = None
     #: The live pane an attach to an already running bottle left claude in (else "").
     pane_id: str = ""
+    #: What the action's worker raised (``error`` says it in one line).
+    failure: BaseException | None = None
 
 
 @dataclass
@@ -99,3 +101,12 @@ class PreviewCaptured(Message):
 
     agent: str
     lines: list[str]
+
+
+@dataclass
+class WorkerFailed(Message):
+    """A worker that is neither a poll nor an agent's action failed (logs, egress, a
+    preview): ``name`` is the worker's, ``error`` the reason in one line."""
+
+    name: str
+    error: str

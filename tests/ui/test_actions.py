@@ -88,7 +88,7 @@ async def test_polls_never_overlap_and_pause_under_a_modal(tmp_path: Any) -> Non
         polls = main.polls
         main.poll_now()
         main.poll_now()  # while the first runs: coalesced into one follow-up poll
-        assert main._poll_again
+        assert main.dash_workers.poll_again
         await settle(pilot)
         assert main.polls == polls + 2
         await pilot.press("question_mark")
@@ -362,6 +362,30 @@ async def test_command_palette_runs_the_same_actions(tmp_path: Any) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert dash.backend.called("stop") == [("stop", "alpha")]
+
+
+async def test_the_palette_offers_what_the_registry_titles(tmp_path: Any) -> None:
+    # Egress is in the palette like every titled action; an action on an agent is offered
+    # only while one is selected (with no agents, the palette has none of them).
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await select(pilot, dash, "alpha")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Egress log")
+        await until(pilot, lambda: "add one to the allowlist" in screen_text(pilot.app))
+        await pilot.press("enter")
+        await until(pilot, lambda: "egress: alpha" in screen_text(pilot.app))
+    empty = build(tmp_path / "empty", agents=[])
+    async with empty.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"agent")
+        await until(pilot, lambda: "Define an agent in the config" in screen_text(pilot.app))
+        text = screen_text(pilot.app)
+        assert "Stop its bottle" not in text and "Launch if needed" not in text
 
 
 async def test_without_tmux_attach_runs_claude_in_the_foreground(tmp_path: Any) -> None:

@@ -74,14 +74,14 @@ CODE = """
 import io, json, sys
 from backends.base import RUNNING, AgentSpec, BottleInfo
 from bottle_dash import cli
-from bottle_dash.service import make_row
+from bottle_dash.service import inspected, make_row
 
 out, sys.stdout = sys.stdout, io.StringIO()
 status = cli.main(["ls", "--json"])
 info = BottleInfo(agent="a1", backend="docker", bottle="bottle-a1", state=RUNNING,
                   image="img", created="2026-01-01T00:00:00+00:00", ident="x")
 row = make_row("a1", "docker", AgentSpec(name="a1", workspace=sys.argv[1]), info)
-row.to_dict()
+inspected(row).to_dict()
 sys.stdout = out
 print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
 """

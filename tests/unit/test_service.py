@@ -71,7 +71,8 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
     docker.add("web")
     cfg = config_of(AgentSpec("web", workspace=tmp_path), AgentSpec("api"))
     rows, _ = on(docker).list_agents(cfg)
-    data = json.loads(json.dumps([r.to_dict() for r in rows]))
+    # The listing reads no record: what the host keeps of each bottle is read for `ls --json`.
+    data = json.loads(json.dumps([ops.inspected(r).to_dict() for r in rows]))
     assert data[0] == {
         "name": "web",
         "backend": "docker",
@@ -435,3 +436,38 @@ def test_up_refuses_a_root_agent_when_allow_root_is_false(
     assert not make_row("web", "docker", AgentSpec("web", workspace=tmp_path), None).runs_as_root
     on(docker).up(AgentSpec("web", workspace=tmp_path, allow_root=False))
     assert docker.called("start")
+
+
+def test_a_row_is_a_value_and_the_service_reads_what_the_host_keeps(
+    docker: FakeBackend, tmp_path: Path
+) -> None:
+    # The listing reads no record; `inspected` reads the seal record of this very bottle
+    # and what the workspace gained since the first up (what `ls --json` prints).
+    from backends import workspace
+    from backends.probes import record
+    from backends.probes.result import FAIL, PASS, Result
+
+    (tmp_path / "ws").mkdir()
+    workspace.record_baseline("web", tmp_path / "ws")
+    (tmp_path / "ws" / ".git" / "hooks").mkdir(parents=True)
+    (tmp_path / "ws" / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\n")
+    (tmp_path / "ws" / ".git" / "hooks" / "pre-commit").chmod(0o755)
+    failed = Result("no-route-out", "network", FAIL, "reached 10.0.0.1", fix="seal it")
+    run = record.SuiteRun("web", "docker", (Result("non-root", "host", PASS, ""), failed), 2e9)
+    record.seal_file("web").parent.mkdir(parents=True, exist_ok=True)
+    record.seal_file("web").write_text(json.dumps(run.to_dict()))
+    docker.add("web")
+    rows, _ = on(docker).list_agents(config_of(AgentSpec("web", workspace=tmp_path / "ws")))
+    listed = rows[0]
+    assert (listed.seal, listed.seal_failures, listed.workspace_warnings) == ("", (), ())
+    assert listed.to_dict()["seal"] == "" and listed.to_dict()["workspace_warnings"] == []
+    assert ops.seal_state(listed) == ("1 failing", [failed])
+    data = ops.inspected(listed).to_dict()
+    assert data["seal"] == "1 failing"
+    assert data["seal_failures"] == [
+        {"probe": "no-route-out", "evidence": "reached 10.0.0.1", "fix": "seal it"}
+    ]
+    assert "executable git hook .git/hooks/pre-commit" in data["workspace_warnings"]
+    # A bottle that does not run has no seal, whatever the record says.
+    stopped = listed._replace(state=STOPPED)
+    assert ops.inspected(stopped).to_dict()["seal"] == ""

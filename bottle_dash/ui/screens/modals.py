@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
+from bottle_dash.ui.actions import help_keys
+
 #: What a confirm modal hands back when it closes.
 ConfirmT = TypeVar("ConfirmT")
 #: What a panel hands back when it closes.
@@ -138,25 +140,8 @@ class ConfirmBuild(Confirm[bool]):
         self.dismiss(False)
 
 
-#: (key, what it does) for the help screen; the same keys as the footer and palette.
-KEYS: tuple[tuple[str, str], ...] = (
-    ("enter", "attach: launch if needed, then focus / respawn / open the agent's pane"),
-    ("R", "restart claude fresh in its pane (no --continue)"),
-    ("u", "up: create or start the bottle without attaching"),
-    ("s", "stop the bottle (its home survives)"),
-    ("d", "remove the bottle (asks; can delete its volumes)"),
-    ("n", "define a new agent (saved to the config file)"),
-    ("l", "the bottle's logs"),
-    ("e", "egress: hosts allowed and denied; a adds one to the allowlist"),
-    ("/", "filter agents by name (escape clears)"),
-    ("w", "next agent waiting for you (its pane comes to the front)"),
-    ("i", "next idle agent (its turn finished; its pane comes to the front)"),
-    ("o", "sort by the next column (status: waiting first)"),
-    ("t", "next theme (remembered)"),
-    ("ctrl+p", "command palette: every action by name"),
-    ("?", "this help"),
-    ("q", "quit (bottles and panes keep running)"),
-)
+#: (key, what it does) for the help screen: every action of the registry that has help.
+KEYS: tuple[tuple[str, str], ...] = tuple(help_keys())
 
 
 class HelpScreen(ModalScreen[None]):

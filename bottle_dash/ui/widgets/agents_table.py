@@ -8,20 +8,26 @@ survive (the table is never cleared).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from backends.base import NOT_CREATED
-from bottle_dash.status import STATUSES, UNKNOWN
+from bottle_dash.status import UNKNOWN
+from bottle_dash.ui.actions import TABLE, bindings
 from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
+from bottle_dash.ui.widgets.agent_cells import (
+    AgentCells,
+    attention_key,
+    human_bytes,
+    steady,
+)
 
 #: (column key, label)
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -39,113 +45,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 #: ``status`` is the attention sort: waiting first (longest waiting on top), then idle,
 #: working, unknown, exited.
 SORTABLE = ("name", "state", "backend", "cpu", "memory", "status")
-
-
-@dataclass(frozen=True)
-class AgentCells:
-    """What one row shows; values compare equal when nothing changed."""
-
-    name: str
-    defined: bool
-    backend: str
-    state: str
-    busy: str
-    pane: str
-    uptime: str
-    cpu: float | None
-    memory: int | None
-    #: ``bottle_dash.status`` word and how long it has been so (``human_duration``).
-    status: str = ""
-    status_for: str = ""
-    #: When it became so (seconds since the epoch), for the attention sort.
-    status_since: float | None = None
-    #: ``sealed``, ``sidecar down``, ``unsealed`` (or empty); claude's permission mode.
-    egress: str = ""
-    perms: str = ""
-    #: The escape probes' badge: ``sealed``, ``n failing``, ``not checked`` (or empty).
-    seal: str = ""
-
-
-def human_bytes(value: int | None) -> str:
-    """``1536`` -> ``1.5K``; ``None`` -> empty."""
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return ""
-
-
-def parse_created(created: str) -> datetime | None:
-    """A backend's creation time (ISO 8601, maybe with nanoseconds or ``Z``) or None."""
-    text = created.strip().replace("Z", "+00:00")
-    if not text:
-        return None
-    if "." in text:  # trim sub-microsecond digits that fromisoformat refuses
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = head + "." + digits[:6] + rest[len(digits) :]
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def human_age(created: str, now: datetime) -> str:
-    """``3d 4h`` / ``2h 5m`` / ``4m`` since ``created``; empty when unknown."""
-    when = parse_created(created)
-    if when is None:
-        return ""
-    return human_duration((now - when).total_seconds(), under_a_minute="0m")
-
-
-def human_duration(seconds: float | None, under_a_minute: str = "<1m") -> str:
-    """``<1m`` / ``4m`` / ``2h 5m`` / ``3d 4h``; empty when unknown. Whole minutes only, so a
-    row's text changes at most once a minute and idle ticks redraw nothing."""
-    if seconds is None:
-        return ""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m" if minutes else under_a_minute
-
-
-#: A CPU or memory figure moves on screen only when it moved this much (percentage
-#: points; a share of the figure shown): an idle bottle's figures jitter from tick to
-#: tick, and any changed cell makes the table render all its visible cells again.
-CPU_STEP = 0.5
-MEMORY_STEP = 0.02
-
-
-def steady(shown: AgentCells, new: AgentCells) -> AgentCells:
-    """``new`` with the CPU and memory figures of ``shown`` kept while they moved less
-    than ``CPU_STEP`` / ``MEMORY_STEP`` (a figure that appears or goes always shows)."""
-    cpu, memory = new.cpu, new.memory
-    if cpu is not None and shown.cpu is not None and abs(cpu - shown.cpu) < CPU_STEP:
-        cpu = shown.cpu
-    if (
-        memory is not None
-        and shown.memory is not None
-        and abs(memory - shown.memory) < shown.memory * MEMORY_STEP
-    ):
-        memory = shown.memory
-    if (cpu, memory) == (new.cpu, new.memory):
-        return new
-    return replace(new, cpu=cpu, memory=memory)
-
-
-def attention_key(cells: AgentCells) -> tuple[int, float, str]:
-    """Sort key of the attention sort: status order, then the longest in it first."""
-    rank = STATUSES.index(cells.status) if cells.status in STATUSES else len(STATUSES)
-    return (rank, cells.status_since or float("inf"), cells.name)
 
 
 def egress_text(egress: str) -> Text:
@@ -178,11 +77,9 @@ class AgentsTable(DataTable[Text | str]):
         &:focus { border: round $primary; }
     }
     """
-    BINDINGS = [
-        # Shown in the footer: enter selects the row, which the main screen turns into attach.
-        Binding("enter", "select_cursor", "Attach"),
-        Binding("o", "cycle_sort", "Sort", show=False),
-    ]
+    # enter selects the row (DataTable's own binding), which the main screen turns into
+    # attach; the table's own actions come from the registry.
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings(TABLE))
 
     def __init__(self, on_cursor: Callable[[], None] | None = None, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]

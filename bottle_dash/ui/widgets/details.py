@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
-from bottle_dash.ui.widgets.agents_table import human_bytes
+from bottle_dash.ui.widgets.agent_cells import human_bytes
 from bottle_dash.ui.widgets.status import Redrawn
 
 #: Failing probes listed in the panel; the rest are one ``bottle-dash probe NAME`` away.

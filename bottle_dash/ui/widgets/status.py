@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from backends.base import Problem
+from bottle_dash.ui.actions import footer_keys
 from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 
 
@@ -161,22 +162,9 @@ class StatusLine(Static):
     """
 
 
-#: (key, label) shown in the keys bar, in the order an operator reaches for them.
-MAIN_KEYS: tuple[tuple[str, str], ...] = (
-    ("⏎", "attach"),
-    ("R", "fresh"),
-    ("u", "up"),
-    ("s", "stop"),
-    ("d", "remove"),
-    ("n", "new"),
-    ("l", "logs"),
-    ("e", "egress"),
-    ("/", "filter"),
-    ("t", "theme"),
-    ("?", "help"),
-    ("^p", "palette"),
-    ("q", "quit"),
-)
+#: (key, label) shown in the keys bar, in the order an operator reaches for them (each
+#: action's ``footer`` place in the registry).
+MAIN_KEYS: tuple[tuple[str, str], ...] = tuple(footer_keys())
 
 
 class KeysBar(Static):

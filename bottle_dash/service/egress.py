@@ -1,0 +1,31 @@
+"""An agent's egress from the host's side: its log summarised, and a host added to its
+allowlist (in the config file, and in its running sidecar's policy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backends.base import AgentSpec
+from backends.egress.plan import allow_live, egress_log
+from backends.egress.policy import parse_rule
+
+if TYPE_CHECKING:
+    from backends.egress.log import HostSummary
+
+
+def egress_summary(name: str) -> list[HostSummary]:
+    """The agent's egress log: allowed and denied hosts, with counts and the last time."""
+    from backends.egress.log import read_summary  # here: only `egress` reads the log
+
+    return read_summary(egress_log(name))
+
+
+def allow_host(config_path: str | Path, name: str, host: str) -> tuple[AgentSpec, bool]:
+    """Add ``host`` to the agent's ``egress_allow`` in the config file; also to its running
+    sidecar's policy when it has one. Returns the agent and whether it applied live."""
+    from bottle_dash.config import allow_host as add
+
+    spec = add(config_path, name, host)
+    live = allow_live(name, str(parse_rule(host)))
+    return spec, live

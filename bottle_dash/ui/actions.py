@@ -1,0 +1,311 @@
+"""The dashboard's actions, each once: its keys, its help, whether it needs a selected
+agent, and where it shows.
+
+Everything that lists keys comes from ``DASHBOARD_ACTIONS`` (harlequin's
+``HARLEQUIN_ACTIONS``): the main screen's, the app's and the agents table's ``BINDINGS``
+(``bindings``), the help screen (``help_keys``), the footer (``footer_keys``), the
+command palette (``palette_actions``) and the README's key table (``readme_table``; a
+test compares the README with it). The modals' own keys (confirm, close) stay with them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from textual.binding import Binding
+
+#: Who runs an action: the main screen (``MainScreen.action_<name>``), the app, or the
+#: agents table (the widget with the focus).
+SCREEN = "screen"
+APP = "app"
+TABLE = "table"
+
+#: The palette's own action: Textual binds its key (``App.COMMAND_PALETTE_BINDING``).
+PALETTE = "command_palette"
+
+
+class Action(NamedTuple):
+    """One thing the operator can do in the dashboard."""
+
+    #: ``action_<name>`` of its owner runs it, with ``args``.
+    name: str
+    #: Textual key names, comma-separated (the first is the one shown).
+    keys: str
+    owner: str
+    #: Short, lower case: the footer's label; capitalised, the binding's description.
+    label: str
+    #: The help screen's line ("": not listed there).
+    help: str
+    #: The README's key table's line (markdown).
+    readme: str
+    #: Acts on the agent under the cursor (the palette offers it only when there is one).
+    needs_agent: bool = False
+    args: tuple[str, ...] = ()
+    #: Its place in the footer, 1 first (0: not there).
+    footer: int = 0
+    #: The command palette's title and help line ("": not offered there).
+    title: str = ""
+    summary: str = ""
+    #: Textual's ``Binding.show``.
+    show: bool = True
+
+    @property
+    def action(self) -> str:
+        """The binding's action string: ``next_status('waiting')``."""
+        if not self.args:
+            return self.name
+        return f"{self.name}({', '.join(repr(a) for a in self.args)})"
+
+    @property
+    def key(self) -> str:
+        """The key shown for it: the first of ``keys``."""
+        return self.keys.split(",")[0].strip()
+
+
+DASHBOARD_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "attach",
+        "enter",
+        SCREEN,
+        "attach",
+        "attach: launch if needed, then focus / respawn / open the agent's pane",
+        "attach: launch the bottle if needed (progress shown), then focus the agent's live "
+        "pane, respawn its dead pane, or split a new one beside the dashboard; the pane runs "
+        r"`claude --continue \|\| claude`, trying `--continue` only when a transcript "
+        "exists in the bottle's `~/.claude/projects` (a bottle with no conversation yet "
+        "starts claude once). When the agent image (`bottle-dash-agent`) is not built, it "
+        "offers to build it (`y` or `b`; `n` or `esc` does not), shows the build's progress "
+        "in the status line, then attaches",
+        needs_agent=True,
+        footer=1,
+        title="Attach agent",
+        summary="Launch if needed and open its pane",
+    ),
+    Action(
+        "restart",
+        "R",
+        SCREEN,
+        "fresh",
+        "restart claude fresh in its pane (no --continue)",
+        "restart claude fresh in its pane (no `--continue`)",
+        needs_agent=True,
+        footer=2,
+        title="Restart agent fresh",
+        summary="Restart claude without --continue",
+    ),
+    Action(
+        "up",
+        "u",
+        SCREEN,
+        "up",
+        "up: create or start the bottle without attaching",
+        "up: create/start the bottle without attaching",
+        needs_agent=True,
+        footer=3,
+        title="Up agent",
+        summary="Create or start its bottle",
+    ),
+    Action(
+        "stop",
+        "s",
+        SCREEN,
+        "stop",
+        "stop the bottle (its home survives)",
+        "stop the bottle (its home is kept)",
+        needs_agent=True,
+        footer=4,
+        title="Stop agent",
+        summary="Stop its bottle",
+    ),
+    Action(
+        "remove",
+        "d",
+        SCREEN,
+        "remove",
+        "remove the bottle (asks; can delete its volumes)",
+        "remove, with a confirm modal (`v` also deletes the volumes, `y` confirms)",
+        needs_agent=True,
+        footer=5,
+        title="Remove agent",
+        summary="Remove its bottle (asks)",
+    ),
+    Action(
+        "new_agent",
+        "n",
+        SCREEN,
+        "new",
+        "define a new agent (saved to the config file)",
+        "define a new agent (validated like the config file, saved to it; `ctrl+s` saves); "
+        "with none defined yet it starts filled in: named after, and working in, the "
+        "directory the dashboard started from, with the default image",
+        footer=6,
+        title="New agent",
+        summary="Define an agent in the config",
+    ),
+    Action(
+        "logs",
+        "l",
+        SCREEN,
+        "logs",
+        "the bottle's logs",
+        "the bottle's logs",
+        needs_agent=True,
+        footer=7,
+        title="Logs",
+        summary="The bottle's own output",
+    ),
+    Action(
+        "egress",
+        "e",
+        SCREEN,
+        "egress",
+        "egress: hosts allowed and denied; a adds one to the allowlist",
+        "the agent's egress log: hosts allowed and denied, counts, last time; `a` adds the "
+        "selected host to its `egress_allow` (applied to a running sidecar at once)",
+        needs_agent=True,
+        footer=8,
+        title="Egress log",
+        summary="Hosts allowed and denied; add one to the allowlist",
+    ),
+    Action(
+        "filter",
+        "slash",
+        SCREEN,
+        "filter",
+        "filter agents by name (escape clears)",
+        "filter the agents by name (`esc` clears)",
+        footer=9,
+        title="Filter agents",
+        summary="Filter by name",
+    ),
+    Action(
+        "next_status",
+        "w",
+        SCREEN,
+        "next waiting",
+        "next agent waiting for you (its pane comes to the front)",
+        "jump to the next agent waiting for you, and bring its pane to the front",
+        args=("waiting",),
+        title="Next waiting agent",
+        summary="Select it and bring its pane to the front",
+    ),
+    Action(
+        "next_status",
+        "i",
+        SCREEN,
+        "next idle",
+        "next idle agent (its turn finished; its pane comes to the front)",
+        "jump to the next idle agent (its turn finished), and bring its pane to the front",
+        args=("idle",),
+        title="Next idle agent",
+        summary="Select it and bring its pane to the front",
+    ),
+    Action(
+        "cycle_sort",
+        "o",
+        TABLE,
+        "sort",
+        "sort by the next column (status: waiting first)",
+        "sort by the next column (the `status` sort puts the longest waiting first)",
+        show=False,
+    ),
+    Action(
+        "next_theme",
+        "t",
+        APP,
+        "theme",
+        "next theme (remembered)",
+        "next theme (remembered)",
+        footer=10,
+        title="Next theme",
+        summary="Cycle themes",
+    ),
+    Action(
+        PALETTE,
+        "ctrl+p",
+        APP,
+        "palette",
+        "command palette: every action by name",
+        "the command palette: the agent actions (while an agent is selected), new agent, the "
+        "filter, the theme and this help, by name",
+        footer=12,
+    ),
+    Action(
+        "help",
+        "question_mark",
+        APP,
+        "help",
+        "this help",
+        "this help: every key",
+        footer=11,
+        title="Help",
+        summary="Every key",
+    ),
+    Action(
+        "quit",
+        "q",
+        APP,
+        "quit",
+        "quit (bottles and panes keep running)",
+        "quit: bottles and panes keep running; the next start finds the panes again",
+        footer=13,
+    ),
+    Action(
+        "clear_filter",
+        "escape",
+        SCREEN,
+        "clear filter",
+        "",
+        "clear and hide the filter",
+        show=False,
+    ),
+)
+
+#: Textual key names as the help screen and the README write them.
+_WRITTEN = {"question_mark": "?", "slash": "/", "escape": "esc"}
+#: ... and as the footer writes them (short: the footer is one line).
+_SHORT = {"enter": "⏎", "ctrl+p": "^p"}
+
+
+def written_key(key: str) -> str:
+    """``question_mark`` -> ``?``: a Textual key name as the help and the README write it."""
+    return _WRITTEN.get(key, key)
+
+
+def bindings(owner: str) -> list[Binding]:
+    """The ``BINDINGS`` of ``owner`` (``SCREEN``, ``APP`` or ``TABLE``)."""
+    return [
+        Binding(a.keys, a.action, a.label.capitalize(), show=a.show)
+        for a in DASHBOARD_ACTIONS
+        if a.owner == owner and a.name != PALETTE
+    ]
+
+
+def palette_key() -> str:
+    """The command palette's key (``App.COMMAND_PALETTE_BINDING``)."""
+    return next(a.keys for a in DASHBOARD_ACTIONS if a.name == PALETTE)
+
+
+def help_keys() -> list[tuple[str, str]]:
+    """(key, what it does) for the help screen, in the registry's order."""
+    return [(written_key(a.key), a.help) for a in DASHBOARD_ACTIONS if a.help]
+
+
+def footer_keys() -> list[tuple[str, str]]:
+    """(key, label) for the footer, in each action's ``footer`` place."""
+    shown = sorted((a for a in DASHBOARD_ACTIONS if a.footer), key=lambda a: a.footer)
+    return [(_SHORT.get(a.key, written_key(a.key)), a.label) for a in shown]
+
+
+def palette_actions() -> list[Action]:
+    """The actions the command palette offers (those with a ``title``), in order."""
+    return [a for a in DASHBOARD_ACTIONS if a.title]
+
+
+def readme_table() -> str:
+    """The README's key table (markdown), one row per action."""
+    rows = ["| key | action |", "|---|---|"]
+    for a in DASHBOARD_ACTIONS:
+        keys = " / ".join(f"`{written_key(k.strip())}`" for k in a.keys.split(","))
+        rows.append(f"| {keys} | {a.readme} |")
+    return "\n".join(rows) + "\n"
