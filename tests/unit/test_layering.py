@@ -190,18 +190,6 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-#: Import edges the circle check leaves out, each with why. backends/probes/ is the room of
-#: the parallel H22e work, whose split of broker.py and network.py (branch h22e) ends the
-#: two circles these edges close (lazy imports of ``token_sources`` and ``marked``): delete
-#: them once that is merged.
-NOT_YET: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("backends.probes.credential", "backends.probes.broker"),
-        ("backends.probes.network", "backends.probes.broker"),
-    }
-)
-
-
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project's modules it imports anywhere in its source: at the top, in a
     function, under ``TYPE_CHECKING``, relative or absolute. ``from a import b`` counts as
@@ -223,7 +211,7 @@ def import_graph() -> dict[str, set[str]]:
                     base = ".".join([*anchor, *([base] if base else [])])
                 found.add(base)
                 found.update(f"{base}.{alias.name}" for alias in node.names)
-        graph[name] = {n for n in found if n in files and n != name and (name, n) not in NOT_YET}
+        graph[name] = {n for n in found if n in files and n != name}
     return graph
 
 
