@@ -14,7 +14,9 @@ Lifecycle, as the operator sees it:
   ``remove(volumes=True)`` deletes the machine and its disk. Nothing is lost silently.
 
 The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``, PATH, the
-``smolmachines`` wheel), so a test or an operator can switch it without a restart.
+``smolmachines`` wheel), so a test or an operator can switch it without a restart. The
+plan and the create argv are ``plan.py``'s; a sealed machine's sidecar is reached through
+``backends.egress.relay``.
 """
 
 from __future__ import annotations
