@@ -58,7 +58,7 @@ def seal_up(plan: BottlePlan, undo: ExitStack, progress: ProgressFn) -> Callable
     from backends.egress.networks import ensure_relay_network
 
     try:
-        api = _ENGINE.api()
+        api = host_engine().api()
         ensure_relay_network(api, plan, undo)
         ready = sidecar.bring_up(api, plan, undo, progress)
         address = sidecar.address(api, plan)
@@ -96,7 +96,7 @@ def sidecars_running(agents: Iterable[str]) -> set[str]:
     # The name filter is a regular expression matched anywhere in a name: anchored.
     filters = {"name": [f"^{re.escape(name)}$" for name in names]}
     try:
-        rows = _ENGINE.get("/containers/json", {"all": "1", "filters": json.dumps(filters)})
+        rows = host_engine().get("/containers/json", {"all": "1", "filters": json.dumps(filters)})
     except Exception:  # no engine: no machine has a way out
         return set()
     running: set[str] = set()
@@ -110,7 +110,7 @@ def sidecars_running(agents: Iterable[str]) -> set[str]:
 def sidecar_facts(agent: str) -> dict[str, Any]:
     """The engine's record of the agent's sidecar ({} when there is none or no engine)."""
     try:
-        found = _ENGINE.get(f"/containers/{egress.sidecar_name(agent)}/json")
+        found = host_engine().get(f"/containers/{egress.sidecar_name(agent)}/json")
     except Exception:  # a probe's fact, never a failure of its caller
         return {}
     return found if isinstance(found, dict) else {}
@@ -120,7 +120,7 @@ def start_sidecar(agent: str) -> None:
     """Start the agent's stopped sidecar (a machine never runs without its egress)."""
     from backends.egress import sidecar
 
-    sidecar.start(_ENGINE.api(), agent)
+    sidecar.start(host_engine().api(), agent)
 
 
 def repair_sidecar(plan: BottlePlan, progress: ProgressFn) -> None:
@@ -133,7 +133,7 @@ def repair_sidecar(plan: BottlePlan, progress: ProgressFn) -> None:
 
     allowed = str(plan.extra["egress"].get("allow_cidr") or "")
     try:
-        api = _ENGINE.api()
+        api = host_engine().api()
         with ExitStack() as undo:
             ensure_relay_network(api, plan, undo)
             sidecar.bring_up(api, plan, undo, progress)()
@@ -158,12 +158,12 @@ def stop_sidecar(agent: str) -> None:
     from backends.egress import sidecar
 
     with suppress(errors.DockerException):
-        sidecar.stop(_ENGINE.api(), agent)
+        sidecar.stop(host_engine().api(), agent)
 
 
 def remove_sidecar(agent: str) -> bool:
     """Remove the agent's sidecar container and networks; True when something went."""
-    api = _ENGINE.api()
+    api = host_engine().api()
     removed = False
     try:
         for row in api.containers(all=True, filters=_filters(agent)):
