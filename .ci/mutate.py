@@ -56,7 +56,13 @@ SELECTION: dict[str, list[str]] = {
     "backends/smolmachines/smolvm.py": ["tests/unit/test_smolvm_argv.py"],
     "bottle_dash/config.py": ["tests/unit/test_config.py"],
     "bottle_dash/config": ["tests/unit/test_config.py"],
-    "backends/plan.py": ["tests/unit/test_docker_plan.py", "tests/unit/test_smolvm_argv.py"],
+    "backends/plan.py": [
+        "tests/unit/test_docker_plan.py",
+        "tests/unit/test_smolvm_argv.py",
+        # git_read_only, which both backends' plans use, lives here
+        "tests/unit/test_hardening.py",
+        "tests/unit/test_seccomp_root.py",
+    ],
     "backends/docker/plan.py": ["tests/unit/test_docker_plan.py"],
     "backends/smolmachines/pty_resize.py": ["tests/unit/test_pty_resize.py"],
     # The broker's decisions: policy.py and the three siblings it re-exports.
