@@ -55,7 +55,17 @@ SELECTION: dict[str, list[str]] = {
     "backends/docker/argv.py": ["tests/unit/test_docker_argv.py"],
     "backends/smolmachines/smolvm.py": ["tests/unit/test_smolvm_argv.py"],
     "bottle_dash/config.py": ["tests/unit/test_config.py"],
-    "bottle_dash/config": ["tests/unit/test_config.py"],
+    # The package's modules are imported through bottle_dash.config, so name the test
+    # files that exercise it (those that imported config.py when it was one module).
+    "bottle_dash/config": [
+        "tests/unit/test_config.py",
+        "tests/unit/test_config_egress.py",
+        "tests/unit/test_egress_log.py",
+        "tests/unit/test_hardening.py",
+        "tests/unit/test_image_reference.py",
+        "tests/unit/test_seccomp_root.py",
+        "tests/unit/test_service.py",
+    ],
     "backends/plan.py": [
         "tests/unit/test_docker_plan.py",
         "tests/unit/test_smolvm_argv.py",

@@ -13,7 +13,7 @@ def main() -> int:
     objects and almost no cycles, yet the collector would scan them all, while they load
     and once more at exit, ~9 % of what ``ls`` (run often) executes. So it is off, and
     what exists at the end is frozen so the exit does not scan it either. The dashboard,
-    which runs for hours, turns it back on (``cli.run_dashboard``).
+    which runs for hours, turns it back on (``cli.dashboard.command_dashboard``).
     """
     gc.disable()
     from bottle_dash.cli import main as run

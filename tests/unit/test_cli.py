@@ -15,6 +15,7 @@ import pytest
 from cli_run import bd
 
 from bottle_dash import cli
+from bottle_dash.cli import ls
 
 SUBCOMMANDS = [
     "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
@@ -79,6 +80,17 @@ def test_parser_help_matches_the_handlers() -> None:
         a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     ]
     assert set(subparsers.choices) == set(cli.COMMANDS) == set(SUBCOMMANDS)
+
+
+def test_each_command_module_owns_its_subparser_and_handler() -> None:
+    # cli/__init__ only wires: the module that owns a command (OWNERS) defines both its
+    # create_<command>_subparser and its command_<command>, and owns no other command's.
+    for command in SUBCOMMANDS:
+        module = cli.owner(command)
+        assert callable(getattr(module, f"create_{command}_subparser")), command
+        assert callable(getattr(module, f"command_{command}")), command
+        owned = {n.removeprefix("command_") for n in vars(module) if n.startswith("command_")}
+        assert {c for c in SUBCOMMANDS if cli.OWNERS[c] == cli.OWNERS[command]} == owned
 
 
 #: One command line per subcommand (global options before it, spelled out in full).
@@ -477,10 +489,10 @@ def test_panes_are_read_beside_the_listing(monkeypatch: pytest.MonkeyPatch) -> N
         return dict(answer)
 
     monkeypatch.setattr(tmux, "list_panes", list_panes)
-    assert cli.panes_meanwhile()() == {"web": pane}
-    assert cli.panes_meanwhile()() == {}
+    assert ls.panes_meanwhile()() == {"web": pane}
+    assert ls.panes_meanwhile()() == {}
     with pytest.raises(PermissionError):
-        cli.panes_meanwhile()()
+        ls.panes_meanwhile()()
 
 
 def test_plan_says_a_root_agent_and_allow_root_false_refuses_it(tmp_path: Path) -> None:

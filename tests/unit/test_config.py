@@ -32,6 +32,25 @@ def error_of(tmp_path: Path, text: str) -> ConfigError:
 # --------------------------------------------------------------------------- locations
 
 
+def test_the_writing_half_is_the_same_through_the_package() -> None:
+    # edit and starter load on first use (ls only reads the config): the package's names
+    # are theirs, every name it offers resolves, and a name it does not have is still an
+    # AttributeError.
+    from bottle_dash.config import edit, starter
+
+    assert config.append_agent is edit.append_agent and config.toml_value is edit.toml_value
+    assert config.render_agent is edit.render_agent and config.allow_host is edit.allow_host
+    assert config.write_starter is starter.write_starter
+    assert config.starter_config is starter.starter_config
+    assert config.first_agent_values is starter.first_agent_values
+    assert {"load_config", "ConfigError", "append_agent", "starter_text"} <= set(config.__all__)
+    for name in config.__all__:
+        assert getattr(config, name) is not None, name
+    with pytest.raises(AttributeError) as info:
+        config.no_such_name  # noqa: B018
+    assert str(info.value) == "module 'bottle_dash.config' has no attribute 'no_such_name'"
+
+
 def test_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     xdg = Path(os.environ["XDG_CONFIG_HOME"])
     assert config.resolve_config_path() == xdg / "bottle-dash" / "config.toml"
@@ -425,16 +444,16 @@ def test_type_errors_show_the_fix_for_that_key(tmp_path: Path, line: str, fix: s
 
 
 def test_starter_config_is_valid_with_one_docker_agent(tmp_path: Path) -> None:
-    loaded = load_config(write(tmp_path, config.STARTER_CONFIG))
+    loaded = load_config(write(tmp_path, config.starter_text()))
     assert list(loaded.agents) == ["example"]
     assert loaded.agents["example"].backend == "docker"
-    assert config.STARTER_CONFIG.count("\n#") > 10  # commented
+    assert config.starter_text().count("\n#") > 10  # commented
 
 
 def test_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "dir" / "config.toml"
     assert config.write_starter(target) == target
-    assert target.read_text() == config.STARTER_CONFIG
+    assert target.read_text() == config.starter_text()
     # 0600 in a 0700 folder whatever the umask: the config holds `env` (secrets).
     assert target.stat().st_mode & 0o777 == 0o600
     assert target.parent.stat().st_mode & 0o777 == 0o700
@@ -469,6 +488,13 @@ def test_validate_agent_errors_name_agent_and_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         validate_agent("Bad Name", {}, {}, tmp_path / "c.toml")
     assert "not a valid agent name" in str(info.value)
+
+
+def test_validate_agent_over_defaults_holding_both_prompts_takes_prompt(tmp_path: Path) -> None:
+    # A loaded file cannot hold both in [defaults]; the form's defaults are passed as given:
+    # prompt wins, and the prompt_file beside it is not read.
+    defaults = {"prompt": "the text", "prompt_file": "missing.md"}
+    assert validate_agent("x", {}, defaults, tmp_path / "c.toml").prompt == "the text"
 
 
 # --------------------------------------------------------------------------- append
@@ -602,6 +628,21 @@ def test_toml_strings_escape_quotes_backslashes_and_control_characters() -> None
     assert literal == '"a\\"b\\\\c\\nd\\te\\rf\\u0001g\\u007fh\\u001f i é"'
     assert tomllib.loads(f"k = {literal}")["k"] == text
     assert config.toml_value({"A B": "x", "c_d-1": 2}) == '{ "A B" = "x", c_d-1 = 2 }'
+
+
+def test_every_agent_key_has_one_validator_and_the_first_wrong_key_is_reported(
+    tmp_path: Path,
+) -> None:
+    # AGENT_KEYS (the order messages and written tables use) and AGENT_SCHEMA (the order
+    # keys are checked) name the same keys; of two wrong keys, the one checked first is
+    # reported, whatever order the file writes them in.
+    from bottle_dash.config.schema import AGENT_SCHEMA
+
+    assert sorted(config.AGENT_KEYS) == sorted(AGENT_SCHEMA)
+    assert len(set(config.AGENT_KEYS)) == len(config.AGENT_KEYS)
+    for first, second in [("claude_args", "env"), ("skip_permissions", "egress_allow")]:
+        text = f"[agents.web]\n{second} = 1\n{first} = 1\n"
+        assert error_of(tmp_path, text).key == first
 
 
 def test_wrong_type_names_lists_and_tables(tmp_path: Path) -> None:

@@ -68,6 +68,18 @@ NOT_FOR_LS = (
     "backends.owner",
     "backends.smolmachines.bottle",
     "backends.smolmachines.preflight",
+    # writing the config file: `ls` only reads it
+    "bottle_dash.config.edit",
+    "bottle_dash.config.starter",
+    # the other commands' modules: `ls` builds its own subparser only
+    "bottle_dash.cli.init",
+    "bottle_dash.cli.doctor",
+    "bottle_dash.cli.bottle",
+    "bottle_dash.cli.probe",
+    "bottle_dash.cli.foreground",
+    "bottle_dash.cli.egress",
+    "bottle_dash.cli.image",
+    "bottle_dash.cli.dashboard",
 )
 
 CODE = """
@@ -104,6 +116,7 @@ def test_ls_json_imports_only_what_it_needs(tmp_path: Path) -> None:
     assert result["status"] == 4  # the engine did not answer: exit 4
     loaded = result["modules"]
     assert "backends.docker.backend" in loaded  # the docker backend was listed
+    assert "bottle_dash.cli.ls" in loaded  # the names above are the modules' real names
     assert leaked(loaded, NOT_FOR_LS) == [], "ls --json imported more than it needs"
 
 

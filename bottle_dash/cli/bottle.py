@@ -1,0 +1,133 @@
+"""A bottle's life from the command line: ``plan`` (what ``up`` would do), ``up``,
+``down`` and ``rm``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from backends.base import NOT_CREATED
+from bottle_dash.cli.context import EXIT_OK, PROG, Context
+from bottle_dash.cli.output import progress, say
+from bottle_dash.cli.parser import agent_subparser
+
+if TYPE_CHECKING:
+    from bottle_dash.cli.parser import Subparsers
+
+
+def create_plan_subparser(sub: Subparsers) -> None:
+    """``plan NAME [--json]``."""
+    p = agent_subparser(
+        sub,
+        "plan",
+        help="print what `up` would do for an agent (dry run)",
+        description="Resolve and print an agent's launch plan (names, labels, volumes, "
+        "network, env, limits, prompt, skills, claude arguments) without launching. Writes "
+        "only the agent's prompt file on the host.",
+    )
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def command_plan(ctx: Context) -> int:
+    """Print the agent's launch plan: its warnings, its egress, then every field."""
+    from backends.egress.plan import describe as egress_describe
+    from backends.plan import plan_warnings
+
+    the_plan = ctx.service.plan(ctx.spec(ctx.args.name))
+    if ctx.args.json:
+        say(the_plan.to_json())
+        return EXIT_OK
+    data = the_plan.to_dict()
+    width = max(len(k) for k in data)
+    for line in plan_warnings(the_plan):
+        say(f"{'WARNING':{width}s}  {line}")
+    for line in egress_describe(the_plan):
+        say(f"{'egress':{width}s}  {line}")
+    for key, value in data.items():
+        if isinstance(value, dict | list):
+            value = json.dumps(value, sort_keys=True)
+        say(f"{key:{width}s}  {value}")
+    return EXIT_OK
+
+
+def create_up_subparser(sub: Subparsers) -> None:
+    """``up NAME``."""
+    agent_subparser(
+        sub,
+        "up",
+        help="create and start an agent's bottle (no-op when it runs)",
+        description="Launch the agent's bottle (create, start, provision), or start it when "
+        "it is stopped. When it is already running, says so and does nothing. A bottle whose "
+        "agent is no longer defined can be started, not launched.",
+    )
+
+
+def command_up(ctx: Context) -> int:
+    """Launch or start the agent's bottle, showing progress; say so when it runs."""
+    from bottle_dash.service import ALREADY_RUNNING
+
+    row = ctx.target(ctx.args.name)
+    if row.spec is None:
+        # A bottle whose agent left the config can still be started, not launched.
+        _bottle, what = ctx.service.up(row, progress)
+        say(f"{row.name} (not defined): bottle {row.bottle} {what}")
+        return EXIT_OK
+    spec = row.spec
+    say(f"up {spec.name} ({spec.backend}, image {spec.image})")
+    bottle, what = ctx.service.up(row, progress)
+    if what == ALREADY_RUNNING:
+        say(f"{spec.name}: bottle {bottle.name} is already running; nothing to do")
+    else:
+        say(f"{spec.name}: bottle {bottle.name} {what}")
+    if bottle.plan is not None:
+        from backends.plan import plan_warnings
+
+        for line in plan_warnings(bottle.plan):
+            say(f"{PROG}: warning: {spec.name}: {line}", sys.stderr)
+    return EXIT_OK
+
+
+def create_down_subparser(sub: Subparsers) -> None:
+    """``down NAME``."""
+    agent_subparser(
+        sub,
+        "down",
+        help="stop an agent's bottle (its home is kept)",
+        description="Stop the agent's bottle. Its home (and claude's conversations) is kept "
+        "for the next up or attach.",
+    )
+
+
+def command_down(ctx: Context) -> int:
+    """Stop the agent's bottle (none: nothing to do)."""
+    row = ctx.target(ctx.args.name)
+    if row.state == NOT_CREATED:
+        say(f"{row.name} has no bottle; nothing to stop")
+        return EXIT_OK
+    ctx.service.stop(row)
+    say(f"{row.name}: bottle {row.bottle} stopped")
+    return EXIT_OK
+
+
+def create_rm_subparser(sub: Subparsers) -> None:
+    """``rm NAME [--volumes]``."""
+    p = agent_subparser(
+        sub,
+        "rm",
+        help="remove an agent's bottle",
+        description="Remove the agent's bottle and its network. With --volumes also its home "
+        "volume (claude's conversations) and its host state (prompt copy, last plan).",
+    )
+    p.add_argument(
+        "--volumes", action="store_true", help="also delete the home volume and host state"
+    )
+
+
+def command_rm(ctx: Context) -> int:
+    """Remove the agent's bottle (and with ``--volumes`` its home and host state)."""
+    row = ctx.target(ctx.args.name)
+    ctx.service.remove(row, volumes=ctx.args.volumes)
+    kept = "" if ctx.args.volumes else " (home volume kept; --volumes deletes it)"
+    say(f"{row.name}: bottle {row.bottle} removed{kept}")
+    return EXIT_OK
