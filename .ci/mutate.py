@@ -39,6 +39,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: The unit tests of the broker's decisions (backends/egress/policy.py and its siblings).
+BROKER_TESTS = [
+    "tests/unit/test_broker_policy.py",
+    "tests/unit/test_broker_policy_edges.py",
+    "tests/unit/test_egress_policy.py",
+    "tests/unit/test_broker_addon.py",
+    "tests/unit/test_config_egress.py",
+]
 #: The modules mutated by default, and the test files that exercise each (besides every
 #: unit test file that imports it). A module or test file that does not exist (yet, or
 #: any more) is left out; a directory stands for every module in it.
@@ -58,16 +66,25 @@ SELECTION: dict[str, list[str]] = {
         "tests/unit/test_seccomp_root.py",
         "tests/unit/test_service.py",
     ],
-    "backends/plan.py": ["tests/unit/test_docker_plan.py", "tests/unit/test_smolvm_argv.py"],
+    "backends/plan.py": [
+        "tests/unit/test_docker_plan.py",
+        "tests/unit/test_smolvm_argv.py",
+        # git_read_only, which both backends' plans use, lives here
+        "tests/unit/test_hardening.py",
+        "tests/unit/test_seccomp_root.py",
+    ],
     "backends/docker/plan.py": ["tests/unit/test_docker_plan.py"],
     "backends/smolmachines/pty_resize.py": ["tests/unit/test_pty_resize.py"],
-    "backends/egress/policy.py": [
-        "tests/unit/test_broker_policy.py",
-        "tests/unit/test_broker_policy_edges.py",
-        "tests/unit/test_egress_policy.py",
-        "tests/unit/test_broker_addon.py",
-        "tests/unit/test_config_egress.py",
-    ],
+    # The broker's decisions: policy.py and the three siblings it re-exports.
+    **dict.fromkeys(
+        (
+            "backends/egress/policy.py",
+            "backends/egress/rules.py",
+            "backends/egress/checks.py",
+            "backends/egress/placeholder.py",
+        ),
+        BROKER_TESTS,
+    ),
 }
 UNIT_TESTS = "tests/unit"
 WIDE_TESTS = ["tests/unit", "tests/ui"]

@@ -9,8 +9,10 @@ Vocabulary (shared with the app and the docs):
   removes its bottles.
 - plan: everything a launch will do, resolved before anything is done (``BottlePlan``).
 
-This module imports nothing from Textual, libtmux or ``bottle_dash``: the dependency runs
-``bottle_dash -> backends`` only (checked by tests/unit/test_layering.py).
+The errors live in ``backends.errors`` and the guest layout in ``backends.guest``; both
+are re-exported here. This module imports nothing from Textual, libtmux or
+``bottle_dash``: the dependency runs ``bottle_dash -> backends`` only (checked by
+tests/unit/test_layering.py).
 """
 
 from __future__ import annotations
@@ -22,10 +24,78 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from backends import ownership
 from backends.egress.spec import EgressSpec
+from backends.errors import (
+    BackendError,
+    BackendUnavailable,
+    BottleNotFound,
+    CommandFailed,
+    ImageNotFound,
+    LaunchError,
+    ProvisionError,
+    UnknownBackend,
+)
+from backends.guest import (
+    GUEST_CLAUDE_JSON,
+    GUEST_HOME,
+    GUEST_PROMPT,
+    GUEST_SKILLS,
+    GUEST_UID,
+    GUEST_USER,
+    GUEST_WORKSPACE,
+)
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
+
+# The errors (``backends.errors``) and the guest layout (``backends.guest``) are part of
+# the contract too: re-exported here, where every caller has always found them.
+__all__ = [
+    "BOTTLE_PREFIX",
+    "CLAUDE",
+    "DEFAULT_BACKEND",
+    "DEFAULT_IMAGE",
+    "GUEST_CLAUDE_JSON",
+    "GUEST_HOME",
+    "GUEST_PROMPT",
+    "GUEST_SKILLS",
+    "GUEST_UID",
+    "GUEST_USER",
+    "GUEST_WORKSPACE",
+    "LABEL_AGENT",
+    "LABEL_BACKEND",
+    "LABEL_VERSION",
+    "NOT_CREATED",
+    "NO_ENTRIES",
+    "RUNNING",
+    "SIDECAR_SUFFIX",
+    "SLUG_MAX",
+    "SLUG_RE",
+    "STOPPED",
+    "VERSION",
+    "AgentSpec",
+    "BackendError",
+    "BackendUnavailable",
+    "Bottle",
+    "BottleBackend",
+    "BottleInfo",
+    "BottleNotFound",
+    "CommandFailed",
+    "Completed",
+    "ImageNotFound",
+    "LaunchError",
+    "Problem",
+    "ProgressFn",
+    "ProvisionError",
+    "UnknownBackend",
+    "_no_progress",
+    "bottle_labels",
+    "bottle_name",
+    "is_slug",
+    "sidecar_collision",
+    "skill_dest",
+]
 
 VERSION = "0.1.0"
 
@@ -38,14 +108,6 @@ LABEL_AGENT = "bottle-dash.agent"
 LABEL_BACKEND = "bottle-dash.backend"
 LABEL_VERSION = "bottle-dash.version"
 
-#: Guest layout, identical for every backend.
-GUEST_USER = "node"
-GUEST_UID = 1000
-GUEST_HOME = "/home/node"
-GUEST_WORKSPACE = "/workspace"
-GUEST_PROMPT = "/home/node/.bottle-dash/prompt.md"
-GUEST_SKILLS = "/home/node/.claude/skills"
-GUEST_CLAUDE_JSON = "/home/node/.claude.json"
 CLAUDE = "claude"
 
 # Bottle states as shown in `ls` and the dashboard.
@@ -58,53 +120,6 @@ ProgressFn = Callable[[str], None]
 
 def _no_progress(step: str) -> None:
     """Default progress sink: launches report steps; callers may ignore them."""
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class BackendError(Exception):
-    """Root of every error a backend raises. ``fix`` says what the operator can do."""
-
-    def __init__(self, message: str, *, fix: str | None = None, agent: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-        self.agent = agent
-
-    def __str__(self) -> str:
-        text = self.message
-        if self.fix:
-            text += f"\n  fix: {self.fix}"
-        return text
-
-
-class BackendUnavailable(BackendError):
-    """The engine or CLI behind a backend is not there (Docker down, smolvm missing)."""
-
-
-class UnknownBackend(BackendError):
-    """A backend name that is not registered."""
-
-
-class BottleNotFound(BackendError):
-    """No bottle exists for that agent."""
-
-
-class ImageNotFound(BackendError):
-    """The agent's image is not available to the backend."""
-
-
-class LaunchError(BackendError):
-    """A launch failed; everything it had created has been removed."""
-
-
-class ProvisionError(LaunchError):
-    """Provisioning a started bottle failed (prompt, skills, ownership)."""
-
-
-class CommandFailed(BackendError):
-    """A command run through ``backends.run`` exited non-zero or timed out."""
 
 
 # --------------------------------------------------------------------------- values
@@ -230,8 +245,6 @@ def sidecar_collision(agent: str) -> tuple[str, str] | None:
 def bottle_labels(agent: str, backend: str) -> dict[str, str]:
     """The labels put on every resource of a bottle; listing is by these, and by the
     owner label (``backends.ownership``): host user and config identity."""
-    from backends import ownership
-
     return {
         LABEL_AGENT: agent,
         LABEL_BACKEND: backend,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backends.base import GUEST_UID, GUEST_USER
+from backends.guest import GUEST_UID, GUEST_USER
 
 
 @dataclass

@@ -8,11 +8,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-#: Where the agent's status directory is mounted in every bottle (a host directory, see
-#: ``paths.status_dir``). Outside the home and /tmp: the root may be read-only, the home is
-#: chowned at provisioning, and nothing else of the bottle is visible from the host.
-GUEST_STATUS_DIR = "/opt/bottle-dash/status"
-#: The file in it that the hooks replace (by rename, so the host never reads half a word).
+from backends.guest import GUEST_STATUS_DIR
+
+#: The file in the status directory (``guest.GUEST_STATUS_DIR``) that the hooks replace
+#: (by rename, so the host never reads half a word).
 STATUS_FILE = "state"
 
 #: The words a hook writes, and what each means (``bottle_dash.status`` maps them to the

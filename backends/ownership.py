@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from backends.base import BackendError
 from backends.digest import sha256_hex
+from backends.errors import BackendError
 
 LABEL_OWNER = "bottle-dash.owner"
 

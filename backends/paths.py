@@ -1,4 +1,7 @@
-"""Host-side locations (XDG), overridable by environment so tests never touch real ones."""
+"""Host-side locations (XDG), overridable by environment so tests never touch real ones:
+where each per-agent file of ``backends.agent_files`` is, and how it is written (0600 from
+the first byte, in 0700 folders).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,41 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backends.agent_files import (
+    EGRESS_DIR,
+    EGRESS_LOG,
+    PLAN_FILE,
+    PROMPT_FILE,
+    STATUS_DIR,
+    AgentFile,
+)
+
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
 
-#: The agent's prompt as its last ``prepare`` wrote it (mode 0600), copied into the bottle.
-PROMPT_FILE = "prompt.md"
-#: The plan of an agent's last launch, in its state dir (mode 0600: it holds the env).
-PLAN_FILE = "plan.json"
-#: The agent's status directory in its state dir: the only host directory mounted
-#: writable into the bottle besides the workspace (claude's hooks write one word there).
-STATUS_DIR = "status"
+__all__ = [
+    "EGRESS_DIR",
+    "EGRESS_LOG",
+    "PLAN_FILE",
+    "PROMPT_FILE",
+    "STATUS_DIR",
+    "agent_file",
+    "agent_path",
+    "agent_state_dir",
+    "cache_dir",
+    "egress_dir",
+    "egress_log",
+    "ensure_status_dir",
+    "plan_file",
+    "private_dirs",
+    "save_plan",
+    "saved_plan",
+    "state_dir",
+    "status_dir",
+    "write_private",
+    "write_prompt",
+    "write_readable",
+]
 
 
 def _xdg(var: str, default: str) -> Path:
@@ -35,8 +63,15 @@ def cache_dir() -> Path:
 
 
 def agent_state_dir(agent: str) -> Path:
-    """Per-agent host state: the prompt file (0600), the last plan, logs."""
+    """Per-agent host state: every entry of ``AGENT_FILES`` with a ``path``."""
     return state_dir() / "agents" / agent
+
+
+def agent_path(agent: str, entry: AgentFile) -> Path:
+    """Where ``entry`` (one of ``AGENT_FILES``, in the state folder) is for ``agent``."""
+    if not entry.path:
+        raise ValueError(f"{entry.config_key} is the operator's path, not in the state folder")
+    return agent_state_dir(agent) / entry.path
 
 
 #: Paths in agents' state dirs by (state location, home, agent, file): the dashboard reads
@@ -121,6 +156,16 @@ def saved_plan(agent: str) -> BottlePlan | None:
         return BottlePlan.from_dict(json.loads(plan_file(agent).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError):
         return None
+
+
+def egress_dir(agent: str) -> Path:
+    """Host directory mounted into the sidecar only: policy, credential, CA, log."""
+    return agent_state_dir(agent) / EGRESS_DIR
+
+
+def egress_log(agent: str) -> Path:
+    """The agent's egress log (one JSON line per decision, written by its sidecar)."""
+    return egress_dir(agent) / EGRESS_LOG
 
 
 def status_dir(agent: str) -> Path:

@@ -4,10 +4,12 @@
 file, makes its status directory and fills the fields both backends have; a backend's
 ``prepare`` passes only what is its own (limits and their defaults, network, home volume,
 ``extra``). So ``bottle-dash plan`` validates an agent identically on every backend.
+Both also mount the same read-only parts of a git workspace (``git_read_only``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +129,74 @@ def root_agent(agent: AgentSpec, workspace: str | None, uid: int) -> list[str]:
         "agent runs as the workspace's owner; it holds no capability. Set "
         f"{ALLOW_ROOT_KEY} = false to refuse this, or give the workspace to another user"
     ]
+
+
+#: The part of a git workspace mounted read-only in the bottle: the whole ``.git`` (a
+#: directory, or the FILE of a worktree or submodule). A hook, ``commondir``, a config or
+#: a ``.git`` file naming a copy, planted there, would run on the host the next time the
+#: operator runs git in the workspace; a mount point cannot be renamed or removed either
+#: (EBUSY), so the agent cannot move ``.git`` aside and write its own.
+GIT_READ_ONLY = (".git",)
+
+
+def _inside(root: Path, path: Path) -> str | None:
+    """``path`` (symlinks resolved) relative to ``root``, when it is inside it."""
+    real = Path(os.path.realpath(path))
+    try:
+        rel = real.relative_to(root)
+    except ValueError:
+        return None
+    return str(rel) if str(rel) != "." else None
+
+
+def git_read_only(workspace: str | None) -> list[str]:
+    """The workspace paths to mount read-only: ``.git`` (directory or file, never a
+    symlink: see ``git_notes``), and for a ``.git`` FILE the git directory it names and
+    that directory's ``commondir`` when those lie inside the workspace (a copy git would
+    read as the repository). Writes nothing."""
+    if not workspace:
+        return []
+    root = Path(os.path.realpath(workspace))
+    git = root / ".git"
+    if git.is_symlink() or not (git.is_dir() or git.is_file()):
+        return []
+    found = [".git"]
+    gitdir = git
+    if git.is_file():
+        try:
+            first = git.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        except OSError:
+            first = ""
+        if first.startswith("gitdir:"):
+            target = Path(first[len("gitdir:") :].strip())
+            gitdir = target if target.is_absolute() else root / target
+            rel = _inside(root, gitdir)
+            if rel and Path(root / rel).is_dir():
+                found.append(rel)
+    try:
+        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        common = ""
+    if common:
+        target = Path(common) if Path(common).is_absolute() else gitdir / common
+        rel = _inside(root, target)
+        if rel and Path(root / rel).is_dir() and rel not in found:
+            found.append(rel)
+    return [p for p in found if p == ".git" or not p.startswith(".git/")]
+
+
+def git_notes(workspace: str | None) -> list[str]:
+    """What of the workspace's repository cannot be mounted read-only, each a warning
+    line for ``plan`` (the workspace check watches it instead)."""
+    if not workspace:
+        return []
+    git = Path(workspace) / ".git"
+    if git.is_symlink():
+        return [
+            f"the workspace's .git is a symlink ({os.readlink(git)}): it is not mounted "
+            "read-only; the workspace check (workspace-clean) watches what git reads"
+        ]
+    return []
 
 
 def plan_warnings(plan: BottlePlan) -> list[str]:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from backends import paths
+from backends.agent_files import EGRESS, EGRESS_STATUS, STATUS
 from backends.claude import STATUS_FILE, STATUS_WORDS
 
-#: The sidecar's copy of a sealed bottle's word (``backends.egress.policy.STATUS_FILE``:
-#: that module is the sidecar's, so the name is written here too; a test keeps them equal).
-RELAYED_FILE = "status"
+#: The sidecar's copy of a sealed bottle's word, in the egress folder.
+RELAYED_FILE = EGRESS_STATUS.name
 #: Longest status file read; a word is a few bytes.
 MAX_BYTES = 64
 #: What a file that is there but not one of the words reads as.
@@ -77,12 +77,12 @@ def read_status_file(path: Path | str) -> HookReading | None:
 def status_file(agent: str) -> str:
     """The path of ``agent``'s status file in its mounted status directory (an unsealed
     bottle's; ``paths.status_dir``), remembered."""
-    return paths.agent_file(agent, paths.STATUS_DIR, STATUS_FILE)
+    return paths.agent_file(agent, STATUS.path, STATUS_FILE)
 
 
 def relayed_status_file(agent: str) -> str:
     """The path of the status word a sealed bottle's sidecar keeps, remembered."""
-    return paths.agent_file(agent, "egress", RELAYED_FILE)
+    return paths.agent_file(agent, EGRESS.path, RELAYED_FILE)
 
 
 def read_status(agent: str) -> HookReading | None:

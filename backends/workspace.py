@@ -29,11 +29,12 @@ import stat
 from pathlib import Path
 
 from backends import paths
+from backends.agent_files import WORKSPACE_BASELINE, WORKSPACE_CLEARED
 from backends.gitscan import GitScan
 
-BASELINE_FILE = "workspace-baseline.json"
+BASELINE_FILE = WORKSPACE_BASELINE.path
 #: What the check cleared (setuid/setgid bits), kept so its warning outlives the bits.
-CLEARED_FILE = "workspace-cleared.json"
+CLEARED_FILE = WORKSPACE_CLEARED.path
 #: Upper bound on directory entries one scan looks at (a huge tree is cut, not walked).
 SCAN_LIMIT = 20000
 #: Never walked: git's object store (read-only in a bottle, and huge).

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from backends import paths, run
+from backends.agent_files import EXEC_ENV_FILE
 from backends.base import (
     GUEST_HOME,
     GUEST_UID,
@@ -99,7 +100,7 @@ class DockerBottle(Bottle):
         text = env_file_text(self.env)
         if not text:
             return None
-        path = paths.agent_state_dir(self.agent) / "exec.env"
+        path = paths.agent_path(self.agent, EXEC_ENV_FILE)
         paths.write_private(path, text.encode())
         return str(path)
 

@@ -103,6 +103,14 @@ def sdk_import_error() -> str | None:
     return None
 
 
+def quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Undo one step of a failed launch (``fn(*args, **kwargs)``, an engine call); an undo
+    that fails must not hide the reason the launch failed (and the sweep by label catches
+    what is left)."""
+    with suppress(Exception):
+        fn(*args, **kwargs)
+
+
 class EngineNotFound(Exception):
     """A read-only call asked for something the engine does not have (HTTP 404)."""
 
@@ -113,6 +121,7 @@ __all__ = [
     "api_message",
     "docker_host",
     "errors",
+    "quietly",
     "sdk_import_error",
     "unavailable",
 ]

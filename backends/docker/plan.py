@@ -1,21 +1,23 @@
 """The docker bottle's plan: names, limits and guest layout resolved from an agent,
-before anything touches the engine (the last launched plan is kept by ``paths.save_plan``)."""
+before anything touches the engine (the last launched plan is kept by ``paths.save_plan``).
+The egress part is ``backends.egress.plan.seal_plan``'s, the read-only parts of a git
+workspace ``backends.plan.git_read_only``'s (both backends share them)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backends import paths
+from backends.agent_files import GROUP, PASSWD
 from backends.base import (
     GUEST_HOME,
     AgentSpec,
     bottle_name,
 )
 from backends.docker import seccomp
-from backends.egress import plan as egress
-from backends.plan import shared_plan
+from backends.egress.plan import network_name, seal_plan
+from backends.plan import git_notes, git_read_only, shared_plan
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
@@ -40,12 +42,6 @@ TMPFS = {
     "/tmp": "rw,nosuid,nodev,exec,size=512m,mode=1777",
     "/var/tmp": "rw,nosuid,nodev,exec,size=64m,mode=1777",
 }
-#: The part of a git workspace mounted read-only in the bottle: the whole ``.git`` (a
-#: directory, or the FILE of a worktree or submodule). A hook, ``commondir``, a config or
-#: a ``.git`` file naming a copy, planted there, would run on the host the next time the
-#: operator runs git in the workspace; a mount point cannot be renamed or removed either
-#: (EBUSY), so the agent cannot move ``.git`` aside and write its own.
-GIT_READ_ONLY = (".git",)
 #: The seccomp profile's place in ``security_opt`` (the plan shows this, create sends the
 #: profile's JSON: ``backends.docker.seccomp``).
 SECCOMP_OPT = "seccomp=<bottle-dash profile: see extra.seccomp>"
@@ -58,79 +54,13 @@ HOME_MOUNT = "/home"
 #: stay mounted at /home/node (their files sit at the volume's top).
 LABEL_HOME_MOUNT = "bottle-dash.home-mount"
 #: The generated account files (the agent's uid:gid as ``node``), mounted read-only.
-PASSWD_FILE = "passwd"
-GROUP_FILE = "group"
-
-
-def network_name(agent: str) -> str:
-    """The per-bottle network (for a sealed bottle, internal: its sidecar's other network,
-    ``egress.outer_network_name``, is the only way out)."""
-    return bottle_name(agent, "-net")
+PASSWD_FILE = PASSWD.path
+GROUP_FILE = GROUP.path
 
 
 def home_volume_name(agent: str) -> str:
     """The volume holding ``/home/node``."""
     return bottle_name(agent, "-home")
-
-
-def _inside(root: Path, path: Path) -> str | None:
-    """``path`` (symlinks resolved) relative to ``root``, when it is inside it."""
-    real = Path(os.path.realpath(path))
-    try:
-        rel = real.relative_to(root)
-    except ValueError:
-        return None
-    return str(rel) if str(rel) != "." else None
-
-
-def git_read_only(workspace: str | None) -> list[str]:
-    """The workspace paths to mount read-only: ``.git`` (directory or file, never a
-    symlink: see ``git_notes``), and for a ``.git`` FILE the git directory it names and
-    that directory's ``commondir`` when those lie inside the workspace (a copy git would
-    read as the repository). Writes nothing."""
-    if not workspace:
-        return []
-    root = Path(os.path.realpath(workspace))
-    git = root / ".git"
-    if git.is_symlink() or not (git.is_dir() or git.is_file()):
-        return []
-    found = [".git"]
-    gitdir = git
-    if git.is_file():
-        try:
-            first = git.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
-        except OSError:
-            first = ""
-        if first.startswith("gitdir:"):
-            target = Path(first[len("gitdir:") :].strip())
-            gitdir = target if target.is_absolute() else root / target
-            rel = _inside(root, gitdir)
-            if rel and Path(root / rel).is_dir():
-                found.append(rel)
-    try:
-        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
-    except OSError:
-        common = ""
-    if common:
-        target = Path(common) if Path(common).is_absolute() else gitdir / common
-        rel = _inside(root, target)
-        if rel and Path(root / rel).is_dir() and rel not in found:
-            found.append(rel)
-    return [p for p in found if p == ".git" or not p.startswith(".git/")]
-
-
-def git_notes(workspace: str | None) -> list[str]:
-    """What of the workspace's repository cannot be mounted read-only, each a warning
-    line for ``plan`` (the workspace check watches it instead)."""
-    if not workspace:
-        return []
-    git = Path(workspace) / ".git"
-    if git.is_symlink():
-        return [
-            f"the workspace's .git is a symlink ({os.readlink(git)}): it is not mounted "
-            "read-only; the workspace check (workspace-clean) watches what git reads"
-        ]
-    return []
 
 
 def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
@@ -142,7 +72,6 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     count when smaller).
     """
     cpus = agent.cpus if agent.cpus is not None else min(DEFAULT_CPUS, float(os.cpu_count() or 1))
-    state = paths.agent_state_dir(agent.name)
     plan = shared_plan(
         agent,
         backend,
@@ -161,8 +90,8 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
             "command": list(KEEPALIVE),
             "home": GUEST_HOME,
             "home_mount": HOME_MOUNT,
-            "passwd": str(state / PASSWD_FILE),
-            "group": str(state / GROUP_FILE),
+            "passwd": str(paths.agent_path(agent.name, PASSWD)),
+            "group": str(paths.agent_path(agent.name, GROUP)),
             "source": str(agent.source) if agent.source else None,
         },
     )
@@ -170,22 +99,3 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
     plan.extra["warnings"] = [*plan.extra.get("warnings", []), *git_notes(plan.workspace)]
     return plan
-
-
-def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
-    """The egress part of ``plan`` (unless configured unsealed): the sidecar container
-    and networks of both backends, reached by name until a backend learns its address."""
-    egress.apply(
-        plan,
-        agent,
-        proxy_host=egress.sidecar_name(agent.name),
-        networks={
-            "internal": network_name(agent.name),
-            "outer": egress.outer_network_name(agent.name),
-        },
-    )
-    if egress.is_sealed(plan):
-        # Here, not at the top: the image builder (tempfile, locks) is not for `ls`.
-        from backends.egress.image import sidecar_tag
-
-        plan.extra["egress"]["image"] = sidecar_tag()

@@ -1,7 +1,7 @@
 """Provisioning a started docker bottle: ``/home/node`` owned by the agent's uid:gid, then
 the prompt file (always), the seeded ``~/.claude.json`` and the skills, owned by it too,
-written through ``put_archive`` because root in the bottle holds no capabilities (it could
-not chown them)."""
+and a sealed bottle's egress CA certificate, written through ``put_archive`` because root
+in the bottle holds no capabilities (it could not chown them)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import posixpath
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from backends.agent_files import COPY, EGRESS_CA_CERT, target
 from backends.base import (
     GUEST_CLAUDE_JSON,
     GUEST_HOME,
@@ -123,3 +124,15 @@ def _put(api: Any, plan: BottlePlan, path: str, data: bytes, what: str) -> None:
         raise ProvisionError(
             f"copying {what} into agent {plan.agent} failed: {detail}", agent=plan.agent
         ) from exc
+
+
+def provision_ca(api: Any, plan: BottlePlan) -> None:
+    """Copy the bottle's egress CA certificate (never its key) where the bottle trusts it
+    (``guest.GUEST_CA``)."""
+    cert = Path(plan.extra["egress"]["dir"]) / EGRESS_CA_CERT.name
+    rel = PurePosixPath(target(EGRESS_CA_CERT, COPY)).relative_to(GUEST_HOME)
+    parents = [(str(p), 0o700) for p in reversed(rel.parents) if str(p) != "."]
+    data = file_tar(
+        str(rel), cert.read_bytes(), mode=0o644, uid=plan.uid, gid=plan.gid, parents=parents
+    )
+    put_archive(api, plan.bottle, GUEST_HOME, data)

@@ -1,7 +1,9 @@
 """The egress broker: a mitmproxy addon, run in the sidecar as ``mitmdump -s addon.py``.
 
-Each decision comes from ``policy.py`` (pure, copied beside this file in the sidecar); this
-file only wires it to mitmproxy's hooks:
+Each decision comes from ``policy.py`` (pure, with its siblings beside this file in the
+sidecar); this file only wires them to mitmproxy's hooks (``flows.py`` holds what it hands
+mitmproxy for a refused tunnel and a streamed body; ``sidecar_files.py`` the policy,
+credential, log and status files it keeps):
 
 - ``http_connect``: the CONNECT host:port must be on the allowlist, else a 403;
 - ``next_layer``: a tunnel's first bytes must be TLS the sidecar intercepts or HTTP; else
@@ -32,19 +34,26 @@ files change, so an allowlist edit applies without restarting the sidecar.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, http, tls
-from mitmproxy.proxy import commands, layer
 
 try:
     from backends.egress import policy
-except ImportError:  # in the sidecar, policy.py sits beside this file
+    from backends.egress.flows import BodyScan, Refused
+    from backends.egress.sidecar_files import CachedFile, RotatedLog, keep_status, read_text
+except ImportError:  # in the sidecar, they sit beside this file
     import policy  # type: ignore[no-redef]
+    from flows import BodyScan, Refused  # type: ignore[no-redef]
+    from sidecar_files import (  # type: ignore[no-redef]
+        CachedFile,
+        RotatedLog,
+        keep_status,
+        read_text,
+    )
 
 
 def _now() -> str:
@@ -64,58 +73,6 @@ SAFE_OPTIONS: dict[str, Any] = {
 }
 
 
-class _Cached:
-    """A file read again only when its mtime or size changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.stamp: tuple[int, int] | None = None
-        self.text = ""
-
-    def read(self) -> str:
-        try:
-            st = self.path.stat()
-        except OSError:
-            self.stamp, self.text = None, ""
-            return ""
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self.stamp:
-            self.text = self.path.read_text(encoding="utf-8").strip()
-            self.stamp = stamp
-        return self.text
-
-
-class _Log:
-    """The egress log: appended line by line, rotated at ``policy.LOG_MAX_BYTES`` into
-    ``egress.log.1`` (one older generation), so it never holds more than twice that."""
-
-    def __init__(self, path: Path, limit: int = policy.LOG_MAX_BYTES) -> None:
-        self.path = path
-        self.limit = limit
-        self.fd: int | None = None
-        self.size = 0
-
-    def write(self, line: str) -> None:
-        data = line.encode() + b"\n"
-        if self.fd is None:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self.size = os.fstat(self.fd).st_size
-        if self.size + len(data) > self.limit and self.size:
-            os.close(self.fd)
-            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self.size = 0
-        os.write(self.fd, data)
-        self.size += len(data)
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return ""
-
-
 class EgressBroker:
     """Allowlist, credential broker and decision log for one bottle."""
 
@@ -127,9 +84,9 @@ class EgressBroker:
     def configure_dir(self, directory: str) -> None:
         base = Path(directory)
         self._dir = base
-        self._policy_file = _Cached(base / policy.POLICY_FILE)
-        self._credential = _Cached(base / policy.CREDENTIAL_FILE)
-        self._log = _Log(base / policy.LOG_FILE)
+        self._policy_file = CachedFile(base / policy.POLICY_FILE)
+        self._credential = CachedFile(base / policy.CREDENTIAL_FILE)
+        self._log = RotatedLog(base / policy.LOG_FILE)
         self._policy: policy.Policy | None = None
         self._policy_text = ""
         #: Client connections whose ClientHello named another host than their tunnel's.
@@ -155,8 +112,8 @@ class EgressBroker:
 
     def running(self) -> None:
         self.own = sorted(
-            {*policy.local_addresses(_read("/proc/net/fib_trie")),
-             *policy.gateways(_read("/proc/net/route"))}
+            {*policy.local_addresses(read_text("/proc/net/fib_trie")),
+             *policy.gateways(read_text("/proc/net/route"))}
         )  # fmt: skip
 
     # ------------------------------------------------------------------ state
@@ -237,7 +194,7 @@ class EgressBroker:
         if not decision.allow:
             self.log(decision, probe=self._probes.get(client, ""))
             reason = policy.deny_reason(decision, self.current.agent)
-            nextlayer.layer = _Refused(context, f"HTTP/1.1 403 {reason}\r\n\r\n".encode())
+            nextlayer.layer = Refused(context, f"HTTP/1.1 403 {reason}\r\n\r\n".encode())
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -326,7 +283,7 @@ class EgressBroker:
             req.headers[name] = value
         state["credential"] = "swapped" if swaps else "none"
         if size is None or size > policy.BUFFER_BODY_BYTES:
-            req.stream = _BodyScan(self, flow, pol)
+            req.stream = BodyScan(self.log, flow, pol)
 
     def refuse(self, flow: http.HTTPFlow, decision: policy.Decision) -> None:
         """Refuse ``flow``: a 403 once its body has come, when that body is small; a body
@@ -395,17 +352,8 @@ class EgressBroker:
     def _status(self, flow: http.HTTPFlow, word: str) -> None:
         """A status hook's word: kept in ``STATUS_FILE`` (one word, replaced whole)."""
         code = 204 if word else 400
-        if word:
-            tmp = self._dir / f".{policy.STATUS_FILE}.tmp"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-                try:
-                    os.write(fd, word.encode() + b"\n")
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self._dir / policy.STATUS_FILE)
-            except OSError:
-                code = 500  # the host's folder cannot take it: the title still tells
+        if word and not keep_status(self._dir, word):
+            code = 500  # the host's folder cannot take it: the title still tells
         flow.response = http.Response.make(code)
 
     def _answer_probe(self, flow: http.HTTPFlow) -> None:
@@ -423,56 +371,6 @@ class EgressBroker:
             299, f"bottle-dash egress: probe {probe}: would forward to {host}:{port}\n", headers
         )
         flow.response.reason = "Probe Not Forwarded"
-
-
-class _Refused(layer.Layer):
-    """A tunnel refused on its first bytes: one status line to the client, then closed.
-    Nothing of it is read further, and no server connection is ever made for it."""
-
-    def __init__(self, context: Any, answer: bytes) -> None:
-        super().__init__(context)
-        self.answer = answer
-        self.done = False
-
-    def _handle_event(self, event: Any) -> Any:
-        if not self.done:
-            self.done = True
-            yield commands.SendData(self.context.client, self.answer)
-            yield commands.CloseConnection(self.context.client)
-
-
-class _BodyScan:
-    """A streamed request body's filter: counts it (the API host's limit) and searches it
-    for the placeholder as it passes, a window of the last bytes kept across chunks; on a
-    refusal the rest is withheld and the refusal logged. mitmproxy cannot abort a stream
-    it has begun (it still ends the message), so the upstream gets a cut body, never more
-    than the limit and never the chunk that held the placeholder."""
-
-    def __init__(self, broker: EgressBroker, flow: http.HTTPFlow, pol: policy.Policy) -> None:
-        self.broker, self.flow, self.pol = broker, flow, pol
-        self.keep = 4 * len(pol.placeholder) + 16
-        self.tail = b""
-        self.total = 0
-        self.refused = False
-
-    def __call__(self, chunk: bytes) -> bytes:
-        if self.refused:
-            return b""
-        host, port = self.flow.request.host, self.flow.request.port
-        self.total += len(chunk)
-        window = self.tail + chunk
-        self.tail = window[-self.keep :]
-        decision = policy.body_too_large(self.pol, host, port, self.total)
-        if decision is None:
-            found = policy.carries(self.pol.placeholder, [window])
-            checked = policy.check_placeholder(self.pol, host, port, found)
-            decision = None if checked.allow else checked
-        if decision is None:
-            return chunk
-        self.refused = True
-        self.broker.log(decision, self.flow)
-        self.flow.kill()
-        return b""
 
 
 addons = [EgressBroker()]

@@ -1,37 +1,66 @@
-"""A sealed launch resolved on the host: names, the credential's source, the placeholder,
-the guest env and the sidecar's files. Shared by both backends.
+"""The egress part of a plan, resolved on the host and shared by both backends: the names
+of the sidecar and its networks, claude's permission flag, the guest env (proxy, CA,
+placeholder, telemetry off), what ``plan`` says of it, and live allowlist edits.
 
 Nothing here prints or records the real credential: the plan holds its *source*
-(``env:NAME``, ``file:PATH``) and the variable claude reads it from; the value is read
-again at launch and written only to the sidecar's 0600 file.
+(``env:NAME``, ``file:PATH``; ``backends.egress.credential``) and the variable claude reads
+it from; the value is read again at launch and written only to the sidecar's 0600 file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from backends import paths
+from backends.agent_files import EGRESS_POLICY
 from backends.base import (
-    GUEST_HOME,
     SIDECAR_SUFFIX,
     AgentSpec,
     LaunchError,
     bottle_name,
 )
 from backends.egress import policy as pol
-from backends.egress.spec import CREDENTIAL_VARS, EgressSpec
+from backends.egress.spec import CREDENTIAL_VARS
+from backends.guest import GUEST_CA
+from backends.paths import egress_dir, egress_log
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
 
+__all__ = [
+    "ASK_MODE",
+    "GUEST_CA",
+    "PROXY_VARS",
+    "ROLE_EGRESS",
+    "ROLE_LABEL",
+    "SEALABLE_BACKENDS",
+    "SEALED",
+    "SEALED_LABEL",
+    "SIDECAR_DOWN",
+    "SKIP_PERMISSIONS",
+    "TELEMETRY_ENV",
+    "UNSEALED",
+    "allow_live",
+    "apply",
+    "configured_egress",
+    "describe",
+    "egress_dir",
+    "egress_log",
+    "guest_env",
+    "is_sealed",
+    "network_name",
+    "outer_network_name",
+    "permission_mode",
+    "point_proxy",
+    "seal_plan",
+    "sidecar_name",
+]
+
 SKIP_PERMISSIONS = "--dangerously-skip-permissions"
 #: What an agent that does not skip permissions runs with: claude asks before each tool.
 ASK_MODE = ("--permission-mode", "default")
-#: The CA certificate in the bottle (its home: the root file system may be read-only).
-GUEST_CA = f"{GUEST_HOME}/.bottle-dash/egress-ca.pem"
 #: Claude Code's optional traffic off, on every exec.
 TELEMETRY_ENV = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -39,7 +68,6 @@ TELEMETRY_ENV = {
     "DISABLE_ERROR_REPORTING": "1",
     "DISABLE_AUTOUPDATER": "1",
 }
-PLACEHOLDER_FILE = "placeholder"
 ROLE_LABEL = "bottle-dash.role"
 ROLE_EGRESS = "egress"
 #: On every resource of a sealed bottle: a listing can tell "sidecar gone" from "unsealed".
@@ -51,114 +79,16 @@ def sidecar_name(agent: str) -> str:
     return bottle_name(agent, SIDECAR_SUFFIX)
 
 
+def network_name(agent: str) -> str:
+    """The bottle-side network: a docker bottle's only one (for a sealed bottle internal:
+    its sidecar's other network, ``outer_network_name``, is the only way out), or the
+    network a smolvm machine reaches its sidecar on."""
+    return bottle_name(agent, "-net")
+
+
 def outer_network_name(agent: str) -> str:
     """The sidecar's second, ordinary network: its way to the world."""
     return bottle_name(agent, "-out")
-
-
-def egress_dir(agent: str) -> Path:
-    """Host directory mounted into the sidecar only: policy, credential, CA, log."""
-    return paths.agent_state_dir(agent) / "egress"
-
-
-def egress_log(agent: str) -> Path:
-    """The agent's egress log (one JSON line per decision)."""
-    return egress_dir(agent) / pol.LOG_FILE
-
-
-class Credential(NamedTuple):
-    """Where the real credential comes from, and which variable claude reads it from."""
-
-    source: str
-    var: str = ""
-    value: str = ""
-
-    @property
-    def present(self) -> bool:
-        return bool(self.value)
-
-    def __repr__(self) -> str:  # never the secret itself
-        return f"Credential(source={self.source!r}, var={self.var!r})"
-
-
-def _var_for(value: str) -> str:
-    return CREDENTIAL_VARS[0] if value.startswith("sk-ant-oat") else CREDENTIAL_VARS[1]
-
-
-def resolve_credential(
-    spec: EgressSpec, environ: Mapping[str, str], agent: str, where: str = ""
-) -> Credential:
-    """Read the credential ``spec`` names (``LaunchError`` when it names one that is not
-    there); ``Credential("none")`` when there is none to broker."""
-    source = spec.credential
-    if source == "none":
-        return Credential("none")
-    if not source:
-        for var in CREDENTIAL_VARS:
-            if environ.get(var):
-                return Credential(f"env:{var}", var, environ[var].strip())
-        return Credential("none")
-    kind, _, name = source.partition(":")
-    if kind == "env":
-        value = environ.get(name, "").strip()
-        if not value:
-            raise LaunchError(
-                f"credential of agent {agent}{where}: {name} is not set in bottle-dash's "
-                "environment",
-                fix=f"export {name}=... before starting bottle-dash, or change `credential`",
-                agent=agent,
-            )
-        return Credential(source, name if name in CREDENTIAL_VARS else _var_for(value), value)
-    path = Path(name).expanduser()
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LaunchError(
-            f"credential of agent {agent}{where}: file {path} cannot be read: {exc}",
-            fix="create it (mode 0600) with the token from `claude setup-token`, or change "
-            "`credential`",
-            agent=agent,
-        ) from None
-    if not value:
-        raise LaunchError(
-            f"credential of agent {agent}{where}: file {path} is empty",
-            fix="write the token into it, or change `credential`",
-            agent=agent,
-        )
-    return Credential(f"file:{path}", _var_for(value), value)
-
-
-def placeholder(agent: str, credential: Credential) -> str:
-    """The bottle's stand-in for ``credential``: kept in the egress directory and made
-    again only when the credential's shape changed."""
-    if not credential.present:
-        return ""
-    file = egress_dir(agent) / PLACEHOLDER_FILE
-    try:
-        old = file.read_text(encoding="utf-8").strip()
-    except OSError:
-        old = ""
-    if old and old != credential.value and pol.same_shape(credential.value, old):
-        return old
-    new = pol.placeholder_for(credential.value)
-    paths.write_private(file, new.encode())
-    return new
-
-
-def api_target(spec: EgressSpec) -> tuple[str, int]:
-    """The host:port the credential goes to: the gateway when set, else the API host."""
-    return pol.host_port(spec.api_base) if spec.api_base else (pol.DEFAULT_API_HOST, 443)
-
-
-def check_api_base(api_base: str) -> str:
-    """Why ``api_base`` cannot take the credential ("" when it can): only an ``https://``
-    URL, so the credential never crosses the network in the clear."""
-    if api_base and not api_base.lower().startswith("https://"):
-        return (
-            f"{api_base!r} is not an https:// URL: the credential would cross the network "
-            "in the clear"
-        )
-    return ""
 
 
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
@@ -228,6 +158,14 @@ def apply(
                 fix=f'remove it from env and set credential = "env:{var}" (the sidecar brokers it)',
                 agent=agent.name,
             )
+    # Here: listing (`ls`) reads what the config says of egress, never the credential.
+    from backends.egress.credential import (
+        api_target,
+        check_api_base,
+        placeholder,
+        resolve_credential,
+    )
+
     why = check_api_base(spec.api_base)
     if why:
         raise LaunchError(
@@ -268,6 +206,25 @@ def apply(
         }
     )
     plan.extra["egress"] = info
+
+
+def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
+    """The egress part of ``plan`` (unless configured unsealed): the sidecar container
+    and networks of both backends, reached by name until a backend learns its address."""
+    apply(
+        plan,
+        agent,
+        proxy_host=sidecar_name(agent.name),
+        networks={
+            "internal": network_name(agent.name),
+            "outer": outer_network_name(agent.name),
+        },
+    )
+    if is_sealed(plan):
+        # Here, not at the top: the image builder (tempfile, locks) is not for `ls`.
+        from backends.egress.image import sidecar_tag
+
+        plan.extra["egress"]["image"] = sidecar_tag()
 
 
 #: Backends whose bottles get an egress sidecar; others run unsealed and say so.
@@ -337,110 +294,10 @@ def is_sealed(plan: BottlePlan) -> bool:
     return bool((plan.extra.get("egress") or {}).get("sealed"))
 
 
-def policy_of(plan: BottlePlan, internal: Sequence[str] = ()) -> pol.Policy:
-    """The sidecar's policy for ``plan``; ``internal``: the subnets of the sidecar's
-    bottle-side network (where it listens; never dialled)."""
-    info = plan.extra["egress"]
-    return pol.Policy(
-        agent=plan.agent,
-        allow=tuple(pol.parse_rule(r) for r in info["allow"]),
-        api=pol.host_port(info["api"]),
-        placeholder=plan.env.get(info["credential"]["var"], "")
-        if info["credential"]["var"]
-        else "",
-        internal=tuple(internal),
-    )
-
-
-def write_sidecar_files(
-    plan: BottlePlan, environ: Mapping[str, str] | None = None, internal: Sequence[str] = ()
-) -> Path:
-    """Write the sidecar's policy and credential (0600) into the egress directory; make
-    the CA when missing. Returns the CA certificate (the bottle's copy). ``internal``: the
-    subnets of the sidecar's bottle-side network (``policy_of``)."""
-    from backends.egress.ca import ensure_ca
-
-    info = plan.extra["egress"]
-    directory = Path(info["dir"])
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    cert = ensure_ca(directory, plan.agent)
-    paths.write_private(directory / pol.POLICY_FILE, policy_of(plan, internal).to_json().encode())
-    source = str(info["credential"]["source"])
-    value = ""
-    if source != "none":
-        environ = os.environ if environ is None else environ
-        spec = EgressSpec(credential=source)
-        value = resolve_credential(spec, environ, plan.agent).value
-    paths.write_private(directory / pol.CREDENTIAL_FILE, value.encode())
-    upstream = str(info.get("upstream_ca") or "")
-    if upstream:
-        try:
-            data = Path(upstream).read_bytes()
-        except OSError as exc:
-            raise LaunchError(
-                f"upstream_ca {upstream} of agent {plan.agent} cannot be read: {exc}",
-                agent=plan.agent,
-            ) from None
-        paths.write_private(directory / UPSTREAM_CA_FILE, data)
-    return cert
-
-
-#: The CA bundle the sidecar trusts for upstream TLS (copied from ``upstream_ca``).
-UPSTREAM_CA_FILE = "upstream-ca.pem"
-#: The sidecar image's public roots (Debian's ca-certificates, one hashed file each).
-SYSTEM_CA_DIR = "/etc/ssl/certs"
-
-
-#: Replaced by the sidecar's launcher with its address on the bottle-side network.
-LISTEN_MARK = "{listen}"
-#: The sidecar's command, run from the addon's folder: ``launch.py`` finds the sidecar's
-#: address on the bottle's network (``policy.json``'s ``internal``) and runs mitmdump
-#: listening there only.
-LAUNCHER = "launch.py"
-
-
-def mitmdump_argv(plan: BottlePlan, addon: str) -> list[str]:
-    """The sidecar's command: the launcher, then mitmdump with the broker addon listening on
-    the bottle-side address only, lazy upstream connections (nothing is dialled before
-    every check has passed), no raw TCP relaying (a tunnel's bytes are TLS the sidecar
-    reads, or HTTP), HTTP/1.1 only (HTTP/2 adds a request target in ``:path`` and bodies
-    of no announced size; every client the agent image holds speaks HTTP/1.1) and quiet
-    output."""
-    argv = [
-        "python3",
-        str(PurePosixPath(addon).parent / LAUNCHER),
-        "python3",
-        "-c",
-        "from mitmproxy.tools.main import mitmdump; mitmdump()",
-        "--mode",
-        f"regular@{LISTEN_MARK}:{pol.PROXY_PORT}",
-        "--set",
-        f"confdir={pol.SIDECAR_DIR}",
-        "--set",
-        "connection_strategy=lazy",
-        "--set",
-        "rawtcp=false",
-        "--set",
-        "http2=false",
-        "--set",
-        "flow_detail=0",
-        "-s",
-        addon,
-    ]
-    if (plan.extra.get("egress") or {}).get("upstream_ca"):
-        # mitmproxy trusts this file *instead of* its public roots; the image's hashed
-        # system roots keep public hosts (the API, github.com) verified beside it.
-        argv += ["--set", f"ssl_verify_upstream_trusted_ca={pol.SIDECAR_DIR}/{UPSTREAM_CA_FILE}"]
-        argv += ["--set", f"ssl_verify_upstream_trusted_confdir={SYSTEM_CA_DIR}"]
-    return argv
-
-
 def allow_live(agent: str, rule: str) -> bool:
     """Add ``rule`` to the policy of the agent's running sidecar (it re-reads the file on
     change) and to the recorded plan; False when the agent has no sealed bottle."""
-    directory = egress_dir(agent)
-    file = directory / pol.POLICY_FILE
+    file = paths.agent_path(agent, EGRESS_POLICY)
     try:
         current = pol.Policy.from_json(file.read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError):

@@ -119,7 +119,7 @@ def log_bounded(t: Target) -> tuple[str, str]:
     sidecar = t.facts.get("sidecar") or {}
     labels = (sidecar.get("Config") or {}).get("Labels") or {}
     revision = labels.get("bottle-dash.sidecar-revision", "")
-    from backends.docker.sidecar import REVISION
+    from backends.egress.sidecar import REVISION
 
     folder = paths.agent_state_dir(t.agent) / "egress"
     sizes = {}

@@ -14,12 +14,13 @@ Lifecycle, as the operator sees it:
   ``remove(volumes=True)`` deletes the machine and its disk. Nothing is lost silently.
 
 The CLI is found by ``smolvm.find_smolvm`` on every call (``BOTTLE_DASH_SMOLVM``, PATH, the
-``smolmachines`` wheel), so a test or an operator can switch it without a restart.
+``smolmachines`` wheel), so a test or an operator can switch it without a restart. The
+plan and the create argv are ``plan.py``'s; a sealed machine's sidecar is reached through
+``backends.egress.relay``.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,6 @@ from backends import ownership
 from backends import run as runner
 from backends.base import (
     GUEST_UID,
-    GUEST_WORKSPACE,
     LABEL_AGENT,
     LABEL_BACKEND,
     RUNNING,
@@ -45,69 +45,30 @@ from backends.base import (
     ProgressFn,
     _no_progress,
 )
-from backends.claude import GUEST_STATUS_DIR
 from backends.egress import plan as egress
-from backends.egress.policy import CA_CERT_FILE
-from backends.paths import save_plan, saved_plan
-from backends.plan import check_name, shared_plan
-from backends.smolmachines import smolvm as cli
-from backends.smolmachines.seal import (
-    AT_UP,
+from backends.egress.relay import (
     remove_sidecar,
     repair_sidecar,
-    seal,
     seal_up,
     sidecars_running,
     start_sidecar,
     stop_sidecar,
 )
+from backends.paths import save_plan, saved_plan
+from backends.smolmachines import smolvm as cli
 
 if TYPE_CHECKING:
-    # The rest is imported where used: listing (`ls`) needs neither bottle handles,
-    # images, provisioning nor the host checks of preflight.
+    # The rest is imported where used: listing (`ls`) needs neither the plan, bottle
+    # handles, images, provisioning nor the host checks of preflight.
     from backends.bottle_plan import BottlePlan
     from backends.smolmachines import images
     from backends.smolmachines.bottle import SmolBottle
 
 NAME = "smolmachines"
-#: The repository is mounted read-only over the workspace (``-v HOST:GUEST:ro``): the
-#: whole ``.git`` directory (as on docker: ``backends.docker.plan.GIT_READ_ONLY``), so
-#: the agent can neither write what the operator's git reads nor rename it (a mount point
-#: cannot be). smolvm mounts directories only: a ``.git`` FILE (a worktree or submodule)
-#: stays writable, ``plan`` warns of it and the workspace check watches it.
-GIT_FILE_NOTE = (
-    "the workspace's .git is a file (a worktree or submodule): smolvm mounts directories "
-    "only, so the agent can rewrite it; the workspace check (workspace-clean) watches it"
-)
 INSTALL_FIX = (
     "pip install 'bottle-dash[smolvm]' (the smolmachines wheel ships the CLI), "
     "put `smolvm` on PATH, or set BOTTLE_DASH_SMOLVM=/path/to/smolvm"
 )
-
-
-#: A machine's memory when the agent sets none: docker's default (4 GiB; smolvm's own is
-#: 8 GiB), but never more than half of the host's memory, so one runaway agent cannot
-#: take the host's share of it. smolvm's ``--mem`` is a ceiling (touched pages only).
-DEFAULT_MEMORY = 4 * 1024**3
-
-
-def host_memory() -> int | None:
-    """The host's physical memory in bytes (None when the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return None
-
-
-def machine_memory(configured: int | None, host: int | None) -> tuple[int, str]:
-    """The machine's ``--mem`` in bytes and why: the agent's ``memory`` when set, else
-    ``DEFAULT_MEMORY`` capped at half of ``host`` (whole MiB)."""
-    if configured is not None:
-        return configured, "the agent's memory setting"
-    if host and host // 2 < DEFAULT_MEMORY:
-        capped = max(256, host // 2 // 2**20) * 2**20
-        return capped, f"default 4 GiB, capped at half of the host's {host // 2**20} MiB"
-    return DEFAULT_MEMORY, "default (4 GiB, as docker bottles)"
 
 
 # --------------------------------------------------------------------------- backend
@@ -178,84 +139,23 @@ class SmolmachinesBackend(BottleBackend):
     def prepare(self, agent: AgentSpec) -> BottlePlan:
         """Resolve the plan (checked like every backend's: ``backends.plan.shared_plan``)
         with its image source, and write the prompt file (0600) under the agent's state
-        dir. Touches neither smolvm nor Docker."""
-        from backends.docker.plan import git_notes, git_read_only
-        from backends.smolmachines import images
+        dir. Touches neither smolvm nor Docker (``backends.smolmachines.plan``)."""
+        from backends.smolmachines.plan import prepare_plan
 
-        check_name(agent)  # before the image: a bad name is the first thing to say
-        base = agent.source.parent if agent.source else None
-        source = images.resolve(agent.image, base=base)
-        memory, memory_reason = machine_memory(agent.memory, host_memory())
-        plan = shared_plan(
-            agent,
-            NAME,
-            cpus=agent.cpus,
-            memory=memory,
-            pids=agent.pids,
-            extra={
-                "memory_reason": memory_reason,
-                "source": source.to_dict(),
-                "net": True,
-                "workload": list(cli.KEEPALIVE),
-                "machine_user": cli.MACHINE_USER,
-                # smolvm has no per-machine pids limit; the VM's own kernel bounds it.
-                "pids_limit_applied": False,
-            },
-        )
-        seal(plan, agent)
-        ws = Path(plan.workspace) if plan.workspace else None
-        read_only = [r for r in git_read_only(plan.workspace) if ws and (ws / r).is_dir()]
-        plan.extra["read_only_in_workspace"] = read_only
-        notes = git_notes(plan.workspace)
-        if ws and (ws / ".git").is_file() and not (ws / ".git").is_symlink():
-            notes.append(GIT_FILE_NOTE)
-            plan.extra["git_file_writable"] = True
-        # No host seccomp for a VM (its own kernel): setuid/setgid files are cleared by
-        # the workspace check instead.
-        plan.extra["setuid_files"] = "cleared by the workspace check (no host seccomp)"
-        plan.extra["warnings"] = [*plan.extra.get("warnings", []), *notes]
-        return plan
+        return prepare_plan(agent, self.name)
 
     def create_argv(self, plan: BottlePlan, source: images.CreateSource) -> list[str]:
         """The ``machine create`` argv of ``plan`` from a materialized image source."""
-        sealed = plan.extra.get("egress") or {}
-        allow = str(sealed.get("allow_cidr") or "")
-        if allow == AT_UP:
-            raise BackendError(
-                f"the egress sidecar of {plan.bottle} is not up: no address to allow"
-            )
-        volumes = [f"{plan.workspace}:{GUEST_WORKSPACE}"] if plan.workspace else []
-        for rel in plan.extra.get("read_only_in_workspace") or []:
-            # After the workspace: mounted over its own directory, read-only.
-            volumes.append(f"{plan.workspace}/{rel}:{GUEST_WORKSPACE}/{rel}:ro")
-        if plan.status_dir:
-            volumes.append(f"{plan.status_dir}:{GUEST_STATUS_DIR}")
-        return cli.create_argv(
-            self.smolvm(),
-            plan.bottle,
-            image=source.image,
-            from_pack=source.from_pack,
-            labels=plan.labels,
-            # Sealed: the sidecar's address and nothing else (``--allow-cidr`` turns the
-            # network on); unsealed: the whole network.
-            allow_cidrs=[allow] if allow else [],
-            # ... and DNS only to it (where no resolver listens): no query leaves.
-            dns=allow.split("/")[0] if allow else None,
-            net=not allow and bool(plan.extra.get("net", True)),
-            volumes=volumes,
-            workdir=GUEST_WORKSPACE,
-            user=str(plan.extra.get("machine_user", cli.MACHINE_USER)),
-            cpus=plan.cpus,
-            memory=plan.memory,
-            workload=plan.extra.get("workload", cli.KEEPALIVE),
-        )
+        from backends.smolmachines.plan import create_argv
+
+        return create_argv(self.smolvm(), plan, source)
 
     def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> SmolBottle:
         """Create, start and provision; on any failure delete the machine and raise
         ``LaunchError`` (``ProvisionError`` when provisioning failed)."""
         from backends.smolmachines import images
         from backends.smolmachines.bottle import SmolBottle
-        from backends.smolmachines.provision import provision
+        from backends.smolmachines.provision import copy_ca, provision
 
         smolvm = self.smolvm()
         if any(r.name == plan.bottle for r in self._records()):
@@ -279,8 +179,7 @@ class SmolmachinesBackend(BottleBackend):
                 provision(bottle, plan, progress)
                 if ready is not None:
                     progress("provisioning: the egress CA certificate")
-                    cert = Path(plan.extra["egress"]["dir"]) / CA_CERT_FILE
-                    bottle.cp_in(cert, egress.GUEST_CA, mode=0o644)
+                    copy_ca(bottle, plan)
                     ready()
                 save_plan(plan)
                 undo.pop_all()
@@ -359,7 +258,7 @@ class SmolmachinesBackend(BottleBackend):
 
     def probe_facts(self, agent: str) -> dict[str, Any]:
         """The machine as ``machine ls`` reports it (settings the VMM enforces)."""
-        from backends.smolmachines.seal import sidecar_facts
+        from backends.egress.relay import sidecar_facts
 
         record = self._record(agent)
         return {

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backends import paths
+from backends.agent_files import (
+    COPY,
+    EGRESS_CA_CERT,
+    SEED_CLAUDE_JSON,
+    SEED_SETTINGS,
+    AgentFile,
+    target,
+)
 from backends.base import (
-    GUEST_CLAUDE_JSON,
     GUEST_HOME,
     GUEST_USER,
     ProgressFn,
@@ -23,7 +30,6 @@ from backends.base import (
 )
 from backends.claude import (
     API_KEY_ENV,
-    CLAUDE_SETTINGS,
     merge_claude_json,
     merge_claude_settings,
 )
@@ -64,12 +70,14 @@ GUEST_CLAUDE_DIR = f"{GUEST_HOME}/.claude"
 
 
 def _merge(
-    bottle: SmolBottle, plan: BottlePlan, guest: str, merge: Callable[[str | None], bytes]
+    bottle: SmolBottle, plan: BottlePlan, seed: AgentFile, merge: Callable[[str | None], bytes]
 ) -> None:
-    """Rewrite the agent's JSON file ``guest`` as ``merge`` makes it from its current text
-    (None when absent), 0600 and owned by the agent (staged in the 0600 state dir)."""
+    """Rewrite the agent's JSON file that ``seed`` is copied to as ``merge`` makes it from
+    its current text (None when absent), 0600 and owned by the agent (staged as ``seed``
+    in the 0600 state dir)."""
+    guest = target(seed, COPY)
     current = bottle.exec(f"cat -- {guest} 2>/dev/null", user=GUEST_USER)
-    staged = paths.agent_state_dir(plan.agent) / f"seed-{PurePosixPath(guest).name}"
+    staged = paths.agent_path(plan.agent, seed)
     paths.write_private(staged, merge(current.stdout if current.ok else None))
     bottle.cp_in(staged, guest, mode=0o600, user=GUEST_USER)
 
@@ -86,15 +94,21 @@ def provision(bottle: SmolBottle, plan: BottlePlan, progress: ProgressFn) -> Non
     bottle.cp_in(Path(plan.prompt_host), plan.prompt_guest, mode=0o600, user=GUEST_USER)
     progress("provisioning: ~/.claude.json")
     api_key = plan.env.get(API_KEY_ENV)
-    _merge(bottle, plan, GUEST_CLAUDE_JSON, lambda now: merge_claude_json(now, api_key=api_key))
+    _merge(bottle, plan, SEED_CLAUDE_JSON, lambda now: merge_claude_json(now, api_key=api_key))
     if SKIP_PERMISSIONS in plan.claude_args:
         # claude's one-time "Bypass Permissions mode" confirmation, accepted for it.
         progress("provisioning: ~/.claude/settings.json")
         _root(bottle, f"mkdir -p -m 700 {GUEST_CLAUDE_DIR}", "mkdir ~/.claude")
         _root(bottle, f"chown {plan.uid}:{plan.gid} {GUEST_CLAUDE_DIR}", "chown ~/.claude")
-        _merge(bottle, plan, f"{GUEST_HOME}/{CLAUDE_SETTINGS}", merge_claude_settings)
+        _merge(bottle, plan, SEED_SETTINGS, merge_claude_settings)
     for src, dest in plan.skills:
         progress(f"provisioning: skill {Path(src).name}")
         if not Path(src).is_dir():
             raise ProvisionError(f"skill {Path(src).name!r} not found at {src}", agent=plan.agent)
         bottle.cp_in(Path(src), dest, user=GUEST_USER)
+
+
+def copy_ca(bottle: SmolBottle, plan: BottlePlan) -> None:
+    """Copy a sealed bottle's egress CA certificate (never its key) into the machine."""
+    cert = Path(plan.extra["egress"]["dir"]) / EGRESS_CA_CERT.name
+    bottle.cp_in(cert, target(EGRESS_CA_CERT, COPY), mode=0o644)

@@ -10,8 +10,8 @@ from conftest import agent_name
 from backends import ownership, run
 from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, BottleNotFound, LaunchError
 from backends.docker.backend import DockerBackend
-from backends.docker.network import SEALED_OPTIONS, create_network
 from backends.egress import plan as egress
+from backends.egress.networks import SEALED_OPTIONS, create_network
 from backends.egress.spec import EgressSpec
 
 pytestmark = pytest.mark.docker

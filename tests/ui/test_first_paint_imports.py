@@ -18,7 +18,7 @@ NOT_FOR_THE_FIRST_PAINT = (
     "backends.probes.suite",
     "backends.probes.host",
     "backends.probes.network",
-    "backends.docker.sidecar",
+    "backends.egress.sidecar",
     "rich._emoji_codes",
     "psutil",
     "tarfile",

@@ -13,6 +13,7 @@ from mitmproxy.test import taddons, tflow
 
 from backends.egress import addon as broker
 from backends.egress import policy as pol
+from backends.egress import sidecar_files
 
 PH = "sk-ant-oat01-" + "Ph0lder" * 12 + "-xyz"
 REAL = "sk-ant-oat01-" + "R3al" * 21 + "-xyz"
@@ -168,7 +169,7 @@ def test_the_status_relay_keeps_one_word(addon: broker.EgressBroker, tmp_path: P
 
 
 def test_the_log_rotates_at_its_limit(tmp_path: Path) -> None:
-    log_ = broker._Log(tmp_path / "egress.log", limit=100)
+    log_ = sidecar_files.RotatedLog(tmp_path / "egress.log", limit=100)
     for i in range(30):
         log_.write(f"line {i:02d} " + "x" * 20)
     assert (tmp_path / "egress.log").stat().st_size <= 100

@@ -8,7 +8,7 @@ import pytest
 from docker.errors import APIError
 
 from backends.base import LaunchError
-from backends.docker.network import (
+from backends.egress.networks import (
     POOLS_EXHAUSTED,
     create_network,
     free_subnet,
@@ -94,7 +94,7 @@ class Containers:
 
 
 def test_a_container_in_the_sidecars_place_that_is_not_it_stops_up() -> None:
-    from backends.docker.sidecar import check_sidecar_owner
+    from backends.egress.sidecar import check_sidecar_owner
 
     own = {"bottle-dash.agent": "web", "bottle-dash.role": "egress"}
     check_sidecar_owner(Containers(), "web")  # none yet

@@ -12,6 +12,8 @@ from backends.base import AgentSpec, LaunchError
 from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
 from backends.egress import policy as pol
+from backends.egress import sidecar
+from backends.egress.credential import resolve_credential
 from backends.egress.spec import EgressSpec
 
 OAUTH = "sk-ant-oat01-" + "Ab9_" * 20 + "-zz"
@@ -204,8 +206,8 @@ def test_sealed_plan_env_has_proxy_ca_placeholder_and_telemetry_off(
 def test_credential_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    assert egress.resolve_credential(EgressSpec(), {}, "a").source == "none"
-    auto = egress.resolve_credential(EgressSpec(), {"ANTHROPIC_API_KEY": "sk-ant-api03-x"}, "a")
+    assert resolve_credential(EgressSpec(), {}, "a").source == "none"
+    auto = resolve_credential(EgressSpec(), {"ANTHROPIC_API_KEY": "sk-ant-api03-x"}, "a")
     assert (auto.source, auto.var, auto.value) == (
         "env:ANTHROPIC_API_KEY",
         "ANTHROPIC_API_KEY",
@@ -213,13 +215,13 @@ def test_credential_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
     file = tmp_path / "token"
     file.write_text(OAUTH + "\n")
-    got = egress.resolve_credential(EgressSpec(credential=f"file:{file}"), {}, "a")
+    got = resolve_credential(EgressSpec(credential=f"file:{file}"), {}, "a")
     assert (got.var, got.value) == ("CLAUDE_CODE_OAUTH_TOKEN", OAUTH)
     assert OAUTH not in repr(got) and OAUTH not in f"{got}" and OAUTH not in str([got])
     with pytest.raises(LaunchError, match="MISSING_VAR is not set"):
-        egress.resolve_credential(EgressSpec(credential="env:MISSING_VAR"), {}, "a")
+        resolve_credential(EgressSpec(credential="env:MISSING_VAR"), {}, "a")
     with pytest.raises(LaunchError, match="cannot be read"):
-        egress.resolve_credential(EgressSpec(credential=f"file:{tmp_path / 'nope'}"), {}, "a")
+        resolve_credential(EgressSpec(credential=f"file:{tmp_path / 'nope'}"), {}, "a")
 
 
 def test_sealed_agent_refuses_a_credential_in_env() -> None:
@@ -246,13 +248,13 @@ def test_skip_permissions_can_be_turned_off_and_gateway_replaces_the_api() -> No
 
 def test_mitmdump_argv_is_lazy_and_loads_the_addon() -> None:
     plan = DockerBackend().prepare(AgentSpec(name="web"))
-    argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
+    argv = sidecar.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
     assert argv[argv.index("-s") + 1] == "/opt/bottle-egress/addon.py"
     assert "connection_strategy=lazy" in argv and "rawtcp=false" in argv
     assert "http2=false" in argv
     # Through the launcher, which puts the bottle-side address in place of the mark.
     assert argv[:2] == ["python3", "/opt/bottle-egress/launch.py"]
-    assert f"regular@{egress.LISTEN_MARK}:{pol.PROXY_PORT}" in argv
+    assert f"regular@{sidecar.LISTEN_MARK}:{pol.PROXY_PORT}" in argv
     assert not any("ssl_verify_upstream" in a for a in argv)  # mitmproxy's public roots
 
 
@@ -265,7 +267,7 @@ def test_an_upstream_ca_is_trusted_beside_the_public_roots_never_instead(
     (tmp_path / "ca.pem").write_text("x")
     spec = EgressSpec(upstream_ca=tmp_path / "ca.pem")
     plan = DockerBackend().prepare(AgentSpec(name="web", egress=spec))
-    argv = egress.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
+    argv = sidecar.mitmdump_argv(plan, "/opt/bottle-egress/addon.py")
     assert "ssl_verify_upstream_trusted_ca=/egress/upstream-ca.pem" in argv
     assert "ssl_verify_upstream_trusted_confdir=/etc/ssl/certs" in argv
     assert not any("ssl_insecure" in a for a in argv)

@@ -484,7 +484,7 @@ def test_create_argv_of_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 
 def test_memory_defaults_to_docker_s_capped_by_the_host() -> None:
-    from backends.smolmachines.backend import DEFAULT_MEMORY, machine_memory
+    from backends.smolmachines.plan import DEFAULT_MEMORY, machine_memory
 
     assert DEFAULT_MEMORY == 4 * 1024**3
     assert machine_memory(None, 24 * 1024**3) == (
@@ -503,7 +503,7 @@ def test_memory_defaults_to_docker_s_capped_by_the_host() -> None:
 def test_plan_has_the_memory_and_create_argv_passes_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from backends.smolmachines import backend as smol
+    from backends.smolmachines import plan as smol
 
     monkeypatch.setenv(cli.ENV_OVERRIDE, S)
     monkeypatch.setattr(smol, "host_memory", lambda: 32 * 1024**3)

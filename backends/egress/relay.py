@@ -1,13 +1,15 @@
-"""A sealed smolmachines bottle: the docker backend's egress sidecar, reached through
-smolvm's host-side network relay.
+"""A sealed smolmachines bottle: the egress sidecar reached through smolvm's host-side
+network relay.
 
 The sidecar is the same container and image as a docker bottle's
-(``backends.docker.sidecar``): ``bottle-<slug>-egress`` on ``bottle-<slug>-net`` and the
-ordinary ``bottle-<slug>-out``. It comes up first; the machine is then created with
+(``backends.egress.sidecar``): ``bottle-<slug>-egress`` on ``bottle-<slug>-net`` and the
+ordinary ``bottle-<slug>-out``, on the local docker engine (a machine has no engine of its
+own: ``host_engine``). It comes up first; the machine is then created with
 ``--allow-cidr <sidecar-ip>/32`` and ``--dns <sidecar-ip>`` and nothing else, so the
 sidecar's proxy is its only way out and no DNS query leaves for the host's resolver. The
 guest env (proxy variables aimed at that address, the CA trio, the placeholder, telemetry
-off) is ``backends.egress.plan``'s.
+off) is ``backends.egress.plan``'s. Everything the smolmachines backend does with the
+sidecar goes through here: it imports nothing of ``backends.docker``.
 
 Why ``bottle-<slug>-net`` differs from a docker bottle's: smolvm never puts the VM on a
 Docker network. With an egress policy it uses its virtio-net backend, whose gateway opens
@@ -33,8 +35,8 @@ from backends.egress import plan as egress
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
 
-# The docker network and plan modules are imported where used: listing (`ls`) reads
-# only which sidecars run.
+# The sidecar and its networks are imported where used: listing (`ls`) reads only which
+# sidecars run.
 
 #: Said in ``plan`` until ``up`` learns the sidecar's address.
 AT_UP = "<sidecar address>/32"
@@ -42,69 +44,24 @@ AT_UP = "<sidecar address>/32"
 
 def seal(plan: BottlePlan, agent: AgentSpec) -> None:
     """Add the egress part to a smolmachines ``plan`` (sealed unless configured not)."""
-    from backends.docker.plan import seal_plan
-
-    seal_plan(plan, agent)
+    egress.seal_plan(plan, agent)
     if egress.is_sealed(plan):
         plan.extra["egress"]["allow_cidr"] = AT_UP
         # The host keeps its gateway address on the sidecar's network (module docstring).
         plan.extra["egress"]["host_address"] = True
 
 
-INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
-
-
-def _quietly(fn: Any, *args: Any) -> None:
-    with suppress(Exception):
-        fn(*args)
-
-
-def ensure_relay_network(api: Any, plan: BottlePlan, undo: ExitStack) -> None:
-    """Create the sidecar's network the machine reaches it on: internal, with the host's
-    gateway address (see the module's docstring); refuse one made without it."""
-    from backends.docker.network import create_network
-
-    name = plan.extra["egress"]["networks"]["internal"]
-    try:
-        info = api.inspect_network(name)
-    except errors.NotFound:
-        ident = create_network(api, name, plan.labels, agent=plan.agent, internal=True)
-        undo.callback(_quietly, api.remove_network, ident)
-        return
-    if (info.get("Options") or {}).get(INHIBIT_IPV4) == "true":
-        raise LaunchError(
-            f"network {name} of agent {plan.agent} gives the host no address, so smolvm "
-            "(which connects from the host) cannot reach the egress sidecar on it",
-            fix=f"bottle-dash rm --volumes {plan.agent}, then bottle-dash up {plan.agent}",
-            agent=plan.agent,
-        )
-
-
-def sidecar_address(api: Any, plan: BottlePlan) -> str:
-    """The sidecar's IPv4 address on the bottle's internal network."""
-    info = plan.extra["egress"]
-    nets = (api.inspect_container(info["sidecar"]).get("NetworkSettings") or {}).get("Networks")
-    address = str(((nets or {}).get(info["networks"]["internal"]) or {}).get("IPAddress") or "")
-    if not address:
-        raise LaunchError(
-            f"the egress sidecar of agent {plan.agent} has no address on "
-            f"{info['networks']['internal']}",
-            fix=f"bottle-dash rm --volumes {plan.agent}, then bottle-dash up {plan.agent}",
-            agent=plan.agent,
-        )
-    return address
-
-
 def seal_up(plan: BottlePlan, undo: ExitStack, progress: ProgressFn) -> Callable[[], None]:
     """Bring the sidecar up (undo steps on ``undo``), aim the guest's proxy at its
     address and allow the machine that address only. Returns the wait for the proxy."""
-    from backends.docker import sidecar  # here: `ls` lists machines without it
+    from backends.egress import sidecar  # here: `ls` lists machines without it
+    from backends.egress.networks import ensure_relay_network
 
     try:
-        api = _ENGINE.api()
+        api = host_engine().api()
         ensure_relay_network(api, plan, undo)
         ready = sidecar.bring_up(api, plan, undo, progress)
-        address = sidecar_address(api, plan)
+        address = sidecar.address(api, plan)
     except errors.DockerException as exc:
         raise LaunchError(
             f"bringing up the egress sidecar of agent {plan.agent} failed: {api_message(exc)}",
@@ -119,7 +76,13 @@ def _filters(agent: str) -> dict[str, list[str]]:
     return {"label": [f"{LABEL_AGENT}={agent}", f"{LABEL_BACKEND}=smolmachines"]}
 
 
+#: The local engine: a machine's sidecar runs there (the machine has no engine of its own).
 _ENGINE = Engine()
+
+
+def host_engine() -> Engine:
+    """The engine the sidecars of smolvm machines run on: the local one."""
+    return _ENGINE
 
 
 def sidecars_running(agents: Iterable[str]) -> set[str]:
@@ -133,7 +96,7 @@ def sidecars_running(agents: Iterable[str]) -> set[str]:
     # The name filter is a regular expression matched anywhere in a name: anchored.
     filters = {"name": [f"^{re.escape(name)}$" for name in names]}
     try:
-        rows = _ENGINE.get("/containers/json", {"all": "1", "filters": json.dumps(filters)})
+        rows = host_engine().get("/containers/json", {"all": "1", "filters": json.dumps(filters)})
     except Exception:  # no engine: no machine has a way out
         return set()
     running: set[str] = set()
@@ -147,7 +110,7 @@ def sidecars_running(agents: Iterable[str]) -> set[str]:
 def sidecar_facts(agent: str) -> dict[str, Any]:
     """The engine's record of the agent's sidecar ({} when there is none or no engine)."""
     try:
-        found = _ENGINE.get(f"/containers/{egress.sidecar_name(agent)}/json")
+        found = host_engine().get(f"/containers/{egress.sidecar_name(agent)}/json")
     except Exception:  # a probe's fact, never a failure of its caller
         return {}
     return found if isinstance(found, dict) else {}
@@ -155,11 +118,9 @@ def sidecar_facts(agent: str) -> dict[str, Any]:
 
 def start_sidecar(agent: str) -> None:
     """Start the agent's stopped sidecar (a machine never runs without its egress)."""
-    from backends.docker import sidecar
+    from backends.egress import sidecar
 
-    api = _ENGINE.api()
-    if sidecar.sidecar_state(api, agent) == "stopped":
-        api.start(egress.sidecar_name(agent))
+    sidecar.start(host_engine().api(), agent)
 
 
 def repair_sidecar(plan: BottlePlan, progress: ProgressFn) -> None:
@@ -167,15 +128,16 @@ def repair_sidecar(plan: BottlePlan, progress: ProgressFn) -> None:
     stopped, made again when it died or was removed (its policy and credential written
     again, so allowlist edits apply). ``LaunchError`` when it came back at an address the
     machine does not allow (its ``--allow-cidr`` is fixed at create)."""
-    from backends.docker import sidecar  # here: `ls` lists machines without it
+    from backends.egress import sidecar  # here: `ls` lists machines without it
+    from backends.egress.networks import ensure_relay_network
 
     allowed = str(plan.extra["egress"].get("allow_cidr") or "")
     try:
-        api = _ENGINE.api()
+        api = host_engine().api()
         with ExitStack() as undo:
             ensure_relay_network(api, plan, undo)
             sidecar.bring_up(api, plan, undo, progress)()
-            address = sidecar_address(api, plan)
+            address = sidecar.address(api, plan)
             undo.pop_all()
     except errors.DockerException as exc:
         raise LaunchError(
@@ -193,17 +155,15 @@ def repair_sidecar(plan: BottlePlan, progress: ProgressFn) -> None:
 
 def stop_sidecar(agent: str) -> None:
     """Stop the agent's sidecar if it runs."""
-    from backends.docker import sidecar
+    from backends.egress import sidecar
 
     with suppress(errors.DockerException):
-        api = _ENGINE.api()
-        if sidecar.sidecar_state(api, agent) == "running":
-            api.stop(egress.sidecar_name(agent), timeout=5)
+        sidecar.stop(host_engine().api(), agent)
 
 
 def remove_sidecar(agent: str) -> bool:
     """Remove the agent's sidecar container and networks; True when something went."""
-    api = _ENGINE.api()
+    api = host_engine().api()
     removed = False
     try:
         for row in api.containers(all=True, filters=_filters(agent)):

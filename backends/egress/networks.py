@@ -1,4 +1,14 @@
-"""The per-bottle network, and what to do when the engine runs out of address pools.
+"""A bottle's networks on a docker engine: the bottle-side network (internal, with no
+address on the host's side, when sealed; an ordinary bridge when not), the sidecar's way
+out, the relay network a smolvm machine reaches its sidecar on, and what to do when the
+engine runs out of address pools.
+
+- ``bottle-<slug>-net``: a docker bottle's only network. Sealed, it is ``internal`` with
+  ``inhibit_ipv4`` (no route out, no address on the host's side of the bridge, so host
+  services bound to 0.0.0.0 are out of reach too); the sidecar sits on it too. For a
+  smolmachines bottle it is the relay network: ``internal`` but with the host's gateway
+  address, because smolvm connects from the host (``backends.egress.relay``);
+- ``bottle-<slug>-out``: an ordinary bridge, the sidecar's way to the world.
 
 Docker's default address pools hold about 30 bridge networks (172.17-31.0.0/16 and
 192.168.0.0/16 cut in /20s). One network per bottle would cap an operator at about 30
@@ -12,11 +22,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
-from backends.base import LaunchError
-from backends.docker.engine import api_message, errors
+from backends import ownership
+from backends.base import LABEL_AGENT, LaunchError
+from backends.docker.engine import api_message, errors, quietly
 
+if TYPE_CHECKING:
+    from backends.bottle_plan import BottlePlan
+
+#: The engine's option that leaves the host no address on a bridge.
+INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
+#: A sealed docker bottle's network: no route out (internal) and no address on the host's
+#: side of the bridge (inhibit_ipv4), so host services bound to 0.0.0.0 are out of reach too.
+SEALED_OPTIONS = {INHIBIT_IPV4: "true"}
 POOL_ENV = "BOTTLE_DASH_DOCKER_POOL"
 DEFAULT_POOL = "10.213.0.0/16"
 SUBNET_PREFIX = 28
@@ -65,11 +85,6 @@ def used_subnets(networks: Iterable[Mapping[str, Any]]) -> list[str]:
             if cfg.get("Subnet"):
                 found.append(str(cfg["Subnet"]))
     return found
-
-
-#: A sealed bottle's network: no route out (internal) and no address on the host's side
-#: of the bridge (inhibit_ipv4), so host services bound to 0.0.0.0 are out of reach too.
-SEALED_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 
 
 def create_network(
@@ -131,3 +146,66 @@ def create_network(
         fix=NETWORK_FIX,
         agent=agent,
     )
+
+
+def subnets(api: Any, network: str) -> list[str]:
+    """The subnets of engine network ``network`` (its IPAM config)."""
+    info = api.inspect_network(network)
+    configs = (info.get("IPAM") or {}).get("Config") or []
+    return [str(c["Subnet"]) for c in configs if c.get("Subnet")]
+
+
+def ensure_network(api: Any, plan: BottlePlan, name: str, undo: ExitStack, *, sealed: bool) -> None:
+    """Create network ``name`` unless it exists (and is ours): a sealed bottle's network
+    (internal, ``SEALED_OPTIONS``), or an ordinary one (an unsealed bottle's, the sidecar's
+    way out). A sealed bottle's network must be internal: one made by an earlier, unsealed
+    launch is refused."""
+    try:
+        info = api.inspect_network(name)
+    except errors.NotFound:
+        ident = create_network(
+            api,
+            name,
+            plan.labels,
+            agent=plan.agent,
+            internal=sealed,
+            options=SEALED_OPTIONS if sealed else None,
+        )
+        undo.callback(quietly, api.remove_network, ident)
+        return
+    if (info.get("Labels") or {}).get(LABEL_AGENT) != plan.agent:
+        raise LaunchError(
+            f"a network named {name} exists that bottle-dash did not create",
+            fix=f"remove it (`docker network rm {name}`)",
+            agent=plan.agent,
+        )
+    if not ownership.is_mine(info.get("Labels")):  # never join another operator's network
+        raise ownership.foreign(
+            plan.agent, f"network {name}", (info.get("Labels") or {}).get(ownership.LABEL_OWNER)
+        )
+    if sealed and not info.get("Internal"):
+        raise LaunchError(
+            f"network {name} of agent {plan.agent} is not sealed (made by an unsealed launch)",
+            fix=f"bottle-dash rm {plan.agent}, then bottle-dash up {plan.agent}",
+            agent=plan.agent,
+        )
+
+
+def ensure_relay_network(api: Any, plan: BottlePlan, undo: ExitStack) -> None:
+    """Create the sidecar's network a smolvm machine reaches it on: internal, with the
+    host's gateway address (smolvm connects from the host: ``backends.egress.relay``);
+    refuse one made without it."""
+    name = plan.extra["egress"]["networks"]["internal"]
+    try:
+        info = api.inspect_network(name)
+    except errors.NotFound:
+        ident = create_network(api, name, plan.labels, agent=plan.agent, internal=True)
+        undo.callback(quietly, api.remove_network, ident)
+        return
+    if (info.get("Options") or {}).get(INHIBIT_IPV4) == "true":
+        raise LaunchError(
+            f"network {name} of agent {plan.agent} gives the host no address, so smolvm "
+            "(which connects from the host) cannot reach the egress sidecar on it",
+            fix=f"bottle-dash rm --volumes {plan.agent}, then bottle-dash up {plan.agent}",
+            agent=plan.agent,
+        )

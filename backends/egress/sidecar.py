@@ -1,12 +1,17 @@
-"""A sealed docker bottle's networks and egress sidecar.
+"""A sealed bottle's egress sidecar: a container on a docker engine, for both backends.
 
-- ``bottle-<slug>-net``: the bottle's only network, ``internal`` with
-  ``inhibit_ipv4`` (no route out, no address on the host's side);
-- ``bottle-<slug>-out``: an ordinary bridge, the sidecar's way to the world;
-- ``bottle-<slug>-egress``: the sidecar container on both, running mitmdump with the
-  broker addon as the host operator's uid, every capability dropped, read-only root.
-  It mounts the agent's egress directory (policy, credential, CA, log) at ``/egress``
-  and the addon's folder read-only; nothing of either is mounted into the bottle.
+``bottle-<slug>-egress`` sits on the bottle-side network ``bottle-<slug>-net`` and on
+``bottle-<slug>-out`` (``backends.egress.networks``) and runs mitmdump with the broker
+addon as the host operator's uid, every capability dropped, read-only root. It mounts the
+agent's egress folder (policy, credential, CA, log: ``backends.egress.folder``) at
+``policy.SIDECAR_DIR`` and the addon's folder read-only; nothing of either is mounted into
+the bottle.
+
+The engine is the caller's: every function takes ``api``, the engine's SDK client. A
+docker bottle passes its backend's own engine (the sidecar must sit on the engine its
+bottle runs on); a smolvm machine has none, and ``backends.egress.relay`` gives it the
+local one. The engine layer (``backends.docker.engine``: connection, errors) is the only
+part of the docker backend this package uses.
 """
 
 from __future__ import annotations
@@ -14,19 +19,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from backends import ownership
-from backends.base import GUEST_HOME, LABEL_AGENT, LaunchError, ProgressFn
-from backends.docker.archive import file_tar
-from backends.docker.bottle import put_archive
-from backends.docker.engine import errors
-from backends.docker.network import SEALED_OPTIONS, create_network
-from backends.docker.plan import CAP_DROP, SECURITY_OPT, STOP_TIMEOUT
+from backends.agent_files import EGRESS_UPSTREAM_CA, SIDECAR, sidecar_binds, target
+from backends.base import LABEL_AGENT, LaunchError, ProgressFn
+from backends.docker.engine import errors, quietly
 from backends.egress import plan as egress
+from backends.egress import policy as pol
+from backends.egress.folder import write_sidecar_files
 from backends.egress.image import ADDON, ADDON_DIR, ADDON_HOST_DIR, ensure_sidecar_image
-from backends.egress.policy import SIDECAR_DIR
+from backends.egress.networks import ensure_network, subnets
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
@@ -37,13 +42,11 @@ SIDECAR_PIDS = 128
 READY_TEXT = b"proxy listening"
 #: mitmproxy imports for seconds; on a loaded host for tens of them.
 READY_TIMEOUT = 120.0
-
-
-def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
-    with suppress(Exception):
-        fn(*args, **kwargs)
-
-
+#: The sidecar's hardening, as every bottle's (``backends.docker.plan``): no capability,
+#: no new privileges; ``docker stop`` waits this long after SIGTERM.
+CAP_DROP = ("ALL",)
+SECURITY_OPT = ("no-new-privileges",)
+STOP_TIMEOUT = 5
 #: What a sidecar was made with: a sidecar of another revision (its command, mounts or
 #: options changed since) is made again at the next ``up``.
 REVISION_LABEL = "bottle-dash.sidecar-revision"
@@ -52,49 +55,56 @@ REVISION_LABEL = "bottle-dash.sidecar-revision"
 REVISION = "3"
 
 
+#: The sidecar image's public roots (Debian's ca-certificates, one hashed file each).
+SYSTEM_CA_DIR = "/etc/ssl/certs"
+#: Replaced by the sidecar's launcher with its address on the bottle-side network.
+LISTEN_MARK = "{listen}"
+#: The sidecar's command, run from the addon's folder: ``launch.py`` finds the sidecar's
+#: address on the bottle's network (``policy.json``'s ``internal``) and runs mitmdump
+#: listening there only.
+LAUNCHER = "launch.py"
+
+
 def sidecar_labels(plan: BottlePlan) -> dict[str, str]:
+    """The bottle's labels, and the sidecar's role and revision."""
     return {**plan.labels, egress.ROLE_LABEL: egress.ROLE_EGRESS, REVISION_LABEL: REVISION}
 
 
-def subnets(api: Any, network: str) -> list[str]:
-    """The subnets of engine network ``network`` (its IPAM config)."""
-    info = api.inspect_network(network)
-    configs = (info.get("IPAM") or {}).get("Config") or []
-    return [str(c["Subnet"]) for c in configs if c.get("Subnet")]
-
-
-def ensure_network(api: Any, plan: BottlePlan, name: str, undo: ExitStack, *, sealed: bool) -> None:
-    """Create network ``name`` unless it exists (and is ours); a sealed bottle's network
-    must be internal: one made by an earlier, unsealed launch is refused."""
-    try:
-        info = api.inspect_network(name)
-    except errors.NotFound:
-        ident = create_network(
-            api,
-            name,
-            plan.labels,
-            agent=plan.agent,
-            internal=sealed,
-            options=SEALED_OPTIONS if sealed else None,
-        )
-        undo.callback(_quietly, api.remove_network, ident)
-        return
-    if (info.get("Labels") or {}).get(LABEL_AGENT) != plan.agent:
-        raise LaunchError(
-            f"a network named {name} exists that bottle-dash did not create",
-            fix=f"remove it (`docker network rm {name}`)",
-            agent=plan.agent,
-        )
-    if not ownership.is_mine(info.get("Labels")):  # never join another operator's network
-        raise ownership.foreign(
-            plan.agent, f"network {name}", (info.get("Labels") or {}).get(ownership.LABEL_OWNER)
-        )
-    if sealed and not info.get("Internal"):
-        raise LaunchError(
-            f"network {name} of agent {plan.agent} is not sealed (made by an unsealed launch)",
-            fix=f"bottle-dash rm {plan.agent}, then bottle-dash up {plan.agent}",
-            agent=plan.agent,
-        )
+def mitmdump_argv(plan: BottlePlan, addon: str = ADDON) -> list[str]:
+    """The sidecar's command: the launcher, then mitmdump with the broker addon listening on
+    the bottle-side address only, lazy upstream connections (nothing is dialled before
+    every check has passed), no raw TCP relaying (a tunnel's bytes are TLS the sidecar
+    reads, or HTTP), HTTP/1.1 only (HTTP/2 adds a request target in ``:path`` and bodies
+    of no announced size; every client the agent image holds speaks HTTP/1.1) and quiet
+    output."""
+    argv = [
+        "python3",
+        str(PurePosixPath(addon).parent / LAUNCHER),
+        "python3",
+        "-c",
+        "from mitmproxy.tools.main import mitmdump; mitmdump()",
+        "--mode",
+        f"regular@{LISTEN_MARK}:{pol.PROXY_PORT}",
+        "--set",
+        f"confdir={pol.SIDECAR_DIR}",
+        "--set",
+        "connection_strategy=lazy",
+        "--set",
+        "rawtcp=false",
+        "--set",
+        "http2=false",
+        "--set",
+        "flow_detail=0",
+        "-s",
+        addon,
+    ]
+    if (plan.extra.get("egress") or {}).get("upstream_ca"):
+        # mitmproxy trusts this file *instead of* its public roots; the image's hashed
+        # system roots keep public hosts (the API, github.com) verified beside it.
+        upstream = target(EGRESS_UPSTREAM_CA, SIDECAR)
+        argv += ["--set", f"ssl_verify_upstream_trusted_ca={upstream}"]
+        argv += ["--set", f"ssl_verify_upstream_trusted_confdir={SYSTEM_CA_DIR}"]
+    return argv
 
 
 def sidecar_state(api: Any, agent: str) -> str | None:
@@ -138,12 +148,13 @@ def check_sidecar_owner(api: Any, agent: str) -> None:
 
 
 def _create(api: Any, plan: BottlePlan, image: str) -> str:
+    """Create the sidecar container of ``plan`` from ``image`` (not started)."""
     from docker.types import Mount
 
     info = plan.extra["egress"]
     host_config = api.create_host_config(
         mounts=[
-            Mount(target=SIDECAR_DIR, source=info["dir"], type="bind"),
+            *(Mount(target=b.target, source=b.source, type="bind") for b in sidecar_binds(plan)),
             Mount(target=ADDON_DIR, source=str(ADDON_HOST_DIR), type="bind", read_only=True),
         ],
         network_mode=info["networks"]["internal"],
@@ -160,7 +171,7 @@ def _create(api: Any, plan: BottlePlan, image: str) -> str:
         image,
         name=info["sidecar"],
         hostname=info["sidecar"],
-        command=egress.mitmdump_argv(plan, ADDON),
+        command=mitmdump_argv(plan, ADDON),
         user=f"{os.getuid()}:{os.getgid()}",
         working_dir="/tmp",
         environment={"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
@@ -201,7 +212,7 @@ def bring_up(
     ensure_network(api, plan, info["networks"]["internal"], undo, sealed=True)
     ensure_network(api, plan, info["networks"]["outer"], undo, sealed=False)
     progress("writing the egress policy and credential")
-    egress.write_sidecar_files(plan, internal=subnets(api, info["networks"]["internal"]))
+    write_sidecar_files(plan, internal=subnets(api, info["networks"]["internal"]))
     check_sidecar_owner(api, plan.agent)
     state = sidecar_state(api, plan.agent)
     if state == "running":
@@ -216,7 +227,7 @@ def bring_up(
         image = ensure_sidecar_image(progress)
         progress("creating the egress sidecar")
         ident = _create(api, plan, image)
-        undo.callback(_quietly, api.remove_container, ident, force=True)
+        undo.callback(quietly, api.remove_container, ident, force=True)
         api.connect_container_to_network(ident, info["networks"]["outer"])
     else:
         ident = info["sidecar"]
@@ -230,14 +241,28 @@ def bring_up(
     return ready
 
 
-def provision_ca(api: Any, plan: BottlePlan) -> None:
-    """Copy the bottle's CA certificate (never its key) to ``egress.GUEST_CA``."""
-    from pathlib import Path, PurePosixPath
+def address(api: Any, plan: BottlePlan) -> str:
+    """The sidecar's IPv4 address on the bottle's internal network."""
+    info = plan.extra["egress"]
+    nets = (api.inspect_container(info["sidecar"]).get("NetworkSettings") or {}).get("Networks")
+    found = str(((nets or {}).get(info["networks"]["internal"]) or {}).get("IPAddress") or "")
+    if not found:
+        raise LaunchError(
+            f"the egress sidecar of agent {plan.agent} has no address on "
+            f"{info['networks']['internal']}",
+            fix=f"bottle-dash rm --volumes {plan.agent}, then bottle-dash up {plan.agent}",
+            agent=plan.agent,
+        )
+    return found
 
-    cert = Path(plan.extra["egress"]["dir"]) / "mitmproxy-ca-cert.pem"
-    rel = PurePosixPath(egress.GUEST_CA).relative_to(GUEST_HOME)
-    parents = [(str(p), 0o700) for p in reversed(rel.parents) if str(p) != "."]
-    data = file_tar(
-        str(rel), cert.read_bytes(), mode=0o644, uid=plan.uid, gid=plan.gid, parents=parents
-    )
-    put_archive(api, plan.bottle, GUEST_HOME, data)
+
+def start(api: Any, agent: str) -> None:
+    """Start the agent's sidecar when it is stopped (a bottle never runs without it)."""
+    if sidecar_state(api, agent) == "stopped":
+        api.start(egress.sidecar_name(agent))
+
+
+def stop(api: Any, agent: str) -> None:
+    """Stop the agent's sidecar when it runs."""
+    if sidecar_state(api, agent) == "running":
+        api.stop(egress.sidecar_name(agent), timeout=STOP_TIMEOUT)
