@@ -293,7 +293,7 @@ def enter_to_claude(rig: Rig, trials: int) -> None:
     service = AgentService()
     row = service.row_of(configmod.load_config(rig.config).agents[agent])
     same_argv = service.attach_argv(row)
-    bottle = service.backend("docker").attach(agent)
+    bottle = service.backend("docker").bottle(agent)
     plain_argv = bottle.claude_argv([], tty=True)
     # claude with the very arguments of the dashboard's, without the resume fallback
     args = list(bottle.plan.claude_args) if bottle.plan is not None else []

@@ -38,9 +38,9 @@ WORKING = "working"
 WAITING = "waiting"
 IDLE = "idle"
 EXITED = "exited"
-UNKNOWN = "unknown"
+STATUS_UNKNOWN = "unknown"
 #: Every status, in the order the attention sort shows them.
-STATUSES = (WAITING, IDLE, WORKING, UNKNOWN, EXITED)
+STATUSES = (WAITING, IDLE, WORKING, STATUS_UNKNOWN, EXITED)
 
 #: Seconds a title may disagree with a newer hook before the title wins.
 TITLE_LAG = 3.0
@@ -132,8 +132,8 @@ def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
         if screen is not None:
             return Status(screen, "from the screen")
         if hook is not None:
-            return Status(UNKNOWN, "status file unreadable")
-        return Status(UNKNOWN, "no signal" if signals.pane else "no pane")
+            return Status(STATUS_UNKNOWN, "status file unreadable")
+        return Status(STATUS_UNKNOWN, "no signal" if signals.pane else "no pane")
     status, reason = word
     fresh = now - hook.mtime <= lag
     if title is None or title == status:

@@ -36,12 +36,12 @@ __all__ = [
     "ROLE_EGRESS",
     "ROLE_LABEL",
     "SEALABLE_BACKENDS",
-    "SEALED",
+    "EGRESS_SEALED",
     "SEALED_LABEL",
-    "SIDECAR_DOWN",
+    "EGRESS_SIDECAR_DOWN",
     "SKIP_PERMISSIONS",
     "TELEMETRY_ENV",
-    "UNSEALED",
+    "EGRESS_UNSEALED",
     "allow_live",
     "apply",
     "configured_egress",
@@ -229,16 +229,17 @@ def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
 
 #: Backends whose bottles get an egress sidecar; others run unsealed and say so.
 SEALABLE_BACKENDS = frozenset({"docker", "smolmachines"})
-SEALED = "sealed"
-SIDECAR_DOWN = "sidecar down"
-UNSEALED = "unsealed"
+#: A bottle's egress as the listing shows it (not the probes' verdict: SEAL_VERIFIED).
+EGRESS_SEALED = "sealed"
+EGRESS_SIDECAR_DOWN = "sidecar down"
+EGRESS_UNSEALED = "unsealed"
 
 
 def configured_egress(agent: AgentSpec) -> str:
     """What the config makes of an agent's egress: ``sealed`` or ``unsealed`` (configured
     so, or a backend without a sidecar)."""
     sealed = agent.egress.sealed and agent.backend in SEALABLE_BACKENDS
-    return SEALED if sealed else UNSEALED
+    return EGRESS_SEALED if sealed else EGRESS_UNSEALED
 
 
 def permission_mode(agent: AgentSpec) -> str:

@@ -29,7 +29,7 @@ from bottle_dash.service.rows import (
     ALREADY_RUNNING,
     LAUNCHED,
     STARTED,
-    UNKNOWN,
+    STATE_UNKNOWN,
     AgentRow,
     Attached,
 )
@@ -39,7 +39,7 @@ __all__ = [
     "IDLE_BACKEND_EVERY",
     "LAUNCHED",
     "STARTED",
-    "UNKNOWN",
+    "STATE_UNKNOWN",
     "AgentRow",
     "AgentService",
     "Attached",

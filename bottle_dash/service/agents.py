@@ -31,10 +31,10 @@ from backends.base import (
     Problem,
     ProgressFn,
     UnknownBackend,
-    _no_progress,
+    no_progress,
 )
 from backends.claude import resume_fallback
-from backends.egress.plan import SIDECAR_DOWN
+from backends.egress.plan import EGRESS_SIDECAR_DOWN
 from backends.paths import agent_state_dir
 from backends.plan import check_name
 from bottle_dash.config import Config
@@ -149,7 +149,7 @@ class AgentService:
         return self.backend(spec.backend).prepare(spec)
 
     def up(
-        self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
+        self, target: AgentRow | AgentSpec, progress: ProgressFn = no_progress
     ) -> tuple[Bottle, str]:
         """Make the agent's bottle run and return it with what was done: ``ALREADY_RUNNING``
         (its handle, from the plan recorded at launch), ``STARTED`` (a stopped bottle, as it
@@ -174,10 +174,10 @@ class AgentService:
             # unknown: the listing failed; ask again (raises when it still cannot answer)
             row = make_row(row.name, row.backend, row.spec, self.find_bottle(row.name, row.backend))
         backend = self.backend(row.backend)
-        if row.state == RUNNING and row.egress != SIDECAR_DOWN:
+        if row.state == RUNNING and row.egress != EGRESS_SIDECAR_DOWN:
             if row.info is not None:  # as the listing saw it (smolmachines: no `machine ls`)
-                return backend.handle(row.info), ALREADY_RUNNING
-            return backend.attach(row.name), ALREADY_RUNNING
+                return backend.bottle_from(row.info), ALREADY_RUNNING
+            return backend.bottle(row.name), ALREADY_RUNNING
         if row.state == RUNNING:
             # Running without its egress (fail closed): the backend's start brings the
             # sidecar back and leaves the running bottle as it is.
@@ -206,7 +206,7 @@ class AgentService:
         return suite.run_suite(self.backend(row.backend), row.name, only)
 
     def ensure_running(
-        self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
+        self, target: AgentRow | AgentSpec, progress: ProgressFn = no_progress
     ) -> Bottle:
         """The agent's bottle, running: launched, started, or as it is (see ``up``)."""
         return self.up(target, progress)[0]
@@ -236,7 +236,7 @@ class AgentService:
         *,
         fresh: bool = False,
         tty: bool = True,
-        progress: ProgressFn = _no_progress,
+        progress: ProgressFn = no_progress,
     ) -> list[str]:
         """The host argv that runs the agent's claude in its bottle (launched or started
         first when needed), resuming the last conversation when there is one
@@ -255,10 +255,10 @@ class AgentService:
         self, row: AgentRow, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
     ) -> list[str]:
         """Host argv that runs ``argv`` in the agent's bottle as ``user`` (node by default)."""
-        return self.backend(row.backend).attach(row.name).exec_argv(argv, user=user, tty=tty)
+        return self.backend(row.backend).bottle(row.name).exec_argv(argv, user=user, tty=tty)
 
     def attach(
-        self, row: AgentRow, progress: ProgressFn = _no_progress, *, fresh: bool = False
+        self, row: AgentRow, progress: ProgressFn = no_progress, *, fresh: bool = False
     ) -> Attached:
         """Make the bottle run, then focus the agent's live pane, respawn its dead one, or
         split a new one. With ``fresh`` (R) claude starts a new conversation: a pane that
@@ -297,7 +297,7 @@ class AgentService:
     def build_image(
         self,
         image: str = DEFAULT_IMAGE,
-        progress: ProgressFn = _no_progress,
+        progress: ProgressFn = no_progress,
         *,
         offline: bool | None = None,
         rebuild: bool = False,

@@ -41,7 +41,7 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
 
 def root_workspace(spec: AgentSpec | None) -> bool:
     """Whether ``spec``'s agent runs as uid 0: it runs as its workspace's owner
-    (``backends.owner``), and that is root (one ``stat``; False when it cannot be read)."""
+    (``backends.agent_user``), and that is root (one ``stat``; False when it cannot be read)."""
     if spec is None or spec.workspace is None:
         return False
     try:

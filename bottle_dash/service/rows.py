@@ -24,7 +24,7 @@ LAUNCHED = "launched"
 
 #: State of a defined agent whose backend could not be listed (not "not created": we
 #: do not know).
-UNKNOWN = "unknown"
+STATE_UNKNOWN = "unknown"
 
 
 class AgentRow(NamedTuple):

@@ -95,7 +95,7 @@ def _module_state(bottle: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> No
 
 def agent_sh(agent: str, script: str, timeout: float = 300) -> Completed:
     """``sh -c script`` in the bottle as the agent user, with claude's exec env."""
-    return DockerBackend().attach(agent).exec(script, timeout=timeout)
+    return DockerBackend().bottle(agent).exec(script, timeout=timeout)
 
 
 def shown(done: Completed) -> str:

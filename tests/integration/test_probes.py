@@ -140,7 +140,7 @@ def test_docker_suite(docker_target: Any) -> None:
     check(run, DOCKER_EXPECTED)
     # The result is kept for the dashboard badge (0600 in the 0700 state dir).
     assert suite.last_run(spec.name) is not None
-    assert not run.failures and suite.seal_of(spec.name) == suite.SEALED
+    assert not run.failures and suite.seal_of(spec.name) == suite.SEAL_VERIFIED
     assert suite.seal_file(spec.name).stat().st_mode & 0o777 == 0o600
 
 
@@ -381,7 +381,7 @@ def test_shim_suite(shim_bottle: Any) -> None:
     run = suite.run_suite(backend, spec.name)
     print(table(run))
     check(run, SHIM_EXPECTED)
-    assert not run.failures and suite.seal_of(spec.name) == suite.SEALED
+    assert not run.failures and suite.seal_of(spec.name) == suite.SEAL_VERIFIED
     # The probes had something to show: the real token is set, the upstream echoed.
     assert SHIM_TOKEN not in (paths.agent_state_dir(spec.name) / paths.PLAN_FILE).read_text()
     got = {r.probe: r.evidence for r in run.results}

@@ -84,7 +84,7 @@ def test_sealed_machine_reaches_only_its_sidecar(
         cert = (Path(plan.extra["egress"]["dir"]) / "mitmproxy-ca-cert.pem").read_text()
         assert bottle.exec(f"cat {egress.GUEST_CA}").stdout == cert
         [info] = [b for b in backend.list_bottles() if b.agent == agent]
-        assert info.egress == egress.SEALED
+        assert info.egress == egress.EGRESS_SEALED
 
         upstream = start_upstream(agent, egress_image)
         upstream_ip = container_ip(upstream, f"bottle-{agent}-out")
@@ -212,13 +212,13 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
         assert any(w.startswith("symlink link leaves the workspace") for w in warnings), warnings
 
         run.run(["docker", "rm", "-f", egress.sidecar_name(name)], check=True)
-        assert egress_of() == egress.SIDECAR_DOWN
+        assert egress_of() == egress.EGRESS_SIDECAR_DOWN
         probe = bd("probe", name, "--only", "proxy-denies-host", env=env)
         assert probe.returncode == 1 and probe.stdout.startswith("fail"), probe.stdout
 
         again = bd("up", name, env=env, timeout=600)
         assert again.returncode == 0, again.stderr
-        assert egress_of() == egress.SEALED
+        assert egress_of() == egress.EGRESS_SEALED
         probe = bd("probe", name, "--only", "proxy-denies-host", env=env)
         assert probe.returncode == 0 and probe.stdout.startswith("pass"), probe.stdout
     finally:

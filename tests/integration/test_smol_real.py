@@ -80,7 +80,7 @@ def test_launch_exec_provision(bottle: SmolBottle) -> None:
 
 
 def test_attach_in_a_pane_sees_the_size(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
-    again = get_backend("smolmachines").attach(bottle.agent)
+    again = get_backend("smolmachines").bottle(bottle.agent)
     pane = tmux.new_pane(again.claude_argv([]))
     tmux.wait_for(pane, r"STANDIN-CLAUDE start uid=1000", seconds=60)
     rows, cols = tmux.size(pane)

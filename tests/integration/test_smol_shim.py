@@ -112,7 +112,7 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     assert info.labels["bottle-dash.version"]
 
     # attach: a handle that carries the guest env again
-    again = backend.attach(name)
+    again = backend.bottle(name)
     assert again.exec('printf %s "$GREETING"').stdout == spec.env["GREETING"]
 
     # stop/start: the VM's disk keeps the home
@@ -121,8 +121,10 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     [info] = [b for b in backend.list_bottles() if b.agent == name]
     assert info.state == STOPPED and info.host_pid is None
     backend.start(name)
-    assert backend.attach(name).exec("cat ~/.claude/mark").stdout.strip() == "kept"
-    assert isinstance(backend.logs(name), str)
+    assert backend.bottle(name).exec("cat ~/.claude/mark").stdout.strip() == "kept"
+    # The machine's workload output is what `logs` shows (pid 1 is root's in the VM).
+    backend.bottle(name).exec("echo machine-log-marker > /proc/1/fd/1", user="root")
+    assert "machine-log-marker" in backend.logs(name)
 
     # a second launch of the same agent is refused, and leaves the first one alone
     with pytest.raises(LaunchError, match="already exists"):
@@ -137,7 +139,7 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     assert not container_exists(f"bottle-{name}")
     assert all(b.agent != name for b in backend.list_bottles())
     with pytest.raises(BottleNotFound):
-        backend.attach(name)
+        backend.bottle(name)
 
 
 def test_agent_writes_to_the_workspace(standin: str, tmp_path: Path) -> None:  # noqa: F811

@@ -253,7 +253,7 @@ def test_docker_bottle_made_before_keeps_working_or_says_how_to_move_on(
     try:
         # Workspace of uid 1000: the old bottle starts and works as it did.
         backend.start(name)
-        bottle = backend.attach(name)
+        bottle = backend.bottle(name)
         done = bottle.exec("id -u; echo old > /workspace/old.txt; mkdir -p ~/.claude/standin")
         assert done.ok and done.stdout.split() == ["1000"], done
         assert bottle.exec("echo 1 > ~/.claude/standin/conversation").ok

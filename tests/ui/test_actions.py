@@ -148,7 +148,7 @@ async def test_enter_on_running_agent_never_prepares_again(tmp_path: Any) -> Non
         dash.backend.calls.clear()
         await press_on(pilot, dash, "alpha", "R")
         assert dash.backend.called("prepare") == []
-        assert dash.backend.called("attach") == [("attach", "alpha")]
+        assert dash.backend.called("bottle") == [("bottle", "alpha")]
         # claude's arguments are the recorded plan's (alpha's prompt flag)
         assert dash.panes.actions()[0][2][-2:] == ["--append-system-prompt-file", GUEST_PROMPT]
 
@@ -511,8 +511,8 @@ async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> No
 
 
 async def test_an_unchanged_poll_redraws_no_header_details_or_problems(tmp_path: Any) -> None:
+    from bottle_dash.ui.widgets.chrome import CountsHeader, ProblemsPanel
     from bottle_dash.ui.widgets.details import AgentDetails
-    from bottle_dash.ui.widgets.status import CountsHeader, ProblemsPanel
 
     dash = build(tmp_path, everything=True, problem=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
@@ -679,7 +679,7 @@ async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) ->
         dash.backend.calls.clear()
         dash.panes.calls.clear()
         await press_on(pilot, dash, "alpha", "enter")
-        assert [c[0] for c in dash.backend.calls] == ["attach"]
+        assert [c[0] for c in dash.backend.calls] == ["bottle"]
         assert [c[0] for c in dash.panes.calls if c[0] != "capture"] == ["panes", "focus"]
 
 
@@ -696,7 +696,7 @@ async def test_a_pane_split_for_a_running_agent_shows_at_once_without_a_poll(
         dash.backend.calls.clear()
         await press_on(pilot, dash, "alpha", "enter")
         assert [c[:2] for c in dash.panes.actions()] == [("split", "alpha")]
-        assert [c[0] for c in dash.backend.calls] == ["attach"]
+        assert [c[0] for c in dash.backend.calls] == ["bottle"]
         assert dash.main.polls == polls
         pane_id = dash.panes.pane_map["alpha"].pane_id
         assert dash.main.result.panes["alpha"].pane_id == pane_id

@@ -65,7 +65,7 @@ NOT_FOR_LS = (
     "backends.docker.hardening",
     "backends.egress.networks",
     "backends.docker.plan",
-    "backends.owner",
+    "backends.agent_user",
     "backends.smolmachines.bottle",
     "backends.smolmachines.preflight",
     # writing the config file: `ls` only reads it

@@ -109,7 +109,7 @@ def test_unavailable_backend_is_a_problem_and_the_rest_still_list(
     assert problems == [
         Problem("docker", "Docker engine not answering", "start the fake engine", fatal=True)
     ]
-    assert [(r.name, r.state) for r in rows] == [("web", ops.UNKNOWN), ("vm", RUNNING)]
+    assert [(r.name, r.state) for r in rows] == [("web", ops.STATE_UNKNOWN), ("vm", RUNNING)]
 
 
 def test_unused_backend_down_is_not_fatal(docker: FakeBackend, smol: FakeBackend) -> None:
@@ -207,7 +207,7 @@ def test_attach_to_a_running_bottle_reads_the_recorded_plan_and_never_prepares(
     assert argv == ["fake-exec", "bottle-web", "claude", "--append-system-prompt-file",
                     GUEST_PROMPT, "--x"]  # fmt: skip
     assert docker.called("prepare") == []
-    assert [c[0] for c in docker.calls] == ["list_bottles", "attach"]
+    assert [c[0] for c in docker.calls] == ["list_bottles", "bottle"]
 
 
 def test_ensure_running_on_a_stopped_row_starts_it_without_listing(docker: FakeBackend) -> None:
@@ -226,7 +226,7 @@ def test_ensure_running_on_a_stopped_row_starts_it_without_listing(docker: FakeB
 def test_ensure_running_with_an_unknown_state_asks_again(docker: FakeBackend) -> None:
     service = on(docker)
     docker.add("web", STOPPED)
-    row = make_row("web", "docker", AgentSpec("web"), None)._replace(state=ops.UNKNOWN)
+    row = make_row("web", "docker", AgentSpec("web"), None)._replace(state=ops.STATE_UNKNOWN)
     service.ensure_running(row)
     assert [c[0] for c in docker.calls] == ["list_bottles", "start"]
 
@@ -383,15 +383,15 @@ def test_build_image_hands_its_options_to_the_builder(monkeypatch: pytest.Monkey
 def test_up_of_a_running_bottle_without_its_sidecar_starts_it(docker: FakeBackend) -> None:
     """A running bottle whose sidecar is down (no egress) goes to the backend's start,
     which brings the sidecar back; a running sealed one is left alone."""
-    from backends.egress.plan import SEALED, SIDECAR_DOWN
+    from backends.egress.plan import EGRESS_SEALED, EGRESS_SIDECAR_DOWN
 
     service = on(docker)
     spec = AgentSpec("web")
     service.up(spec)
     info = docker.bottles["web"]
-    docker.bottles["web"] = info._replace(egress=SEALED)
+    docker.bottles["web"] = info._replace(egress=EGRESS_SEALED)
     assert service.up(spec)[1] == ops.ALREADY_RUNNING
-    docker.bottles["web"] = info._replace(egress=SIDECAR_DOWN)
+    docker.bottles["web"] = info._replace(egress=EGRESS_SIDECAR_DOWN)
     steps: list[str] = []
     assert service.up(spec, steps.append)[1] == ops.STARTED
     assert docker.called("start") == [("start", "web")]

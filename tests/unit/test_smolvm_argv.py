@@ -288,7 +288,7 @@ def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "find_smolvm", lambda: S)
     listings: list[int] = []
     monkeypatch.setattr(backend, "_records", lambda: listings.append(1) or [])
-    handle = backend.handle(info)
+    handle = backend.bottle_from(info)
     assert (handle.name, handle.agent, listings) == ("bottle-a1", "a1", [])
     assert handle.claude_argv([])[-1] == "claude"
 

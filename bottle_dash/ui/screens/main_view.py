@@ -26,14 +26,14 @@ from bottle_dash.ui.messages import PollDone, PreflightDone, PreviewCaptured, Wo
 from bottle_dash.ui.poller import PollResult
 from bottle_dash.ui.widgets.agent_cells import AgentCells, human_age, human_duration
 from bottle_dash.ui.widgets.agents_table import AgentsTable
-from bottle_dash.ui.widgets.details import AgentDetails, seal_lines
-from bottle_dash.ui.widgets.status import (
+from bottle_dash.ui.widgets.chrome import (
     CountsHeader,
     EmptyState,
     KeysBar,
     ProblemsPanel,
-    StatusLine,
+    ProgressLine,
 )
+from bottle_dash.ui.widgets.details import AgentDetails, seal_lines
 from bottle_dash.ui.workers import DashWorkers
 
 #: Seconds the cursor rests on a row before its pane preview is captured.
@@ -69,7 +69,7 @@ class MainView(Screen[None]):
         yield EmptyState(id="empty")
         yield AgentsTable(on_cursor=self._show_details, id="agents")
         yield AgentDetails(id="details")
-        yield StatusLine(id="status", markup=False)  # build lines say [npm], [apt]…
+        yield ProgressLine(id="progress", markup=False)  # build lines say [npm], [apt]…
         yield KeysBar(id="keys")
 
     def on_mount(self) -> None:
@@ -271,7 +271,7 @@ class MainView(Screen[None]):
 
     def set_status(self, text: str) -> None:
         """One line under the details: progress and outcomes."""
-        self.query_one(StatusLine).update(text, layout=False)  # one line: no layout pass
+        self.query_one(ProgressLine).update(text, layout=False)  # one line: no layout pass
 
     # ------------------------------------------------------------------ filter
 

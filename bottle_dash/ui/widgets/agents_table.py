@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from backends.base import NOT_CREATED
-from bottle_dash.status import UNKNOWN
+from bottle_dash.status import STATUS_UNKNOWN
 from bottle_dash.ui.actions import TABLE, bindings
 from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 from bottle_dash.ui.widgets.agent_cells import (
@@ -127,7 +127,7 @@ class AgentsTable(DataTable[Text | str]):
     def _status_text(self, cells: AgentCells) -> Text:
         if not cells.status:
             return Text("")
-        variable = STATUS_VARIABLE.get(cells.status, STATUS_VARIABLE[UNKNOWN])
+        variable = STATUS_VARIABLE.get(cells.status, STATUS_VARIABLE[STATUS_UNKNOWN])
         style = self.app.theme_variables.get(variable, "")
         if cells.status == "waiting":
             style = f"bold {style}"

@@ -9,7 +9,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from bottle_dash.ui.widgets.agent_cells import human_bytes
-from bottle_dash.ui.widgets.status import Redrawn
+from bottle_dash.ui.widgets.chrome import Redrawn
 
 #: Failing probes listed in the panel; the rest are one ``bottle-dash probe NAME`` away.
 SHOWN_FAILURES = 2

@@ -1,4 +1,5 @@
-"""Header counts, backend problems, the empty state and the status line."""
+"""The screen's chrome: header counts, backend problems, the empty state, the progress
+line and the keys bar."""
 
 from __future__ import annotations
 
@@ -150,11 +151,11 @@ class EmptyState(Redrawn):
         self.update(text)
 
 
-class StatusLine(Static):
+class ProgressLine(Static):
     """One line: progress of long actions and the outcome of the last one."""
 
     DEFAULT_CSS = """
-    StatusLine {
+    ProgressLine {
         height: 1;
         padding: 0 1;
         color: $text-muted;
