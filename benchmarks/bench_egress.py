@@ -113,15 +113,14 @@ def ip_on(container: str, network: str) -> str:
 
 def main() -> int:
     folder = scratch("bench-egress-")
-    import image
-    from egress_upstream import make_certs
-
     from backends.base import LABEL_AGENT, AgentSpec
     from backends.docker.backend import DockerBackend
     from backends.egress import plan as egress
     from backends.egress.image import ensure_sidecar_image
     from backends.egress.policy import CA_CERT_FILE
     from backends.egress.spec import EgressSpec
+    from tests.fakes import image
+    from tests.fakes.egress_upstream import make_certs
 
     sidecar_image = ensure_sidecar_image(print)
     test_image = image.ensure_image()

@@ -13,9 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from anthropic_api import Recorded, Rule
-
 from backends.images.rootfs import ImageFile, ImageSpec
+from tests.fakes.anthropic_api import Recorded, Rule
 
 HERE = Path(__file__).resolve().parent
 PORT = 8080

@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import FAKES
-
 from backends import run
 from backends.base import LABEL_AGENT
 from backends.egress import plan as egress
 from backends.egress.policy import CA_CERT_FILE
+from tests.support import FAKES
 
 API = "api.egress.invalid"
 OTHER = "other.egress.invalid"

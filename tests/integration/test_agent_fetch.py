@@ -20,11 +20,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import package_sites as sites
 import pytest
-from conftest import FAKES, agent_name
-from egress_world import grant_outer_range, wait_upstream
-from test_egress_docker import log_lines, make_upstream_certs
 
 from backends import run
 from backends.base import GUEST_UID, LABEL_AGENT, AgentSpec, Completed
@@ -32,6 +28,10 @@ from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from bottle_dash.service import AgentService
+from tests.fakes import package_sites as sites
+from tests.integration.egress_world import grant_outer_range, wait_upstream
+from tests.integration.test_egress_docker import log_lines, make_upstream_certs
+from tests.support import FAKES, agent_name
 
 # The first run on a machine builds the agent image (minutes, once).
 pytestmark = [pytest.mark.claude, pytest.mark.timeout(1800)]

@@ -22,15 +22,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import libtmux
 import pytest
-from anthropic_api import Recorded, Rule
-from anthropic_container import PORT, StandInContainer
-from cli_run import bd
-from conftest import RUN_ID, agent_name
-from egress_world import grant_outer_range
-from test_dashboard_e2e import Session, dashboard_session, wait_for
-from test_egress_docker import API as API_HOST
-from test_egress_docker import make_upstream_certs
 
 from backends import run
 from backends.egress import plan as egress
@@ -38,6 +31,14 @@ from backends.probes import suite
 from backends.probes.base import NOT_APPLICABLE, PASS
 from bottle_dash import config as configmod
 from bottle_dash.service import AgentService, make_row
+from tests.fakes.anthropic_api import Recorded, Rule
+from tests.fakes.anthropic_container import PORT, StandInContainer
+from tests.fakes.cli_run import bd
+from tests.integration.egress_world import grant_outer_range
+from tests.integration.test_dashboard_e2e import Session, dashboard_session, wait_for
+from tests.integration.test_egress_docker import API as API_HOST
+from tests.integration.test_egress_docker import make_upstream_certs
+from tests.support import RUN_ID, agent_name
 
 # The first run on a machine builds the agent and stand-in images (minutes, once).
 pytestmark = [pytest.mark.claude, pytest.mark.timeout(1800)]
@@ -125,7 +126,7 @@ class Agent:
 @pytest.fixture
 def agent(
     request: pytest.FixtureRequest,
-    tmux_bin: str,
+    server: libtmux.Server,
     agent_image: str,
     standin_api_image: str,
     tmp_path: Path,
@@ -175,7 +176,7 @@ def agent(
     )
     grant_outer_range(name)  # the stand-in's private range, as `bottle-dash allow` would
     try:
-        with dashboard_session(config, "claude") as session:
+        with dashboard_session(server, config) as session:
             yield Agent(session, api, name, mark)
     finally:
         api.remove()

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import attach_once, docker_labelled, write_config
-from cli_run import bd
-from conftest import agent_name
 
 from backends.claude import status_hook_command
+from tests.fakes.cli_run import bd
+from tests.integration.cli_helpers import attach_once, docker_labelled, write_config
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 

@@ -14,18 +14,17 @@ import os
 import shlex
 import signal
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import libtmux
 import pytest
-import waiting
-from conftest import agent_name
 
 from bottle_dash import config as configmod
 from bottle_dash.service import AgentService, make_row
 from bottle_dash.tmux import TAG
+from tests import support
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
@@ -36,8 +35,8 @@ CURRENT: list[Session] = []
 
 
 def wait_for(check: Callable[[], object], seconds: float, what: str) -> object:
-    """``waiting.wait_for``, and a timeout shows what the dashboard showed."""
-    return waiting.wait_for(check, seconds, what, interval=0.1, shown=_dashboard_shown)
+    """``tests.support.wait_for``, and a timeout shows what the dashboard showed."""
+    return support.wait_for(check, seconds, what, interval=0.1, shown=_dashboard_shown)
 
 
 def _dashboard_shown() -> str:
@@ -94,10 +93,10 @@ class Session:
 
 
 @contextlib.contextmanager
-def dashboard_session(config: Path, socket: str, **env: str) -> Iterator[Session]:
-    """A ``Session`` on a new tmux server (socket ``bd-<socket>-<random>``) whose dashboard
-    reads ``config`` and this run's XDG dirs (plus ``env``); the server is killed after."""
-    server = libtmux.Server(socket_name=f"bd-{socket}-{uuid.uuid4().hex[:8]}")
+def dashboard_session(server: libtmux.Server, config: Path, **env: str) -> Iterator[Session]:
+    """A ``Session`` on ``server`` (libtmux's isolated test server) whose dashboard reads
+    ``config`` and this run's XDG dirs (plus ``env``); the server is killed after (before
+    the caller removes the bottle its panes use)."""
     session = Session(
         server,
         {
@@ -120,12 +119,12 @@ def dashboard_session(config: Path, socket: str, **env: str) -> Iterator[Session
 
 
 @pytest.fixture
-def session(tmux_bin: str, tmp_path: Path, test_image: str) -> Iterator[Session]:
+def session(server: libtmux.Server, tmp_path: Path, test_image: str) -> Iterator[Session]:
     name = agent_name("e2e")
     config = tmp_path / "config.toml"
     config.write_text(f'[agents.{name}]\nbackend = "docker"\nimage = "{test_image}"\n')
     try:
-        with dashboard_session(config, "e2e", AGENT=name) as s:
+        with dashboard_session(server, config, AGENT=name) as s:
             yield s
     finally:
         with contextlib.suppress(Exception):  # the run's sweep removes it otherwise

@@ -27,7 +27,6 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import agent_name
 
 from backends import registry, run
 from backends.base import (
@@ -49,6 +48,7 @@ from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
 from backends.egress.plan import SKIP_PERMISSIONS
 from backends.status_file import RELAYED_FILE, read_status_file
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 

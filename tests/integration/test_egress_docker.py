@@ -23,11 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import agent_name
-from egress_upstream import make_certs
-from egress_world import API, OTHER, TOKEN, client, container_ip, start_client, start_upstream
-from egress_world import remove as remove_containers
-from egress_world import wait_upstream as wait_upstream
 
 from backends import paths, run
 from backends.base import AgentSpec, LaunchError
@@ -36,6 +31,19 @@ from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from backends.probes import suite
 from backends.probes.base import PASS
+from tests.fakes.egress_upstream import make_certs
+from tests.integration.egress_world import (
+    API,
+    OTHER,
+    TOKEN,
+    client,
+    container_ip,
+    start_client,
+    start_upstream,
+)
+from tests.integration.egress_world import remove as remove_containers
+from tests.integration.egress_world import wait_upstream as wait_upstream
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 

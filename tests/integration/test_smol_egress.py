@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from egress_world import container_ip, start_upstream
-from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
 
 from backends import run
 from backends.base import LABEL_AGENT, AgentSpec
@@ -27,6 +25,9 @@ from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from backends.registry import get_backend
 from backends.smolmachines.bottle import SmolBottle
+from tests.fakes.smolvm_support import standin_machines
+from tests.integration.egress_world import container_ip, start_upstream
+from tests.support import agent_name
 
 pytestmark = pytest.mark.shim
 
@@ -50,7 +51,7 @@ def nc(bottle: SmolBottle, target: str, port: int, request: str = "") -> str:
 
 
 def test_sealed_machine_reaches_only_its_sidecar(
-    standin: str,  # noqa: F811
+    standin: str,
     egress_image: str,
     tmp_path: Path,
 ) -> None:
@@ -126,10 +127,10 @@ def test_sealed_machine_reaches_only_its_sidecar(
     assert not any(m["name"] == plan.bottle for m in standin_machines())
 
 
-def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:  # noqa: F811
+def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:
     """``--allow-cidr`` of an address on a network that is not internal (or of nobody)
     is refused: the stand-in never silently hands a machine the whole network."""
-    from smolvm_support import standin_launcher
+    from tests.fakes.smolvm_support import standin_launcher
 
     done = run.run(
         [str(standin_launcher()), "machine", "create", "--name", f"bottle-{agent_name('nocidr')}",
@@ -140,7 +141,7 @@ def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:  # 
 
 
 def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
-    standin: str,  # noqa: F811
+    standin: str,
     egress_image: str,
     tmp_path: Path,
 ) -> None:
@@ -148,8 +149,8 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
     permissions, mounts .git/hooks read-only; with its sidecar removed the machine is
     listed SIDECAR DOWN and reaches nothing; `up` brings the sidecar back and the proxy's
     probe passes again."""
-    from cli_helpers import write_config
-    from cli_run import bd
+    from tests.fakes.cli_run import bd
+    from tests.integration.cli_helpers import write_config
 
     name = agent_name("repair")
     workspace = tmp_path / "ws"

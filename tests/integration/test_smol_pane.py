@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from smolvm_support import Tmux, agent_name, poll, standin, tmux  # noqa: F401
 
 from backends.base import AgentSpec
 from backends.claude import resume_fallback
@@ -21,6 +20,8 @@ from backends.egress.spec import EgressSpec
 from backends.registry import get_backend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 from backends.smolmachines.pty_resize import ONESHOT_ENV
+from tests.fakes.smolvm_support import Tmux
+from tests.support import agent_name, wait_for
 
 pytestmark = pytest.mark.shim
 
@@ -35,7 +36,7 @@ WITHIN = 20.0
 
 
 @pytest.fixture
-def bottle(standin: str) -> Iterator[SmolBottle]:  # noqa: F811
+def bottle(standin: str) -> Iterator[SmolBottle]:
     backend = get_backend("smolmachines")
     spec = AgentSpec(
         name=agent_name("pane"),
@@ -54,26 +55,27 @@ def size_line(rows: int, cols: int) -> str:
     return rf"STANDIN-CLAUDE (resized )?size={rows}x{cols}\b"
 
 
-def started_at(tmux: Tmux, pane: str) -> float:  # noqa: F811
+def started_at(tmux: Tmux, pane: str) -> float:
     tmux.wait_for(pane, r"STANDIN-CLAUDE start uid=")
     return time.monotonic()
 
 
-def wait_within(tmux: Tmux, pane: str, pattern: str, since: float) -> None:  # noqa: F811
+def wait_within(tmux: Tmux, pane: str, pattern: str, since: float) -> None:
     remaining = since + WITHIN - time.monotonic()
     regex = re.compile(pattern)
-    poll(
+    wait_for(
         lambda: regex.search(tmux.capture(pane)),
         max(remaining, 0.0),
+        f"{pattern!r} within {WITHIN}s",
         interval=0.01,
-        what=f"{pattern!r} within {WITHIN}s in:\n{tmux.capture(pane)}",
+        shown=lambda: tmux.capture(pane),
     )
 
 
 @pytest.mark.parametrize("channel", ["persistent", "one-shot"])
 def test_claude_sees_pane_size_and_resizes(
     bottle: SmolBottle,
-    tmux: Tmux,  # noqa: F811
+    tmux: Tmux,
     channel: str,
 ) -> None:
     argv = bottle.claude_argv([])
@@ -103,7 +105,7 @@ def test_claude_sees_pane_size_and_resizes(
     tmux.wait_for(pane, r"STANDIN-CLAUDE bye")
 
 
-def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
+def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) -> None:
     argv = bottle.claude_argv([])
     bare = argv[argv.index("--") + 1 :]  # the same smolvm argv, minus the wrapper
     assert bare[1:3] == ["machine", "exec"] and "-t" in bare
@@ -123,7 +125,7 @@ def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) 
     tmux.wait_for(pane, r"STANDIN-CLAUDE bye")
 
 
-def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
+def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> None:
     argv = resume_fallback(bottle.claude_argv([]), 0)
     assert argv[1] == PTY_RESIZE
     # First run: no transcript in the VM's home, so plain claude starts, once (no
@@ -146,7 +148,7 @@ def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> Non
     tmux.wait_for(pane2, r"STANDIN-CLAUDE bye")
 
 
-def test_exit_status_reaches_the_pane(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
+def test_exit_status_reaches_the_pane(bottle: SmolBottle, tmux: Tmux) -> None:
     argv = bottle.exec_argv(["sh", "-c", "exit 5"], tty=True)
     # The pane's shell reports the status (tmux 3.3 sometimes leaves a process that
     # exits this fast unreaped, so #{pane_dead_status} cannot be relied upon).

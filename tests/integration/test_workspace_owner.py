@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import PtySession, write_config
-from cli_run import bd
-from conftest import agent_name
-from smolvm_support import standin  # noqa: F401
 
 from backends.base import AgentSpec, LaunchError, ProvisionError
 from backends.docker.backend import DockerBackend
 from backends.docker.plan import KEEPALIVE
+from tests.fakes.cli_run import bd
+from tests.integration.cli_helpers import PtySession, write_config
+from tests.support import agent_name
 
 OWNERS = [1000, 1234, 0]
 
@@ -196,7 +195,7 @@ def test_docker_agent_owns_its_work(
 @pytest.mark.parametrize("owner", OWNERS)
 def test_smolmachines_agent_owns_its_work(
     tmp_path: Path,
-    standin: str,  # noqa: F811
+    standin: str,
     owner: int,
     rm_after: list[tuple[str, dict[str, str]]],
 ) -> None:
@@ -293,7 +292,7 @@ def test_docker_bottle_made_before_keeps_working_or_says_how_to_move_on(
 @pytest.mark.shim
 def test_smolmachines_machine_follows_its_workspace_owner_on_start(
     tmp_path: Path,
-    standin: str,  # noqa: F811
+    standin: str,
     rm_after: list[tuple[str, dict[str, str]]],
 ) -> None:
     """A machine made while node was uid 1000 (every machine made before this, or one

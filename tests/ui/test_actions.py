@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dashkit import build, screen_text, settle, spec
-
 from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
 from backends.claude import resume_fallback
+from tests.ui.dashkit import build, screen_text, settle, spec
 
 
 def resumed(bottle: str) -> list[str]:
@@ -494,7 +493,7 @@ async def test_cursor_and_sort_survive_a_refresh(tmp_path: Any) -> None:
 
 
 async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> None:
-    from backend import FakeBackend
+    from tests.fakes.backend import FakeBackend
 
     dash = build(tmp_path, everything=True)
     idle = FakeBackend("smolmachines")
@@ -712,7 +711,7 @@ async def test_ages_turn_on_the_minute_not_on_each_rows_own_second(tmp_path: Any
     # times (whole minutes) all turn at the minute, not each at its own second.
     from datetime import timedelta
 
-    from dashkit import NOW
+    from tests.ui.dashkit import NOW
 
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_run import bd
 
 from bottle_dash import cli
 from bottle_dash.cli import ls
+from tests.fakes.cli_run import bd
 
 SUBCOMMANDS = [
     "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_config import write
 
 from backends.egress import plan as egress
 from backends.egress import policy as pol
 from backends.egress.log import read_summary, summarize
 from bottle_dash.config import ConfigError, allow_host, load_config
+from tests.unit.test_config import write
 
 
 def line(decision: str, host: str, port: int = 443, ts: str = "T1", reason: str = "") -> str:
@@ -82,7 +82,7 @@ def test_allow_live_updates_the_sidecar_policy(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_cli_egress_and_allow(tmp_path: Path) -> None:
-    from cli_run import bd
+    from tests.fakes.cli_run import bd
 
     path = write(tmp_path, "[agents.a]\n")
     log = egress.egress_log("a")

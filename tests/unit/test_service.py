@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend import FakeBackend
 
 from backends.base import (
     GUEST_PROMPT,
@@ -25,6 +24,7 @@ from bottle_dash import service as ops
 from bottle_dash.config import Config
 from bottle_dash.service import AgentService, make_row
 from bottle_dash.status import Status
+from tests.fakes.backend import FakeBackend
 
 
 def on(*backends: FakeBackend) -> AgentService:
@@ -399,7 +399,7 @@ def test_up_of_a_running_bottle_without_its_sidecar_starts_it(docker: FakeBacken
 
 
 def test_attach_says_what_it_did_to_the_bottle(docker: FakeBackend) -> None:
-    from panehost import FakePaneHost
+    from tests.fakes.panehost import FakePaneHost
 
     panes = FakePaneHost()
     service = AgentService({"docker": docker}, pane_host=panes)

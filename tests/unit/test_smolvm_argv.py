@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import start_keepalive
 
 from backends import ownership, paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
@@ -20,6 +19,7 @@ from backends.smolmachines import smolvm as cli
 from backends.smolmachines.backend import SmolmachinesBackend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 from backends.smolmachines.preflight import cpu_flags, host_problems
+from tests.support import start_keepalive
 
 S = "/opt/smolvm"
 NASTY = {

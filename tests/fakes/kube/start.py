@@ -11,9 +11,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from kube import components, host, images, pki
-from kube.commands import KubeError, kubectl, run, start_daemon, wait_for
-from kube.layout import (
+from tests.fakes.kube import components, host, images, pki
+from tests.fakes.kube.commands import KubeError, kubectl, run, start_daemon, wait_for
+from tests.fakes.kube.layout import (
     NAMESPACE,
     NODE_NAME,
     POD_SUBNETS,
