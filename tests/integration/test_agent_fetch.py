@@ -29,8 +29,12 @@ from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from bottle_dash.service import AgentService
 from tests.fakes import package_sites as sites
-from tests.integration.egress_world import grant_outer_range, wait_upstream
-from tests.integration.test_egress_docker import log_lines, make_upstream_certs
+from tests.integration.egress_world import (
+    grant_outer_range,
+    log_lines,
+    make_upstream_certs,
+    wait_upstream,
+)
 from tests.support import FAKES, agent_name
 
 # The first run on a machine builds the agent image (minutes, once).

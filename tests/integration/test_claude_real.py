@@ -34,10 +34,9 @@ from bottle_dash.service import AgentService, make_row
 from tests.fakes.anthropic_api import Recorded, Rule
 from tests.fakes.anthropic_container import PORT, StandInContainer
 from tests.fakes.cli_run import bd
-from tests.integration.egress_world import grant_outer_range
-from tests.integration.test_dashboard_e2e import Session, dashboard_session, wait_for
-from tests.integration.test_egress_docker import API as API_HOST
-from tests.integration.test_egress_docker import make_upstream_certs
+from tests.integration.dashboard_tmux import Session, dashboard_session, wait_for
+from tests.integration.egress_world import API as API_HOST
+from tests.integration.egress_world import grant_outer_range, make_upstream_certs
 from tests.support import RUN_ID, agent_name
 
 # The first run on a machine builds the agent and stand-in images (minutes, once).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,4 +188,36 @@ async def settle(pilot: Any) -> None:
         await pilot.pause()
 
 
-__all__ = ["NOT_CREATED", "THEMES", "build", "screen_text", "settle", "spec"]
+async def until(pilot: Any, check: Any, seconds: float = 20.0) -> None:
+    """Let the app run until ``check()`` holds (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.01)
+
+
+async def select(pilot: Any, dash: Any, name: str) -> None:
+    table = dash.main.query_one("#agents")
+    table.move_cursor(row=table.get_row_index(name))
+    await pilot.pause()
+    assert table.selected_agent == name
+
+
+async def press_on(pilot: Any, dash: Any, name: str, *keys: str) -> None:
+    """Select ``name``'s row, press ``keys``, and wait for what they started."""
+    await select(pilot, dash, name)
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
+__all__ = [
+    "NOT_CREATED",
+    "THEMES",
+    "build",
+    "press_on",
+    "screen_text",
+    "select",
+    "settle",
+    "spec",
+    "until",
+]

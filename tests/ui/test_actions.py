@@ -6,12 +6,11 @@ screen shows.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
 from backends.claude import resume_fallback
-from tests.ui.dashkit import build, screen_text, settle, spec
+from tests.ui.dashkit import build, press_on, screen_text, select, settle, spec, until
 
 
 def resumed(bottle: str) -> list[str]:
@@ -20,28 +19,6 @@ def resumed(bottle: str) -> list[str]:
 
 def fresh(bottle: str, *args: str) -> list[str]:
     return ["fake-exec", "-t", bottle, "claude", *args]
-
-
-async def until(pilot: Any, check: Any, seconds: float = 20.0) -> None:
-    """Let the app run until ``check()`` holds (a deadline, not a fixed sleep)."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.01)
-
-
-async def select(pilot: Any, dash: Any, name: str) -> None:
-    table = dash.main.query_one("#agents")
-    table.move_cursor(row=table.get_row_index(name))
-    await pilot.pause()
-    assert table.selected_agent == name
-
-
-async def press_on(pilot: Any, dash: Any, name: str, *keys: str) -> None:
-    """Select ``name``'s row, press ``keys``, and wait for what they started."""
-    await select(pilot, dash, name)
-    await pilot.press(*keys)
-    await settle(pilot)
 
 
 async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from backends.base import DEFAULT_IMAGE, ImageNotFound
-from tests.ui.dashkit import build, screen_text, settle, spec
-from tests.ui.test_actions import press_on, until
+from tests.ui.dashkit import build, press_on, screen_text, settle, spec, until
 
 DEFAULT = DEFAULT_IMAGE
 

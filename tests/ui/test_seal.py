@@ -11,8 +11,7 @@ from typing import Any
 
 from backends.base import RUNNING
 from backends.probes import suite
-from tests.ui.dashkit import build, screen_text, settle
-from tests.ui.test_actions import press_on
+from tests.ui.dashkit import build, press_on, screen_text, settle
 
 
 async def test_launch_runs_the_probes_and_shows_the_seal(tmp_path: Any) -> None:

@@ -11,7 +11,7 @@ from backends.egress import plan as egress
 from backends.egress import policy as pol
 from backends.egress.log import read_summary, summarize
 from bottle_dash.config import ConfigError, allow_host, load_config
-from tests.unit.test_config import write
+from tests.unit.config_files import write
 
 
 def line(decision: str, host: str, port: int = 443, ts: str = "T1", reason: str = "") -> str:
