@@ -31,3 +31,23 @@ def wait_for(
                 message += f"\n{shown()}"
             raise AssertionError(message)
         time.sleep(interval)
+
+
+#: What ``ps`` in a bottle lists, one process a line: pid, parent pid, command name.
+PS_SCRIPT = "ps -o pid,ppid,comm"
+
+
+def claude_pids(ps_output: str) -> list[int]:
+    """The claude processes in ``ps -o pid,ppid,comm`` output: every process named claude
+    whose parent is not one (the stand-in forks a watcher subshell that carries its name;
+    Claude Code's own helpers are children of claude too). Two entries mean two claudes."""
+    table: dict[int, tuple[int, str]] = {}
+    for line in ps_output.splitlines()[1:]:
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            table[int(parts[0])] = (int(parts[1]), parts[2].strip())
+    return sorted(
+        pid
+        for pid, (ppid, comm) in table.items()
+        if comm == "claude" and table.get(ppid, (0, ""))[1] != "claude"
+    )
