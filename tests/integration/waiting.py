@@ -33,6 +33,9 @@ def wait_for(
         time.sleep(interval)
 
 
+#: The command names of claude: the stand-in and Claude Code run as ``claude`` (the
+#: symlink's name), its native binary is ``claude.exe`` when run by its own path.
+CLAUDE_NAMES = ("claude", "claude.exe")
 #: What ``ps`` in a bottle lists, one process a line: pid, parent pid, command name.
 PS_SCRIPT = "ps -o pid,ppid,comm"
 
@@ -49,5 +52,5 @@ def claude_pids(ps_output: str) -> list[int]:
     return sorted(
         pid
         for pid, (ppid, comm) in table.items()
-        if comm == "claude" and table.get(ppid, (0, ""))[1] != "claude"
+        if comm in CLAUDE_NAMES and table.get(ppid, (0, ""))[1] not in CLAUDE_NAMES
     )
