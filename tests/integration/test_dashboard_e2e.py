@@ -44,6 +44,10 @@ def _dashboard_shown() -> str:
     return CURRENT[0].capture(CURRENT[0].dashboard) if CURRENT else ""
 
 
+#: The dashboard's window, columns x rows.
+SIZE = (220, 50)
+
+
 class Session:
     """The isolated tmux server the dashboard runs in, and ways to read it."""
 
@@ -58,14 +62,32 @@ class Session:
     def start_dashboard(self, first: bool, *options: str) -> None:
         shell = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         command = f"env {shell} {shlex.join([*self.dashboard_argv(), *options])}"
+        # The pane gets its size first, then the dashboard: a detached tmux creates a
+        # window at default-size (80x24) and resizes it afterwards, and a dashboard still
+        # starting on a loaded machine could miss that SIGWINCH and stay drawn at 80x24.
+        placeholder = "sleep 86400"
         if first:
-            session = self.server.new_session("bottle-dash", window_command=command, x=220, y=50)
+            session = self.server.new_session(
+                "bottle-dash", window_command=placeholder, x=SIZE[0], y=SIZE[1]
+            )
+            self.server.cmd("set-option", "-g", "default-size", f"{SIZE[0]}x{SIZE[1]}")
             pane = session.active_window.active_pane
             assert pane is not None and pane.pane_id
             self.dashboard = pane.pane_id
         else:  # the old dashboard pane closed with the app: start a new one
-            out = self.server.cmd("new-window", "-P", "-F", "#{pane_id}", command)
+            out = self.server.cmd("new-window", "-P", "-F", "#{pane_id}", placeholder)
             self.dashboard = out.stdout[0]
+        size = f"{SIZE[0]}x{SIZE[1]}"
+        waiting.wait_for(
+            lambda: self.pane_size(self.dashboard) == size, 30, f"the dashboard pane at {size}"
+        )
+        self.server.cmd("respawn-pane", "-k", "-t", self.dashboard, command)
+
+    def pane_size(self, pane_id: str) -> str:
+        out = self.server.cmd(
+            "display-message", "-p", "-t", pane_id, "#{pane_width}x#{pane_height}"
+        )
+        return out.stdout[0] if out.stdout else ""
 
     def capture(self, pane_id: str) -> str:
         return "\n".join(self.server.cmd("capture-pane", "-p", "-J", "-t", pane_id).stdout)
@@ -166,18 +188,22 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
     wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
     wait_for(lambda: "idle" in session.row(agent), 30, "the table to show claude idle")
 
-    # Kill the pane's process: the pane stays, dead; enter respawns it and claude resumes.
+    # Kill the pane's process: the pane stays, dead, but claude runs on in the bottle's
+    # session holder: the table says detached (still idle); enter respawns the pane in
+    # place on the same claude (it redraws: no new conversation).
     os.kill(session.agent_panes()[agent][2], signal.SIGKILL)
     wait_for(lambda: session.agent_panes()[agent][1], 30, "the pane to be dead")
-    wait_for(lambda: "dead" in session.row(agent), 30, "the table to show the dead pane")
-    assert "exited" in session.row(agent)  # pane_dead: claude exited
+    wait_for(lambda: "detached" in session.row(agent), 30, "the table to show it detached")
+    assert "idle" in session.row(agent)
     session.keys("Enter")
     wait_for(
-        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
+        lambda: "STANDIN-CLAUDE redraw" in session.capture(pane_id),
         60,
-        "the stand-in claude to continue the conversation",
+        "the same claude to redraw in the respawned pane",
     )
+    assert "conversation turn" not in session.capture(pane_id)  # nothing started again
     assert session.agent_panes()[agent][0] == pane_id  # respawned in place, not split
+    wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
 
     # s: stop the bottle; the table shows it stopped.
     session.keys("s")
@@ -199,8 +225,9 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
         "the restarted dashboard to find the pane again",
     )
     session.keys("Enter")  # starts the bottle and respawns the same pane once more
+    # The stop ended claude; the new one resumes the pinned session (its second start).
     wait_for(
-        lambda: "STANDIN-CLAUDE continued conversation turn=3" in session.capture(pane_id),
+        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
         90,
         "the pane found again to be respawned",
     )

@@ -217,8 +217,13 @@ def _legacy_bottle(backend: DockerBackend, plan: Any) -> None:
     ``node``, the home volume (no mount label) at /home/node, no account files mounted."""
     from docker.types import Mount
 
+    from backends.egress.networks import create_network
+
     api = backend.engine.api()
-    api.create_network(plan.network, labels=plan.labels)
+    # Through the backend's own create_network: beside many bottles the engine's default
+    # address pools run out, and it then picks a free range of its own (the raw SDK call
+    # failed there: "all predefined address pools have been fully subnetted").
+    create_network(api, plan.network, plan.labels, agent=plan.agent)
     api.create_volume(plan.home_volume, labels=plan.labels)
     mounts = [
         Mount(target="/home/node", source=plan.home_volume, type="volume"),
