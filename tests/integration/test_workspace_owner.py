@@ -99,7 +99,7 @@ def _workspace(tmp_path: Path, owner: int) -> Path:
 
 
 def _claude_writes(name: str, env: dict[str, str], path: str) -> str:
-    """Attach in a real terminal (the pane's argv: resume fallback included), have the
+    """Attach in a real terminal (the pane's argv: session holder included), have the
     stand-in claude write ``path``, and return what the terminal showed."""
     session = PtySession("attach", name, env=env)
     try:
@@ -163,7 +163,7 @@ def check_agent_owns_its_work(tmp_path: Path, name: str, agent: dict[str, str], 
     assert "STANDIN-CLAUDE fresh conversation turn=1" in first
     assert _owners(ws)[str(ws / "by-claude.txt")] == f"{owner}:{owner}"
 
-    # 3. Claude's home is the agent's, and --continue survives down/up.
+    # 3. Claude's home is the agent's, and its pinned session survives down/up.
     home = _ok(bd("exec", name, "--", "sh", "-c", "stat -c %u:%g $HOME; echo $HOME", env=env))
     assert home.split() == [f"{owner}:{owner}", "/home/node"]
     _ok(bd("down", name, env=env))
