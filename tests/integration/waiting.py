@@ -36,8 +36,9 @@ def wait_for(
 #: The command names of claude: the stand-in and Claude Code run as ``claude`` (the
 #: symlink's name), its native binary is ``claude.exe`` when run by its own path.
 CLAUDE_NAMES = ("claude", "claude.exe")
-#: What ``ps`` in a bottle lists, one process a line: pid, parent pid, command name.
-PS_SCRIPT = "ps -o pid,ppid,comm"
+#: What ``ps`` in a bottle lists, one process a line: pid, parent pid, command name; every
+#: process (procps' ps without -e lists only this terminal's; busybox's takes -e too).
+PS_SCRIPT = "ps -e -o pid,ppid,comm"
 
 
 def claude_pids(ps_output: str) -> list[int]:
