@@ -54,7 +54,8 @@ from backends.guest import GUEST_HOME
 GUEST_HOLDER_DIR = f"{GUEST_HOME}/.bottle-dash/session"
 #: How the script names it: every exec sets ``HOME`` (``GUEST_HOME``); unit tests set theirs.
 HOLDER_DIR_EXPR = f'"${{HOME:-{GUEST_HOME}}}/.bottle-dash/session"'
-#: The holder's ``$0``, so its pid file cannot be fooled by a reused pid.
+#: The holder's ``$0`` (the 4th word of its command line: ``sh -c SCRIPT MARK``), so its
+#: pid file cannot be fooled by a reused pid (after a restart the file is still there).
 HOLDER_MARK = "bottle-dash-claude-holder"
 #: ``$0`` of the attach script (seen in ``ps``).
 ATTACH_MARK = "bottle-dash-claude"
@@ -82,7 +83,7 @@ say() { printf 'bottle-dash: %%s\n' "$*" >&2; }
 mkdir -p "$d" || exit 1
 live() {
   pid=$(cat "$d/pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
-  case "$(tr '\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in *%(mark)s*) true;; *) false;; esac
+  [ "$(tr '\000' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 4p)" = %(mark)s ]
 }
 n=0
 until mkdir "$d/lock" 2>/dev/null; do
