@@ -173,6 +173,9 @@ EGRESS_STATUS = _in_egress(
     pol.STATUS_FILE, "a sealed bottle's status word, kept by its sidecar", writer="sidecar"
 )
 SEAL_RECORD = AgentFile("seal.json", "the last escape probe run's results (the seal badge)")
+LAUNCH_LOCK = AgentFile(
+    "launch.lock", "held while one bottle-dash launches, starts or removes the agent's bottle"
+)
 WORKSPACE_BASELINE = AgentFile(
     "workspace-baseline.json", "what the workspace check found at the first up"
 )
@@ -225,6 +228,7 @@ AGENT_FILES: tuple[AgentFile, ...] = (
     EGRESS_LOG_FILE,
     EGRESS_STATUS,
     SEAL_RECORD,
+    LAUNCH_LOCK,
     WORKSPACE_BASELINE,
     WORKSPACE_CLEARED,
     SEED_CLAUDE_JSON,

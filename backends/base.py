@@ -276,8 +276,8 @@ class Bottle(ABC):
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
         """The exact host argv that runs ``claude <argv...>`` in the bottle as the agent user.
 
-        The last ``len(argv) + 1`` items are always ``["claude", *argv]``: the resume
-        fallback (``backends.claude.resume_fallback``) relies on that to split by index.
+        The last ``len(argv) + 1`` items are always ``["claude", *argv]``: the session
+        holder (``backends.holder.held_argv``) relies on that to split by index.
         """
 
     @abstractmethod

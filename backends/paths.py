@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +46,7 @@ __all__ = [
     "write_private",
     "write_prompt",
     "write_readable",
+    "agent_lock",
 ]
 
 
@@ -193,3 +196,31 @@ def ensure_status_dir(agent: str, uid: int) -> Path:
     else:
         os.chmod(path, 0o777)
     return path
+
+
+@contextmanager
+def agent_lock(agent: str, waiting: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold ``agent``'s launch lock (``LAUNCH_LOCK``, an ``flock``) for the block: one
+    bottle-dash at a time launches, starts or removes an agent's bottle, across processes
+    and threads (each call opens the file anew). When another holds it, ``waiting`` is
+    called once and this waits for it; yields whether it had to wait (the bottle's state
+    has changed meanwhile: look again)."""
+    import fcntl
+
+    from backends.agent_files import LAUNCH_LOCK
+
+    path = agent_path(agent, LAUNCH_LOCK)
+    private_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        os.close(fd)  # releases the lock

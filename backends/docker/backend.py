@@ -9,8 +9,8 @@ Resources of the bottle of agent ``<slug>``:
   process (claude itself is started with ``docker exec`` from a pane);
 - network ``bottle-<slug>-net`` (one bridge per bottle: bottles do not see each other);
 - volume ``bottle-<slug>-home`` at /home (volumes made before: at /home/node), so
-  ``~/.claude`` (and ``claude --continue``) survives stop, start and removal without
-  ``--volumes``.
+  ``~/.claude`` (and ``claude --resume`` of its pinned session) survives stop, start and
+  removal without ``--volumes``.
 
 Every resource carries ``base.bottle_labels``; listing is by label, in one call. The
 rooms: ``listing`` (the hot path), ``launch`` (a launch as calls into the others),

@@ -7,7 +7,7 @@ Lifecycle, as the operator sees it:
   it, then provision: ``chown -R node:node /home/node`` as root, the prompt file (0600,
   owner node), the skills. Any failure deletes the machine again (an ``ExitStack``).
 - ``stop``/``start``: the VM's disk, and with it ``/home/node`` (``~/.claude``, so
-  ``claude --continue``), survives.
+  ``claude --resume`` of its pinned session), survives.
 - ``remove``: smolvm deletes a machine's disk with the machine, and that disk holds the
   home. Docker's rule is "the home is kept unless asked", so ``remove`` without
   ``volumes`` refuses (the fix says to ``down`` it, or to pass ``--volumes``), and

@@ -73,6 +73,12 @@ class AgentRow(NamedTuple):
             "workspace": str(self.spec.workspace) if self.spec and self.spec.workspace else None,
             "id": self.info.ident if self.info and self.info.ident else None,
             "status": self.status.status if self.status else None,
+            # Whether a live pane shows claude (None: no claude running, or unknown).
+            "attached": (
+                None
+                if self.status is None or self.status.status == "exited"
+                else not self.status.detached
+            ),
             "status_since": (
                 datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
                 if since is not None

@@ -70,12 +70,12 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "attach",
         "attach: launch if needed, then focus / respawn / open the agent's pane",
         "attach: launch the bottle if needed (progress shown), then focus the agent's live "
-        "pane, respawn its dead pane, or split a new one beside the dashboard; the pane runs "
-        r"`claude --continue \|\| claude`, trying `--continue` only when a transcript "
-        "exists in the bottle's `~/.claude/projects` (a bottle with no conversation yet "
-        "starts claude once). When the agent image (`bottle-dash-agent`) is not built, it "
-        "offers to build it (`y` or `b`; `n` or `esc` does not), shows the build's progress "
-        "in the status line, then attaches",
+        "pane, respawn its dead pane, or split a new one beside the dashboard; the pane "
+        "re-attaches the claude that runs in the bottle's session holder (closing a pane "
+        "only detaches it), and starts one only when none runs: `--resume` of the agent's "
+        "pinned session, or `--session-id` with a new one. When the agent image "
+        "(`bottle-dash-agent`) is not built, it offers to build it (`y` or `b`; `n` or "
+        "`esc` does not), shows the build's progress in the status line, then attaches",
         needs_agent=True,
         footer=1,
         title="Attach agent",
@@ -86,12 +86,13 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "R",
         SCREEN,
         "fresh",
-        "restart claude fresh in its pane (no --continue)",
-        "restart claude fresh in its pane (no `--continue`)",
+        "restart claude fresh in its pane: end the running one, pin a new session",
+        "restart claude fresh in its pane: end the claude that runs, start one with a new "
+        "pinned session id (the older conversation stays in `~/.claude/projects`)",
         needs_agent=True,
         footer=2,
         title="Restart agent fresh",
-        summary="Restart claude without --continue",
+        summary="End claude and start a new conversation",
     ),
     Action(
         "up",

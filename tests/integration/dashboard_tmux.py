@@ -32,6 +32,10 @@ def _dashboard_shown() -> str:
     return CURRENT[0].capture(CURRENT[0].dashboard) if CURRENT else ""
 
 
+#: The dashboard's window, columns x rows.
+SIZE = (220, 50)
+
+
 class Session:
     """The isolated tmux server the dashboard runs in, and ways to read it."""
 
@@ -46,14 +50,32 @@ class Session:
     def start_dashboard(self, first: bool, *options: str) -> None:
         shell = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         command = f"env {shell} {shlex.join([*self.dashboard_argv(), *options])}"
+        # The pane gets its size first, then the dashboard: a detached tmux creates a
+        # window at default-size (80x24) and resizes it afterwards, and a dashboard still
+        # starting on a loaded machine could miss that SIGWINCH and stay drawn at 80x24.
+        placeholder = "sleep 86400"
         if first:
-            session = self.server.new_session("bottle-dash", window_command=command, x=220, y=50)
+            session = self.server.new_session(
+                "bottle-dash", window_command=placeholder, x=SIZE[0], y=SIZE[1]
+            )
+            self.server.cmd("set-option", "-g", "default-size", f"{SIZE[0]}x{SIZE[1]}")
             pane = session.active_window.active_pane
             assert pane is not None and pane.pane_id
             self.dashboard = pane.pane_id
         else:  # the old dashboard pane closed with the app: start a new one
-            out = self.server.cmd("new-window", "-P", "-F", "#{pane_id}", command)
+            out = self.server.cmd("new-window", "-P", "-F", "#{pane_id}", placeholder)
             self.dashboard = out.stdout[0]
+        size = f"{SIZE[0]}x{SIZE[1]}"
+        support.wait_for(
+            lambda: self.pane_size(self.dashboard) == size, 30, f"the dashboard pane at {size}"
+        )
+        self.server.cmd("respawn-pane", "-k", "-t", self.dashboard, command)
+
+    def pane_size(self, pane_id: str) -> str:
+        out = self.server.cmd(
+            "display-message", "-p", "-t", pane_id, "#{pane_width}x#{pane_height}"
+        )
+        return out.stdout[0] if out.stdout else ""
 
     def capture(self, pane_id: str) -> str:
         return "\n".join(self.server.cmd("capture-pane", "-p", "-J", "-t", pane_id).stdout)

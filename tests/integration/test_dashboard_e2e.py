@@ -73,18 +73,22 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
     wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
     wait_for(lambda: "idle" in session.row(agent), 30, "the table to show claude idle")
 
-    # Kill the pane's process: the pane stays, dead; enter respawns it and claude resumes.
+    # Kill the pane's process: the pane stays, dead, but claude runs on in the bottle's
+    # session holder: the table says detached (still idle); enter respawns the pane in
+    # place on the same claude (it redraws: no new conversation).
     os.kill(session.agent_panes()[agent][2], signal.SIGKILL)
     wait_for(lambda: session.agent_panes()[agent][1], 30, "the pane to be dead")
-    wait_for(lambda: "dead" in session.row(agent), 30, "the table to show the dead pane")
-    assert "exited" in session.row(agent)  # pane_dead: claude exited
+    wait_for(lambda: "detached" in session.row(agent), 30, "the table to show it detached")
+    assert "idle" in session.row(agent)
     session.keys("Enter")
     wait_for(
-        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
+        lambda: "STANDIN-CLAUDE redraw" in session.capture(pane_id),
         60,
-        "the stand-in claude to continue the conversation",
+        "the same claude to redraw in the respawned pane",
     )
+    assert "conversation turn" not in session.capture(pane_id)  # nothing started again
     assert session.agent_panes()[agent][0] == pane_id  # respawned in place, not split
+    wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
 
     # s: stop the bottle; the table shows it stopped.
     session.keys("s")
@@ -106,8 +110,9 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
         "the restarted dashboard to find the pane again",
     )
     session.keys("Enter")  # starts the bottle and respawns the same pane once more
+    # The stop ended claude; the new one resumes the pinned session (its second start).
     wait_for(
-        lambda: "STANDIN-CLAUDE continued conversation turn=3" in session.capture(pane_id),
+        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
         90,
         "the pane found again to be respawned",
     )

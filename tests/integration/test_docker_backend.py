@@ -41,12 +41,13 @@ from backends.base import (
     LaunchError,
     ProvisionError,
 )
-from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
+from backends.claude import GUEST_STATUS_DIR, status_settings_arg
 from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
 from backends.egress.plan import SKIP_PERMISSIONS
+from backends.holder import held_argv
 from backends.status_file import RELAYED_FILE, read_status_file
 from tests.support import agent_name
 
@@ -649,7 +650,7 @@ def run_in_pty(argv: list[str], *, timeout: float = 30) -> str:
     return out.decode(errors="replace")
 
 
-def test_resume_fallback_in_a_pty_continues_across_stop_and_start(
+def test_held_claude_in_a_pty_continues_across_stop_and_start(
     backend: DockerBackend, test_image: str
 ) -> None:
     name = agent_name("pty")
@@ -659,7 +660,7 @@ def test_resume_fallback_in_a_pty_continues_across_stop_and_start(
 
         def attach() -> str:
             argv = bottle.claude_argv(plan.claude_args, tty=True)
-            return run_in_pty(resume_fallback(argv, len(plan.claude_args)))
+            return run_in_pty(held_argv(argv, len(plan.claude_args)))
 
         first = attach()
         assert "fresh conversation turn=1" in first, first

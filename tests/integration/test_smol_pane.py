@@ -15,12 +15,13 @@ from collections.abc import Iterator
 import pytest
 
 from backends.base import AgentSpec
-from backends.claude import resume_fallback
 from backends.egress.spec import EgressSpec
+from backends.holder import held_argv
 from backends.registry import get_backend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 from backends.smolmachines.pty_resize import ONESHOT_ENV
 from tests.fakes.smolvm_support import Tmux
+from tests.integration.claude_procs import PS_SCRIPT, claude_pids
 from tests.support import agent_name, wait_for
 
 pytestmark = pytest.mark.shim
@@ -125,11 +126,10 @@ def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) 
     tmux.wait_for(pane, r"STANDIN-CLAUDE bye")
 
 
-def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> None:
-    argv = resume_fallback(bottle.claude_argv([]), 0)
+def test_held_claude_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> None:
+    argv = held_argv(bottle.claude_argv([]), 0)
     assert argv[1] == PTY_RESIZE
-    # First run: no transcript in the VM's home, so plain claude starts, once (no
-    # `claude --continue` that would fail first).
+    # First run: no transcript in the VM's home, so claude starts with a pinned id, once.
     pane = tmux.new_pane(argv)
     tmux.wait_for(pane, r"STANDIN-CLAUDE fresh conversation")
     text = tmux.capture(pane)
@@ -146,6 +146,56 @@ def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> Non
     assert re.findall(r"STANDIN-CLAUDE start uid=(\d+)", tmux.capture(pane2)) == ["1000"]
     tmux("send-keys", "-t", pane2, "exit", "Enter")
     tmux.wait_for(pane2, r"STANDIN-CLAUDE bye")
+
+
+def one_claude(bottle: SmolBottle) -> int:
+    """The pid of the one claude in the machine (fails when there are none or two)."""
+    done = bottle.exec(PS_SCRIPT, user="root")
+    pids = claude_pids(done.stdout)
+    assert len(pids) == 1, done.stdout
+    return pids[0]
+
+
+def test_closed_pane_and_dead_server_detach_and_enter_finds_the_same_claude(
+    bottle: SmolBottle,
+    tmux: Tmux,
+) -> None:
+    argv = held_argv(bottle.claude_argv([]), 0)
+    pane = tmux.new_pane(argv)
+    found = tmux.wait_for(pane, r"STANDIN-CLAUDE session=(\S+) pid=(\d+)")
+    session = found.group(1)
+    # Mid-turn: the operator asked for work, then the pane is closed under it.
+    tmux("send-keys", "-t", pane, "work long task", "Enter")
+    tmux("send-keys", "-t", pane, "mid turn", "Enter")
+    tmux.wait_for(pane, r"STANDIN-CLAUDE got mid turn")
+    pid = one_claude(bottle)
+    tmux("kill-pane", "-t", pane)
+    # Detached, not killed: the same claude runs on, alone.
+    assert one_claude(bottle) == pid
+    again = tmux.new_pane(argv)
+    # Attached once claude redraws (SIGWINCH from the holder); keys typed before that
+    # land in the terminal before the holder's client has set it raw, and are dropped.
+    tmux.wait_for(again, r"STANDIN-CLAUDE redraw size=")
+    tmux("send-keys", "-t", again, "hello again", "Enter")
+    tmux.wait_for(again, r"STANDIN-CLAUDE got hello again")
+    assert one_claude(bottle) == pid
+    assert "fresh conversation" not in tmux.capture(again)
+    # The whole tmux server dies: still detached; a new server's pane re-attaches.
+    tmux("kill-server")
+    assert one_claude(bottle) == pid
+    third = tmux.new_pane(argv)
+    tmux.wait_for(third, r"STANDIN-CLAUDE redraw size=")
+    tmux("send-keys", "-t", third, "still there", "Enter")
+    tmux.wait_for(third, r"STANDIN-CLAUDE got still there")
+    assert one_claude(bottle) == pid
+    # Fresh (R) ends that claude first and pins a new session.
+    fresh = tmux.new_pane(held_argv(bottle.claude_argv([]), 0, fresh=True))
+    new = tmux.wait_for(fresh, r"STANDIN-CLAUDE session=(\S+) pid=(\d+)")
+    assert new.group(1) != session
+    assert one_claude(bottle) == int(new.group(2)) != pid
+    tmux("send-keys", "-t", fresh, "exit", "Enter")
+    tmux.wait_for(fresh, r"STANDIN-CLAUDE bye")
+    wait_for(lambda: not claude_pids(bottle.exec(PS_SCRIPT, user="root").stdout), 20, "no claude")
 
 
 def test_exit_status_reaches_the_pane(bottle: SmolBottle, tmux: Tmux) -> None:

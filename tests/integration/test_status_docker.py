@@ -147,7 +147,7 @@ def test_a_session_through_every_status(host: TmuxPaneHost, bottle: dict[str, An
 
     assert "printed" not in pane.text()  # the hooks printed nothing into claude's context
     pane.send("exit", then="STANDIN-CLAUDE bye")
-    pane.becomes(EXITED, "claude exited")
+    pane.becomes(EXITED, "session ended")  # the SessionEnd word, the pane dead or not
     reading = read_status_file(pane.status_file)
     assert reading is not None and reading.word == "exited"
 

@@ -98,7 +98,7 @@ def _workspace(tmp_path: Path, owner: int) -> Path:
 
 
 def _claude_writes(name: str, env: dict[str, str], path: str) -> str:
-    """Attach in a real terminal (the pane's argv: resume fallback included), have the
+    """Attach in a real terminal (the pane's argv: session holder included), have the
     stand-in claude write ``path``, and return what the terminal showed."""
     session = PtySession("attach", name, env=env)
     try:
@@ -162,7 +162,7 @@ def check_agent_owns_its_work(tmp_path: Path, name: str, agent: dict[str, str], 
     assert "STANDIN-CLAUDE fresh conversation turn=1" in first
     assert _owners(ws)[str(ws / "by-claude.txt")] == f"{owner}:{owner}"
 
-    # 3. Claude's home is the agent's, and --continue survives down/up.
+    # 3. Claude's home is the agent's, and its pinned session survives down/up.
     home = _ok(bd("exec", name, "--", "sh", "-c", "stat -c %u:%g $HOME; echo $HOME", env=env))
     assert home.split() == [f"{owner}:{owner}", "/home/node"]
     _ok(bd("down", name, env=env))
@@ -216,8 +216,13 @@ def _legacy_bottle(backend: DockerBackend, plan: Any) -> None:
     ``node``, the home volume (no mount label) at /home/node, no account files mounted."""
     from docker.types import Mount
 
+    from backends.egress.networks import create_network
+
     api = backend.engine.api()
-    api.create_network(plan.network, labels=plan.labels)
+    # Through the backend's own create_network: beside many bottles the engine's default
+    # address pools run out, and it then picks a free range of its own (the raw SDK call
+    # failed there: "all predefined address pools have been fully subnetted").
+    create_network(api, plan.network, plan.labels, agent=plan.agent)
     api.create_volume(plan.home_volume, labels=plan.labels)
     mounts = [
         Mount(target="/home/node", source=plan.home_volume, type="volume"),

@@ -9,21 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
-from backends.claude import resume_fallback
+from backends.holder import held_argv
 from tests.ui.dashkit import build, press_on, screen_text, select, settle, spec, until
 
 
 def resumed(bottle: str) -> list[str]:
-    return resume_fallback(["fake-exec", "-t", bottle, "claude"], 0)
+    return held_argv(["fake-exec", "-t", bottle, "claude"], 0)
 
 
 def fresh(bottle: str, *args: str) -> list[str]:
-    return ["fake-exec", "-t", bottle, "claude", *args]
+    return held_argv(["fake-exec", "-t", bottle, "claude", *args], len(args), fresh=True)
 
 
 async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
-    async with dash.app.run_test(size=(100, 30)) as pilot:
+    # 110 wide: the orphan's claude runs with no pane (its pane column says `detached`).
+    async with dash.app.run_test(size=(110, 30)) as pilot:
         await settle(pilot)
         rows = dash.rows()
         assert {n: r.state for n, r in rows.items()} == {
@@ -34,6 +35,7 @@ async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:
         }
         assert rows["alpha"].pane == "live" and rows["beta"].pane == "dead"
         assert not rows["orphan"].defined
+        assert rows["orphan"].pane == "detached" and rows["orphan"].status == "waiting"
         text = screen_text(pilot.app)
         assert "2 running   1 stopped   1 not created   1 undefined" in text
         assert "orphan (undefined)" in text

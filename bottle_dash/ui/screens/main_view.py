@@ -20,7 +20,7 @@ from textual.worker import Worker
 
 from backends.base import RUNNING, Problem
 from bottle_dash.service import AgentRow, AgentService
-from bottle_dash.status import Change
+from bottle_dash.status import DETACHED, Change
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import PollDone, PreflightDone, PreviewCaptured, WorkerFailed
 from bottle_dash.ui.poller import PollResult
@@ -158,7 +158,10 @@ class MainView(Screen[None]):
             backend=row.backend,
             state=row.state,
             busy=self.busy.get(row.name, ""),
-            pane="" if pane is None else ("dead" if pane.dead else "live"),
+            # claude running with no live pane showing it: the pane column says so.
+            pane=DETACHED
+            if status is not None and status.detached
+            else ("" if pane is None else ("dead" if pane.dead else "live")),
             uptime=human_age(row.created, now) if row.state == RUNNING else "",
             cpu=usage.cpu if usage and row.state == RUNNING else None,
             memory=usage.memory if usage and row.state == RUNNING else None,
@@ -234,7 +237,7 @@ class MainView(Screen[None]):
         status = self.result.statuses.get(name)
         if status is None:
             return ""
-        text = status.status + (f": {status.reason}" if status.reason else "")
+        text = status.label + (f": {status.reason}" if status.reason else "")
         if status.since is not None:
             age = human_duration(self.ctx.now().timestamp() - status.since)
             text += f", for {age}" if age != "<1m" else ", for under a minute"
