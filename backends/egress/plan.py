@@ -304,7 +304,8 @@ def allow_live(agent: str, rule: str) -> bool:
         return False
     new = pol.parse_rule(rule)
     if new not in current.allow:
-        current = pol.Policy(current.agent, (*current.allow, new), current.api, current.placeholder)
+        # Everything else stays: the networks (a restarted sidecar listens by them), log size.
+        current = current._replace(allow=(*current.allow, new))
         paths.write_private(file, current.to_json().encode())
     recorded = paths.saved_plan(agent)
     if recorded is not None and is_sealed(recorded):
