@@ -203,6 +203,8 @@ def apply(
             "ca_guest": GUEST_CA,
             "dir": str(egress_dir(agent.name)),
             "upstream_ca": str(spec.upstream_ca) if spec.upstream_ca else "",
+            "budget": spec.budget,
+            "price": spec.price,
         }
     )
     plan.extra["egress"] = info

@@ -20,6 +20,7 @@ from backends import registry
 from backends.base import DEFAULT_IMAGE
 from backends.egress.policy import parse_rule
 from backends.images.reference import image_problem
+from bottle_dash.config.cost_keys import budget_key, price_key
 from bottle_dash.config.locate import ConfigError, Locator, describe, type_name
 from bottle_dash.config.paths import host_path
 
@@ -42,6 +43,8 @@ AGENT_KEYS = (
     "credential",
     "api_base",
     "upstream_ca",
+    "price",
+    "budget",
     "skip_permissions",
     "allow_root",
 )
@@ -368,6 +371,8 @@ AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
         "credential": Key(_credential, "credential", egress=True),
         "api_base": Key(_api_base, "api_base", egress=True),
         "upstream_ca": Key(_upstream_ca, "upstream_ca", egress=True),
+        "price": Key(price_key, "price", egress=True),
+        "budget": Key(budget_key, "budget", egress=True),
         "allow_root": Key(_allow_root, "allow_root"),
     }
 )
