@@ -58,6 +58,8 @@ class Spend:
         self.burn_per_hour: float | None = 0.0
         #: Why some usage has no cost (unknown models, ``price = "none"``).
         self.unpriced: list[str] = []
+        #: The models not in the price table.
+        self.unknown_models: list[str] = []
         self.budget = budget or ledger.Budget()
         #: USD spent in the budget's period.
         self.budget_spent = 0.0
@@ -150,6 +152,7 @@ def summarize(agent: str, lines: list[str], budget: ledger.Budget, now: float) -
     spend.burn_per_hour = None if burn is None else burn * 3600 / ledger.BURN_SECONDS
     if budget.factor is None:
         spend.unpriced = ['price = "none": this agent\'s usage has no price']
+    spend.unknown_models = sorted(unknown)
     spend.unpriced += [prices.unknown_reason(m) for m in sorted(unknown)]
     if budget.limit_usd is not None:
         start = ledger.period_start(budget.period, now, offset)
