@@ -16,6 +16,7 @@ and on the host as ``backends.egress.prices``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 PRICES_DATE = "2025-11-24"
@@ -43,15 +44,22 @@ PRICES: dict[str, tuple[float, float, float, float, float]] = {
 NO_PRICE = "none"
 
 
+#: What may follow a family's name in a model's: nothing, a date, an alias, a gateway's
+#: version (``-20250929``, ``-latest``, ``@20251001``, ``-20250929-v1:0``). Anything else
+#: (``claude-opus-4-6``) is another model, priced nowhere here rather than wrongly.
+_SUFFIX = re.compile(r"^(?:$|-20\d{6}|-latest$|@|\[)")
+
+
 def family(model: str) -> str | None:
-    """The price table's family of ``model`` (the longest matching prefix), None when none
-    matches. A gateway's prefix (``anthropic/``, ``us.anthropic.``) is skipped."""
+    """The price table's family of ``model`` (the longest whose name it starts with, then
+    a date or nothing), None when none matches. A gateway's prefix (``anthropic/``,
+    ``us.anthropic.``) is skipped."""
     name = model.strip().lower()
     at = name.find("claude-")
     if at < 0:
         return None
     name = name[at:]
-    found = [f for f in PRICES if name.startswith(f)]
+    found = [f for f in PRICES if name.startswith(f) and _SUFFIX.match(name[len(f) :])]
     return max(found, key=len) if found else None
 
 

@@ -257,6 +257,10 @@ def test_the_price_table() -> None:
     assert prices.cost("claude-opus-4-1-20250805", tokens) == pytest.approx(15 + 75 + 1.5)
     assert prices.cost("us.anthropic.claude-haiku-4-5", tokens, 0.5) == pytest.approx(3.05)
     assert prices.cost("claude-stand-in", tokens) is None
+    assert prices.cost("claude-opus-4-6", tokens) is None  # a newer model: not priced wrongly
+    assert prices.family("anthropic.claude-sonnet-4-5-20250929-v1:0") == "claude-sonnet-4-5"
+    assert prices.family("claude-haiku-4-5@20251001") == "claude-haiku-4-5"
+    assert prices.family("claude-3-5-sonnet-latest") == "claude-3-5-sonnet"
     assert prices.cost(MODEL, tokens, prices.parse_price("none")) is None
     assert "claude-stand-in" in prices.unknown_reason("claude-stand-in")
     with pytest.raises(ValueError):
