@@ -12,6 +12,10 @@ dirs (the operator's own agents and bottles are never touched).
      bottle's CA, the request, the sidecar's own TLS to the upstream;
    - https, new connection: the same with the handshakes in the figure;
    - plain http (the proxy's request path alone).
+   And a Messages API stream (``POST /v1/messages``, the stand-in API of
+   tests/fakes/anthropic_api.py as the agent's ``api_base``): the answers the sidecar
+   meters (``backends/egress/metering.py``), to the first ``content_block_delta``, warm and
+   new connection. Run from a checkout before metering for the "before" figures.
 2. ``up`` of a sealed agent (sidecar, two networks, CA, policy) against ``up`` of the same
    agent unsealed (one network, no sidecar), alternately, 3 runs each: medians and ratio.
 
@@ -37,6 +41,17 @@ from common import REPO, ms, scratch
 TTFT_RUNS = 30
 UP_RUNS = 3
 HOST = "bench.egress.invalid"
+#: The agent's api_base: the stand-in Messages API (metered by the sidecar).
+API = "api.bench.invalid"
+API_PORT = 8443
+MESSAGE = json.dumps(
+    {"model": "claude-sonnet-4-5-20250929", "stream": True, "max_tokens": 64,
+     "messages": [{"role": "user", "content": "bench " * 200}]}
+)  # fmt: skip
+API_REQUEST = (
+    f"POST /v1/messages HTTP/1.1\r\nHost: {API}:{API_PORT}\r\n"
+    f"content-type: application/json\r\ncontent-length: {len(MESSAGE)}\r\n\r\n{MESSAGE}"
+).encode()
 
 
 def first_token(addr: tuple[str, int], target: str) -> float:
@@ -48,9 +63,9 @@ def first_token(addr: tuple[str, int], target: str) -> float:
         return time.perf_counter() - start
 
 
-def _read_event(conn: socket.socket, got: bytes = b"") -> bytes:
-    """Read ``conn`` until the first token event."""
-    while b"data: token 0" not in got:
+def _read_event(conn: socket.socket, got: bytes = b"", mark: bytes = b"data: token 0") -> bytes:
+    """Read ``conn`` until the first token event (``mark``)."""
+    while mark not in got:
         chunk = conn.recv(4096)
         if not chunk:
             raise RuntimeError(f"closed before the first token: {got[:200]!r}")
@@ -58,16 +73,23 @@ def _read_event(conn: socket.socket, got: bytes = b"") -> bytes:
     return got
 
 
-def tls_first_token(addr: tuple[str, int], trust: Path, *, via_proxy: bool, warm: bool) -> float:
+def tls_first_token(
+    addr: tuple[str, int], trust: Path, *, via_proxy: bool, warm: bool, api: bool = False
+) -> float:
     """Seconds to the first ``data:`` line of ``GET /stream`` over HTTPS (through the
     proxy with CONNECT when ``via_proxy``); ``warm``: of a second request on the same
-    connection, the first one read to its end before the clock starts."""
+    connection, the first one read to its end before the clock starts. ``api``: a
+    Messages API stream of the stand-in instead, to its first text delta."""
     context = ssl.create_default_context(cafile=str(trust))
     request = f"GET /stream?keep HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    target, mark = f"{HOST}:443", b"data: token 0"
+    if api:
+        request, target, mark = API_REQUEST, f"{API}:{API_PORT}", b"content_block_delta"
+    name = target.rsplit(":", 1)[0]
     start = time.perf_counter()
     with socket.create_connection(addr, timeout=30) as raw:
         if via_proxy:
-            raw.sendall(f"CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n".encode())
+            raw.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
             reply = b""
             while b"\r\n\r\n" not in reply:
                 chunk = raw.recv(4096)
@@ -76,7 +98,7 @@ def tls_first_token(addr: tuple[str, int], trust: Path, *, via_proxy: bool, warm
                 reply += chunk
             if not reply.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(f"CONNECT refused: {reply[:200]!r}")
-        with context.wrap_socket(raw, server_hostname=HOST) as conn:
+        with context.wrap_socket(raw, server_hostname=name) as conn:
             if warm:
                 conn.sendall(request)
                 got = b""
@@ -87,7 +109,7 @@ def tls_first_token(addr: tuple[str, int], trust: Path, *, via_proxy: bool, warm
                     got += chunk
                 start = time.perf_counter()
             conn.sendall(request)
-            _read_event(conn)
+            _read_event(conn, mark=mark)
             return time.perf_counter() - start
 
 
@@ -131,11 +153,16 @@ def main() -> int:
     upstream = f"{agent}-upstream"
     made: list[str] = [agent]
     try:
-        upstream_ca = make_certs(folder / "certs", [HOST])
+        upstream_ca = make_certs(folder / "certs", [HOST, API])
         spec = AgentSpec(
             name=agent,
             image=test_image,
-            egress=EgressSpec(allow=(f"{HOST}:80", HOST), upstream_ca=upstream_ca),
+            egress=EgressSpec(
+                allow=(f"{HOST}:80", HOST),
+                upstream_ca=upstream_ca,
+                credential="none",
+                api_base=f"https://{API}:{API_PORT}",
+            ),
         )
         backend.launch(backend.prepare(spec))
         outer = egress.outer_network_name(agent)
@@ -159,6 +186,18 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("the upstream did not start")
             time.sleep(0.2)
+        subprocess.run(
+            [
+                "docker", "run", "-d", "--name", f"{upstream}-api",
+                "--label", f"{LABEL_AGENT}={agent}", "--network", outer, "--network-alias", API,
+                "-v", f"{REPO / 'tests' / 'fakes'}:/fakes:ro",
+                "-v", f"{upstream_ca.parent}:/certs:ro",
+                sidecar_image, "python3", "-u", "/fakes/anthropic_api.py",
+                "--listen", f"0.0.0.0:{API_PORT}",
+                "--tls-cert", "/certs/server.pem", "--tls-key", "/certs/server.key",
+            ],
+            check=True, capture_output=True,
+        )  # fmt: skip
         proxy = (ip_on(egress.sidecar_name(agent), outer), 8080)
         direct = (ip_on(upstream, outer), 80)
         direct_tls = (direct[0], 443)
@@ -173,6 +212,21 @@ def main() -> int:
                     tls_first_token(direct_tls, upstream_ca, via_proxy=False, warm=warm)
                 )
             report("https, " + ("warm connection" if warm else "new connection"), via, straight)
+        direct_api = (ip_on(f"{upstream}-api", outer), API_PORT)
+        for warm in (True, False):
+            tls_first_token(proxy, bottle_ca, via_proxy=True, warm=warm, api=True)
+            tls_first_token(direct_api, upstream_ca, via_proxy=False, warm=warm, api=True)
+            via, straight = [], []
+            for _ in range(TTFT_RUNS):
+                via.append(tls_first_token(proxy, bottle_ca, via_proxy=True, warm=warm, api=True))
+                straight.append(
+                    tls_first_token(direct_api, upstream_ca, via_proxy=False, warm=warm, api=True)
+                )
+            way = "warm connection" if warm else "new connection"
+            report(f"Messages API stream (metered), {way}", via, straight)
+        usage = egress.egress_dir(agent) / "usage.log"
+        lines = usage.read_text().splitlines() if usage.exists() else []
+        print(f"  usage log: {len(lines)} lines (0 before metering)")
         first_token(proxy, f"http://{HOST}/stream")
         first_token(direct, "/stream")
         via, straight = [], []
@@ -198,7 +252,9 @@ def main() -> int:
         print(f"  unsealed             {ms(b)}")
         print(f"  ratio {a / b:.2f}x")
     finally:
-        subprocess.run(["docker", "rm", "-f", upstream], capture_output=True, check=False)
+        subprocess.run(
+            ["docker", "rm", "-f", upstream, f"{upstream}-api"], capture_output=True, check=False
+        )
         for name in made:
             with contextlib.suppress(Exception):  # already removed: nothing left to do
                 backend.remove(name, volumes=True)

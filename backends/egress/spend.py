@@ -119,9 +119,14 @@ def _cost(by_model: dict[str, Tokens], factor: float | None) -> tuple[float | No
     return (None if factor is None and used else usd), unknown
 
 
-def summarize(agent: str, lines: list[str], budget: ledger.Budget, now: float) -> Spend:
-    """The ``Spend`` of ``agent``'s usage log ``lines`` (the older file's first)."""
-    records = _records(lines)
+def summarize(
+    agent: str, lines: list[str] | list[dict[str, Any]], budget: ledger.Budget, now: float
+) -> Spend:
+    """The ``Spend`` of ``agent``'s usage log ``lines`` (the older file's first; or their
+    records, already parsed)."""
+    records = [r for r in lines if isinstance(r, dict)] or _records(
+        [r for r in lines if isinstance(r, str)]
+    )
     book = ledger.Ledger()
     for record in records:
         book.add_line(record, now)
@@ -204,6 +209,9 @@ def log_lines(agent: str) -> list[str]:
 
 #: agent -> (stamps of the log files and budget, the minute, its Spend)
 _CACHE: dict[str, tuple[tuple[Any, ...], Spend]] = {}
+#: agent -> (stamps of the log files, their parsed lines): parsing is the costly part, and
+#: it is done again only when the log changed (the summary, every minute).
+_PARSED: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
 
 
 def agent_spend(agent: str, now: float | None = None) -> Spend:
@@ -222,6 +230,10 @@ def agent_spend(agent: str, now: float | None = None) -> Spend:
     cached = _CACHE.get(agent)
     if cached is not None and cached[0] == key:
         return cached[1]
-    spend = summarize(agent, log_lines(agent), current_budget(agent), now)
+    parsed = _PARSED.get(agent)
+    if parsed is None or parsed[0] != key[:2] + key[4:]:
+        parsed = (key[:2] + key[4:], _records(log_lines(agent)))
+        _PARSED[agent] = parsed
+    spend = summarize(agent, parsed[1], current_budget(agent), now)
     _CACHE[agent] = (key, spend)
     return spend
