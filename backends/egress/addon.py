@@ -287,7 +287,11 @@ class EgressBroker(MeteredHooks):
         if pol.is_api(host, port) and metered(req.method, req.path):
             refusal = self._metering.refusal(pol.agent)
             if refusal is not None:
-                self.log(policy.Decision(False, host, port, "budget", "budget spent"), flow)
+                spent = policy.Decision(False, host, port, "budget", "budget spent")
+                if size is None:  # a body of no announced size is not waited for
+                    self.refuse(flow, spent)
+                    return
+                self.log(spent, flow)
                 flow.response = http.Response.make(*refusal)
                 return
         swaps = policy.swapped_headers(headers, pol.placeholder, self._credential.read())

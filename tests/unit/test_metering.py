@@ -280,3 +280,17 @@ def test_budget_words(text: str, parsed: tuple[float, str]) -> None:
 def test_bad_budget_words(bad: str) -> None:
     with pytest.raises(ValueError, match="20/day"):
         ledger.parse_budget(bad)
+
+
+def test_a_spent_budget_does_not_wait_for_a_body_of_no_announced_size(
+    addon: broker.EgressBroker, tmp_path: Path
+) -> None:
+    (tmp_path / ledger.BUDGET_FILE).write_text(ledger.Budget(1.0, "total").to_json())
+    through(addon, request(), sse({"input_tokens": 1_000_000}), SSE)  # $3: spent
+    endless = request()
+    del endless.request.headers["content-length"]
+    endless.request.headers["transfer-encoding"] = "chunked"
+    with taddons.context(addon):
+        addon.requestheaders(endless)
+    assert endless.response is None and endless.error is not None  # closed, not buffered
+    assert json.loads((tmp_path / pol.LOG_FILE).read_text().splitlines()[-1])["check"] == "budget"
