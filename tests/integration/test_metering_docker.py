@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import bd
 from conftest import FAKES, agent_name
 from egress_upstream import make_certs
 from egress_world import API, TOKEN, client, grant_outer_range, start_client
@@ -169,6 +170,15 @@ def test_streams_and_answers_are_metered_exactly(world: dict[str, Any]) -> None:
     log = paths.usage_log(agent)
     assert log.stat().st_mode & 0o777 == 0o600
     assert "hello" not in log.read_text() and "stand-in answer" not in log.read_text()
+    # ls --json says what the log says: every token of today, and no cost (the unknown
+    # model's share has no price).
+    config = world["state"] / "config.toml"
+    config.write_text(f"[agents.{agent}]\n")
+    done = bd("ls", "--json", env={"BOTTLE_DASH_CONFIG": str(config)})
+    (row,) = [r for r in json.loads(done.stdout) if r["name"] == agent]
+    lines = usage(agent)
+    assert row["tokens_today"] == sum(ln[k] for ln in lines for k in ledger.KINDS)
+    assert row["cost_today_usd"] is None
 
 
 def test_a_cut_off_stream_records_what_it_carried(world: dict[str, Any]) -> None:
