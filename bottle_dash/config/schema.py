@@ -1,9 +1,7 @@
 """What an agent's table may say: one table of per-key validators (``AGENT_SCHEMA``), run
-by ``load.agent_spec`` over an agent's keys merged onto ``[defaults]``.
-
-Each key has one validator that takes the key's value and returns the ``AgentSpec`` (or
-``EgressSpec``) field it sets, raising a ``ConfigError`` located at the key (in the agent's
-table, else in ``[defaults]``, else at the agent's header) with the fix.
+by ``load.agent_spec`` over an agent's keys merged onto ``[defaults]``. Each validator
+returns the ``AgentSpec`` (or ``EgressSpec``) field its key sets, or raises a ``ConfigError``
+located at the key (in the agent's table, else ``[defaults]``, else its header) with the fix.
 """
 
 from __future__ import annotations
