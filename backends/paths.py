@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backends import agent_files
 from backends.agent_files import (
     EGRESS_DIR,
     EGRESS_LOG,
@@ -33,6 +34,7 @@ __all__ = [
     "agent_file",
     "agent_path",
     "agent_state_dir",
+    "budget_file",
     "cache_dir",
     "egress_dir",
     "egress_log",
@@ -43,6 +45,7 @@ __all__ = [
     "saved_plan",
     "state_dir",
     "status_dir",
+    "usage_log",
     "write_private",
     "write_prompt",
     "write_readable",
@@ -169,6 +172,16 @@ def egress_dir(agent: str) -> Path:
 def egress_log(agent: str) -> Path:
     """The agent's egress log (one JSON line per decision, written by its sidecar)."""
     return egress_dir(agent) / EGRESS_LOG
+
+
+def usage_log(agent: str) -> Path:
+    """The agent's usage log (one JSON line per API response, written by its sidecar)."""
+    return agent_path(agent, agent_files.EGRESS_USAGE_LOG)
+
+
+def budget_file(agent: str) -> Path:
+    """The agent's budget for its sidecar (``backends.egress.ledger.Budget``)."""
+    return agent_path(agent, agent_files.EGRESS_BUDGET)
 
 
 def status_dir(agent: str) -> Path:

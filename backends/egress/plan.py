@@ -203,6 +203,8 @@ def apply(
             "ca_guest": GUEST_CA,
             "dir": str(egress_dir(agent.name)),
             "upstream_ca": str(spec.upstream_ca) if spec.upstream_ca else "",
+            "budget": spec.budget,
+            "price": spec.price,
         }
     )
     plan.extra["egress"] = info
@@ -305,7 +307,8 @@ def allow_live(agent: str, rule: str) -> bool:
         return False
     new = pol.parse_rule(rule)
     if new not in current.allow:
-        current = pol.Policy(current.agent, (*current.allow, new), current.api, current.placeholder)
+        # Everything else stays: the networks (a restarted sidecar listens by them), log size.
+        current = current._replace(allow=(*current.allow, new))
         paths.write_private(file, current.to_json().encode())
     recorded = paths.saved_plan(agent)
     if recorded is not None and is_sealed(recorded):

@@ -169,6 +169,19 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         summary="Hosts allowed and denied; add one to the allowlist",
     ),
     Action(
+        "budget",
+        "dollar_sign",
+        SCREEN,
+        "budget",
+        "budget: set or raise the agent's budget (USD per day, week, or in total)",
+        "set or raise the agent's budget (`40/day`, `100/week`, `500`): written to the "
+        "config and to its running sidecar at once (no restart); a spent budget's sidecar "
+        "refuses new API requests until it is raised",
+        needs_agent=True,
+        title="Set budget",
+        summary="USD per day, week or in total; applied to the running sidecar",
+    ),
+    Action(
         "filter",
         "slash",
         SCREEN,
@@ -263,7 +276,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
 )
 
 #: Textual key names as the help screen and the README write them.
-_WRITTEN = {"question_mark": "?", "slash": "/", "escape": "esc"}
+_WRITTEN = {"question_mark": "?", "slash": "/", "escape": "esc", "dollar_sign": "$"}
 #: ... and as the footer writes them (short: the footer is one line).
 _SHORT = {"enter": "⏎", "ctrl+p": "^p"}
 

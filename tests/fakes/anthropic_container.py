@@ -125,5 +125,9 @@ class StandInContainer:
     def set_rules(self, rules: list[Rule]) -> None:
         self._call("POST", "/_stand-in/rules", [r.__dict__ for r in rules])
 
+    def set_usage(self, usage: dict[str, Any], cut_after: int | None = None) -> None:
+        """``StandInAPI.set_usage`` of the stand-in in the container."""
+        self._call("POST", "/_stand-in/usage", {"usage": usage, "cut_after": cut_after})
+
     def remove(self) -> None:
         subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)

@@ -75,10 +75,12 @@ def test_allow_live_updates_the_sidecar_policy(monkeypatch: pytest.MonkeyPatch) 
     assert not egress.allow_live("a", "x.org")  # no sealed bottle: nothing live
     d = egress.egress_dir("a")
     d.mkdir(parents=True)
-    (d / pol.POLICY_FILE).write_text(pol.Policy("a").to_json())
+    (d / pol.POLICY_FILE).write_text(pol.Policy("a", internal=("10.9.0.0/24",)).to_json())
     assert egress.allow_live("a", "x.org:80")
     got = pol.Policy.from_json((d / pol.POLICY_FILE).read_text())
     assert got.allows("x.org", 80) and got.allows("api.anthropic.com", 443)
+    # The sidecar's networks stay: a restarted sidecar listens by them.
+    assert got.internal == ("10.9.0.0/24",)
 
 
 def test_cli_egress_and_allow(tmp_path: Path) -> None:

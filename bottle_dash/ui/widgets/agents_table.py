@@ -41,6 +41,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("uptime", "uptime"),
     ("cpu", "CPU %"),
     ("memory", "memory"),
+    ("cost", "cost"),
 )
 #: ``status`` is the attention sort: waiting first (longest waiting on top), then idle,
 #: working, unknown, exited.
@@ -154,7 +155,17 @@ class AgentsTable(DataTable[Text | str]):
             "uptime": Text(cells.uptime),
             "cpu": Text("" if cells.cpu is None else f"{cells.cpu:.1f}", justify="right"),
             "memory": Text(human_bytes(cells.memory), justify="right"),
+            "cost": self._cost_text(cells),
         }
+
+    def _cost_text(self, cells: AgentCells) -> Text:
+        """Today's cost; ``budget`` (bold, the error colour) once the budget is spent, the
+        warning colour from 80 % of it."""
+        colours = self.app.theme_variables
+        if cells.budget == "spent":
+            return Text(cells.cost, style="bold " + colours.get("error", ""), justify="right")
+        style = colours.get("warning", "") if cells.budget == "near" else ""
+        return Text(cells.cost, style=style, justify="right")
 
     def sync(self, rows: Sequence[AgentCells], force: bool = False) -> None:
         """Make the table show ``rows`` (in that order for new ones) without clearing it."""
