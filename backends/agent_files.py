@@ -13,6 +13,8 @@ workspace, the skills), each with its ways in (``Reach``):
   gets the variables, never the file;
 - ``SIDECAR``: in the egress folder, which is bind-mounted into the sidecar only
   (``sidecar_binds``), never into the bottle;
+- ``VOLUME``: not a host path at all: an engine volume, filled once through the archive
+  API (the repository copy, ``backends.repo_copy``), mounted into the bottle;
 - no reach at all: the file stays on the host.
 
 A new per-agent file (a repository copy, a git credential for the sidecar, a usage log)
@@ -45,6 +47,7 @@ BIND = "bind mount into the bottle"
 COPY = "copied into the bottle at provisioning"
 EXEC_ENV = "read by each exec on the host"
 SIDECAR = "mounted into the sidecar only"
+VOLUME = "an engine volume mounted into the bottle, filled through the archive API"
 
 DOCKER = "docker"
 SMOLMACHINES = "smolmachines"
@@ -199,6 +202,19 @@ WORKSPACE = AgentFile(
     mode=None,
     config_key="workspace",
 )
+COPY_RECORD = AgentFile(
+    "copy.json", "the repository, base commit and branch the agent's copy was made from"
+)
+REPO_COPY = AgentFile(
+    "",
+    "the agent's own copy of the operator's repository (`repo`), on its branch; made on "
+    "the host by bottle-dash's git, never a path of the host repository",
+    writer="bottle",
+    reaches=(Reach(VOLUME, GUEST_WORKSPACE),),
+    mode=None,
+    backends=(DOCKER,),
+    config_key="repo",
+)
 SKILLS = AgentFile(
     "",
     "the operator's skill folders, one per skill",
@@ -229,7 +245,9 @@ AGENT_FILES: tuple[AgentFile, ...] = (
     WORKSPACE_CLEARED,
     SEED_CLAUDE_JSON,
     SEED_SETTINGS,
+    COPY_RECORD,
     WORKSPACE,
+    REPO_COPY,
     SKILLS,
 )
 

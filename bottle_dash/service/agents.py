@@ -215,10 +215,17 @@ class AgentService:
         """Stop the agent's bottle; its home survives for the next ``up``."""
         self.backend(row.backend).stop(row.name)
 
-    def remove(self, row: AgentRow, *, volumes: bool = False) -> None:
+    def remove(self, row: AgentRow, *, volumes: bool = False, force: bool = False) -> None:
         """Remove the agent's bottle and network; with ``volumes`` also its home (conversations
-        included) and its host state directory (prompt copy, last plan)."""
-        self.backend(row.backend).remove(row.name, volumes=volumes)
+        included), its repository copy and its host state directory (prompt copy, last plan).
+        A copy holding commits the host repository lacks, or uncommitted changes, is not
+        removed (``copies.WorkWouldBeLost``, naming them) unless ``force``."""
+        backend = self.backend(row.backend)
+        if volumes and not force:
+            from bottle_dash.service.copies import refuse_loss
+
+            refuse_loss(backend, row.name)
+        backend.remove(row.name, volumes=volumes)
         if volumes:
             import shutil  # here, as in the checks below: `ls` needs none of it
 

@@ -19,7 +19,7 @@ from bottle_dash.cli import ls
 
 SUBCOMMANDS = [
     "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
-    "image", "probe",
+    "image", "probe", "fetch", "merge", "pr",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
@@ -104,7 +104,10 @@ EVERY_COMMAND = [
     ["attach", "web", "--fresh"],
     ["exec", "-u", "root", "web", "--", "ls", "-la"],
     ["down", "web"],
-    ["rm", "web", "--volumes"],
+    ["rm", "web", "--volumes", "--force"],
+    ["fetch", "web", "--yes"],
+    ["merge", "web", "-y"],
+    ["pr", "web", "--remote", "upstream", "--yes"],
     ["--theme=dark", "egress", "web", "--json"],
     ["allow", "web", "*.npmjs.org"],
     ["image", "build", "--offline", "--tag", "t:1"],
