@@ -40,7 +40,7 @@ def is_oid(text: str) -> bool:
     return bool(_OID.match(text))
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """The host environment without git's own variables (a ``GIT_DIR`` or
     ``GIT_CONFIG_PARAMETERS`` of the operator's shell must not redirect bottle-dash's git)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
@@ -55,7 +55,7 @@ def host_git(
     return run.run(
         ["git", *trust(repo), "-C", str(repo), *args],
         timeout=timeout,
-        env=_clean_env(),
+        env=clean_env(),
         input=input,
     )
 
@@ -90,7 +90,7 @@ def resolve_base(repo: Path, base: str | None, *, agent: str, source: str = "") 
 def make_clone(repo: Path, base_oid: str, branch: str, dest: Path, *, agent: str) -> None:
     """Clone ``repo`` into the empty folder ``dest`` on ``branch`` at ``base_oid``, with no
     remote and no other local branch (the agent's copy before it reaches the bottle)."""
-    env = {**_clean_env(), "GIT_CONFIG_GLOBAL": str(_trusting_global(repo, dest.parent))}
+    env = {**clean_env(), "GIT_CONFIG_GLOBAL": str(_trusting_global(repo, dest.parent))}
     steps: list[tuple[str, ...]] = [
         ("clone", "--quiet", "--no-local", "--no-checkout", "--", str(repo), str(dest)),
         ("-C", str(dest), "checkout", "--quiet", "-B", branch, base_oid),
@@ -107,11 +107,11 @@ def make_clone(repo: Path, base_oid: str, branch: str, dest: Path, *, agent: str
             )
     heads = run.run(
         ["git", "-C", str(dest), "for-each-ref", "--format=%(refname)", "refs/heads"],
-        env=_clean_env(),
+        env=clean_env(),
     ).stdout.split()
     for ref in heads:
         if ref != f"refs/heads/{branch}":
-            run.run(["git", "-C", str(dest), "update-ref", "-d", ref], env=_clean_env())
+            run.run(["git", "-C", str(dest), "update-ref", "-d", ref], env=clean_env())
 
 
 def _gitconfig_value(text: str) -> str:
@@ -140,13 +140,18 @@ def _xdg_git_config() -> str:
 # Scripts run in the bottle as the agent; what they print is the agent's to forge, so it
 # is parsed as hostile text (bounded, numbers by regex, commit ids checked).
 
+#: $1: the base commit; $2: the fingerprint of the last run (HEAD and the index's mtime and
+#: size): when it is the same, only ``fp`` and ``dirty`` are printed (the counts stand).
 SUMMARY_SCRIPT = """cd /workspace 2>/dev/null || exit 3
 export GIT_OPTIONAL_LOCKS=0
+fp="$(git rev-parse -q --verify HEAD)@$(stat -c %Y.%s .git/index 2>/dev/null)"
+echo "fp $fp"
+echo "dirty $(git status --porcelain 2>/dev/null | head -n 1 | wc -l)"
+[ -n "$2" ] && [ "$fp" = "$2" ] && exit 0
 echo "branch $(git symbolic-ref --short -q HEAD)"
 echo "head $(git rev-parse -q --verify HEAD)"
 echo "ahead $(git rev-list --count "$1..HEAD" 2>/dev/null)"
-echo "stat $(git diff --no-ext-diff --no-textconv --shortstat "$1" -- 2>/dev/null)"
-echo "dirty $(git status --porcelain 2>/dev/null | head -n 1 | wc -l)"
+echo "stat $(git diff --no-ext-diff --no-textconv --shortstat "$1" HEAD -- 2>/dev/null)"
 """
 
 LOST_SCRIPT = """cd /workspace 2>/dev/null || exit 3
@@ -168,10 +173,12 @@ class Summary(NamedTuple):
     deletions: int
     dirty: bool
     head: str = ""
+    #: What ``SUMMARY_SCRIPT`` saw of HEAD and the index: unchanged means the counts stand.
+    fingerprint: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """The ``ls --json`` fields."""
-        return {k: v for k, v in self._asdict().items() if k != "head"}
+        return {k: v for k, v in self._asdict().items() if k not in ("head", "fingerprint")}
 
 
 def _num(pattern: str, text: str) -> int:
@@ -179,12 +186,19 @@ def _num(pattern: str, text: str) -> int:
     return min(int(match.group(1)), 10**9) if match else 0
 
 
-def parse_summary(out: str, *, branch: str, base: str, behind: int) -> Summary:
-    """The ``Summary`` from ``SUMMARY_SCRIPT``'s output ``out``."""
+def parse_summary(
+    out: str, *, branch: str, base: str, behind: int, last: Summary | None = None
+) -> Summary:
+    """The ``Summary`` from ``SUMMARY_SCRIPT``'s output ``out`` (``last``: the summary the
+    fingerprint was compared with; its counts stand when the script printed none)."""
     fields: dict[str, str] = {}
     for line in out[:4096].splitlines()[:10]:
         key, _, value = line.partition(" ")
         fields.setdefault(key, value.strip())
+    fingerprint = fields.get("fp", "")[:200]
+    dirty = fields.get("dirty", "0") not in ("", "0")
+    if last is not None and "branch" not in fields:
+        return last._replace(dirty=dirty, behind=behind, fingerprint=fingerprint)
     stat = fields.get("stat", "")
     head = fields.get("head", "")
     return Summary(
@@ -195,8 +209,9 @@ def parse_summary(out: str, *, branch: str, base: str, behind: int) -> Summary:
         files_changed=_num(r"(\d+) files? changed", stat),
         insertions=_num(r"(\d+) insertions?\(\+\)", stat),
         deletions=_num(r"(\d+) deletions?\(-\)", stat),
-        dirty=fields.get("dirty", "0") not in ("", "0"),
+        dirty=dirty,
         head=head if is_oid(head) else "",
+        fingerprint=fingerprint,
     )
 
 
@@ -281,7 +296,7 @@ def fetch_argv(repo: Path, upload_pack: Sequence[str], branch: str) -> list[str]
 
 def fetch(repo: Path, upload_pack: Sequence[str], branch: str, *, agent: str) -> str:
     """Bring ``branch`` of the agent's copy into ``repo``; returns its commit there."""
-    done = run.run(fetch_argv(repo, upload_pack, branch), timeout=1800, env=_clean_env())
+    done = run.run(fetch_argv(repo, upload_pack, branch), timeout=1800, env=clean_env())
     if not done.ok:
         raise BackendError(
             f"fetching branch {branch} of agent {agent} into {repo} failed: "

@@ -125,10 +125,10 @@ def command_pr(ctx: Context) -> int:
         where = shlex.quote(str(rec["path"]))
         say(f"gh is not installed; open the pull request with:\n  cd {where} && {shlex.join(gh)}")
         return EXIT_OK
-    from backends.repo_copy import _clean_env
+    from backends.repo_copy import clean_env
 
     done = run.run(
-        gh, env={**_clean_env(), "GH_PROMPT_DISABLED": "1"}, cwd=str(rec["path"]), timeout=300
+        gh, env={**clean_env(), "GH_PROMPT_DISABLED": "1"}, cwd=str(rec["path"]), timeout=300
     )
     say((done.stdout + done.stderr).strip())
     return EXIT_OK if done.ok else EXIT_FAILED

@@ -20,7 +20,10 @@ from backends.base import BackendError
 from backends.repo_copy import host_git
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from backends.base import BottleBackend
+    from bottle_dash.service.rows import AgentRow
 
 
 class WorkWouldBeLost(BackendError):
@@ -49,17 +52,29 @@ def _need(agent: str) -> dict[str, Any]:
     return found
 
 
-def summary(backend: BottleBackend, agent: str) -> repo_copy.Summary:
-    """What the agent changed: computed in its bottle, parsed here (``repo_copy.Summary``)."""
+def summary(
+    backend: BottleBackend, agent: str, last: repo_copy.Summary | None = None
+) -> repo_copy.Summary:
+    """What the agent changed: computed in its bottle, parsed here (``repo_copy.Summary``).
+    With ``last`` (the previous summary), the counts are computed again only when the
+    copy's HEAD or index changed since."""
     rec = _need(agent)
-    script = f"set -- {shlex.quote(rec['base_oid'])}\n{repo_copy.SUMMARY_SCRIPT}"
+    fp = last.fingerprint if last else ""
+    script = f"set -- {shlex.quote(rec['base_oid'])} {shlex.quote(fp)}\n{repo_copy.SUMMARY_SCRIPT}"
     done = backend.read_copy(agent, script, timeout=120)
+    if done.returncode not in (0,):
+        raise BackendError(
+            f"the copy of agent {agent} could not be read: "
+            f"{(done.stderr or done.stdout).strip()[-200:]}",
+            agent=agent,
+        )
     behind = repo_copy.behind_count(Path(rec["path"]), rec.get("base"), rec["base_oid"])
     return repo_copy.parse_summary(
         done.stdout,
         branch=rec["branch"],
         base=rec.get("base") or rec["base_oid"][:12],
         behind=behind,
+        last=last,
     )
 
 
@@ -138,8 +153,146 @@ def pr_argv(agent: str, remote: str = "origin") -> tuple[list[str], list[str]]:
     rec = _need(agent)
     repo = str(rec["path"])
     branch = rec["branch"]
-    push = ["git", "-C", repo, "push", "--", remote, f"refs/heads/{branch}:refs/heads/{branch}"]
+    push = [
+        "git",
+        *repo_copy.trust(repo),
+        "-C",
+        repo,
+        "push",
+        "--",
+        remote,
+        f"refs/heads/{branch}:refs/heads/{branch}",
+    ]
     gh = ["gh", "pr", "create", "--head", branch, "--fill"]
     if rec.get("base"):
         gh += ["--base", str(rec["base"])]
     return push, gh
+
+
+def with_changes(
+    backend_of: Callable[[str], BottleBackend], rows: list[AgentRow]
+) -> list[AgentRow]:
+    """The rows with the change summary of each agent whose copy exists (read in its
+    bottle, or a helper when stopped; a copy that cannot be read leaves the row as is)."""
+    out = []
+    for row in rows:
+        if record(row.name) is not None and row.info is not None:
+            try:
+                row = row._replace(changes=summary(backend_of(row.backend), row.name))
+            except BackendError:  # the row stays without its summary
+                row = row
+        out.append(row)
+    return out
+
+
+def pull_request(agent: str, remote: str = "origin") -> str:
+    """Push the agent's branch with the operator's ``remote`` (no terminal: a push that
+    needs a password fails rather than asks) and open a pull request with ``gh`` when it
+    is installed; returns what happened (the PR's address, or the command to run)."""
+    from backends import run
+
+    push, gh = pr_argv(agent, remote)
+    rec = _need(agent)
+    done = run.run(push, timeout=600, env=repo_copy.clean_env())
+    if not done.ok:
+        raise BackendError(
+            f"pushing {rec['branch']} to {remote} failed: {done.stderr.strip()[-300:]}",
+            fix=f"bottle-dash pr {agent} in a terminal (it may ask for credentials)",
+            agent=agent,
+        )
+    if run.which("gh") is None:
+        return (
+            f"pushed; gh is not installed: cd {shlex.quote(str(rec['path']))} && {shlex.join(gh)}"
+        )
+    env = {**repo_copy.clean_env(), "GH_PROMPT_DISABLED": "1"}
+    opened = run.run(gh, env=env, cwd=str(rec["path"]), timeout=300)
+    if not opened.ok:
+        raise BackendError(
+            f"gh pr create failed: {(opened.stderr or opened.stdout).strip()[-300:]}",
+            fix=f"cd {rec['path']} && {shlex.join(gh)}",
+            agent=agent,
+        )
+    return opened.stdout.strip().splitlines()[-1] if opened.stdout.strip() else "opened"
+
+
+class ChangeWatcher:
+    """The dashboard's change summaries: each computed in a daemon thread of its own (at
+    most ``WORKERS`` at once), never on the poll's or the UI's thread, for running agents
+    with a copy, at most every ``every`` seconds each or sooner when ``nudged`` (its status
+    changed: the agent finished something). The script in the bottle compares HEAD and the
+    index with the last run's and recomputes the counts only when they changed, so a
+    quiet copy costs one short exec (``git status``) per period."""
+
+    WORKERS = 2
+    EVERY = 20.0
+
+    def __init__(
+        self,
+        backend_of: Callable[[str], BottleBackend],
+        *,
+        every: float = EVERY,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import threading
+        import time
+
+        self.backend_of = backend_of
+        self.every = every
+        self.clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._last: dict[str, repo_copy.Summary] = {}
+        self._due: dict[str, float] = {}
+        self._busy: set[str] = set()
+
+    def apply(self, rows: list[AgentRow], nudged: frozenset[str] = frozenset()) -> list[AgentRow]:
+        """``rows`` with the last summary of each, starting the computations that are due."""
+        from backends.base import RUNNING
+
+        now = self.clock()
+        out = []
+        for row in rows:
+            if row.state == RUNNING and record(row.name) is not None:
+                due = now >= self._due.get(row.name, 0.0) or row.name in nudged
+                with self._lock:
+                    free = row.name not in self._busy and len(self._busy) < self.WORKERS
+                    if due and free:
+                        self._busy.add(row.name)
+                        self._due[row.name] = now + self.every
+                        self._start(row.backend, row.name)
+            with self._lock:
+                found = self._last.get(row.name)
+            out.append(row._replace(changes=found) if found is not None else row)
+        return out
+
+    def _start(self, backend: str, agent: str) -> None:
+        import threading
+
+        thread = threading.Thread(
+            target=self._compute, args=(backend, agent), name=f"changes-{agent}", daemon=True
+        )
+        thread.start()
+
+    def _compute(self, backend: str, agent: str) -> None:
+        try:
+            with self._lock:
+                last = self._last.get(agent)
+            found = summary(self.backend_of(backend), agent, last)
+            with self._lock:
+                self._last[agent] = found
+        except Exception:  # a copy that cannot be read keeps its last summary
+            pass
+        finally:
+            with self._lock:
+                self._busy.discard(agent)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no computation runs (tests, benchmarks); False on timeout."""
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if not self._busy:
+                    return True
+            time.sleep(0.02)
+        return False

@@ -15,7 +15,14 @@ from backends.egress.plan import configured_egress, permission_mode
 
 if TYPE_CHECKING:
     from backends.probes.result import Result
+    from backends.repo_copy import Summary
     from bottle_dash.status import Status
+
+#: The change summary's ``ls --json`` fields (null when the agent has no copy, or it was
+#: not read).
+CHANGE_FIELDS = (
+    "branch", "base", "ahead", "behind", "files_changed", "insertions", "deletions", "dirty"
+)  # fmt: skip
 
 #: What ``up`` did.
 ALREADY_RUNNING = "already running"
@@ -58,6 +65,8 @@ class AgentRow(NamedTuple):
     #: What the workspace gained since the first ``up`` that would run or resolve on the
     #: host (executable git hooks, git settings that run commands, symlinks out).
     workspace_warnings: tuple[str, ...] = ()
+    #: What the agent changed in its repository copy (``repo``), when it was read.
+    changes: Summary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
@@ -86,7 +95,19 @@ class AgentRow(NamedTuple):
             ],
             "workspace_warnings": list(self.workspace_warnings),
             "runs_as_root": self.runs_as_root,
+            **self.change_fields(),
         }
+
+    def change_fields(self) -> dict[str, Any]:
+        """``CHANGE_FIELDS``: the summary's, the configured branch alone when it was not
+        read, all null for an agent without ``repo``."""
+        if self.changes is not None:
+            return self.changes.to_dict()
+        fields: dict[str, Any] = dict.fromkeys(CHANGE_FIELDS)
+        if self.spec is not None and self.spec.repo is not None:
+            fields["branch"] = self.spec.branch
+            fields["base"] = self.spec.base
+        return fields
 
     @property
     def egress(self) -> str:

@@ -92,6 +92,11 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "seal_failures": [],
         "workspace_warnings": [],
         "runs_as_root": tmp_path.stat().st_uid == 0,  # it runs as the workspace's owner
+        # no repo: no change summary
+        **dict.fromkeys(
+            ("branch", "base", "ahead", "behind", "files_changed", "insertions", "deletions"),
+        ),
+        "dirty": None,
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     waiting = rows[0]._replace(status=Status("waiting", "permission prompt", 1767225600.0))

@@ -95,6 +95,39 @@ class ConfirmRemove(Confirm["RemoveChoice | None"]):
         self.dismiss(None)
 
 
+class ConfirmWork(Confirm[bool]):
+    """Ask before an agent's work changes the host repository (fetch, merge, pr)."""
+
+    BINDINGS = [
+        Binding("escape,n", "cancel", "Cancel"),
+        Binding("y", "confirm", "Yes"),
+    ]
+
+    def __init__(self, agent: str, question: str) -> None:
+        super().__init__()
+        self.agent = agent
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.question))
+            with Horizontal():
+                yield Button("Cancel (n)", id="cancel")
+                yield Button("Yes (y)", id="yes", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
 class ConfirmBuild(Confirm[bool]):
     """The agent's image is missing: offer to build it (then the action goes on)."""
 
