@@ -62,6 +62,7 @@ OWNERS = {
     "fetch": "work",
     "merge": "work",
     "pr": "work",
+    "diff": "work",
     "egress": "egress",
     "allow": "egress",
     "image": "image",

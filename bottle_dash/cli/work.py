@@ -132,3 +132,47 @@ def command_pr(ctx: Context) -> int:
     )
     say((done.stdout + done.stderr).strip())
     return EXIT_OK if done.ok else EXIT_FAILED
+
+
+def create_diff_subparser(sub: Subparsers) -> None:
+    """``diff NAME [--stat] [--json]``."""
+    p = agent_subparser(
+        sub,
+        "diff",
+        help="what an agent changed in its repository copy",
+        description="The agent's changes since base, read in its bottle (never by git on "
+        "the host): committed (base..HEAD), uncommitted (work tree against HEAD) and "
+        "untracked files, each with its +/- lines, then each file's patch.",
+    )
+    p.add_argument("--stat", action="store_true", help="only the changed files and their counts")
+    p.add_argument("--json", action="store_true", help="JSON: the files (and patches)")
+
+
+def command_diff(ctx: Context) -> int:
+    """Print the agent's changes."""
+    import json
+
+    from backends.copy_diff import UNTRACKED
+    from bottle_dash.service import copies
+
+    row = ctx.target(ctx.args.name)
+    found = copies.diff(ctx.service.backend(row.backend), row.name, stat=ctx.args.stat)
+    if ctx.args.json:
+        say(json.dumps(found.to_dict(), indent=2))
+        return EXIT_OK
+    say(f"{row.name}: branch {found.branch} against {found.base}")
+    if not found.files:
+        say("no changes")
+    for f in found.files:
+        counts = (
+            "bin"
+            if f.binary
+            else ("" if f.part == UNTRACKED else f"+{f.insertions} -{f.deletions}")
+        )
+        say(f"  {f.part:11s} {counts:>12s}  {f.path}")
+    if not ctx.args.stat:
+        for f in found.files:
+            patch = found.patches.get((f.part, f.path))
+            if patch:
+                sys.stdout.write(f"\n# {f.part}: {f.path}\n{patch}")
+    return EXIT_OK

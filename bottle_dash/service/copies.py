@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from backends import paths, repo_copy
+from backends import copy_diff, paths, repo_copy
 from backends.agent_files import COPY_RECORD
 from backends.base import BackendError
 from backends.repo_copy import host_git
@@ -296,3 +296,48 @@ class ChangeWatcher:
                     return True
             time.sleep(0.02)
         return False
+
+
+class CopyDiff(NamedTuple):
+    """What the agent changed, file by file (``backends.copy_diff``)."""
+
+    agent: str
+    branch: str
+    base: str
+    files: list[copy_diff.FileChange]
+    #: ``(part, path) -> patch`` (empty with ``stat`` only).
+    patches: dict[tuple[str, str], str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``diff --json``: each file with its part, counts and (unless ``--stat``) patch."""
+        files = []
+        for f in self.files:
+            entry: dict[str, Any] = f.to_dict()
+            if self.patches:
+                entry["patch"] = self.patches.get((f.part, f.path), "")
+            files.append(entry)
+        return {"agent": self.agent, "branch": self.branch, "base": self.base, "files": files}
+
+
+def diff(backend: BottleBackend, agent: str, *, stat: bool = False) -> CopyDiff:
+    """The agent's changes, read in its bottle: the file list, and the patches unless
+    ``stat``."""
+    rec = _need(agent)
+    done = backend.read_copy(agent, copy_diff.numstat_script(rec["base_oid"]), timeout=300)
+    if not done.ok:
+        raise BackendError(
+            f"the copy of agent {agent} could not be read: {done.stderr.strip()[-200:]}",
+            agent=agent,
+        )
+    files = copy_diff.parse_numstat(done.stdout)
+    patches: dict[tuple[str, str], str] = {}
+    if not stat:
+        for part in (copy_diff.COMMITTED, copy_diff.UNCOMMITTED):
+            if not any(f.part == part for f in files):
+                continue
+            script = copy_diff.patch_script(rec["base_oid"], part)
+            out = backend.read_copy(agent, script, timeout=300).stdout
+            for path, text in copy_diff.patches_by_file(files, part, out).items():
+                patches[(part, path)] = text
+    base = rec.get("base") or rec["base_oid"][:12]
+    return CopyDiff(agent, rec["branch"], base, files, patches)

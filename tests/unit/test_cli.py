@@ -19,7 +19,7 @@ from bottle_dash.cli import ls
 
 SUBCOMMANDS = [
     "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
-    "image", "probe", "fetch", "merge", "pr",
+    "image", "probe", "fetch", "merge", "pr", "diff",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
@@ -108,6 +108,7 @@ EVERY_COMMAND = [
     ["fetch", "web", "--yes"],
     ["merge", "web", "-y"],
     ["pr", "web", "--remote", "upstream", "--yes"],
+    ["diff", "web", "--stat", "--json"],
     ["--theme=dark", "egress", "web", "--json"],
     ["allow", "web", "*.npmjs.org"],
     ["image", "build", "--offline", "--tag", "t:1"],
