@@ -130,6 +130,19 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         summary="Remove its bottle (asks)",
     ),
     Action(
+        "changes",
+        "c",
+        SCREEN,
+        "changes",
+        "the agent's changes: files and diff (committed, uncommitted)",
+        "the diff screen of an agent with `repo`: its changed files (committed, uncommitted, "
+        "untracked) with +/- lines and the selected file's diff in colour, scrollable; `/` "
+        "searches (same as `bottle-dash diff`). `d` stays remove",
+        needs_agent=True,
+        title="Agent's changes",
+        summary="Its changed files and diff",
+    ),
+    Action(
         "fetch_work",
         "f",
         SCREEN,

@@ -202,6 +202,13 @@ def test_hostile_copy_fetch_merge_pr_and_rm_safety(
     assert row["branch"] == f"bottle/{name}" and row["ahead"] == 1 and row["dirty"] is False
     assert row["files_changed"] == 2 and row["insertions"] == 2
 
+    # diff: read in the bottle (the copy's diff driver and textconv are not run for it).
+    found = json.loads(ok(bd("diff", name, "--json", env=env)))
+    work = next(f for f in found["files"] if f["path"] == "work.txt")
+    assert (work["part"], work["insertions"]) == ("committed", 1)
+    assert "+agent" in work["patch"]
+    assert "work.txt" in ok(bd("diff", name, "--stat", env=env))
+
     # rm --volumes refuses: the commit is not in the host repository.
     done = bd("rm", "--volumes", name, env=env)
     assert done.returncode != 0 and "not fetched" in done.stderr, done.stderr

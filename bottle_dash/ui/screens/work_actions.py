@@ -1,13 +1,15 @@
-"""The keys that bring an agent's work home (``f`` fetch, ``m`` merge, ``p`` pull request):
-each asks first (``ConfirmWork``), then runs in the agent's action worker like ``up``."""
+"""The repository copy's keys: ``c`` its changes (the diff screen), and the ones that bring
+the work home (``f`` fetch, ``m`` merge, ``p`` pull request), each asking first
+(``ConfirmWork``), then running in the agent's action worker like ``up``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from bottle_dash.service.copies import fetch, merge, pull_request, record
+from bottle_dash.service.copies import diff, fetch, merge, pull_request, record
 from bottle_dash.service.rows import AgentRow
+from bottle_dash.ui.messages import DiffLoaded
 from bottle_dash.ui.screens.agent_actions import AgentActions
 
 
@@ -57,3 +59,25 @@ class WorkActions(AgentActions):
             "Push {branch} to origin of {repo} and open a pull request?",
             lambda row: pull_request(row.name),
         )
+
+    def action_changes(self) -> None:
+        """c: the diff screen (read in the bottle by a worker, then shown)."""
+        row = self.selected
+        if row is None:
+            return
+        if record(row.name) is None:
+            self.notify(f"{row.name} has no repository copy (set repo, then up)", timeout=4)
+            return
+        self.set_status(f"{row.name}: reading its changes…")
+        backend = self.service.backend(row.backend)
+
+        def work() -> None:
+            self.post_message(DiffLoaded(row.name, diff(backend, row.name)))
+
+        self.dash_workers.run(work, group="diff", name="load_diff", exclusive=True)
+
+    def on_diff_loaded(self, message: DiffLoaded) -> None:
+        from bottle_dash.ui.screens.diff import DiffScreen
+
+        self.set_status("")
+        self.app.push_screen(DiffScreen(message.diff))
