@@ -205,6 +205,12 @@ WORKSPACE = AgentFile(
 COPY_RECORD = AgentFile(
     "copy.json", "the repository, base commit and branch the agent's copy was made from"
 )
+SETUP_LOG = AgentFile(
+    "setup.log", "the output of the agent's `setup` commands, run in the bottle at the first up"
+)
+SETUP_RESULT = AgentFile(
+    "setup.json", "how `setup` ended: ok, or the command that failed, its exit and last lines"
+)
 REPO_COPY = AgentFile(
     "",
     "the agent's own copy of the operator's repository (`repo`), on its branch; made on "
@@ -246,6 +252,8 @@ AGENT_FILES: tuple[AgentFile, ...] = (
     SEED_CLAUDE_JSON,
     SEED_SETTINGS,
     COPY_RECORD,
+    SETUP_LOG,
+    SETUP_RESULT,
     WORKSPACE,
     REPO_COPY,
     SKILLS,

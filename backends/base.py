@@ -178,6 +178,10 @@ class AgentSpec(NamedTuple):
     repo: Path | None = None
     base: str | None = None
     branch: str | None = None
+    #: With ``repo``: commands run in the bottle (``sh -c``, in /workspace) after its copy
+    #: is made at the first ``up``, and host repository files copied into it (ignored).
+    setup: tuple[str, ...] = ()
+    copy: tuple[str, ...] = ()
     prompt: str = ""
     skills: tuple[Path, ...] = ()
     env: Mapping[str, str] = NO_ENTRIES

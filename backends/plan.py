@@ -264,4 +264,6 @@ def repo_plan(agent: AgentSpec) -> dict[str, Any]:
         ),
         "branch": agent.branch or f"bottle/{agent.name}",
         "volume": bottle_name(agent.name, "-copy"),
+        "copy": list(agent.copy),
+        "setup": list(agent.setup),
     }

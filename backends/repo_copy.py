@@ -114,6 +114,38 @@ def make_clone(repo: Path, base_oid: str, branch: str, dest: Path, *, agent: str
             run.run(["git", "-C", str(dest), "update-ref", "-d", ref], env=clean_env())
 
 
+def copy_files(repo: Path, clone: Path, files: Sequence[str], *, agent: str) -> None:
+    """Copy ``files`` (config ``copy``, relative to the repository's top) from the host
+    repository's work tree into the clone, and list them in the clone's
+    ``.git/info/exclude`` so they are never committed."""
+    if not files:
+        return
+    top = clone.resolve()
+    for rel in files:
+        src = repo / rel
+        dest = (clone / rel).resolve()
+        if top not in dest.parents:
+            raise ProvisionError(
+                f"copy: {rel!r} of agent {agent} leaves the repository", agent=agent
+            )
+        try:
+            data = src.read_bytes()
+        except OSError as exc:
+            raise ProvisionError(
+                f"copy: {src} of agent {agent} cannot be read: {exc.strerror}",
+                fix="create it, or remove it from copy",
+                agent=agent,
+            ) from exc
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        os.chmod(dest, src.stat().st_mode & 0o777)
+    exclude = clone / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("a", encoding="utf-8") as out:
+        out.write("# copied from the host repository by bottle-dash (config `copy`)\n")
+        out.writelines(f"/{rel.lstrip('/')}\n" for rel in files)
+
+
 def _gitconfig_value(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -139,6 +139,7 @@ def ensure_copy(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressF
         repo_copy.make_clone(
             Path(repo["path"]), repo["base_oid"], repo["branch"], clone, agent=plan.agent
         )
+        repo_copy.copy_files(Path(repo["path"]), clone, repo.get("copy") or [], agent=plan.agent)
         ident = _helper(
             api,
             plan,
@@ -163,6 +164,8 @@ def ensure_copy(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressF
             quietly(api.remove_container, ident, force=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    # Made by this launch: the service runs `setup` once the bottle is up.
+    repo["made"] = True
     record = {k: repo[k] for k in ("path", "base", "base_oid", "branch", "volume")}
     paths.write_private(record_file(plan.agent), json.dumps(record, indent=2).encode())
 

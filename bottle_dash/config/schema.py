@@ -32,6 +32,8 @@ AGENT_KEYS = (
     "repo",
     "base",
     "branch",
+    "setup",
+    "copy",
     "prompt",
     "prompt_file",
     "skills",
@@ -278,6 +280,43 @@ def _git_name(value: Any, c: Check, agent: Agent) -> str:
     return name
 
 
+def _needs_repo(c: Check, agent: Agent, example: str) -> None:
+    if "repo" not in agent.fields:
+        raise c.error(
+            f"{c.key} is set but repo is not: it acts on the agent's copy of a repository",
+            f'set repo = "PATH" as well, or remove {c.key} (e.g. {c.key} = {example})',
+        )
+
+
+def _setup(value: Any, c: Check, agent: Agent) -> tuple[str, ...]:
+    commands = c.strings(value)
+    if commands:
+        _needs_repo(c, agent, '["npm ci"]')
+    if any(not cmd.strip() for cmd in commands):
+        raise c.error("holds an empty command", 'e.g. setup = ["npm ci", "cp .env.example .env"]')
+    return tuple(commands)
+
+
+def _copy(value: Any, c: Check, agent: Agent) -> tuple[str, ...]:
+    files = c.strings(value)
+    if files:
+        _needs_repo(c, agent, '[".env"]')
+    for rel in files:
+        parts = Path(rel).parts
+        if not rel.strip() or Path(rel).is_absolute() or ".." in parts or parts[:1] == (".git",):
+            raise c.error(
+                f"{rel!r} is not a path inside the repository",
+                'name files relative to the repository\'s top, e.g. copy = [".env"]',
+            )
+        src = agent.fields["repo"] / rel
+        if not src.is_file():
+            raise c.error(
+                f"{rel!r} is not a file in {agent.fields['repo']}",
+                "create it, or remove it from copy",
+            )
+    return tuple(files)
+
+
 def _prompt(value: Any, c: Check, agent: Agent) -> str:
     return c.string(value)
 
@@ -410,6 +449,8 @@ AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
         "repo": Key(_repo, "repo"),
         "base": Key(_git_name, "base"),
         "branch": Key(_git_name, "branch"),
+        "setup": Key(_setup, "setup"),
+        "copy": Key(_copy, "copy"),
         # prompt and prompt_file are one setting written two ways (see load.agent_spec)
         "prompt": Key(_prompt, "prompt"),
         "prompt_file": Key(_prompt_file, "prompt"),

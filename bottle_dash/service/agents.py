@@ -196,7 +196,13 @@ class AgentService:
         the_plan = backend.prepare(row.spec)
         if row.spec.workspace is not None:  # what the workspace held before the agent ran
             workspace.record_baseline(row.name, Path(row.spec.workspace).expanduser())
-        return backend.launch(the_plan, progress), LAUNCHED
+        bottle = backend.launch(the_plan, progress)
+        repo = the_plan.extra.get("repo") or {}
+        if repo.get("made") and repo.get("setup"):
+            from bottle_dash.service.copies import run_setup
+
+            run_setup(bottle, row.name, list(repo["setup"]), progress)
+        return bottle, LAUNCHED
 
     def probe(self, row: AgentRow, only: Sequence[str] | None = None) -> record.SuiteRun:
         """Run the escape probes (all, or ``only``) against ``row``'s running bottle; the

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backends import copy_diff, paths, repo_copy
-from backends.agent_files import COPY_RECORD
+from backends.agent_files import COPY_RECORD, SETUP_LOG, SETUP_RESULT
 from backends.base import BackendError
 from backends.repo_copy import host_git
 
@@ -177,6 +177,7 @@ def with_changes(
     out = []
     for row in rows:
         if record(row.name) is not None and row.info is not None:
+            row = row._replace(setup=setup_state(row.name))
             try:
                 row = row._replace(changes=summary(backend_of(row.backend), row.name))
             except BackendError:  # the row stays without its summary
@@ -213,6 +214,48 @@ def pull_request(agent: str, remote: str = "origin") -> str:
             agent=agent,
         )
     return opened.stdout.strip().splitlines()[-1] if opened.stdout.strip() else "opened"
+
+
+#: Seconds one setup command may run.
+SETUP_TIMEOUT = 1800
+#: Lines of a failed setup command's output kept for the row and the operator.
+SETUP_TAIL = 20
+
+
+def run_setup(bottle: Any, agent: str, commands: list[str], progress: Any) -> bool:
+    """Run the agent's ``setup`` commands in its bottle (as the agent, in /workspace, its
+    network the egress sidecar's), one after another until one fails; their output goes
+    to ``setup.log``, the outcome to ``setup.json`` (``setup_state``). A failure is said
+    on ``progress`` with its last line and returns False: the agent still starts."""
+    log_lines: list[str] = []
+    outcome: dict[str, Any] = {"ok": True}
+    for command in commands:
+        progress(f"setup: {command}")
+        done = bottle.exec(f"cd /workspace && {command}", timeout=SETUP_TIMEOUT)
+        output = (done.stdout + done.stderr).splitlines()
+        log_lines += [f"$ {command}", *output, f"(exit {done.returncode})"]
+        if not done.ok:
+            tail = output[-SETUP_TAIL:]
+            outcome = {"ok": False, "command": command, "exit": done.returncode, "tail": tail}
+            last = tail[-1] if tail else ""
+            progress(f"setup failed: {command} (exit {done.returncode}) {last}".rstrip())
+            break
+    paths.write_private(paths.agent_path(agent, SETUP_LOG), "\n".join(log_lines).encode())
+    paths.write_private(paths.agent_path(agent, SETUP_RESULT), json.dumps(outcome).encode())
+    return bool(outcome["ok"])
+
+
+def setup_state(agent: str) -> str:
+    """``ok``, ``failed: CMD (exit N)``, or "" when no setup ran (one small file read)."""
+    try:
+        data = json.loads(paths.agent_path(agent, SETUP_RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    if data.get("ok"):
+        return "ok"
+    return f"failed: {str(data.get('command', ''))[:80]} (exit {data.get('exit')})"
 
 
 class ChangeWatcher:
@@ -252,6 +295,7 @@ class ChangeWatcher:
         out = []
         for row in rows:
             if row.state == RUNNING and record(row.name) is not None:
+                row = row._replace(setup=setup_state(row.name))
                 due = now >= self._due.get(row.name, 0.0) or row.name in nudged
                 with self._lock:
                     free = row.name not in self._busy and len(self._busy) < self.WORKERS

@@ -67,6 +67,8 @@ class AgentRow(NamedTuple):
     workspace_warnings: tuple[str, ...] = ()
     #: What the agent changed in its repository copy (``repo``), when it was read.
     changes: Summary | None = None
+    #: How its ``setup`` commands ended: ``ok``, ``failed: CMD (exit N)``, or "".
+    setup: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
@@ -96,6 +98,7 @@ class AgentRow(NamedTuple):
             "workspace_warnings": list(self.workspace_warnings),
             "runs_as_root": self.runs_as_root,
             **self.change_fields(),
+            "setup": self.setup or None,
         }
 
     def change_fields(self) -> dict[str, Any]:

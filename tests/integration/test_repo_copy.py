@@ -269,3 +269,32 @@ def test_hostile_copy_fetch_merge_pr_and_rm_safety(
     assert done.returncode != 0  # still the uncommitted change
     ok(bd("rm", "--volumes", "--force", name, env=env))
     assert not docker_labelled(name)["volume"]
+
+
+def test_copy_files_and_setup(
+    tmp_path: Path, test_image: str, host_repo: Path, cleanup: list[str]
+) -> None:
+    name = agent_name("copy-s")
+    cleanup.append(name)
+    (host_repo / ".env").write_text("SECRET=host\n")
+    table = {
+        "image": test_image,
+        "repo": str(host_repo),
+        "copy": [".env"],
+        "setup": ["echo ran > setup-ran; echo step-one", "echo boom >&2; exit 3", "touch never"],
+    }
+    env = setup_env(tmp_path, {name: table})
+    out = bd("up", name, env=env)
+    assert out.returncode == 0, out.stderr  # a failed setup: the agent still starts
+    assert "setup failed: echo boom >&2; exit 3 (exit 3) boom" in out.stdout + out.stderr
+    # The copied file is there, never committed (excluded), and setup ran up to the failure.
+    assert ok(run_in(env, name, "cat .env")) == "SECRET=host\n"
+    assert ok(run_in(env, name, "git status --porcelain --ignored=no")).split() == [
+        "??",
+        "setup-ran",
+    ]
+    assert run_in(env, name, "test -e never").returncode != 0
+    row = next(r for r in json.loads(ok(bd("ls", "--json", env=env))) if r["name"] == name)
+    assert row["setup"] == "failed: echo boom >&2; exit 3 (exit 3)"
+    log = (tmp_path / "state" / "bottle-dash" / "agents" / name / "setup.log").read_text()
+    assert "step-one" in log and "boom" in log

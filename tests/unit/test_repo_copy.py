@@ -123,3 +123,28 @@ def test_ext_url_quotes_and_refuses_control_characters() -> None:
         "transfer.fsckObjects=true" in argv
         and argv[-1] == "+refs/heads/bottle/a:refs/heads/bottle/a"
     )
+
+
+def test_setup_and_copy_need_repo_and_paths_inside(tmp_path: Path, repo: Path) -> None:
+    assert error_of(tmp_path, '[agents.a]\nsetup = ["npm ci"]\n').key == "setup"
+    assert error_of(tmp_path, '[agents.a]\ncopy = [".env"]\n').key == "copy"
+    for bad in ("../x", "/etc/passwd", ".git/config"):
+        err = error_of(tmp_path, f'[agents.a]\nrepo = "{repo}"\ncopy = ["{bad}"]\n')
+        assert err.key == "copy" and "inside the repository" in str(err), bad
+    err = error_of(tmp_path, f'[agents.a]\nrepo = "{repo}"\ncopy = [".env"]\n')
+    assert "is not a file" in str(err)
+    (repo / ".env").write_text("X=1\n")
+    config = parse_config(
+        f'[agents.a]\nrepo = "{repo}"\ncopy = [".env"]\nsetup = ["npm ci"]\n',
+        tmp_path / "config.toml",
+    )
+    assert config.agents["a"].copy == (".env",) and config.agents["a"].setup == ("npm ci",)
+
+
+def test_copy_files_are_excluded_in_the_clone(tmp_path: Path, repo: Path) -> None:
+    (repo / ".env").write_text("X=1\n")
+    clone = tmp_path / "clone"
+    (clone / ".git" / "info").mkdir(parents=True)
+    repo_copy.copy_files(repo, clone, [".env"], agent="a")
+    assert (clone / ".env").read_text() == "X=1\n"
+    assert "/.env" in (clone / ".git" / "info" / "exclude").read_text().splitlines()

@@ -97,6 +97,7 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
             ("branch", "base", "ahead", "behind", "files_changed", "insertions", "deletions"),
         ),
         "dirty": None,
+        "setup": None,
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     waiting = rows[0]._replace(status=Status("waiting", "permission prompt", 1767225600.0))

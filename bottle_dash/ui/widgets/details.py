@@ -46,7 +46,10 @@ def changes_text(row: Any) -> Text:
     text = Text(f"{spec.branch} of {spec.repo}")
     changes = getattr(row, "changes", None)
     if changes is None:
-        return text.append(" (changes not read yet)", style="dim")
+        text.append(" (changes not read yet)", style="dim")
+        if getattr(row, "setup", "").startswith("failed"):
+            text.append(f", setup {row.setup}", style="bold red")
+        return text
     text.append(f": {changes.ahead} ahead, {changes.behind} behind {changes.base}, ")
     text.append(f"{changes.files_changed} files ")
     text.append(f"+{changes.insertions}", style="green")
@@ -54,6 +57,9 @@ def changes_text(row: Any) -> Text:
     text.append(f"-{changes.deletions}", style="red")
     if changes.dirty:
         text.append(", uncommitted changes", style="bold yellow")
+    setup = getattr(row, "setup", "")
+    if setup.startswith("failed"):
+        text.append(f", setup {setup}", style="bold red")
     return text
 
 
