@@ -216,9 +216,9 @@ REPO_COPY = AgentFile(
     "the agent's own copy of the operator's repository (`repo`), on its branch; made on "
     "the host by bottle-dash's git, never a path of the host repository",
     writer="bottle",
-    reaches=(Reach(VOLUME, GUEST_WORKSPACE),),
+    # docker: an engine volume; smolmachines: the machine's own disk, filled by cp_in
+    reaches=(Reach(VOLUME, GUEST_WORKSPACE), Reach(COPY, GUEST_WORKSPACE)),
     mode=None,
-    backends=(DOCKER,),
     config_key="repo",
 )
 SKILLS = AgentFile(
