@@ -218,8 +218,9 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     skills = resolve_skills(agent)
     env = resolve_env(agent)
     # the agent runs as its workspace's owner (its repository's, for a copy)
-    user = agent_user(workspace or (str(agent.repo) if agent.repo else None))
-    warnings = root_agent(agent, workspace, user.uid)
+    owned = workspace or (str(agent.repo) if agent.repo else None)
+    user = agent_user(owned)
+    warnings = root_agent(agent, owned, user.uid)
     prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
     plan = BottlePlan(

@@ -168,7 +168,7 @@ class AgentService:
                 # A stopped bottle is started without a new plan: refuse it here too.
                 from backends.plan import root_agent
 
-                root_agent(spec, str(Path(str(spec.workspace)).expanduser()), 0)
+                root_agent(spec, str(Path(str(spec.workspace or spec.repo)).expanduser()), 0)
         row = self.row_of(target) if isinstance(target, AgentSpec) else target
         if row.state not in (RUNNING, NOT_CREATED) and row.info is None:
             # unknown: the listing failed; ask again (raises when it still cannot answer)

@@ -148,3 +148,23 @@ def test_copy_files_are_excluded_in_the_clone(tmp_path: Path, repo: Path) -> Non
     repo_copy.copy_files(repo, clone, [".env"], agent="a")
     assert (clone / ".env").read_text() == "X=1\n"
     assert "/.env" in (clone / ".git" / "info" / "exclude").read_text().splitlines()
+
+
+def test_plan_of_a_repo_agent_runs_as_its_owner_and_names_the_copy(repo: Path) -> None:
+    import os
+
+    from backends.base import AgentSpec, LaunchError
+    from backends.plan import shared_plan
+
+    ident = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run(["git", *ident, "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "x"])
+    spec = AgentSpec(name="a", repo=repo, branch="bottle/a", copy=(), setup=("true",))
+    plan = shared_plan(spec, "docker")
+    assert plan.workspace is None and plan.uid == os.stat(repo).st_uid
+    assert plan.extra["repo"]["branch"] == "bottle/a"
+    assert plan.extra["repo"]["volume"] == "bottle-a-copy"
+    assert plan.extra["repo"]["setup"] == ["true"]
+    assert repo_copy.is_oid(plan.extra["repo"]["base_oid"])
+    if os.stat(repo).st_uid == 0:  # a root-owned repository: allow_root = false refuses
+        with pytest.raises(LaunchError):
+            shared_plan(spec._replace(allow_root=False), "docker")
