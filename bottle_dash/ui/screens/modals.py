@@ -68,7 +68,8 @@ class ConfirmRemove(Confirm["RemoveChoice | None"]):
             yield Label(Text.assemble("Remove ", (self.bottle, "bold"), f" (agent {self.agent})?"))
             yield Label(
                 "The container or VM and its network go. Its home volume (~/.claude, "
-                "the conversations) stays unless you delete it too."
+                "the conversations) and its repository copy stay unless you delete them "
+                "too (a copy with unfetched work is refused)."
             )
             yield Checkbox("Also delete its volumes (v)", id="volumes")
             with Horizontal():
