@@ -49,8 +49,12 @@ def command_plan(ctx: Context) -> int:
         base = repo["base"] or "HEAD"
         say(
             f"{'repo':{width}s}  {repo['path']}: its own copy on branch {repo['branch']}, "
-            f"from {base} ({repo['base_oid'][:12]} now; an existing copy keeps its own), in "
-            f"volume {repo['volume']} at /workspace"
+            f"from {base} ({repo['base_oid'][:12]} now; an existing copy keeps its own), "
+            + (
+                "on the machine's disk at /workspace"
+                if the_plan.backend == "smolmachines"
+                else f"in volume {repo['volume']} at /workspace"
+            )
         )
     for key, value in data.items():
         if isinstance(value, dict | list):
