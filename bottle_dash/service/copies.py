@@ -262,12 +262,13 @@ class ChangeWatcher:
     """The dashboard's change summaries: each computed in a daemon thread of its own (at
     most ``WORKERS`` at once), never on the poll's or the UI's thread, for running agents
     with a copy, at most every ``every`` seconds each or sooner when ``nudged`` (its status
-    changed: the agent finished something). The script in the bottle compares HEAD and the
-    index with the last run's and recomputes the counts only when they changed, so a
-    quiet copy costs one short exec (``git status``) per period."""
+    changed: the agent started or finished something). The script in the bottle compares
+    HEAD and the index with the last run's and recomputes the counts only when they
+    changed; the dirty flag needs a ``git status`` each time (about 1 s on a copy of
+    100,000 files: ``benchmarks/bench_copy.py``), hence the long period."""
 
     WORKERS = 2
-    EVERY = 20.0
+    EVERY = 60.0
 
     def __init__(
         self,
