@@ -270,18 +270,14 @@ def lost_work(out: str, repo: Path) -> list[str]:
             dirty.append(rest[:200])
     lost: list[str] = []
     valid = [(oid, name) for oid, name in heads if is_oid(oid)]
-    if valid:
-        check = host_git(
-            repo,
-            "cat-file",
-            "--batch-check=%(objectname) %(objecttype)",
-            input="".join(f"{oid}\n" for oid, _ in valid),
-            timeout=60,
+    for oid, name in valid:
+        # Fetched means reachable from a ref of the host repository: an object a refused
+        # fetch left behind is not (a gc would drop it).
+        held = host_git(
+            repo, "for-each-ref", "--count=1", "--format=%(refname)", "--contains", oid, timeout=60
         )
-        have = {ln.split()[0] for ln in check.stdout.splitlines() if ln.endswith(" commit")}
-        for oid, name in valid:
-            if oid not in have:
-                lost.append(f"branch {name} ({oid[:12]}): commits not fetched to {repo}")
+        if not (held.ok and held.stdout.strip()):
+            lost.append(f"branch {name} ({oid[:12]}): commits not fetched to {repo}")
     lost += [f"branch {name}: unreadable commit id" for oid, name in heads if not is_oid(oid)]
     if dirty:
         lost.append(f"uncommitted changes ({len(dirty)}{'+' if len(dirty) >= 20 else ''} files)")
@@ -322,7 +318,9 @@ def fetch_argv(repo: Path, upload_pack: Sequence[str], branch: str) -> list[str]
         "--no-write-fetch-head",
         "--no-recurse-submodules",
         ext_url(upload_pack),
-        f"+refs/heads/{branch}:refs/heads/{branch}",
+        # not forced: a host branch that moved on (the operator's commits on it), or an
+        # agent that rewrote its history, is refused rather than overwritten
+        f"refs/heads/{branch}:refs/heads/{branch}",
     ]
 
 
@@ -333,8 +331,9 @@ def fetch(repo: Path, upload_pack: Sequence[str], branch: str, *, agent: str) ->
         raise BackendError(
             f"fetching branch {branch} of agent {agent} into {repo} failed: "
             f"{(done.stderr or done.stdout).strip()[-400:]}",
-            fix=f"check that the bottle runs (bottle-dash up {agent}) and that {branch} is "
-            f"not the branch checked out in {repo}",
+            fix=f"check that the bottle runs (bottle-dash up {agent}), that {branch} is not "
+            f"the branch checked out in {repo}, and that it can fast-forward (else rename or "
+            f"delete the host's {branch} first)",
             agent=agent,
         )
     oid = host_git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()

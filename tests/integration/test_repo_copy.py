@@ -237,6 +237,15 @@ def test_hostile_copy_fetch_merge_pr_and_rm_safety(
     assert (host_repo / "work.txt").read_text() == "agent\n"
     assert git(host_repo, "symbolic-ref", "--short", "HEAD").strip() == "main"
 
+    # A host branch that moved on is never overwritten by a fetch.
+    git(host_repo, "checkout", "-q", f"bottle/{name}")
+    git(host_repo, "commit", "-q", "--allow-empty", "-m", "operator's own")
+    git(host_repo, "checkout", "-q", "main")
+    ok(run_in(env, name, "git -c user.name=ag -c user.email=a@b.invalid commit -qam more"))
+    refused = bd("fetch", name, "--yes", env=env)
+    assert refused.returncode != 0 and "fast-forward" in refused.stderr, refused.stderr
+    assert git(host_repo, "log", "--format=%s", "-1", f"bottle/{name}").strip() == "operator's own"
+
     # pr: pushed with the operator's remote; a stub gh records its argv.
     stub = tmp_path / "bin"
     stub.mkdir()
@@ -266,7 +275,7 @@ def test_hostile_copy_fetch_merge_pr_and_rm_safety(
 
     assert not marker.exists()
     done = bd("rm", "--volumes", name, env=env)
-    assert done.returncode != 0  # still the uncommitted change
+    assert done.returncode != 0  # the agent's last commit was never fetched
     ok(bd("rm", "--volumes", "--force", name, env=env))
     assert not docker_labelled(name)["volume"]
 

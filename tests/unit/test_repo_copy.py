@@ -121,7 +121,7 @@ def test_ext_url_quotes_and_refuses_control_characters() -> None:
     argv = repo_copy.fetch_argv(Path("/r"), ["docker", "exec"], "bottle/a")
     assert (
         "transfer.fsckObjects=true" in argv
-        and argv[-1] == "+refs/heads/bottle/a:refs/heads/bottle/a"
+        and argv[-1] == "refs/heads/bottle/a:refs/heads/bottle/a"
     )
 
 
