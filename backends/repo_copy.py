@@ -87,20 +87,34 @@ def resolve_base(repo: Path, base: str | None, *, agent: str, source: str = "") 
     return oid
 
 
-def make_clone(repo: Path, base_oid: str, branch: str, dest: Path, *, agent: str) -> None:
+def make_clone(
+    repo: Path, base_oid: str, branch: str, dest: Path, *, agent: str, checkout: bool = True
+) -> None:
     """Clone ``repo`` into the empty folder ``dest`` on ``branch`` at ``base_oid``, with no
-    remote and no other local branch (the agent's copy before it reaches the bottle)."""
+    remote and no other local branch (the agent's copy before it reaches the bottle).
+    Without ``checkout`` only the repository (``.git``) is made, HEAD on ``branch``: the
+    work tree is checked out later, in the bottle (``CHECKOUT_SCRIPT``)."""
     env = {**clean_env(), "GIT_CONFIG_GLOBAL": str(_trusting_global(repo, dest.parent))}
+    into = ("-C", str(dest))
+    place: list[tuple[str, ...]] = (
+        [(*into, "checkout", "--quiet", "-B", branch, base_oid)]
+        if checkout
+        else [
+            (*into, "update-ref", f"refs/heads/{branch}", base_oid),
+            (*into, "symbolic-ref", "HEAD", f"refs/heads/{branch}"),
+        ]
+    )
     steps: list[tuple[str, ...]] = [
         ("clone", "--quiet", "--no-local", "--no-checkout", "--", str(repo), str(dest)),
-        ("-C", str(dest), "checkout", "--quiet", "-B", branch, base_oid),
-        ("-C", str(dest), "remote", "remove", "origin"),
+        *place,
+        (*into, "remote", "remove", "origin"),
     ]
     for args in steps:
         done = run.run(["git", *args], timeout=1800, env=env)
         if not done.ok:
+            verb = args[2] if args[0] == "-C" else args[0]
             raise ProvisionError(
-                f"making the copy of {repo} for agent {agent} failed: git {args[0]}: "
+                f"making the copy of {repo} for agent {agent} failed: git {verb}: "
                 f"{(done.stderr or done.stdout).strip()[-300:]}",
                 fix=f"check that `git clone --no-local {repo} /tmp/x` works",
                 agent=agent,
@@ -185,6 +199,10 @@ echo "head $(git rev-parse -q --verify HEAD)"
 echo "ahead $(git rev-list --count "$1..HEAD" 2>/dev/null)"
 echo "stat $(git diff --no-ext-diff --no-textconv --shortstat "$1" HEAD -- 2>/dev/null)"
 """
+
+#: The work tree of a copy that arrived as ``.git`` alone (``make_clone(checkout=False)``):
+#: checked out in a helper container as the agent, from bottle-dash's own clean clone.
+CHECKOUT_SCRIPT = """cd /workspace && git reset --quiet --hard HEAD"""
 
 LOST_SCRIPT = """cd /workspace 2>/dev/null || exit 3
 export GIT_OPTIONAL_LOCKS=0

@@ -6,7 +6,9 @@ The volume's top directory takes the owner of the image's /workspace when the en
 mounts it, and an archive cannot change the owner of the folder it unpacks into; so a
 short-lived helper container (the agent's image, no network, every capability dropped but
 ``CHOWN``, never running anything of the agent's) gives it to the repository's owner
-before the copy is unpacked into it.
+before the copy is unpacked into it. Only the repository (``.git``: bottle-dash's own clean
+clone, a pack and a few files) crosses the engine; a second helper, as the agent, checks
+out the work tree in the volume (a big tree is not tarred and unpacked file by file).
 """
 
 from __future__ import annotations
@@ -136,8 +138,15 @@ def ensure_copy(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressF
     work = Path(tempfile.mkdtemp(prefix=f"copy-{plan.agent}-", dir=_scratch()))
     try:
         clone = work / "clone"
+        # .git alone crosses the engine (a pack, a few files); the work tree is checked
+        # out in a helper below: 100,000 files are not tarred twice
         repo_copy.make_clone(
-            Path(repo["path"]), repo["base_oid"], repo["branch"], clone, agent=plan.agent
+            Path(repo["path"]),
+            repo["base_oid"],
+            repo["branch"],
+            clone,
+            agent=plan.agent,
+            checkout=False,
         )
         repo_copy.copy_files(Path(repo["path"]), clone, repo.get("copy") or [], agent=plan.agent)
         ident = _helper(
@@ -160,6 +169,21 @@ def ensure_copy(api: Any, plan: BottlePlan, undo: ExitStack, progress: ProgressF
                 tar.seek(0)
                 if not api.put_archive(ident, repo_copy.GUEST_COPY, tar):
                     raise BackendError(f"the engine refused to fill the volume {volume}")
+        finally:
+            quietly(api.remove_container, ident, force=True)
+        progress("checking out the agent's branch in its copy")
+        ident = _helper(
+            api,
+            plan,
+            ["sh", "-c", repo_copy.CHECKOUT_SCRIPT],
+            user=f"{plan.uid}:{plan.gid}",
+            read_only=False,
+            caps=[],
+        )
+        try:
+            done = _run_helper(api, ident, timeout=1800)
+            if not done.ok:
+                raise BackendError(f"checking out the copy failed: {done.stderr.strip()[-300:]}")
         finally:
             quietly(api.remove_container, ident, force=True)
     finally:
