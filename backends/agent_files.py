@@ -13,6 +13,8 @@ workspace, the skills), each with its ways in (``Reach``):
   gets the variables, never the file;
 - ``SIDECAR``: in the egress folder, which is bind-mounted into the sidecar only
   (``sidecar_binds``), never into the bottle;
+- ``VOLUME``: not a host path at all: an engine volume, filled once through the archive
+  API (the repository copy, ``backends.repo_copy``), mounted into the bottle;
 - no reach at all: the file stays on the host.
 
 A new per-agent file (a repository copy, a git credential for the sidecar, a usage log)
@@ -46,6 +48,7 @@ BIND = "bind mount into the bottle"
 COPY = "copied into the bottle at provisioning"
 EXEC_ENV = "read by each exec on the host"
 SIDECAR = "mounted into the sidecar only"
+VOLUME = "an engine volume mounted into the bottle, filled through the archive API"
 
 DOCKER = "docker"
 SMOLMACHINES = "smolmachines"
@@ -212,6 +215,25 @@ WORKSPACE = AgentFile(
     mode=None,
     config_key="workspace",
 )
+COPY_RECORD = AgentFile(
+    "copy.json", "the repository, base commit and branch the agent's copy was made from"
+)
+SETUP_LOG = AgentFile(
+    "setup.log", "the output of the agent's `setup` commands, run in the bottle at the first up"
+)
+SETUP_RESULT = AgentFile(
+    "setup.json", "how `setup` ended: ok, or the command that failed, its exit and last lines"
+)
+REPO_COPY = AgentFile(
+    "",
+    "the agent's own copy of the operator's repository (`repo`), on its branch; made on "
+    "the host by bottle-dash's git, never a path of the host repository",
+    writer="bottle",
+    # docker: an engine volume; smolmachines: the machine's own disk, filled by cp_in
+    reaches=(Reach(VOLUME, GUEST_WORKSPACE), Reach(COPY, GUEST_WORKSPACE)),
+    mode=None,
+    config_key="repo",
+)
 SKILLS = AgentFile(
     "",
     "the operator's skill folders, one per skill",
@@ -245,7 +267,11 @@ AGENT_FILES: tuple[AgentFile, ...] = (
     WORKSPACE_CLEARED,
     SEED_CLAUDE_JSON,
     SEED_SETTINGS,
+    COPY_RECORD,
+    SETUP_LOG,
+    SETUP_RESULT,
     WORKSPACE,
+    REPO_COPY,
     SKILLS,
 )
 

@@ -173,6 +173,15 @@ class AgentSpec(NamedTuple):
     backend: str = DEFAULT_BACKEND
     image: str = DEFAULT_IMAGE
     workspace: Path | None = None
+    #: A host git repository: the agent works in its own copy of it (``backends.repo_copy``)
+    #: on ``branch`` (default ``bottle/<name>``), started from ``base`` (default: HEAD).
+    repo: Path | None = None
+    base: str | None = None
+    branch: str | None = None
+    #: With ``repo``: commands run in the bottle (``sh -c``, in /workspace) after its copy
+    #: is made at the first ``up``, and host repository files copied into it (ignored).
+    setup: tuple[str, ...] = ()
+    copy: tuple[str, ...] = ()
     prompt: str = ""
     skills: tuple[Path, ...] = ()
     env: Mapping[str, str] = NO_ENTRIES
@@ -357,6 +366,16 @@ class BottleBackend(ABC):
     @abstractmethod
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The last lines of the bottle's own output."""
+
+    def read_copy(self, agent: str, script: str, *, timeout: float = 120) -> Completed:
+        """Run ``sh -c script`` as the agent over its repository copy, inside the bottle (or
+        a helper like it when the bottle is stopped); never on the host. Raises
+        ``BackendError`` when the backend keeps no copies or the agent has none."""
+        raise BackendError(
+            f"the {self.name} backend keeps no repository copies (agent {agent})",
+            fix='use backend = "docker" for an agent with repo',
+            agent=agent,
+        )
 
     def host_pid(self, info: BottleInfo) -> int | None:
         """The host process that carries the bottle's resource use (None if unknown)."""

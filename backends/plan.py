@@ -217,8 +217,10 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     workspace = resolve_workspace(agent)
     skills = resolve_skills(agent)
     env = resolve_env(agent)
-    user = agent_user(workspace)  # the agent runs as its workspace's owner
-    warnings = root_agent(agent, workspace, user.uid)
+    # the agent runs as its workspace's owner (its repository's, for a copy)
+    owned = workspace or (str(agent.repo) if agent.repo else None)
+    user = agent_user(owned)
+    warnings = root_agent(agent, owned, user.uid)
     prompt_host = paths.write_prompt(agent.name, agent.prompt)
     nonempty = has_prompt(agent.prompt)
     plan = BottlePlan(
@@ -241,6 +243,28 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
         status_dir=str(paths.ensure_status_dir(agent.name, user.uid)),
         **own,
     )
+    if agent.repo is not None:
+        plan.extra["repo"] = repo_plan(agent)
     if warnings:
         plan.extra["warnings"] = [*warnings, *plan.extra.get("warnings", [])]
     return plan
+
+
+def repo_plan(agent: AgentSpec) -> dict[str, Any]:
+    """The ``repo`` part of a plan: the host repository, the base and the commit it names
+    now, the agent's branch and the volume its copy lives in (``backends.repo_copy``)."""
+    from backends.repo_copy import resolve_base
+
+    assert agent.repo is not None
+    repo = Path(agent.repo)
+    return {
+        "path": str(repo),
+        "base": agent.base,
+        "base_oid": resolve_base(
+            repo, agent.base, agent=agent.name, source=str(agent.source or "")
+        ),
+        "branch": agent.branch or f"bottle/{agent.name}",
+        "volume": bottle_name(agent.name, "-copy"),
+        "copy": list(agent.copy),
+        "setup": list(agent.setup),
+    }

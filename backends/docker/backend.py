@@ -31,6 +31,7 @@ from backends.base import (
     BottleBackend,
     BottleInfo,
     BottleNotFound,
+    Completed,
     Problem,
     ProgressFn,
     no_progress,
@@ -256,6 +257,32 @@ class DockerBackend(BottleBackend):
                     f"starting the bottle of agent {agent} failed: {api_message(exc)}", agent=agent
                 ) from exc
         return self._handle(agent, plan, ids=user_ids(info))
+
+    def read_copy(self, agent: str, script: str, *, timeout: float = 120) -> Completed:
+        """``sh -c script`` over the agent's copy: by exec in its bottle when it runs, else
+        in a helper container with the copy mounted read-only (``backends.docker.copy``)."""
+        from backends.docker import copy
+
+        plan = paths.saved_plan(agent)
+        if plan is None or not plan.extra.get("repo"):
+            raise BackendError(
+                f"agent {agent} has no repository copy", fix="set repo in its config", agent=agent
+            )
+        try:
+            bottle = self.bottle(agent)
+        except BottleNotFound:
+            bottle = None
+        if bottle is not None and bottle.running:
+            return bottle.exec(script, timeout=timeout)
+        with self.engine.translating() as api:
+            try:
+                api.inspect_volume(plan.extra["repo"]["volume"])
+            except errors.NotFound:
+                raise BackendError(
+                    f"the copy of agent {agent} ({plan.extra['repo']['volume']}) is gone",
+                    agent=agent,
+                ) from None
+            return copy.read_copy(api, plan, script)
 
     def stop(self, agent: str) -> None:
         """Stop the bottle of ``agent`` (SIGTERM, then SIGKILL after 5 s)."""

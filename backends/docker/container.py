@@ -60,6 +60,11 @@ def create(api: Any, plan: BottlePlan, home_mount: str) -> str:
     from backends.docker.plan import CAP_DROP, KEEPALIVE, SECURITY_OPT, STOP_TIMEOUT, TMPFS
 
     mounts = [Mount(target=home_mount, source=plan.home_volume, type="volume")]
+    if plan.extra.get("repo"):
+        # The agent's repository copy (backends.docker.copy), made before the container.
+        mounts.append(
+            Mount(target=GUEST_WORKSPACE, source=plan.extra["repo"]["volume"], type="volume")
+        )
     for bind in bottle_binds(plan):
         mounts.append(
             Mount(target=bind.target, source=bind.source, type="bind", read_only=bind.read_only)
@@ -107,7 +112,9 @@ def check_user(info: dict[str, Any], agent: str) -> None:
         (
             str(m.get("Source"))
             for m in info.get("Mounts") or []
-            if m.get("Destination") == GUEST_WORKSPACE and m.get("Source")
+            if m.get("Destination") == GUEST_WORKSPACE
+            and m.get("Source")
+            and m.get("Type", "bind") == "bind"
         ),
         None,
     )

@@ -103,6 +103,11 @@ def create_bottle(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
             ensure_network(api, plan, plan.network, undo, sealed=False)
         steps.at("creating the home volume")
         home_mount = volume.ensure_home(api, plan, undo)
+        if plan.extra.get("repo"):
+            from backends.docker.copy import ensure_copy
+
+            steps.at("making the agent's copy of its repository", say=False)
+            ensure_copy(api, plan, undo, progress)
         steps.at(f"writing the account of uid {plan.uid}:{plan.gid}")
         write_accounts(api, plan)
         steps.at("creating the container")

@@ -40,6 +40,7 @@ from backends.base import (
     BottleBackend,
     BottleInfo,
     BottleNotFound,
+    Completed,
     LaunchError,
     Problem,
     ProgressFn,
@@ -177,6 +178,10 @@ class SmolmachinesBackend(BottleBackend):
                 bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env, agent_uid=plan.uid)
                 bottle.plan = plan
                 provision(bottle, plan, progress)
+                if plan.extra.get("repo"):
+                    from backends.smolmachines.copy import fill_copy
+
+                    fill_copy(bottle, plan, progress)
                 if ready is not None:
                     progress("provisioning: the egress CA certificate")
                     copy_ca(bottle, plan)
@@ -332,6 +337,18 @@ class SmolmachinesBackend(BottleBackend):
                 plan.uid, plan.gid, plan.uid_reason = user.uid, user.gid, user.reason
                 save_plan(plan)
         return self._handle(record.name, agent)
+
+    def read_copy(self, agent: str, script: str, *, timeout: float = 120) -> Completed:
+        """``sh -c script`` over the agent's copy, by exec in its running machine (the
+        copy lives on the machine's disk: a stopped machine must be started first)."""
+        record = self._record(agent)
+        if not record.live:
+            raise BackendError(
+                f"the machine of agent {agent} is stopped: its copy is on its disk",
+                fix=f"bottle-dash up {agent}, then try again",
+                agent=agent,
+            )
+        return self._handle(record.name, agent).exec(script, timeout=timeout)
 
     def stop(self, agent: str) -> None:
         """Stop the machine (the workload gets SIGTERM first); the disk is kept."""

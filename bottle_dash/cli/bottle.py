@@ -44,6 +44,18 @@ def command_plan(ctx: Context) -> int:
         say(f"{'WARNING':{width}s}  {line}")
     for line in egress_describe(the_plan):
         say(f"{'egress':{width}s}  {line}")
+    repo = the_plan.extra.get("repo")
+    if repo:
+        base = repo["base"] or "HEAD"
+        say(
+            f"{'repo':{width}s}  {repo['path']}: its own copy on branch {repo['branch']}, "
+            f"from {base} ({repo['base_oid'][:12]} now; an existing copy keeps its own), "
+            + (
+                "on the machine's disk at /workspace"
+                if the_plan.backend == "smolmachines"
+                else f"in volume {repo['volume']} at /workspace"
+            )
+        )
     for key, value in data.items():
         if isinstance(value, dict | list):
             value = json.dumps(value, sort_keys=True)
@@ -117,17 +129,31 @@ def create_rm_subparser(sub: Subparsers) -> None:
         "rm",
         help="remove an agent's bottle",
         description="Remove the agent's bottle and its network. With --volumes also its home "
-        "volume (claude's conversations) and its host state (prompt copy, last plan).",
+        "volume (claude's conversations), its repository copy (repo) and its host state "
+        "(prompt copy, last plan). --volumes refuses while the copy holds commits not "
+        "fetched into the host repository or uncommitted changes, and says which; --force "
+        "discards them.",
     )
     p.add_argument(
-        "--volumes", action="store_true", help="also delete the home volume and host state"
+        "--volumes",
+        action="store_true",
+        help="also delete the home volume, the repository copy and host state",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --volumes: discard a copy's unfetched commits and uncommitted changes",
     )
 
 
 def command_rm(ctx: Context) -> int:
     """Remove the agent's bottle (and with ``--volumes`` its home and host state)."""
     row = ctx.target(ctx.args.name)
-    ctx.service.remove(row, volumes=ctx.args.volumes)
-    kept = "" if ctx.args.volumes else " (home volume kept; --volumes deletes it)"
+    ctx.service.remove(row, volumes=ctx.args.volumes, force=ctx.args.force)
+    kept = (
+        ""
+        if ctx.args.volumes
+        else " (home volume kept, and any repository copy; --volumes deletes them)"
+    )
     say(f"{row.name}: bottle {row.bottle} removed{kept}")
     return EXIT_OK

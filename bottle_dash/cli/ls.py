@@ -54,7 +54,9 @@ def command_ls(ctx: Context) -> int:
             say(f"{PROG}: note: {problem.component}: {problem.what}", sys.stderr)
     if ctx.args.json:
         from bottle_dash.service import inspected  # the seal and workspace: read for JSON
+        from bottle_dash.service.copies import with_changes
 
+        rows = with_changes(ctx.service.backend, rows)
         say(json.dumps([inspected(r).to_dict() for r in rows], indent=2))
         return EXIT_UNAVAILABLE if fatal else EXIT_OK
     if not ctx.config.exists:

@@ -92,6 +92,7 @@ def parse_config(text: str, path: Path) -> Config:
     specs: dict[str, AgentSpec] = {}
     for name, table in agents.items():
         specs[name] = agent_spec(name, table, defaults, path, where)
+    check_branches(specs, path, where)
     dashboard = _top_table(
         data, "dashboard", "a table", "write it as a [dashboard] table", path, where
     )
@@ -173,7 +174,29 @@ def agent_spec(
             continue
         checked = rule.validate(value, agent.check(key), agent)
         (egress if rule.egress else agent.fields)[rule.field] = checked
+    if "repo" in agent.fields and "branch" not in agent.fields:
+        agent.fields["branch"] = f"bottle/{name}"
     return AgentSpec(name=name, source=path, egress=EgressSpec(**egress), **agent.fields)
+
+
+def check_branches(specs: Mapping[str, AgentSpec], path: Path, where: Locator) -> None:
+    """Two agents on one repository never share a branch: each one's work comes home as
+    its own branch, and a second agent's fetch would move the first one's."""
+    seen: dict[tuple[Path, str], str] = {}
+    for spec in specs.values():
+        if spec.repo is None or spec.branch is None:
+            continue
+        other = seen.setdefault((spec.repo, spec.branch), spec.name)
+        if other != spec.name:
+            scope = f"agents.{spec.name}"
+            raise ConfigError(
+                f"branch {spec.branch!r} of repo {spec.repo} is already agent {other}'s",
+                path=path,
+                agent=spec.name,
+                key="branch",
+                line=where.key(scope, "branch") or where.header(spec.name),
+                fix=f'give it a branch of its own, e.g. branch = "bottle/{spec.name}"',
+            )
 
 
 def check_keys(

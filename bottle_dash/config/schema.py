@@ -28,6 +28,11 @@ AGENT_KEYS = (
     "backend",
     "image",
     "workspace",
+    "repo",
+    "base",
+    "branch",
+    "setup",
+    "copy",
     "prompt",
     "prompt_file",
     "skills",
@@ -224,6 +229,95 @@ def _workspace(value: Any, c: Check, agent: Agent) -> Path:
     return workspace
 
 
+def _repo(value: Any, c: Check, agent: Agent) -> Path:
+    if not c.string(value).strip():
+        raise c.error("is empty", "remove the key, or set it to a git repository on the host")
+    if "workspace" in agent.fields:
+        raise c.error(
+            "repo and workspace are both set: an agent works either in a folder of the host "
+            "(workspace) or in its own copy of a repository (repo)",
+            "keep one of them: workspace (the folder, shared with the host) or repo (a "
+            "private copy on its own branch)",
+        )
+    repo = host_path(c.string(value), agent.path)
+    # A stat, not a git process: `ls` loads the config too. A work tree has `.git` (a
+    # folder, or a file for a worktree); a bare repository has HEAD and objects.
+    if not (
+        (repo / ".git").exists() or ((repo / "HEAD").is_file() and (repo / "objects").is_dir())
+    ):
+        what = "is not a git repository" if repo.is_dir() else "does not exist"
+        raise c.error(
+            f"repo {str(repo)!r} {what}",
+            f"point repo at a git repository (git init {shlex.quote(str(repo))}), or use "
+            "workspace for a plain folder",
+        )
+    return repo.resolve()
+
+
+def _git_name(value: Any, c: Check, agent: Agent) -> str:
+    name = c.string(value).strip()
+    # What git's check-ref-format refuses, checked without a git process; a leading '-'
+    # would read as an option.
+    bad = (
+        not name
+        or name.startswith(("-", "/", "."))
+        or name.endswith(("/", ".", ".lock"))
+        or any(part in name for part in ("..", "//", "@{", "\\", "/."))
+        or any(ch in name for ch in " ~^:?*[\x7f")
+        or any(ord(ch) < 32 for ch in name)
+    )
+    if bad:
+        example = "main" if c.key == "base" else f"bottle/{agent.name}"
+        raise c.error(
+            f"{name!r} is not a valid git {'revision' if c.key == 'base' else 'branch'} name",
+            f'e.g. {c.key} = "{example}"',
+        )
+    if "repo" not in agent.fields:
+        raise c.error(
+            f"{c.key} is set but repo is not: it names a branch of the agent's copy of a "
+            "repository",
+            f'set repo = "PATH" as well, or remove {c.key}',
+        )
+    return name
+
+
+def _needs_repo(c: Check, agent: Agent, example: str) -> None:
+    if "repo" not in agent.fields:
+        raise c.error(
+            f"{c.key} is set but repo is not: it acts on the agent's copy of a repository",
+            f'set repo = "PATH" as well, or remove {c.key} (e.g. {c.key} = {example})',
+        )
+
+
+def _setup(value: Any, c: Check, agent: Agent) -> tuple[str, ...]:
+    commands = c.strings(value)
+    if commands:
+        _needs_repo(c, agent, '["npm ci"]')
+    if any(not cmd.strip() for cmd in commands):
+        raise c.error("holds an empty command", 'e.g. setup = ["npm ci", "cp .env.example .env"]')
+    return tuple(commands)
+
+
+def _copy(value: Any, c: Check, agent: Agent) -> tuple[str, ...]:
+    files = c.strings(value)
+    if files:
+        _needs_repo(c, agent, '[".env"]')
+    for rel in files:
+        parts = Path(rel).parts
+        if not rel.strip() or Path(rel).is_absolute() or ".." in parts or parts[:1] == (".git",):
+            raise c.error(
+                f"{rel!r} is not a path inside the repository",
+                'name files relative to the repository\'s top, e.g. copy = [".env"]',
+            )
+        src = agent.fields["repo"] / rel
+        if not src.is_file():
+            raise c.error(
+                f"{rel!r} is not a file in {agent.fields['repo']}",
+                "create it, or remove it from copy",
+            )
+    return tuple(files)
+
+
 def _prompt(value: Any, c: Check, agent: Agent) -> str:
     return c.string(value)
 
@@ -353,6 +447,11 @@ AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
         "backend": Key(_backend, "backend", default="docker"),
         "image": Key(_image, "image", default=DEFAULT_IMAGE),
         "workspace": Key(_workspace, "workspace"),
+        "repo": Key(_repo, "repo"),
+        "base": Key(_git_name, "base"),
+        "branch": Key(_git_name, "branch"),
+        "setup": Key(_setup, "setup"),
+        "copy": Key(_copy, "copy"),
         # prompt and prompt_file are one setting written two ways (see load.agent_spec)
         "prompt": Key(_prompt, "prompt"),
         "prompt_file": Key(_prompt_file, "prompt"),

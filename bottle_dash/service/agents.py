@@ -171,7 +171,7 @@ class AgentService:
                 # A stopped bottle is started without a new plan: refuse it here too.
                 from backends.plan import root_agent
 
-                root_agent(spec, str(Path(str(spec.workspace)).expanduser()), 0)
+                root_agent(spec, str(Path(str(spec.workspace or spec.repo)).expanduser()), 0)
         name = target.name
 
         def waiting() -> None:
@@ -218,7 +218,13 @@ class AgentService:
         the_plan = backend.prepare(row.spec)
         if row.spec.workspace is not None:  # what the workspace held before the agent ran
             workspace.record_baseline(row.name, Path(row.spec.workspace).expanduser())
-        return backend.launch(the_plan, progress), LAUNCHED
+        bottle = backend.launch(the_plan, progress)
+        repo = the_plan.extra.get("repo") or {}
+        if repo.get("made") and repo.get("setup"):
+            from bottle_dash.service.copies import run_setup
+
+            run_setup(bottle, row.name, list(repo["setup"]), progress)
+        return bottle, LAUNCHED
 
     def probe(self, row: AgentRow, only: Sequence[str] | None = None) -> record.SuiteRun:
         """Run the escape probes (all, or ``only``) against ``row``'s running bottle; the
@@ -238,12 +244,19 @@ class AgentService:
         with agent_lock(row.name):
             self.backend(row.backend).stop(row.name)
 
-    def remove(self, row: AgentRow, *, volumes: bool = False) -> None:
+    def remove(self, row: AgentRow, *, volumes: bool = False, force: bool = False) -> None:
         """Remove the agent's bottle and network; with ``volumes`` also its home (conversations
-        included) and its host state directory (prompt copy, last plan). An ``up`` of the
+        included), its repository copy and its host state directory (prompt copy, last plan).
+        A copy holding commits the host repository lacks, or uncommitted changes, is not
+        removed (``copies.WorkWouldBeLost``, naming them) unless ``force``. An ``up`` of the
         agent under way is waited for, so nothing it makes is left behind."""
+        backend = self.backend(row.backend)
         with agent_lock(row.name):
-            self.backend(row.backend).remove(row.name, volumes=volumes)
+            if volumes and not force:
+                from bottle_dash.service.copies import refuse_loss
+
+                refuse_loss(backend, row.name)
+            backend.remove(row.name, volumes=volumes)
         if volumes:
             import shutil  # here, as in the checks below: `ls` needs none of it
 

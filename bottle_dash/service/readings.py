@@ -43,10 +43,11 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
 def root_workspace(spec: AgentSpec | None) -> bool:
     """Whether ``spec``'s agent runs as uid 0: it runs as its workspace's owner
     (``backends.agent_user``), and that is root (one ``stat``; False when it cannot be read)."""
-    if spec is None or spec.workspace is None:
+    folder = None if spec is None else (spec.workspace or spec.repo)  # a copy: the repo's
+    if folder is None:
         return False
     try:
-        return os.stat(os.path.expanduser(spec.workspace)).st_uid == 0
+        return os.stat(os.path.expanduser(folder)).st_uid == 0
     except OSError:
         return False
 

@@ -16,7 +16,14 @@ from backends.egress.plan import configured_egress, permission_mode
 if TYPE_CHECKING:
     from backends.egress.spend import Spend
     from backends.probes.result import Result
+    from backends.repo_copy import Summary
     from bottle_dash.status import Status
+
+#: The change summary's ``ls --json`` fields (null when the agent has no copy, or it was
+#: not read).
+CHANGE_FIELDS = (
+    "branch", "base", "ahead", "behind", "files_changed", "insertions", "deletions", "dirty"
+)  # fmt: skip
 
 #: What ``up`` did.
 ALREADY_RUNNING = "already running"
@@ -61,6 +68,10 @@ class AgentRow(NamedTuple):
     workspace_warnings: tuple[str, ...] = ()
     #: Tokens and cost from the agent's usage log (``backends.egress.spend``), when read.
     spend: Spend | None = None
+    #: What the agent changed in its repository copy (``repo``), when it was read.
+    changes: Summary | None = None
+    #: How its ``setup`` commands ended: ``ok``, ``failed: CMD (exit N)``, or "".
+    setup: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
@@ -96,6 +107,8 @@ class AgentRow(NamedTuple):
             "workspace_warnings": list(self.workspace_warnings),
             "runs_as_root": self.runs_as_root,
             **self.cost_fields(),
+            **self.change_fields(),
+            "setup": self.setup or None,
         }
 
     def cost_fields(self) -> dict[str, Any]:
@@ -120,6 +133,17 @@ class AgentRow(NamedTuple):
             "budget": full["budget"] or None,
             "budget_spent_usd": full["budget_spent_usd"] if spend.budget_words else None,
         }
+
+    def change_fields(self) -> dict[str, Any]:
+        """``CHANGE_FIELDS``: the summary's, the configured branch alone when it was not
+        read, all null for an agent without ``repo``."""
+        if self.changes is not None:
+            return self.changes.to_dict()
+        fields: dict[str, Any] = dict.fromkeys(CHANGE_FIELDS)
+        if self.spec is not None and self.spec.repo is not None:
+            fields["branch"] = self.spec.branch
+            fields["base"] = self.spec.base
+        return fields
 
     @property
     def egress(self) -> str:

@@ -131,6 +131,55 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         summary="Remove its bottle (asks)",
     ),
     Action(
+        "changes",
+        "c",
+        SCREEN,
+        "changes",
+        "the agent's changes: files and diff (committed, uncommitted)",
+        "the diff screen of an agent with `repo`: its changed files (committed, uncommitted, "
+        "untracked) with +/- lines and the selected file's diff in colour, scrollable; `/` "
+        "searches (same as `bottle-dash diff`). `d` stays remove",
+        needs_agent=True,
+        title="Agent's changes",
+        summary="Its changed files and diff",
+    ),
+    Action(
+        "fetch_work",
+        "f",
+        SCREEN,
+        "fetch",
+        "fetch the agent's branch into the host repository (asks)",
+        "fetch the agent's branch (`repo`) into the host repository as its branch; asks first "
+        "(same as `bottle-dash fetch`)",
+        needs_agent=True,
+        title="Fetch agent's branch",
+        summary="Bring its commits into the host repository",
+    ),
+    Action(
+        "merge_work",
+        "m",
+        SCREEN,
+        "merge",
+        "merge the fetched branch into the host's current branch (asks)",
+        "merge the fetched branch into the host repository's current branch (refused while "
+        "the host's tree is dirty); asks first",
+        needs_agent=True,
+        title="Merge agent's branch",
+        summary="Merge its branch into the host's current branch",
+    ),
+    Action(
+        "pull_request",
+        "p",
+        SCREEN,
+        "pr",
+        "push the branch with your remote and open a pull request (asks)",
+        "push the agent's branch with your own `origin` and credentials, then `gh pr create` "
+        "(or show the command when gh is not installed); asks first",
+        needs_agent=True,
+        title="Pull request from agent's branch",
+        summary="Push its branch and open a pull request",
+    ),
+    Action(
         "new_agent",
         "n",
         SCREEN,

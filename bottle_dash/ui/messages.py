@@ -104,6 +104,14 @@ class PreviewCaptured(Message):
 
 
 @dataclass
+class DiffLoaded(Message):
+    """An agent's changes, read in its bottle for the diff screen (a ``CopyDiff``)."""
+
+    agent: str
+    diff: Any
+
+
+@dataclass
 class WorkerFailed(Message):
     """A worker that is neither a poll nor an agent's action failed (logs, egress, a
     preview): ``name`` is the worker's, ``error`` the reason in one line."""

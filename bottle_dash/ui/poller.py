@@ -20,6 +20,7 @@ from backends.status_file import HookReading, read_status
 from bottle_dash.config import Config, ConfigError
 from bottle_dash.process_usage import ProcessUsage, Usage
 from bottle_dash.service import AgentRow, AgentService, seal_state
+from bottle_dash.service.copies import ChangeWatcher
 from bottle_dash.service.spending import BudgetWatch, Spend, spends
 from bottle_dash.status import Change, Status, StatusTracker, agent_statuses
 from bottle_dash.tmux import PaneHost, PaneInfo
@@ -75,6 +76,10 @@ class Poller:
         self.clock = clock
         self.tracker = StatusTracker()
         self.budgets = BudgetWatch()
+        #: Change summaries of agents with a repository copy, computed in threads of
+        #: their own (a big repository never holds up a tick).
+        self.changes = ChangeWatcher(service.backend)
+        self._status_words: dict[str, str] = {}
 
     def poll(self, preview_agent: str | None = None) -> PollResult:
         """One tick: config, one listing per backend, /proc, one tmux call, one capture,
@@ -111,6 +116,10 @@ class Poller:
             except Exception:
                 result.preview = (pane.agent, [])
         self._statuses(result)
+        words = {name: status.status for name, status in result.statuses.items()}
+        nudged = frozenset(n for n, w in words.items() if self._status_words.get(n) != w)
+        self._status_words = words
+        result.rows = self.changes.apply(result.rows, nudged)
         return result
 
     def _statuses(self, result: PollResult) -> None:

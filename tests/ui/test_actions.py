@@ -306,7 +306,8 @@ async def test_t_cycles_themes_and_remembers(tmp_path: Any) -> None:
 
 async def test_question_mark_shows_help(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
-    async with dash.app.run_test(size=(100, 30)) as pilot:
+    # Tall enough for every key of the registry at once (the help scrolls when shorter).
+    async with dash.app.run_test(size=(100, 50)) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()

@@ -28,7 +28,7 @@ OAUTH = "sk-ant-oat01-" + "a" * 40
 def test_every_entry_is_named_once_and_says_how_it_reaches_a_bottle() -> None:
     in_state = [e.path for e in af.AGENT_FILES if e.path]
     assert len(in_state) == len(set(in_state))
-    routes = {af.BIND, af.COPY, af.EXEC_ENV, af.SIDECAR}
+    routes = {af.BIND, af.COPY, af.EXEC_ENV, af.SIDECAR, af.VOLUME}
     for entry in af.AGENT_FILES:
         assert bool(entry.path) != bool(entry.config_key), entry
         assert entry.holds and entry.writer in ("host", "sidecar", "bottle"), entry

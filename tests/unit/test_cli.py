@@ -19,7 +19,7 @@ from tests.fakes.cli_run import bd
 
 SUBCOMMANDS = [
     "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
-    "image", "probe", "usage", "budget",
+    "image", "probe", "usage", "budget", "fetch", "merge", "pr", "diff",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
@@ -104,7 +104,11 @@ EVERY_COMMAND = [
     ["attach", "web", "--fresh"],
     ["exec", "-u", "root", "web", "--", "ls", "-la"],
     ["down", "web"],
-    ["rm", "web", "--volumes"],
+    ["rm", "web", "--volumes", "--force"],
+    ["fetch", "web", "--yes"],
+    ["merge", "web", "-y"],
+    ["pr", "web", "--remote", "upstream", "--yes"],
+    ["diff", "web", "--stat", "--json"],
     ["--theme=dark", "egress", "web", "--json"],
     ["allow", "web", "*.npmjs.org"],
     ["usage", "web", "--since", "2026-01-02", "--json"],

@@ -98,6 +98,12 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "tokens_today": 0,
         "budget": None,
         "budget_spent_usd": None,
+        # no repo: no change summary
+        **dict.fromkeys(
+            ("branch", "base", "ahead", "behind", "files_changed", "insertions", "deletions"),
+        ),
+        "dirty": None,
+        "setup": None,
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     waiting = rows[0]._replace(status=Status("waiting", "permission prompt", 1767225600.0))

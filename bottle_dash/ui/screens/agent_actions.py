@@ -46,6 +46,9 @@ BUSY = {
     "stop": "stopping",
     "remove": "removing",
     "build": "building the image",
+    "fetch": "fetching its branch",
+    "merge": "merging its branch",
+    "pr": "pushing and opening a pull request",
 }
 
 #: Agent actions, by name: ``body(service, row, progress)``. Those that stop on a missing

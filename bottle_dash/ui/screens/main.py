@@ -14,10 +14,10 @@ from typing import ClassVar
 from textual.binding import BindingType
 
 from bottle_dash.ui.actions import SCREEN, bindings
-from bottle_dash.ui.screens.agent_actions import AgentActions
+from bottle_dash.ui.screens.work_actions import WorkActions
 
 
-class MainScreen(AgentActions):
+class MainScreen(WorkActions):
     """Every agent, its bottle and its pane; the keys act on the selected agent."""
 
     DEFAULT_CSS = """

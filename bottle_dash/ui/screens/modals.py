@@ -68,7 +68,8 @@ class ConfirmRemove(Confirm["RemoveChoice | None"]):
             yield Label(Text.assemble("Remove ", (self.bottle, "bold"), f" (agent {self.agent})?"))
             yield Label(
                 "The container or VM and its network go. Its home volume (~/.claude, "
-                "the conversations) stays unless you delete it too."
+                "the conversations) and its repository copy stay unless you delete them "
+                "too (a copy with unfetched work is refused)."
             )
             yield Checkbox("Also delete its volumes (v)", id="volumes")
             with Horizontal():
@@ -93,6 +94,39 @@ class ConfirmRemove(Confirm["RemoveChoice | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmWork(Confirm[bool]):
+    """Ask before an agent's work changes the host repository (fetch, merge, pr)."""
+
+    BINDINGS = [
+        Binding("escape,n", "cancel", "Cancel"),
+        Binding("y", "confirm", "Yes"),
+    ]
+
+    def __init__(self, agent: str, question: str) -> None:
+        super().__init__()
+        self.agent = agent
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.question))
+            with Horizontal():
+                yield Button("Cancel (n)", id="cancel")
+                yield Button("Yes (y)", id="yes", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 class ConfirmBuild(Confirm[bool]):
@@ -149,7 +183,7 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
+    HelpScreen > VerticalScroll {
         width: 80; height: auto; max-height: 90%; padding: 1 2;
         border: thick $primary; background: $surface;
     }
@@ -162,7 +196,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, what in KEYS:
             table.add_row(key, what)
-        with Vertical():
+        # Scrolls (arrows, page keys, wheel) when the terminal is shorter than the keys.
+        with VerticalScroll():
             yield Static(Text("bottle-dash keys", style="bold"))
             yield Static(table)
             yield Static(Text("escape closes this help", style="dim"))

@@ -38,6 +38,31 @@ def limits_text(spec: Any) -> str:
     return ", ".join(parts)
 
 
+def changes_text(row: Any) -> Text:
+    """``bottle/a of /src/api: 3 ahead, 1 behind main, 5 files +120 -30, uncommitted``:
+    the agent's branch and what it changed (``AgentRow.changes``; until it is read, the
+    branch alone)."""
+    spec = row.spec
+    text = Text(f"{spec.branch} of {spec.repo}")
+    changes = getattr(row, "changes", None)
+    if changes is None:
+        text.append(" (changes not read yet)", style="dim")
+        if getattr(row, "setup", "").startswith("failed"):
+            text.append(f", setup {row.setup}", style="bold red")
+        return text
+    text.append(f": {changes.ahead} ahead, {changes.behind} behind {changes.base}, ")
+    text.append(f"{changes.files_changed} files ")
+    text.append(f"+{changes.insertions}", style="green")
+    text.append(" ")
+    text.append(f"-{changes.deletions}", style="red")
+    if changes.dirty:
+        text.append(", uncommitted changes", style="bold yellow")
+    setup = getattr(row, "setup", "")
+    if setup.startswith("failed"):
+        text.append(f", setup {setup}", style="bold red")
+    return text
+
+
 def seal_lines(seal: tuple[str, Sequence[Any]] | None) -> int:
     """Lines the seal takes in the panel: the badge, up to ``SHOWN_FAILURES`` failing
     probes and a line for the rest (none when the bottle does not run)."""
@@ -178,7 +203,10 @@ class AgentDetails(Redrawn):
         if status:
             facts.append(("status", Text(status)))
         facts.append(("image", row.image or "-"))
-        facts.append(("workspace", str(spec.workspace) if spec and spec.workspace else "-"))
+        if spec is not None and getattr(spec, "repo", None) is not None:
+            facts.append(("branch", changes_text(row)))
+        else:
+            facts.append(("workspace", str(spec.workspace) if spec and spec.workspace else "-"))
         if getattr(row, "runs_as_root", False):
             why = "uid 0: the workspace is root's (allow_root = false refuses)"
             facts.append(("runs as", Text(why, style="bold yellow")))
