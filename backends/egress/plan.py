@@ -228,7 +228,7 @@ def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
 
 
 #: Backends whose bottles get an egress sidecar; others run unsealed and say so.
-SEALABLE_BACKENDS = frozenset({"docker", "smolmachines"})
+SEALABLE_BACKENDS = frozenset({"docker", "smolmachines", "kubernetes"})
 SEALED = "sealed"
 SIDECAR_DOWN = "sidecar down"
 UNSEALED = "unsealed"
