@@ -294,3 +294,32 @@ def test_dashboard_lists_a_kube_agent(launched: tuple[Any, str], kube_config: An
     (row,) = [r for r in rows if r.name == name]
     assert (row.backend, row.state) == ("kubernetes", "running")
     assert not [p for p in problems if p.component == "kubernetes"]
+
+
+def test_doctor_checks_the_cluster(kube_config: Any, tmp_path: Path) -> None:
+    """``doctor --json``: the cluster answers (its version); a namespace that does not exist
+    is a problem with the fix."""
+    import os
+    import sys
+
+    def doctor(config: Path) -> dict[str, Any]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bottle_dash", "--config", str(config), "doctor", "--json"],
+            capture_output=True, text=True, timeout=120, check=False, env=os.environ.copy(),
+        )  # fmt: skip
+        checks = json.loads(proc.stdout)
+        return next(c for c in checks if c["component"] == "kubernetes")
+
+    good = doctor(kube_config.path)
+    assert good["ok"] and good["needed"], good
+    assert good["found"].startswith("v1."), good
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text(
+        kube_config.path.read_text().replace(
+            f'namespace = "{kube_config.kubernetes.namespace}"', 'namespace = "no-such-ns"'
+        )
+    )
+    bad = doctor(bad_config)
+    assert not bad["ok"]
+    (problem,) = bad["problems"]
+    assert "no-such-ns" in problem["what"] and "kubectl create namespace" in problem["fix"]
