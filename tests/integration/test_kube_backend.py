@@ -323,3 +323,23 @@ def test_doctor_checks_the_cluster(kube_config: Any, tmp_path: Path) -> None:
     assert not bad["ok"]
     (problem,) = bad["problems"]
     assert "no-such-ns" in problem["what"] and "kubectl create namespace" in problem["fix"]
+
+
+def test_claude_runs_in_a_real_tmux_pane(launched: tuple[Any, str], tmux_bin: str) -> None:
+    """A pane runs the handle's ``claude_argv`` (``kubectl exec -it``): claude starts in
+    the pod as node in /workspace with the pane as its terminal, and typed input reaches it."""
+    from smolvm_support import Tmux
+
+    backend, name = launched
+    argv = backend.attach(name).claude_argv([])
+    tmux = Tmux(tmux_bin)
+    try:
+        pane = tmux.new_pane(argv, width=120, height=40)
+        tmux.wait_for(pane, r"STANDIN-CLAUDE start uid=1000", seconds=120)
+        screen = tmux.capture(pane)
+        assert "cwd=/workspace" in screen and "home=/home/node" in screen, screen
+        tmux.wait_for(pane, r"STANDIN-CLAUDE size=40x120", seconds=60)
+        tmux("send-keys", "-t", pane, "exit", "Enter")
+        tmux.wait_for(pane, r"STANDIN-CLAUDE bye", seconds=60)
+    finally:
+        tmux.kill()
