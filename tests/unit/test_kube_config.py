@@ -12,8 +12,9 @@ from bottle_dash.config import ConfigError, load_config
 
 
 @pytest.fixture(autouse=True)
-def _fresh_settings() -> None:
-    kube.use(kube.KubeSettings())
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no cluster named and leaves none named after it."""
+    monkeypatch.setattr(kube, "_current", kube.KubeSettings())
 
 
 def _load(tmp_path: Path, text: str) -> object:

@@ -83,3 +83,49 @@ def test_the_probe_suite_does_not_call_a_kubernetes_bottle_sealed() -> None:
     with pytest.raises(BackendError) as info:
         suite.run_suite(KubernetesBackend(), "web")
     assert "no escape probe covers kubernetes" in info.value.message
+
+
+def test_a_cluster_that_does_not_answer_shows_its_agents_unknown(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kubeconfig whose API server does not answer (a closed loopback port): the listing
+    is a ``BackendError``, the kubernetes agents are ``unknown``, the other backends list."""
+    from backends.kubernetes import client
+    from bottle_dash.config import load_config
+    from bottle_dash.service import AgentService
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:9', "
+        "insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u, namespace: n}}]\n"
+    )
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        f'[kubernetes]\nkubeconfig = "{kubeconfig}"\n[agents.far]\nbackend = "kubernetes"\n'
+    )
+    client.reset()
+    from backends.kubernetes import settings
+
+    monkeypatch.setattr(settings, "_current", settings.KubeSettings())  # put back after
+    config = load_config(config_file)
+
+    class Empty:
+        name = "docker"
+
+        def list_bottles(self) -> list[Any]:
+            return []
+
+    from backends.kubernetes.backend import KubernetesBackend
+
+    kube = KubernetesBackend()
+    with pytest.raises(BackendError) as info:
+        kube.list_bottles()
+    assert "listing pods in namespace n failed" in info.value.message
+    service = AgentService({"docker": Empty(), "kubernetes": kube})  # type: ignore[dict-item]
+    rows, problems = service.list_agents(config)
+    assert [(r.name, r.state) for r in rows] == [("far", "unknown")]
+    assert [p.component for p in problems] == ["kubernetes"]
+    client.reset()
