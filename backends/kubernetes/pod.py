@@ -213,11 +213,12 @@ def pod(plan: BottlePlan, settings: KubeSettings) -> dict[str, Any]:
         spec["nodeSelector"] = dict(settings.node_selector)
     if sealed:
         from backends.egress.sidecar import SIDECAR_MEMORY, mitmdump_argv
+        from backends.kubernetes.image import seal_tag
 
         spec["initContainers"] = [
             {
                 "name": SEAL_CONTAINER,
-                "image": settings.seal_image,
+                "image": settings.seal_image or seal_tag(),
                 "imagePullPolicy": pull,
                 "command": ["sh", "-c", seal_script()],
                 "securityContext": {

@@ -33,8 +33,6 @@ KEYS = (
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DEFAULT_NAMESPACE = "default"
 DEFAULT_HOME_SIZE = "1Gi"
-#: The init container that writes the pod's iptables rules needs iptables in its image.
-DEFAULT_SEAL_IMAGE = "bottle-dash-seal:latest"
 
 
 class KubeSettings(NamedTuple):
@@ -49,7 +47,9 @@ class KubeSettings(NamedTuple):
     image_pull_policy: str = "IfNotPresent"
     storage_class: str = ""
     home_size: str = DEFAULT_HOME_SIZE
-    seal_image: str = DEFAULT_SEAL_IMAGE
+    #: The init container's image (it needs iptables); "": the seal image bottle-dash
+    #: builds (``backends.kubernetes.image``, ``bottle-dash image build --seal``).
+    seal_image: str = ""
     #: The config file the table came from (for error messages); "" when none.
     source: str = ""
 

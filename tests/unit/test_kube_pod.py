@@ -66,3 +66,13 @@ def test_labels_are_label_safe_and_kept_exact(sealed_plan: object) -> None:
     assert ":" not in label_value(owner)
     assert owner in doc["metadata"]["annotations"][pod.LABELS_ANNOTATION]
     assert kube_labels({"a": "x:y"}) == {"a": "x.y"}
+
+
+def test_the_seal_image_defaults_to_the_one_bottle_dash_builds(sealed_plan: object) -> None:
+    from backends.kubernetes.image import SEAL_SPEC, seal_tag
+
+    assert "iptables" in SEAL_SPEC.packages and "iproute2" in SEAL_SPEC.packages
+    built = pod.pod(sealed_plan, KubeSettings())  # type: ignore[arg-type]
+    assert built["spec"]["initContainers"][0]["image"] == seal_tag()
+    named = pod.pod(sealed_plan, KubeSettings(seal_image="reg/seal:1"))  # type: ignore[arg-type]
+    assert named["spec"]["initContainers"][0]["image"] == "reg/seal:1"
