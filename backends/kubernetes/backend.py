@@ -74,6 +74,7 @@ class KubernetesBackend(BottleBackend):
             f"{ownership.LABEL_OWNER}={names.label_value(ownership.current())}",
         ]
         parts.append(f"{LABEL_AGENT}={agent}" if agent else LABEL_AGENT)
+        parts.append(f"!{names.REMOVED_LABEL}")
         return ",".join(parts)
 
     # ----------------------------------------------------------------- contract
@@ -187,7 +188,7 @@ class KubernetesBackend(BottleBackend):
     def _plan_or_none(self, agent: str) -> BottlePlan | None:
         return saved_plan(agent)
 
-    def _find(self, agent: str) -> tuple[Any, str, KubeSettings, Any]:
+    def _find(self, agent: str, *, kept: bool = False) -> tuple[Any, str, KubeSettings, Any]:
         """The cluster of ``agent``'s bottle and its pod (None when stopped);
         ``BottleNotFound`` when it has neither pod nor home claim."""
         from backends.kubernetes import objects
@@ -198,6 +199,9 @@ class KubernetesBackend(BottleBackend):
         holder = found or objects.read(
             core, ns, "PersistentVolumeClaim", names.home_claim_name(agent), agent
         )
+        removed = holder is not None and (holder.metadata.labels or {}).get(names.REMOVED_LABEL)
+        if found is None and removed and not kept:
+            holder = None  # its bottle was removed; only `rm --volumes` sees the claims
         if holder is None:
             raise BottleNotFound(
                 f"agent {agent} has no kubernetes bottle in namespace {ns}",
@@ -273,10 +277,12 @@ class KubernetesBackend(BottleBackend):
             objects.wait_gone(core, ns, "Pod", names.pod_name(agent), agent)
 
     def remove(self, agent: str, *, volumes: bool = False) -> None:
-        """Delete the pod, Secrets and ConfigMap; the claims too when ``volumes``."""
+        """Delete the pod, Secrets and ConfigMap; the claims too when ``volumes``, else
+        they are kept (labelled removed: the listing no longer shows the bottle, the next
+        ``up`` makes a new pod on them)."""
         from backends.kubernetes import objects
 
-        core, ns, _, found = self._find(agent)
+        core, ns, _, found = self._find(agent, kept=volumes)
         if found is not None:
             objects.delete(core, ns, "Pod", names.pod_name(agent), agent)
             objects.wait_gone(core, ns, "Pod", names.pod_name(agent), agent)
@@ -286,10 +292,13 @@ class KubernetesBackend(BottleBackend):
             ("ConfigMap", names.addon_map_name(agent)),
         ):
             objects.delete(core, ns, kind, name, agent)
-        if volumes:
-            for name in (names.workspace_claim_name(agent), names.home_claim_name(agent)):
+        claims = (names.workspace_claim_name(agent), names.home_claim_name(agent))
+        for name in claims:
+            if volumes:
                 objects.delete(core, ns, "PersistentVolumeClaim", name, agent)
                 objects.wait_gone(core, ns, "PersistentVolumeClaim", name, agent)
+            else:
+                objects.label_claim(core, ns, name, {names.REMOVED_LABEL: "true"}, agent)
 
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The agent container's output, then the sidecar's (its decisions in brief)."""

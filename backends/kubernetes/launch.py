@@ -28,6 +28,7 @@ from backends.egress import plan as egress
 from backends.kubernetes import client as kc
 from backends.kubernetes import objects, pod
 from backends.kubernetes.bottle import KubeBottle
+from backends.kubernetes.names import REMOVED_LABEL
 from backends.kubernetes.plan import INTERNAL
 from backends.kubernetes.settings import KubeSettings
 
@@ -49,6 +50,8 @@ def _ensure(core: Any, ns: str, doc: dict[str, Any], agent: str, undo: ExitStack
     """Create ``doc`` unless it exists (undone on failure); True when made now."""
     kind, name = doc["kind"], doc["metadata"]["name"]
     if objects.read(core, ns, kind, name, agent) is not None:
+        if kind == "PersistentVolumeClaim":  # kept by an `rm`: in use again
+            objects.label_claim(core, ns, name, {REMOVED_LABEL: None}, agent)
         return False
     objects.create(core, ns, doc, agent)
     undo.callback(_quietly, objects.delete, core, ns, kind, name, agent)

@@ -13,6 +13,9 @@ from backends.base import bottle_name
 AGENT_CONTAINER = "agent"
 EGRESS_CONTAINER = "egress"
 SEAL_CONTAINER = "seal"
+#: On the claims `rm` keeps (without ``--volumes``): the bottle is gone, its home is kept
+#: for the next ``up`` (as docker keeps its home volume), and the listing skips them.
+REMOVED_LABEL = "bottle-dash.removed"
 #: The exact labels (a label value cannot hold the owner's ``:``).
 LABELS_ANNOTATION = "bottle-dash.dev/labels"
 

@@ -86,6 +86,17 @@ def delete(core: Any, ns: str, kind: str, name: str, agent: str) -> bool:
     return True
 
 
+def label_claim(core: Any, ns: str, name: str, labels: dict[str, str | None], agent: str) -> None:
+    """Set (or with None remove) labels of the claim ``name``."""
+    try:
+        core.patch_namespaced_persistent_volume_claim(
+            name, ns, {"metadata": {"labels": labels}}, _request_timeout=CALL_TIMEOUT
+        )
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise api_error(exc, f"labelling PersistentVolumeClaim {name}", agent) from None
+
+
 def wait_gone(core: Any, ns: str, kind: str, name: str, agent: str) -> None:
     """Wait until the object is gone (a pod's containers are stopped, a claim released)."""
     deadline = time.monotonic() + GONE_TIMEOUT

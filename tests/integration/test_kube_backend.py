@@ -152,7 +152,9 @@ def _objects(info: Any, agent: str) -> list[str]:
     return out.split()
 
 
-def test_launch_write_list_stop_start_remove(launched: tuple[Any, str], kube_cluster: Any) -> None:
+def test_launch_write_list_stop_start_remove(
+    launched: tuple[Any, str], kube_cluster: Any, kube_config: Any
+) -> None:
     from backends.base import RUNNING, STOPPED
 
     backend, name = launched
@@ -181,6 +183,20 @@ def test_launch_write_list_stop_start_remove(launched: tuple[Any, str], kube_clu
     again = backend.start(name)
     kept = again.exec("cat /workspace/out.txt")
     assert kept.stdout.strip() == "agent-was-here", kept.stderr
+
+    # rm keeps the home and workspace (as docker keeps its home volume): the bottle is
+    # gone from the listing, and the next up makes a new pod on them.
+    backend.remove(name)
+    assert [i for i in backend.list_bottles() if i.agent == name] == []
+    left = sorted(_objects(kube_cluster, name))
+    assert left == [
+        f"persistentvolumeclaim/bottle-{name}-home",
+        f"persistentvolumeclaim/bottle-{name}-workspace",
+    ]
+    plan = backend.prepare(kube_config.agents[name])
+    kept = backend.launch(plan).exec("cat /workspace/out.txt")
+    assert kept.stdout.strip() == "agent-was-here", kept.stderr
+    assert [i.state for i in backend.list_bottles() if i.agent == name] == [RUNNING]
 
     backend.remove(name, volumes=True)
     assert [i for i in backend.list_bottles() if i.agent == name] == []
