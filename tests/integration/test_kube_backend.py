@@ -29,11 +29,16 @@ TOKEN = "sk-ant-test-" + RUN_ID + "-real-credential"
 
 @pytest.fixture(scope="module")
 def kube_images(kube_cluster: Any, test_image: str, egress_image: str) -> dict[str, str]:
-    """The test agent image, the egress sidecar image and the iptables image, imported
-    into the cluster's containerd."""
-    from kube import cluster, netimage
+    """The test agent image, the egress sidecar image and the seal image bottle-dash
+    builds (``image build --seal``: the pods' default), imported into the cluster's
+    containerd. The seal image is assembled offline once per machine (minutes)."""
+    from conftest import _build_offline
+    from kube import cluster
 
-    tags = {"agent": test_image, "egress": egress_image, "seal": netimage.ensure_image()}
+    from backends.kubernetes.image import SEAL_SPEC
+
+    seal = _build_offline(SEAL_SPEC, "the kubernetes seal image")
+    tags = {"agent": test_image, "egress": egress_image, "seal": seal}
     for tag in tags.values():
         cluster.import_image(tag)
     return tags
@@ -89,8 +94,9 @@ def kube_config(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Any:
-    """A config file naming the test cluster, with one sealed agent allowed to reach the
-    upstream's web port; loaded (which hands the [kubernetes] table to the backend)."""
+    """A config file naming the test cluster (the seal image left to its default), with
+    one sealed agent allowed to reach the upstream's web port; loaded (which hands the
+    [kubernetes] table to the backend)."""
     from backends.kubernetes import client
     from bottle_dash.config import load_config
 
@@ -107,7 +113,6 @@ def kube_config(
         f"kubeconfig = {json.dumps(str(kube_cluster.kubeconfig))}\n"
         f"namespace = {json.dumps(kube_cluster.namespace)}\n"
         'image_pull_policy = "Never"\n'
-        f"seal_image = {json.dumps(kube_images['seal'])}\n"
         f"[agents.{name}]\n"
         'backend = "kubernetes"\n'
         f"image = {json.dumps(kube_images['agent'])}\n"
