@@ -181,16 +181,22 @@ def pod(plan: BottlePlan, settings: KubeSettings) -> dict[str, Any]:
         "workingDir": GUEST_WORKSPACE,
         "env": [{"name": "HOME", "value": GUEST_HOME}],
         "envFrom": [{"secretRef": {"name": env_secret_name(agent)}}],
-        "securityContext": _hardened(plan.uid, plan.gid),
+        # As a docker bottle: a read-only root, /tmp and /var/tmp of their own.
+        "securityContext": {**_hardened(plan.uid, plan.gid), "readOnlyRootFilesystem": True},
         "volumeMounts": [
             {"name": "home", "mountPath": GUEST_HOME},
             {"name": "workspace", "mountPath": GUEST_WORKSPACE},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "var-tmp", "mountPath": "/var/tmp"},
         ],
         "resources": _resources(plan),
     }
     volumes: list[dict[str, Any]] = [
         {"name": "home", "persistentVolumeClaim": {"claimName": home_claim_name(agent)}},
         {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_claim_name(agent)}},
+        # sizes as docker's tmpfs (``backends.docker.plan.TMPFS``); the kubelet evicts past them
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "512Mi"}},
+        {"name": "var-tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
     ]
     spec: dict[str, Any] = {
         "containers": [agent_container],
@@ -205,7 +211,9 @@ def pod(plan: BottlePlan, settings: KubeSettings) -> dict[str, Any]:
         "terminationGracePeriodSeconds": GRACE_SECONDS,
         # No cluster DNS is needed: a sealed agent names hosts through its proxy.
         "dnsPolicy": "Default",
-        "securityContext": {"fsGroup": plan.gid},
+        # The runtime's default seccomp profile for every container (docker's own default
+        # is applied the same way); the agent's own syscall profile is docker-only.
+        "securityContext": {"fsGroup": plan.gid, "seccompProfile": {"type": "RuntimeDefault"}},
     }
     if settings.runtime_class:
         spec["runtimeClassName"] = settings.runtime_class

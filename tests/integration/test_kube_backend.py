@@ -364,3 +364,21 @@ def test_claude_runs_in_a_real_tmux_pane(launched: tuple[Any, str], tmux_bin: st
         tmux.wait_for(pane, r"STANDIN-CLAUDE bye", seconds=60)
     finally:
         tmux.kill()
+
+
+def test_the_agent_container_is_hardened(launched: tuple[Any, str], kube_cluster: Any) -> None:
+    """Root filesystem read-only, /tmp writable, no capability, no new privileges, no
+    service-account token, seccomp on."""
+    _, name = launched
+    seen = _in(
+        kube_cluster, name, "agent",
+        "touch /etc/x 2>/dev/null && echo ROOT-WRITABLE; touch /tmp/x && echo TMP-OK; "
+        "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; "
+        "ls /var/run/secrets/kubernetes.io 2>/dev/null || echo NO-TOKEN",
+    )  # fmt: skip
+    out = seen.stdout
+    assert "ROOT-WRITABLE" not in out and "TMP-OK" in out, out + seen.stderr
+    assert "CapEff:\t0000000000000000" in out
+    assert "NoNewPrivs:\t1" in out
+    assert "Seccomp:\t2" in out
+    assert "NO-TOKEN" in out

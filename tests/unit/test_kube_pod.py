@@ -38,6 +38,8 @@ def test_sealed_pod_has_seal_sidecar_and_a_hardened_agent(sealed_plan: object) -
     agent, egress = spec["containers"]
     assert agent["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert agent["securityContext"]["allowPrivilegeEscalation"] is False
+    assert agent["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert agent["securityContext"]["runAsUser"] == 1000 != pod.EGRESS_UID
     assert egress["securityContext"]["runAsUser"] == pod.EGRESS_UID
     assert f"--uid-owner {pod.EGRESS_UID} -j ACCEPT" in seal["command"][-1]
