@@ -367,6 +367,13 @@ class BottleBackend(ABC):
         (``backends.probes``): settings, networks, mounts. Raises ``BottleNotFound``."""
         return {}
 
+    def policy_changed(self, plan: BottlePlan) -> bool:
+        """The egress policy file of ``plan``'s agent changed on the host (an allowed host
+        added live). A backend whose sidecar reads that file has nothing to do; one whose
+        sidecar cannot reach it carries it over. False when the running sidecar did not
+        get it."""
+        return True
+
     def hardening(self) -> list[Problem]:
         """What of the hardening this backend's engine does not give (a user namespace, a
         disk budget), each as a non-fatal ``Problem`` with how to turn it on; ``doctor``

@@ -304,7 +304,8 @@ def allow_live(agent: str, rule: str) -> bool:
         return False
     new = pol.parse_rule(rule)
     if new not in current.allow:
-        current = pol.Policy(current.agent, (*current.allow, new), current.api, current.placeholder)
+        # _replace: the policy's other fields (its networks, the log's size) stay as written
+        current = current._replace(allow=(*current.allow, new))
         paths.write_private(file, current.to_json().encode())
     recorded = paths.saved_plan(agent)
     if recorded is not None and is_sealed(recorded):
@@ -312,4 +313,12 @@ def allow_live(agent: str, rule: str) -> bool:
         if str(new) not in allow:
             allow.append(str(new))
             paths.save_plan(recorded)
+        from backends.base import UnknownBackend
+        from backends.registry import get_backend  # a sidecar that cannot read the file
+
+        try:
+            backend = get_backend(recorded.backend)
+        except (UnknownBackend, ImportError):
+            return True  # no such backend here: nothing but the file to change
+        return backend.policy_changed(recorded)
     return True

@@ -300,6 +300,15 @@ class KubernetesBackend(BottleBackend):
             else:
                 objects.label_claim(core, ns, name, {names.REMOVED_LABEL: "true"}, agent)
 
+    def policy_changed(self, plan: BottlePlan) -> bool:
+        """Carry the agent's new egress policy to its pod: the egress Secret is rewritten
+        (the next start copies it), and the running sidecar's copy is replaced through the
+        exec API (the addon reads it again when it changes). False when no pod runs."""
+        from backends.kubernetes.launch import push_policy
+
+        core, ns, settings, found = self._find(plan.agent)
+        return push_policy(core, ns, settings, plan, running=found is not None)
+
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The agent container's output, then the sidecar's (its decisions in brief)."""
         from backends.kubernetes import client as kc

@@ -125,10 +125,7 @@ def launch(
 
         progress("writing the egress policy and credential (a Secret for the sidecar only)")
         write_sidecar_files(plan, internal=INTERNAL)
-        files = {
-            name: Path(path).read_text(encoding="utf-8")
-            for name, path in sidecar_secret_files(plan)
-        }
+        files = egress_files(plan)
         objects.replace_secret(
             core, ns, pod.secret(pod.egress_secret_name(agent), plan, files), agent
         )
@@ -201,3 +198,43 @@ def provision(
     for src, dest in plan.skills:
         progress(f"provisioning: skill {Path(src).name}")
         bottle.cp_in(Path(src), dest)
+
+
+def egress_files(plan: BottlePlan) -> dict[str, str]:
+    """The egress Secret's files: what the host wrote in the agent's egress folder."""
+    return {
+        name: Path(path).read_text(encoding="utf-8") for name, path in sidecar_secret_files(plan)
+    }
+
+
+def push_policy(
+    core: Any, ns: str, settings: KubeSettings, plan: BottlePlan, *, running: bool
+) -> bool:
+    """Rewrite the egress Secret from the host's files and, when the pod runs, replace
+    the sidecar's policy file in place (written aside, then renamed). False when the
+    running sidecar did not get it."""
+    from backends import run as runner
+    from backends.agent_files import EGRESS_POLICY
+    from backends.egress import policy as pol
+
+    doc = pod.secret(pod.egress_secret_name(plan.agent), plan, egress_files(plan))
+    objects.replace_secret(core, ns, doc, plan.agent)
+    if not running:
+        return False
+    text = paths.agent_path(plan.agent, EGRESS_POLICY).read_text(encoding="utf-8")
+    target_file = f"{pol.SIDECAR_DIR}/{EGRESS_POLICY.name}"
+    argv = [
+        *kc.kubectl_base(settings, ns),
+        "exec",
+        "-i",
+        plan.bottle,
+        "-c",
+        pod.EGRESS_CONTAINER,
+        "--",
+        "sh",
+        "-c",
+        'umask 077 && cat > "$1.new" && mv -f "$1.new" "$1"',
+        "sh",
+        target_file,
+    ]
+    return runner.run(argv, input=text, timeout=60).ok

@@ -304,6 +304,13 @@ def test_the_seal_holds_inside_the_pod(
     assert "sk-ant-" in secret_seen.stdout  # the placeholder, in the env
     in_sidecar = _in(kube_cluster, name, "egress", "cat /egress/credential")
     assert in_sidecar.stdout.strip() == TOKEN
+
+    # `allow` applies live: the sidecar in the pod gets the new policy through the API.
+    from backends.egress.plan import allow_live
+
+    assert allow_live(name, f"{upstream}:{OTHER_PORT}")
+    now_allowed = _in(kube_cluster, name, "agent", _get(upstream, OTHER_PORT, proxy=True))
+    assert "reached-upstream" in now_allowed.stdout, now_allowed.stdout
     kubectl(kube_cluster, "delete", "pod", control, "--wait=false", check=False)
 
 
