@@ -309,6 +309,16 @@ class KubernetesBackend(BottleBackend):
         core, ns, settings, found = self._find(plan.agent)
         return push_policy(core, ns, settings, plan, running=found is not None)
 
+    def fetch_egress_log(self, agent: str) -> None:
+        """Copy the sidecar's egress log (and its older file) out of the running pod into
+        the agent's host folder (``paths.egress_log``), through the exec API. A stopped
+        bottle's last fetched copy stays."""
+        from backends.kubernetes.launch import fetch_egress_log
+
+        _, ns, settings, found = self._find(agent)
+        if found is not None:
+            fetch_egress_log(settings, ns, agent)
+
     def logs(self, agent: str, *, tail: int = 200) -> str:
         """The agent container's output, then the sidecar's (its decisions in brief)."""
         from backends.kubernetes import client as kc

@@ -238,3 +238,31 @@ def push_policy(
         target_file,
     ]
     return runner.run(argv, input=text, timeout=60).ok
+
+
+def fetch_egress_log(settings: KubeSettings, ns: str, agent: str) -> None:
+    """Copy ``egress.log`` and ``egress.log.1`` from the egress container of ``agent``'s
+    pod to the host's egress folder (0600); a file the sidecar has not written yet is
+    left as the host has it."""
+    from backends import run as runner
+    from backends.egress import policy as pol
+    from backends.kubernetes.names import pod_name
+
+    log = paths.egress_log(agent)
+    for path in (log.with_name(log.name + ".1"), log):
+        argv = [
+            *kc.kubectl_base(settings, ns),
+            "exec",
+            pod_name(agent),
+            "-c",
+            pod.EGRESS_CONTAINER,
+            "--",
+            "sh",
+            "-c",
+            'test -f "$1" && cat "$1"',
+            "sh",
+            f"{pol.SIDECAR_DIR}/{path.name}",
+        ]
+        done = runner.run(argv, timeout=60)
+        if done.ok:
+            paths.write_private(path, done.stdout.encode())

@@ -311,6 +311,14 @@ def test_the_seal_holds_inside_the_pod(
     assert allow_live(name, f"{upstream}:{OTHER_PORT}")
     now_allowed = _in(kube_cluster, name, "agent", _get(upstream, OTHER_PORT, proxy=True))
     assert "reached-upstream" in now_allowed.stdout, now_allowed.stdout
+
+    # The egress log, kept by the sidecar in its pod, reaches the operator on demand.
+    from bottle_dash.service import egress_summary
+
+    hosts = {(h.host, h.port): h for h in egress_summary(name)}
+    assert hosts[(upstream, WEB_PORT)].allowed >= 1
+    assert hosts[(upstream, OTHER_PORT)].denied >= 1 and hosts[(upstream, OTHER_PORT)].allowed >= 1
+    assert hosts[(node, node_port)].denied >= 1
     kubectl(kube_cluster, "delete", "pod", control, "--wait=false", check=False)
 
 
