@@ -270,6 +270,17 @@ def describe(plan: BottlePlan) -> list[str]:
         else f"{cred.get('source')} -> sidecar only; the bottle gets a placeholder in "
         f"{cred.get('var')}"
     )
+    if not nets and info.get("internal"):
+        # kubernetes: the sidecar is a container of the bottle's own pod
+        return [
+            f"sealed: sidecar container in the pod ({info.get('image', '')}) at "
+            f"{info.get('proxy')} (the pod's loopback)",
+            "pod network: only the sidecar's uid leaves the pod (the init container's "
+            "iptables rules); nothing to the node or link-local addresses",
+            f"allow: {', '.join(info.get('allow') or [])}",
+            f"credential: {cred_text}; swapped only for {info.get('api')}",
+            f"claude: {mode}",
+        ]
     return [
         f"sealed: sidecar {info.get('sidecar')} ({info.get('image', '')}) at {info.get('proxy')}",
         f"networks: {nets.get('internal')} (internal, "

@@ -78,3 +78,12 @@ def test_the_seal_image_defaults_to_the_one_bottle_dash_builds(sealed_plan: obje
     assert built["spec"]["initContainers"][0]["image"] == seal_tag()
     named = pod.pod(sealed_plan, KubeSettings(seal_image="reg/seal:1"))  # type: ignore[arg-type]
     assert named["spec"]["initContainers"][0]["image"] == "reg/seal:1"
+
+
+def test_plan_says_how_the_pod_is_sealed(sealed_plan: object) -> None:
+    from backends.egress.plan import describe
+
+    lines = describe(sealed_plan)  # type: ignore[arg-type]
+    assert lines[0].startswith("sealed: sidecar container in the pod")
+    assert "127.0.0.1:8080" in lines[0]
+    assert not any("None" in line for line in lines), lines
