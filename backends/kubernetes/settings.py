@@ -61,9 +61,11 @@ class KubeSettings(NamedTuple):
         return Path(env) if env else Path.home() / ".kube" / "config"
 
     def configured(self) -> bool:
-        """Whether a cluster is named at all: the table sets a kubeconfig, or one exists
-        where the client looks (else listing has nothing to ask)."""
-        return bool(self.kubeconfig) or self.kubeconfig_path().is_file()
+        """Whether the config asks for a cluster at all (a ``[kubernetes]`` table, or an
+        agent on this backend): only then does listing ask one. A kubeconfig that merely
+        exists (``~/.kube/config``) is never contacted by a config that does not use it
+        (its auth plugins may run programs, and its cluster may be slow)."""
+        return bool(self.source)
 
     def to_dict(self) -> dict[str, Any]:
         data = self._asdict()

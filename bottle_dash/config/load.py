@@ -109,6 +109,8 @@ def parse_config(text: str, path: Path) -> Config:
         from bottle_dash.config.kube import kube_settings  # only configs that name a cluster
 
         cluster = kube_settings(table, path, where)
+    elif any(spec.backend == kube.NAME for spec in specs.values()):
+        cluster = kube.KubeSettings(source=str(path))  # the kubeconfig's own choices
     return Config(
         path=path,
         exists=True,

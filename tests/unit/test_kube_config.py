@@ -88,3 +88,15 @@ def test_a_missing_client_is_an_error_with_the_fix(monkeypatch: pytest.MonkeyPat
     with pytest.raises(BackendUnavailable) as info:
         client.kube_module()
     assert "bottle-dash[kubernetes]" in (info.value.fix or "")
+
+
+def test_an_agent_on_kubernetes_without_a_table_uses_the_kubeconfig_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "kc").write_text("apiVersion: v1\n")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kc"))
+    _load(tmp_path, '[agents.web]\nbackend = "kubernetes"\n')
+    assert kube.current().configured()
+    assert kube.current().kubeconfig_path() == tmp_path / "kc"
+    _load(tmp_path, "[agents.web]\n")
+    assert not kube.current().configured()  # an existing kubeconfig alone is not asked
