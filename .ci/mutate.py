@@ -51,7 +51,8 @@ BROKER_TESTS = [
 #: unit test file that imports it). A module or test file that does not exist (yet, or
 #: any more) is left out; a directory stands for every module in it.
 SELECTION: dict[str, list[str]] = {
-    "backends/claude.py": ["tests/unit/test_resume.py", "tests/unit/test_docker_plan.py"],
+    "backends/claude.py": ["tests/unit/test_holder.py", "tests/unit/test_docker_plan.py"],
+    "backends/holder.py": ["tests/unit/test_holder.py"],
     "backends/docker/argv.py": ["tests/unit/test_docker_argv.py"],
     "backends/smolmachines/smolvm.py": ["tests/unit/test_smolvm_argv.py"],
     "bottle_dash/config.py": ["tests/unit/test_config.py"],

@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, NamedTuple
 
 from backends.claude import CLAUDE_SETTINGS
+from backends.egress import ledger
 from backends.egress import policy as pol
 from backends.guest import (
     GUEST_CA,
@@ -182,10 +183,22 @@ EGRESS_UPSTREAM_CA = _in_egress(
 EGRESS_LOG_FILE = _in_egress(
     pol.LOG_FILE, "one JSON line per decision; rotated into egress.log.1", writer="sidecar"
 )
+EGRESS_USAGE_LOG = _in_egress(
+    ledger.USAGE_FILE,
+    "one JSON line per API response: time, model, token counts, ids (never a prompt or "
+    "an answer); rotated into usage.log.1, each new file opening with the totals before it",
+    writer="sidecar",
+)
+EGRESS_BUDGET = _in_egress(
+    ledger.BUDGET_FILE, "the agent's budget and price factor, read again by the sidecar live"
+)
 EGRESS_STATUS = _in_egress(
     pol.STATUS_FILE, "a sealed bottle's status word, kept by its sidecar", writer="sidecar"
 )
 SEAL_RECORD = AgentFile("seal.json", "the last escape probe run's results (the seal badge)")
+LAUNCH_LOCK = AgentFile(
+    "launch.lock", "held while one bottle-dash launches, starts or removes the agent's bottle"
+)
 WORKSPACE_BASELINE = AgentFile(
     "workspace-baseline.json", "what the workspace check found at the first up"
 )
@@ -236,8 +249,11 @@ AGENT_FILES: tuple[AgentFile, ...] = (
     EGRESS_CA_CERT,
     EGRESS_UPSTREAM_CA,
     EGRESS_LOG_FILE,
+    EGRESS_USAGE_LOG,
+    EGRESS_BUDGET,
     EGRESS_STATUS,
     SEAL_RECORD,
+    LAUNCH_LOCK,
     WORKSPACE_BASELINE,
     WORKSPACE_CLEARED,
     SEED_CLAUDE_JSON,

@@ -89,7 +89,7 @@ __all__ = [
     "ProgressFn",
     "ProvisionError",
     "UnknownBackend",
-    "_no_progress",
+    "no_progress",
     "bottle_labels",
     "bottle_name",
     "is_slug",
@@ -118,7 +118,7 @@ NOT_CREATED = "not created"
 ProgressFn = Callable[[str], None]
 
 
-def _no_progress(step: str) -> None:
+def no_progress(step: str) -> None:
     """Default progress sink: launches report steps; callers may ignore them."""
 
 
@@ -244,7 +244,7 @@ def sidecar_collision(agent: str) -> tuple[str, str] | None:
 
 def bottle_labels(agent: str, backend: str) -> dict[str, str]:
     """The labels put on every resource of a bottle; listing is by these, and by the
-    owner label (``backends.ownership``): host user and config identity."""
+    owner label (``backends.agent_usership``): host user and config identity."""
     return {
         LABEL_AGENT: agent,
         LABEL_BACKEND: backend,
@@ -276,8 +276,8 @@ class Bottle(ABC):
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
         """The exact host argv that runs ``claude <argv...>`` in the bottle as the agent user.
 
-        The last ``len(argv) + 1`` items are always ``["claude", *argv]``: the resume
-        fallback (``backends.claude.resume_fallback``) relies on that to split by index.
+        The last ``len(argv) + 1`` items are always ``["claude", *argv]``: the session
+        holder (``backends.holder.held_argv``) relies on that to split by index.
         """
 
     @abstractmethod
@@ -285,7 +285,7 @@ class Bottle(ABC):
         """Run ``script`` with ``sh -c`` in the bottle as ``user``; never raises on non-zero."""
 
     @abstractmethod
-    def frame(
+    def wrap_argv(
         self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
     ) -> list[str]:
         """The backend's host argv around ``argv``: run it in the bottle as ``user`` with
@@ -298,7 +298,7 @@ class Bottle(ABC):
     ) -> list[str]:
         """Host argv that runs ``argv`` in the bottle as ``user`` in the foreground, stdin
         open (for `bottle-dash exec`)."""
-        return self.frame(argv, user=user, interactive=True, tty=tty)
+        return self.wrap_argv(argv, user=user, interactive=True, tty=tty)
 
     @abstractmethod
     def cp_in(
@@ -321,9 +321,9 @@ class BottleBackend(ABC):
         """Resolve the plan for ``agent`` and write its prompt file (mode 0600)."""
 
     @abstractmethod
-    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> Bottle:
+    def launch(self, plan: BottlePlan, progress: ProgressFn = no_progress) -> Bottle:
         """Create, start and provision the bottle, then record ``plan`` as its agent's last
-        launch (``paths.save_plan``: ``attach`` reads it back); on any failure remove what
+        launch (``paths.save_plan``: ``bottle`` reads it back); on any failure remove what
         was made. The handle's ``plan`` is ``plan``."""
 
     @abstractmethod
@@ -331,20 +331,20 @@ class BottleBackend(ABC):
         """Every bottle of this backend, found by label, in one cheap call."""
 
     @abstractmethod
-    def attach(self, agent: str) -> Bottle:
+    def bottle(self, agent: str) -> Bottle:
         """A handle on the existing bottle of ``agent`` (raises ``BottleNotFound``), with
         the plan recorded at its launch as ``plan``; never prepares again."""
 
-    def handle(self, info: BottleInfo) -> Bottle:
+    def bottle_from(self, info: BottleInfo) -> Bottle:
         """A handle on the bottle ``info`` describes, as this backend's listing just saw
-        it, with the plan recorded at its launch (as ``attach``). A backend whose listing
-        holds all a handle needs makes no call here; this default asks ``attach``."""
-        return self.attach(info.agent)
+        it, with the plan recorded at its launch (as ``bottle``). A backend whose listing
+        holds all a handle needs makes no call here; this default asks ``bottle``."""
+        return self.bottle(info.agent)
 
     @abstractmethod
     def start(self, agent: str) -> Bottle:
         """Start a stopped bottle again (its home survives) and return its handle, as
-        ``attach`` would (so starting then attaching looks the bottle up once)."""
+        ``bottle`` would (so starting then looking it up costs one lookup)."""
 
     @abstractmethod
     def stop(self, agent: str) -> None:

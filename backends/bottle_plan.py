@@ -38,7 +38,7 @@ class BottlePlan:
     network: str | None = None
     home_volume: str | None = None
     user: str = GUEST_USER
-    #: The uid:gid the agent runs as (``backends.owner``: the workspace's owner) and why;
+    #: The uid:gid the agent runs as (``backends.agent_user``: the workspace's owner) and why;
     #: anything mounted into the bottle for the agent to write must be writable by them.
     uid: int = GUEST_UID
     gid: int = GUEST_UID

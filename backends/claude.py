@@ -1,5 +1,5 @@
-"""Claude's command line inside a bottle: its arguments, the status hooks, the resume
-fallback, and the seeded ``~/.claude.json``."""
+"""Claude's command line inside a bottle: its arguments, the status hooks and the seeded
+``~/.claude.json`` (how claude is held and resumed: ``backends.holder``)."""
 
 from __future__ import annotations
 
@@ -156,42 +156,6 @@ def claude_args(
         args += ["--append-system-prompt-file", prompt_guest]
     args += list(extra)
     return args
-
-
-#: Claude Code keeps each conversation as ``<session-id>.jsonl`` in a folder per start
-#: directory under ``projects/`` of its config directory (``$CLAUDE_CONFIG_DIR``, else
-#: ``~/.claude``); ``claude --continue`` fails while none exists. The test is only a
-#: hint: any project counts (a bottle's claude always starts in /workspace, and a folder
-#: name derived from it would have to match Claude Code's encoding exactly), and with a
-#: transcript that cannot be continued the ``||`` still starts claude afresh. Built-ins
-#: only: the glob and ``[`` cost the shell no fork.
-HAS_CONVERSATION = (
-    'set -- "${CLAUDE_CONFIG_DIR:-$HOME/.claude}"/projects/*/*.jsonl; [ -e "$1" ] && '
-)
-
-
-def resume_fallback(argv: Sequence[str], n_args: int, *, fresh: bool = False) -> list[str]:
-    """Wrap a backend's ``claude_argv`` so that claude resumes the last conversation.
-
-    ``argv`` is what ``Bottle.claude_argv(args)`` returned and ``n_args == len(args)``.
-    The claude executable sits at index ``len(argv) - n_args - 1``: the split is by index,
-    never by searching for a "claude" token (an agent name or argument may contain one).
-    Everything before it (the exec framing, the uid switch, the resize wrapper) is kept, and
-    the rest becomes ``sh -c 'HAS_CONVERSATION claude --continue ARGS || claude ARGS'``
-    with every piece shell-quoted: ``--continue`` is tried only when a transcript exists
-    (``HAS_CONVERSATION``), so a bottle with no conversation yet starts claude once, not
-    twice. With ``fresh`` the argv is returned unchanged (no ``--continue``).
-    """
-    argv = list(argv)
-    index = len(argv) - n_args - 1
-    if n_args < 0 or index < 0:
-        raise ValueError(f"argv has no claude executable at index {index}: {argv!r}")
-    if fresh:
-        return argv
-    prefix, claude, args = argv[:index], argv[index], argv[index + 1 :]
-    plain = shlex.join([claude, *args])
-    resumed = shlex.join([claude, "--continue", *args])
-    return [*prefix, "sh", "-c", f"{HAS_CONVERSATION}{resumed} || {plain}"]
 
 
 # ----------------------------------------------------------------- ~/.claude.json

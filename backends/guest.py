@@ -10,7 +10,7 @@ import another for a constant.
 from __future__ import annotations
 
 #: The agent's account in the bottle: ``node``, given the workspace owner's uid:gid at
-#: launch (``backends.owner``); 1000 is the image's own.
+#: launch (``backends.agent_user``); 1000 is the image's own.
 GUEST_USER = "node"
 GUEST_UID = 1000
 GUEST_HOME = "/home/node"

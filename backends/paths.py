@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backends import agent_files
 from backends.agent_files import (
     EGRESS_DIR,
     EGRESS_LOG,
@@ -31,6 +34,7 @@ __all__ = [
     "agent_file",
     "agent_path",
     "agent_state_dir",
+    "budget_file",
     "cache_dir",
     "egress_dir",
     "egress_log",
@@ -41,9 +45,11 @@ __all__ = [
     "saved_plan",
     "state_dir",
     "status_dir",
+    "usage_log",
     "write_private",
     "write_prompt",
     "write_readable",
+    "agent_lock",
 ]
 
 
@@ -168,6 +174,16 @@ def egress_log(agent: str) -> Path:
     return egress_dir(agent) / EGRESS_LOG
 
 
+def usage_log(agent: str) -> Path:
+    """The agent's usage log (one JSON line per API response, written by its sidecar)."""
+    return agent_path(agent, agent_files.EGRESS_USAGE_LOG)
+
+
+def budget_file(agent: str) -> Path:
+    """The agent's budget for its sidecar (``backends.egress.ledger.Budget``)."""
+    return agent_path(agent, agent_files.EGRESS_BUDGET)
+
+
 def status_dir(agent: str) -> Path:
     """Where ``agent``'s status hooks write (mounted at ``claude.GUEST_STATUS_DIR``)."""
     return agent_state_dir(agent) / STATUS_DIR
@@ -193,3 +209,31 @@ def ensure_status_dir(agent: str, uid: int) -> Path:
     else:
         os.chmod(path, 0o777)
     return path
+
+
+@contextmanager
+def agent_lock(agent: str, waiting: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold ``agent``'s launch lock (``LAUNCH_LOCK``, an ``flock``) for the block: one
+    bottle-dash at a time launches, starts or removes an agent's bottle, across processes
+    and threads (each call opens the file anew). When another holds it, ``waiting`` is
+    called once and this waits for it; yields whether it had to wait (the bottle's state
+    has changed meanwhile: look again)."""
+    import fcntl
+
+    from backends.agent_files import LAUNCH_LOCK
+
+    path = agent_path(agent, LAUNCH_LOCK)
+    private_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        os.close(fd)  # releases the lock

@@ -210,8 +210,8 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     ``backend``; ``own`` sets the backend's own fields (``cpus``, ``memory``, ``pids``,
     ``network``, ``home_volume``, ``extra``). Talks to no engine."""
     # Here: listing (`ls`) only checks names; it needs neither the plan nor the owner.
+    from backends.agent_user import agent_user
     from backends.bottle_plan import BottlePlan
-    from backends.owner import agent_user
 
     check_name(agent)
     workspace = resolve_workspace(agent)

@@ -93,3 +93,15 @@ def read_status(agent: str) -> HookReading | None:
     if relayed is None or mounted is None:
         return relayed or mounted
     return relayed if relayed.mtime >= mounted.mtime else mounted
+
+
+def forget_status(agent: str) -> None:
+    """Remove what ``agent``'s hooks last said: its bottle was just started or launched,
+    so no claude runs in it yet and an old word (``idle`` of a claude the stop ended)
+    would read as a claude running detached. Never raises: a file another user owns
+    stays, and the next hook replaces it."""
+    import contextlib
+
+    for path in (relayed_status_file(agent), status_file(agent)):
+        with contextlib.suppress(OSError):
+            os.unlink(path)

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+sys.path[:0] = [str(REPO)]
 
 POLL = 0.01
 #: Pause after each pane of part 3 is closed: the dashboard's pane grows back and it redraws
@@ -83,13 +83,12 @@ async def _until_painted(app: Any, ready: Callable[[], bool]) -> float:
 async def _paint_dashboard(agents: int) -> float:
     from datetime import UTC, datetime
 
-    from backend import FakeBackend
-    from panehost import FakePaneHost
-
     from backends.base import RUNNING, STOPPED, AgentSpec
     from bottle_dash.config import Config
     from bottle_dash.ui.app import make_app
     from bottle_dash.ui.screens.main import MainScreen
+    from tests.fakes.backend import FakeBackend
+    from tests.fakes.panehost import FakePaneHost
 
     backend = FakeBackend("docker")
     specs = {f"agent-{i:02d}": AgentSpec(name=f"agent-{i:02d}") for i in range(agents)}
@@ -167,8 +166,9 @@ class Rig:
     """An isolated tmux server, a temp config of N agents on the test image, their bottles."""
 
     def __init__(self, bottles: int, sealed: bool | None = None) -> None:
-        import image
         import libtmux
+
+        from tests.fakes import image
 
         # Sealed bottles (the default) bring a sidecar and two networks each; past
         # SEALED_UP_TO the rig launches them unsealed (saying so), unless told otherwise.
@@ -293,7 +293,7 @@ def enter_to_claude(rig: Rig, trials: int) -> None:
     service = AgentService()
     row = service.row_of(configmod.load_config(rig.config).agents[agent])
     same_argv = service.attach_argv(row)
-    bottle = service.backend("docker").attach(agent)
+    bottle = service.backend("docker").bottle(agent)
     plain_argv = bottle.claude_argv([], tty=True)
     # claude with the very arguments of the dashboard's, without the resume fallback
     args = list(bottle.plan.claude_args) if bottle.plan is not None else []

@@ -51,11 +51,10 @@ def main() -> int:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
 
-    import image  # tests/fakes/image.py
-
     from backends import run
     from backends.registry import get_backend
     from bottle_dash import config as configmod
+    from tests.fakes import image  # tests/fakes/image.py
 
     tag = image.ensure_image()
     run_id = uuid.uuid4().hex[:6]

@@ -50,7 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=15)
     args = parser.parse_args()
-    import remote_engine  # tests/fakes, on sys.path once common is imported
+    from tests.fakes import remote_engine
 
     missing = remote_engine.missing_tools()
     if missing:

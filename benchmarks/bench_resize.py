@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+sys.path[:0] = [str(REPO)]
 
 RESIZES = 20
 STARTS = 5
@@ -51,11 +51,11 @@ def main() -> int:
     for var in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
         os.environ[var] = str(scratch / var.lower())
     os.environ.pop("TMUX", None)
-    import image  # tests/fakes/image.py
-    from smolvm_support import Tmux, poll, standin_launcher
-
     from backends.base import AgentSpec
     from backends.registry import get_backend
+    from tests.fakes import image  # tests/fakes/image.py
+    from tests.fakes.smolvm_support import Tmux, standin_launcher
+    from tests.support import wait_for
 
     os.environ["BOTTLE_DASH_SMOLVM"] = str(standin_launcher())
     tag = image.ensure_image()
@@ -96,7 +96,9 @@ def main() -> int:
                 tmux("resize-pane", "-t", pane, "-x", str(width))
                 new_rows, new_cols = tmux.size(pane)
                 pattern = rf"resized size={new_rows}x{new_cols}\b"
-                poll(lambda p=pane, s=pattern: count(p, s) >= 1, 10, interval=POLL, what=pattern)
+                wait_for(
+                    lambda p=pane, s=pattern: count(p, s) >= 1, 10, interval=POLL, what=pattern
+                )
                 latencies[mode].append((time.monotonic() - t0) * 1000)
             tmux("send-keys", "-t", pane, "exit", "Enter")
             tmux.wait_for(pane, "STANDIN-CLAUDE bye")
@@ -113,7 +115,7 @@ def main() -> int:
                 if kind == "wrapped":
                     r, c = tmux.size(pane)
                     sized = rf"size={r}x{c}\b"
-                    poll(lambda p=pane, s=sized: count(p, s), 10, interval=POLL, what=sized)
+                    wait_for(lambda p=pane, s=sized: count(p, s), 10, interval=POLL, what=sized)
                     starts["wrapped, sized"].append((time.monotonic() - t0) * 1000)
                 tmux("send-keys", "-t", pane, "exit", "Enter")
                 tmux.wait_for(pane, "STANDIN-CLAUDE bye")

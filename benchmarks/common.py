@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-#: The repository and tests/fakes (the offline test image, the stand-ins) importable.
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "fakes")]
+#: The repository importable (tests.fakes: the offline test image, the stand-ins).
+sys.path[:0] = [str(REPO)]
 
 XDG_VARS = ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
 

@@ -141,7 +141,8 @@ class ProcessUsage:
             kids.setdefault(stat.ppid, []).append(pid)
         self._now, self._kids = now, kids
 
-    def _descendants(self, pid: int) -> list[int]:
+    def descendants(self, pid: int) -> list[int]:
+        """The pids under ``pid`` at the last ``begin`` (children, theirs, and so on)."""
         found, todo = [], [pid]
         while todo:
             for child in self._kids.get(todo.pop(), ()):
@@ -183,7 +184,7 @@ class ProcessUsage:
             self._procs.pop(pid, None)
             return None
         cpu, memory = 0.0, 0
-        for member in [pid, *self._descendants(pid)]:
+        for member in [pid, *self.descendants(pid)]:
             stat = self._fresh(member)
             if stat is None:
                 continue
@@ -194,6 +195,11 @@ class ProcessUsage:
                 cpu += (stat.ticks - last[1]) / _CLK_TCK / (self._when - last[2]) * 100
             self._procs[member] = (stat.start, stat.ticks, self._when)
         return Usage(cpu=max(cpu, 0.0), memory=memory)
+
+    @property
+    def remembered(self) -> frozenset[int]:
+        """The pids whose last figures are kept for the next tick's CPU share."""
+        return frozenset(self._procs)
 
     def sweep(self) -> None:
         """Forget processes not seen since the last sweep (bounded memory over days)."""

@@ -2,7 +2,11 @@
 
 Signals, strongest first:
 
-1. ``pane_dead``: claude exited.
+1. Whether a live pane shows the agent. claude runs in a session holder in the bottle
+   (``backends.holder``), so a closed or dead pane only detached it: with no live pane
+   the hook word decides, and a claude still running is marked ``detached``; a word of
+   ``exited`` (claude's SessionEnd, or the holder once claude ended) or no word at all
+   (no claude started since the bottle started) is ``exited``.
 2. The word claude's hooks wrote to the agent's status file (``backends.status_file``),
    with its mtime. Hooks miss one thing: Esc interrupts a turn without a Stop hook, so
    ``working`` (or ``waiting``, when Esc dismissed a permission prompt) would stay forever.
@@ -38,9 +42,9 @@ WORKING = "working"
 WAITING = "waiting"
 IDLE = "idle"
 EXITED = "exited"
-UNKNOWN = "unknown"
+STATUS_UNKNOWN = "unknown"
 #: Every status, in the order the attention sort shows them.
-STATUSES = (WAITING, IDLE, WORKING, UNKNOWN, EXITED)
+STATUSES = (WAITING, IDLE, WORKING, STATUS_UNKNOWN, EXITED)
 
 #: Seconds a title may disagree with a newer hook before the title wins.
 TITLE_LAG = 3.0
@@ -79,11 +83,22 @@ class Signals(NamedTuple):
 
 class Status(NamedTuple):
     """An agent's status, why, and since when (seconds since the epoch; None when the
-    signal that decided it does not say)."""
+    signal that decided it does not say). ``detached``: claude runs with no live pane
+    showing it (``enter`` re-attaches it)."""
 
     status: str
     reason: str = ""
     since: float | None = None
+    detached: bool = False
+
+    @property
+    def label(self) -> str:
+        """The status as the table shows it: ``idle detached`` when no pane shows it."""
+        return f"{self.status} {DETACHED}" if self.detached else self.status
+
+
+#: The mark of a status whose claude runs with no pane attached.
+DETACHED = "detached"
 
 
 def title_state(title: str) -> str | None:
@@ -118,11 +133,11 @@ def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
     """The agent's status from ``signals`` at time ``now`` (see the module docstring)."""
     if not signals.running:
         return Status(EXITED, "bottle not running")
-    if signals.pane and signals.pane_dead:
-        return Status(EXITED, "claude exited")
-    title = title_state(signals.title) if signals.pane else None
     hook = signals.hook
     word = _WORDS.get(hook.word) if hook is not None else None
+    if not signals.pane or signals.pane_dead:
+        return _unattached(hook, word)
+    title = title_state(signals.title)
     if hook is None or word is None:
         if title == WORKING:
             return Status(WORKING, "busy (title)")
@@ -132,8 +147,8 @@ def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
         if screen is not None:
             return Status(screen, "from the screen")
         if hook is not None:
-            return Status(UNKNOWN, "status file unreadable")
-        return Status(UNKNOWN, "no signal" if signals.pane else "no pane")
+            return Status(STATUS_UNKNOWN, "status file unreadable")
+        return Status(STATUS_UNKNOWN, "no signal" if signals.pane else "no pane")
     status, reason = word
     fresh = now - hook.mtime <= lag
     if title is None or title == status:
@@ -156,6 +171,18 @@ def combine(signals: Signals, now: float, lag: float = TITLE_LAG) -> Status:
     if title == WORKING and status == IDLE and not fresh:
         return Status(WORKING, "busy (title)")
     return Status(status, reason, hook.mtime)
+
+
+def _unattached(hook: HookReading | None, word: tuple[str, str] | None) -> Status:
+    """No live pane shows the agent: the hook word says whether claude still runs."""
+    if hook is None:
+        return Status(EXITED, "no claude running")
+    if word is None:
+        return Status(STATUS_UNKNOWN, "status file unreadable", detached=True)
+    status, reason = word
+    if status == EXITED:
+        return Status(EXITED, reason, hook.mtime)
+    return Status(status, reason, hook.mtime, detached=True)
 
 
 def agent_statuses(
@@ -225,6 +252,6 @@ class StatusTracker:
                     since = now  # an older hook time never predates the last change
                 if last is not None and status.status == WAITING:
                     changes.append(Change(agent, status.reason))
-            tracked[agent] = Status(status.status, status.reason, min(since or now, now))
+            tracked[agent] = status._replace(since=min(since or now, now))
         self._last = tracked
         return tracked, changes

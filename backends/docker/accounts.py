@@ -1,7 +1,7 @@
 """The agent's account in a docker bottle: ``node`` as the workspace owner's uid:gid.
 
 - ``/etc/passwd`` and ``/etc/group`` are the image's own with ``node``'s ids replaced
-  (``backends.owner``), written to the agent's state dir and mounted read-only, so that
+  (``backends.agent_user``), written to the agent's state dir and mounted read-only, so that
   inside the bottle the uid is named ``node`` with home ``/home/node`` (``id``, git's
   ident, node's ``os.userInfo``). The engine itself resolves ``-u NAME`` in the image's
   files, not the mounted ones, so execs name the agent by its numeric ``uid:gid`` (and
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backends import paths
+from backends.agent_user import guest_group, guest_passwd
 from backends.base import GUEST_HOME, GUEST_UID, LABEL_AGENT, ProvisionError
 from backends.docker.bottle import put_archive, sdk_exec
 from backends.docker.engine import api_message, errors
-from backends.owner import guest_group, guest_passwd
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan

@@ -4,13 +4,13 @@ and a named volume for ``/home/node``, all labelled, all driven through the dock
 Resources of the bottle of agent ``<slug>``:
 
 - container ``bottle-<slug>``: the agent's uid:gid (the workspace's owner, as ``node``:
-  see ``backends.owner`` and ``accounts.py``), every capability dropped, no-new-privileges,
+  see ``backends.agent_user`` and ``accounts.py``), every capability dropped, no-new-privileges,
   pids/memory/cpu limits, the workspace bind-mounted at /workspace, a keep-alive main
   process (claude itself is started with ``docker exec`` from a pane);
 - network ``bottle-<slug>-net`` (one bridge per bottle: bottles do not see each other);
 - volume ``bottle-<slug>-home`` at /home (volumes made before: at /home/node), so
-  ``~/.claude`` (and ``claude --continue``) survives stop, start and removal without
-  ``--volumes``.
+  ``~/.claude`` (and ``claude --resume`` of its pinned session) survives stop, start and
+  removal without ``--volumes``.
 
 Every resource carries ``base.bottle_labels``; listing is by label, in one call. The
 rooms: ``listing`` (the hot path), ``launch`` (a launch as calls into the others),
@@ -33,7 +33,7 @@ from backends.base import (
     BottleNotFound,
     Problem,
     ProgressFn,
-    _no_progress,
+    no_progress,
 )
 from backends.docker.engine import (
     SDK_FIX,
@@ -157,7 +157,7 @@ class DockerBackend(BottleBackend):
         )
         return plan
 
-    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> DockerBottle:
+    def launch(self, plan: BottlePlan, progress: ProgressFn = no_progress) -> DockerBottle:
         """Bring the bottle of ``plan`` up and provision it; returns its handle.
 
         A running bottle is returned as is. A stopped one is started and provisioned
@@ -216,7 +216,7 @@ class DockerBackend(BottleBackend):
         bottle.plan = plan
         return bottle
 
-    def attach(self, agent: str) -> DockerBottle:
+    def bottle(self, agent: str) -> DockerBottle:
         """A handle on the container of ``agent`` (running or not: see ``.running``)
         with the plan recorded at its launch."""
         from backends.docker.accounts import user_ids
@@ -230,7 +230,7 @@ class DockerBackend(BottleBackend):
         """Start the stopped bottle of ``agent``; its home volume (prompt, skills,
         ``~/.claude``) is still there. A sealed bottle's sidecar, stopped or removed, is
         brought up first (also for a running bottle: ``up`` repairs a dead sidecar this
-        way). Returns its handle, as ``attach`` would."""
+        way). Returns its handle, as ``bottle`` would."""
         from backends.docker import container
         from backends.docker.accounts import restore_accounts, user_ids
         from backends.egress import sidecar
@@ -246,7 +246,7 @@ class DockerBackend(BottleBackend):
                     # Stopped or removed: up again from the recorded plan, and listening
                     # before the bottle's next request (a sealed bottle never runs without).
                     with ExitStack() as undo:
-                        sidecar.bring_up(api, plan, undo, _no_progress)()
+                        sidecar.bring_up(api, plan, undo, no_progress)()
                         undo.pop_all()
                 elif state == "stopped":
                     api.start(egress.sidecar_name(agent))

@@ -126,7 +126,7 @@ class DockerBottle(Bottle):
             home=home,
         )
 
-    def frame(
+    def wrap_argv(
         self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
     ) -> list[str]:
         """``docker exec [-i|-it] -u USER -w /workspace [--env-file F] -e K=V...
@@ -149,7 +149,7 @@ class DockerBottle(Bottle):
         """Run ``sh -c script`` as ``user`` and capture its output; a non-zero exit of the
         script is returned, not raised. A missing or stopped container raises
         ``BottleNotFound``; an engine that does not answer, ``BackendUnavailable``."""
-        argv = self.frame(["sh", "-c", script], user=user, interactive=False)
+        argv = self.wrap_argv(["sh", "-c", script], user=user, interactive=False)
         done = run.run(argv, timeout=timeout)
         if done.returncode == 1:
             first = done.stderr.strip().splitlines()[:1]

@@ -100,8 +100,8 @@ def check_user(info: dict[str, Any], agent: str) -> None:
     workspace's owner (a bottle made before bottles ran as the owner, or a workspace
     that changed hands since): it could not write there, or would leave files owned by
     the wrong uid. The fix recreates the container; its home volume is kept."""
+    from backends.agent_user import agent_user
     from backends.docker.accounts import user_ids
-    from backends.owner import agent_user
 
     source = next(
         (

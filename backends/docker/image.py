@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendError, ProgressFn, _no_progress
+from backends.base import BackendError, ProgressFn, no_progress
 from backends.docker.engine import Engine, api_message, errors
 from backends.images import agent, rootfs
 
@@ -65,7 +65,7 @@ def follow_build(
 
 def build_agent_image(
     tag: str = DEFAULT_TAG,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
     *,
     context: Path = AGENT_IMAGE_DIR,
     build_args: Mapping[str, str] | None = None,
@@ -138,7 +138,7 @@ def base_available(context: Path, progress: ProgressFn, engine: Engine) -> bool:
 
 def build_or_assemble(
     tag: str = DEFAULT_TAG,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
     *,
     offline: bool | None = None,
     rebuild: bool = False,

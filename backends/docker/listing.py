@@ -75,8 +75,9 @@ def egress_state(labels: dict[str, str], sidecars: dict[Any, bool]) -> str:
     """A bottle's egress as the listing sees it: sealed with its sidecar running, sealed
     with the sidecar stopped or gone (no egress at all: fail closed), or unsealed."""
     if labels.get(egress.SEALED_LABEL) != "true":
-        return "unsealed"
-    return "sealed" if sidecars.get(labels.get(LABEL_AGENT)) else "sidecar down"
+        return egress.EGRESS_UNSEALED
+    running = sidecars.get(labels.get(LABEL_AGENT))
+    return egress.EGRESS_SEALED if running else egress.EGRESS_SIDECAR_DOWN
 
 
 class Listing:

@@ -1,7 +1,7 @@
 """The docker bottle's seccomp profile: the engine's own default profile (Moby's
 ``profiles/seccomp/default.json``), with setuid and setgid modes refused.
 
-Why: when the workspace belongs to root the agent runs as uid 0 (``backends.owner``);
+Why: when the workspace belongs to root the agent runs as uid 0 (``backends.agent_user``);
 without a capability it still owns its files, so it could ``chmod 4755`` a copy of a shell
 in the workspace, and anyone who reaches that folder on the host would run it as root
 (a ``nosuid`` mount in the bottle does not protect the host's view). Here the calls that

@@ -22,7 +22,10 @@ credential, log and status files it keeps):
 - ``server_connect``: the name is resolved here and every address checked (no loopback,
   link-local or metadata address, nothing of the sidecar's own networks, private ranges
   only where a rule names them); the connection goes to the checked address;
-- ``responseheaders``: every response streams (server-sent events pass token by token).
+- ``responseheaders``: every response streams (server-sent events pass token by token);
+  an API response is read as it passes (``metering``: usage log, budget), one line when it
+  ends (``response``) or is cut off (``error``). A Messages request once the agent's
+  budget is spent is answered in ``requestheaders`` with an API-shaped error.
 
 Every decision is one JSON line in ``/egress/egress.log`` (rotated at
 ``policy.LOG_MAX_BYTES``, one older file kept). A request marked by ``bottle-dash probe``
@@ -44,10 +47,12 @@ from mitmproxy import ctx, http, tls
 try:
     from backends.egress import policy
     from backends.egress.flows import BodyScan, Refused
+    from backends.egress.metering import MeteredHooks, Metering, metered
     from backends.egress.sidecar_files import CachedFile, RotatedLog, keep_status, read_text
 except ImportError:  # in the sidecar, they sit beside this file
     import policy  # type: ignore[no-redef]
     from flows import BodyScan, Refused  # type: ignore[no-redef]
+    from metering import MeteredHooks, Metering, metered  # type: ignore[no-redef]
     from sidecar_files import (  # type: ignore[no-redef]
         CachedFile,
         RotatedLog,
@@ -73,7 +78,7 @@ SAFE_OPTIONS: dict[str, Any] = {
 }
 
 
-class EgressBroker:
+class EgressBroker(MeteredHooks):
     """Allowlist, credential broker and decision log for one bottle."""
 
     def __init__(self, directory: str = policy.SIDECAR_DIR) -> None:
@@ -87,6 +92,7 @@ class EgressBroker:
         self._policy_file = CachedFile(base / policy.POLICY_FILE)
         self._credential = CachedFile(base / policy.CREDENTIAL_FILE)
         self._log = RotatedLog(base / policy.LOG_FILE)
+        self._metering = Metering(base)
         self._policy: policy.Policy | None = None
         self._policy_text = ""
         #: Client connections whose ClientHello named another host than their tunnel's.
@@ -278,6 +284,16 @@ class EgressBroker:
             elif not size:
                 self._answer_probe(flow)
             return
+        if pol.is_api(host, port) and metered(req.method, req.path):
+            refusal = self._metering.refusal(pol.agent)
+            if refusal is not None:
+                spent = policy.Decision(False, host, port, "budget", "budget spent")
+                if size is None:  # a body of no announced size is not waited for
+                    self.refuse(flow, spent)
+                    return
+                self.log(spent, flow)
+                flow.response = http.Response.make(*refusal)
+                return
         swaps = policy.swapped_headers(headers, pol.placeholder, self._credential.read())
         for name, value in swaps.items():
             req.headers[name] = value
@@ -344,8 +360,11 @@ class EgressBroker:
         server.address = (decision.extra["address"], port)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
-            flow.response.stream = True
+        response = flow.response
+        if response is None:
+            return
+        response.stream = True
+        self.meter_response(flow)
 
     # ------------------------------------------------------------------ the sidecar's own
 

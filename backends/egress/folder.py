@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backends import paths
-from backends.agent_files import EGRESS_CREDENTIAL, EGRESS_POLICY, EGRESS_UPSTREAM_CA
+from backends.agent_files import (
+    EGRESS_BUDGET,
+    EGRESS_CREDENTIAL,
+    EGRESS_POLICY,
+    EGRESS_UPSTREAM_CA,
+)
 from backends.base import LaunchError
+from backends.egress import ledger
 from backends.egress import policy as pol
 from backends.egress.credential import resolve_credential
+from backends.egress.prices import parse_price
 from backends.egress.spec import EgressSpec
 
 if TYPE_CHECKING:
@@ -61,6 +68,7 @@ def write_sidecar_files(
         spec = EgressSpec(credential=source)
         value = resolve_credential(spec, environ, plan.agent).value
     paths.write_private(directory / EGRESS_CREDENTIAL.name, value.encode())
+    write_budget(plan.agent, str(info.get("budget") or ""), str(info.get("price") or ""))
     upstream = str(info.get("upstream_ca") or "")
     if upstream:
         try:
@@ -72,3 +80,21 @@ def write_sidecar_files(
             ) from None
         paths.write_private(directory / UPSTREAM_CA_FILE, data)
     return cert
+
+
+def budget_of(budget: str, price: str) -> ledger.Budget:
+    """The sidecar's budget for the config's ``budget`` and ``price`` words (checked by the
+    config already; ValueError else), with the host's offset from UTC now."""
+    import time
+
+    limit, period = ledger.parse_budget(budget) if budget else (None, "total")
+    offset = int(time.localtime().tm_gmtoff // 60)
+    return ledger.Budget(limit, period, parse_price(price), offset)
+
+
+def write_budget(agent: str, budget: str, price: str) -> Path:
+    """Write ``agent``'s budget file (0600); its running sidecar reads it at the next
+    request. Returns the file."""
+    file = paths.agent_path(agent, EGRESS_BUDGET)
+    paths.write_private(file, budget_of(budget, price).to_json().encode())
+    return file

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.base import ProgressFn, _no_progress
+from backends.base import ProgressFn, no_progress
 from backends.images import rootfs
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +42,6 @@ def sidecar_tag() -> str:
     return rootfs.image_tag(SPEC)
 
 
-def ensure_sidecar_image(progress: ProgressFn = _no_progress) -> str:
+def ensure_sidecar_image(progress: ProgressFn = no_progress) -> str:
     """The sidecar image's tag, building it when the engine does not have it."""
     return rootfs.ensure_image(SPEC, progress)

@@ -36,12 +36,12 @@ __all__ = [
     "ROLE_EGRESS",
     "ROLE_LABEL",
     "SEALABLE_BACKENDS",
-    "SEALED",
+    "EGRESS_SEALED",
     "SEALED_LABEL",
-    "SIDECAR_DOWN",
+    "EGRESS_SIDECAR_DOWN",
     "SKIP_PERMISSIONS",
     "TELEMETRY_ENV",
-    "UNSEALED",
+    "EGRESS_UNSEALED",
     "allow_live",
     "apply",
     "configured_egress",
@@ -203,6 +203,8 @@ def apply(
             "ca_guest": GUEST_CA,
             "dir": str(egress_dir(agent.name)),
             "upstream_ca": str(spec.upstream_ca) if spec.upstream_ca else "",
+            "budget": spec.budget,
+            "price": spec.price,
         }
     )
     plan.extra["egress"] = info
@@ -229,16 +231,17 @@ def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
 
 #: Backends whose bottles get an egress sidecar; others run unsealed and say so.
 SEALABLE_BACKENDS = frozenset({"docker", "smolmachines", "kubernetes"})
-SEALED = "sealed"
-SIDECAR_DOWN = "sidecar down"
-UNSEALED = "unsealed"
+#: A bottle's egress as the listing shows it (not the probes' verdict: SEAL_VERIFIED).
+EGRESS_SEALED = "sealed"
+EGRESS_SIDECAR_DOWN = "sidecar down"
+EGRESS_UNSEALED = "unsealed"
 
 
 def configured_egress(agent: AgentSpec) -> str:
     """What the config makes of an agent's egress: ``sealed`` or ``unsealed`` (configured
     so, or a backend without a sidecar)."""
     sealed = agent.egress.sealed and agent.backend in SEALABLE_BACKENDS
-    return SEALED if sealed else UNSEALED
+    return EGRESS_SEALED if sealed else EGRESS_UNSEALED
 
 
 def permission_mode(agent: AgentSpec) -> str:
@@ -315,7 +318,7 @@ def allow_live(agent: str, rule: str) -> bool:
         return False
     new = pol.parse_rule(rule)
     if new not in current.allow:
-        # _replace: the policy's other fields (its networks, the log's size) stay as written
+        # Everything else stays: the networks (a restarted sidecar listens by them), log size.
         current = current._replace(allow=(*current.allow, new))
         paths.write_private(file, current.to_json().encode())
     recorded = paths.saved_plan(agent)

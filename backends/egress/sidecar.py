@@ -51,8 +51,8 @@ STOP_TIMEOUT = 5
 #: options changed since) is made again at the next ``up``.
 REVISION_LABEL = "bottle-dash.sidecar-revision"
 #: 2: listens on the bottle-side address only (``launch.py``), raw TCP relaying off;
-#: 3: HTTP/1.1 only.
-REVISION = "3"
+#: 3: HTTP/1.1 only; 4: meters API responses (usage log, budget).
+REVISION = "4"
 
 
 #: The sidecar image's public roots (Debian's ca-certificates, one hashed file each).

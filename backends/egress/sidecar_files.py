@@ -9,6 +9,7 @@ module ``sidecar_files``), and on the host in tests.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 try:  # on the host: a module of the package backends.egress
@@ -41,11 +42,19 @@ class CachedFile:
 
 class RotatedLog:
     """The egress log: appended line by line, rotated at ``policy.LOG_MAX_BYTES`` into
-    ``egress.log.1`` (one older generation), so it never holds more than twice that."""
+    ``egress.log.1`` (one older generation), so it never holds more than twice that.
+    ``header``, when given, makes the first line of each file a rotation starts (the usage
+    log's carry line)."""
 
-    def __init__(self, path: Path, limit: int = policy.LOG_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        limit: int = policy.LOG_MAX_BYTES,
+        header: Callable[[], str] | None = None,
+    ) -> None:
         self.path = path
         self.limit = limit
+        self.header = header
         self.fd: int | None = None
         self.size = 0
 
@@ -60,8 +69,23 @@ class RotatedLog:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
             self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self.size = 0
+            if self.header is not None:
+                first = self.header().encode() + b"\n"
+                os.write(self.fd, first)
+                self.size += len(first)
         os.write(self.fd, data)
         self.size += len(data)
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a log and of its older file before them ([] for files not there)."""
+    lines: list[str] = []
+    for file in (path.with_name(path.name + ".1"), path):
+        try:
+            lines += file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+    return lines
 
 
 def read_text(path: str) -> str:

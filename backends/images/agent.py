@@ -33,6 +33,8 @@ AGENT_PACKAGES = (
     "bash",
     "ca-certificates",
     "curl",
+    # the session holder claude runs under (backends/holder.py)
+    "dtach",
     "git",
     "less",
     "nodejs",

@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from backends import run
-from backends.base import BackendError, CommandFailed, ProgressFn, _no_progress
+from backends.base import BackendError, CommandFailed, ProgressFn, no_progress
 from backends.images.spec import (
     BUILDER_VERSION,
     DEBIAN_MIRROR,
@@ -141,7 +141,7 @@ def _locked(image_digest: str) -> Iterator[None]:
 
 def ensure_image(
     spec: ImageSpec,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
     *,
     tags: Sequence[str] = (),
     rebuild: bool = False,
@@ -166,7 +166,7 @@ def ensure_image(
 
 def build_image(
     spec: ImageSpec,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
     *,
     tag: str | None = None,
     image_digest: str | None = None,

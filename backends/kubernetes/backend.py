@@ -36,7 +36,7 @@ from backends.base import (
     LaunchError,
     Problem,
     ProgressFn,
-    _no_progress,
+    no_progress,
 )
 from backends.kubernetes import names
 from backends.kubernetes.settings import NAME, KubeSettings, current
@@ -133,7 +133,7 @@ class KubernetesBackend(BottleBackend):
 
         return prepare_plan(agent, self.name, current())
 
-    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> KubeBottle:
+    def launch(self, plan: BottlePlan, progress: ProgressFn = no_progress) -> KubeBottle:
         """Claims, Secrets, the addon, the Pod; wait; provision. On any failure delete what
         this launch made and raise ``LaunchError``."""
         from backends.kubernetes import objects
@@ -229,7 +229,7 @@ class KubernetesBackend(BottleBackend):
         bottle.plan = plan
         return bottle
 
-    def attach(self, agent: str) -> KubeBottle:
+    def bottle(self, agent: str) -> KubeBottle:
         """A handle on ``agent``'s running pod, with the plan of its last launch."""
         _, ns, settings, found = self._find(agent)
         if found is None:
@@ -240,7 +240,7 @@ class KubernetesBackend(BottleBackend):
             )
         return self._handle(agent, settings, ns)
 
-    def handle(self, info: BottleInfo) -> KubeBottle:
+    def bottle_from(self, info: BottleInfo) -> KubeBottle:
         """A handle from the listing's row: no API call."""
         from backends.kubernetes import client as kc
 
@@ -263,7 +263,7 @@ class KubernetesBackend(BottleBackend):
                 agent=agent,
             )
         with ExitStack() as undo:
-            bottle = launch(core, ns, settings, plan, undo, _no_progress, fresh=False)
+            bottle = launch(core, ns, settings, plan, undo, no_progress, fresh=False)
             undo.pop_all()
         return bottle
 

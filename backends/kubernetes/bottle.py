@@ -49,9 +49,9 @@ class KubeBottle(Bottle):
     def claude_argv(self, argv: Sequence[str], *, tty: bool = True) -> list[str]:
         """``kubectl ... exec -i -t POD -c agent -- sh -c 'cd /workspace; exec "$@"' sh
         claude ARGV...``."""
-        return self.frame([CLAUDE, *argv], user=GUEST_USER, interactive=True, tty=tty)
+        return self.wrap_argv([CLAUDE, *argv], user=GUEST_USER, interactive=True, tty=tty)
 
-    def frame(
+    def wrap_argv(
         self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
     ) -> list[str]:
         """``kubectl exec [-i] [-t] POD -c agent -- ...``; the environment is the
@@ -79,7 +79,7 @@ class KubeBottle(Bottle):
     def exec(self, script: str, *, user: str = GUEST_USER, timeout: float = 120) -> Completed:
         """Run ``sh -c script`` in the agent container; never raises on non-zero."""
         done = runner.run(
-            self.frame(["sh", "-c", script], user=user, interactive=False), timeout=timeout
+            self.wrap_argv(["sh", "-c", script], user=user, interactive=False), timeout=timeout
         )
         return Completed(done.argv, done.returncode, done.stdout, done.stderr)
 
@@ -104,7 +104,7 @@ class KubeBottle(Bottle):
                 with open(src, "rb") as fh:
                     tar.addfile(info, fh)
                 into = posixpath.dirname(dst.rstrip("/")) or "/"
-        argv = self.frame(
+        argv = self.wrap_argv(
             ["sh", "-c", 'mkdir -p "$1" && tar -x -o -f - -C "$1"', "sh", into],
             user=user,
             interactive=True,

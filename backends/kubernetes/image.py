@@ -8,7 +8,7 @@ need it like the other images: pushed to a registry they pull from, or imported.
 
 from __future__ import annotations
 
-from backends.base import ProgressFn, _no_progress
+from backends.base import ProgressFn, no_progress
 from backends.images import rootfs
 
 REPO = "bottle-dash-seal"
@@ -27,6 +27,6 @@ def seal_tag() -> str:
     return rootfs.image_tag(SEAL_SPEC)
 
 
-def ensure_seal_image(progress: ProgressFn = _no_progress) -> str:
+def ensure_seal_image(progress: ProgressFn = no_progress) -> str:
     """The seal image's tag, building it when the local engine does not have it."""
     return rootfs.ensure_image(SEAL_SPEC, progress)

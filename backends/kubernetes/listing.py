@@ -45,10 +45,10 @@ def pod_state(pod: Any) -> str:
 def egress_of(labels: dict[str, str], pod: Any | None) -> str:
     """Sealed with its sidecar container running, ``sidecar down``, or unsealed."""
     if labels.get(egress.SEALED_LABEL) != "true":
-        return egress.UNSEALED
+        return egress.EGRESS_UNSEALED
     if pod is not None and _running(pod, EGRESS_CONTAINER):
-        return egress.SEALED
-    return egress.SIDECAR_DOWN
+        return egress.EGRESS_SEALED
+    return egress.EGRESS_SIDECAR_DOWN
 
 
 def _iso(stamp: Any) -> str:

@@ -102,7 +102,7 @@ def _agent(t: Target) -> str:
 
 
 def non_root(t: Target) -> tuple[str, str]:
-    """The agent runs as the workspace's owner (``backends.owner``); that is uid 0 only
+    """The agent runs as the workspace's owner (``backends.agent_user``); that is uid 0 only
     when the workspace belongs to root, the one exception the plan states, with every
     capability dropped: then the probe is not applicable and says why."""
     done = t.run("id -u; id -un 2>/dev/null || true")

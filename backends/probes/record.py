@@ -20,7 +20,7 @@ from backends.probes.result import FAIL, Result
 SEAL_FILE = "seal.json"
 
 #: Seal states for the dashboard badge.
-SEALED = "sealed"
+SEAL_VERIFIED = "sealed"
 NOT_CHECKED = "not checked"
 
 #: agent -> ((mtime_ns, size, inode) of its seal file, the run read from it)
@@ -44,7 +44,7 @@ class SuiteRun(NamedTuple):
     def seal(self) -> str:
         """``sealed``, or ``n failing``."""
         bad = len(self.failures)
-        return SEALED if not bad else f"{bad} failing"
+        return SEAL_VERIFIED if not bad else f"{bad} failing"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,7 +117,7 @@ def seal_of(agent: str, created: str = "") -> str:
 
 __all__ = [
     "NOT_CHECKED",
-    "SEALED",
+    "SEAL_VERIFIED",
     "SEAL_FILE",
     "SuiteRun",
     "current_run",

@@ -18,7 +18,7 @@ from backends.probes.base import FAIL, NOT_APPLICABLE, PASS, Probe, Result, Targ
 from backends.probes.record import (
     NOT_CHECKED,
     SEAL_FILE,
-    SEALED,
+    SEAL_VERIFIED,
     SuiteRun,
     current_run,
     last_run,
@@ -49,7 +49,7 @@ def probes(names: Sequence[str] | None = None) -> list[Probe]:
 
 def target(backend: BottleBackend, agent: str) -> Target:
     """Everything the probes look at for ``agent``: bottle handle, recorded plan, facts."""
-    bottle = backend.attach(agent)
+    bottle = backend.bottle(agent)
     return Target(
         agent=agent,
         backend=backend.name,
@@ -117,6 +117,6 @@ __all__ = [
     "current_run",
     "seal_file",
     "SEAL_FILE",
-    "SEALED",
+    "SEAL_VERIFIED",
     "NOT_CHECKED",
 ]

@@ -7,7 +7,7 @@ Lifecycle, as the operator sees it:
   it, then provision: ``chown -R node:node /home/node`` as root, the prompt file (0600,
   owner node), the skills. Any failure deletes the machine again (an ``ExitStack``).
 - ``stop``/``start``: the VM's disk, and with it ``/home/node`` (``~/.claude``, so
-  ``claude --continue``), survives.
+  ``claude --resume`` of its pinned session), survives.
 - ``remove``: smolvm deletes a machine's disk with the machine, and that disk holds the
   home. Docker's rule is "the home is kept unless asked", so ``remove`` without
   ``volumes`` refuses (the fix says to ``down`` it, or to pass ``--volumes``), and
@@ -43,7 +43,7 @@ from backends.base import (
     LaunchError,
     Problem,
     ProgressFn,
-    _no_progress,
+    no_progress,
 )
 from backends.egress import plan as egress
 from backends.egress.relay import (
@@ -150,7 +150,7 @@ class SmolmachinesBackend(BottleBackend):
 
         return create_argv(self.smolvm(), plan, source)
 
-    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> SmolBottle:
+    def launch(self, plan: BottlePlan, progress: ProgressFn = no_progress) -> SmolBottle:
         """Create, start and provision; on any failure delete the machine and raise
         ``LaunchError`` (``ProvisionError`` when provisioning failed)."""
         from backends.smolmachines import images
@@ -271,8 +271,12 @@ class SmolmachinesBackend(BottleBackend):
         """Sealed with its sidecar running (``running``: the agents whose sidecar runs),
         ``sidecar down`` (fail closed), or unsealed."""
         if record.labels.get(egress.SEALED_LABEL) != "true":
-            return egress.UNSEALED
-        return egress.SEALED if record.labels[LABEL_AGENT] in running else egress.SIDECAR_DOWN
+            return egress.EGRESS_UNSEALED
+        return (
+            egress.EGRESS_SEALED
+            if record.labels[LABEL_AGENT] in running
+            else egress.EGRESS_SIDECAR_DOWN
+        )
 
     def _handle(self, machine: str, agent: str) -> SmolBottle:
         """A handle on ``machine`` with the plan (and so the guest env) of the agent's
@@ -290,11 +294,11 @@ class SmolmachinesBackend(BottleBackend):
         bottle.plan = plan
         return bottle
 
-    def attach(self, agent: str) -> SmolBottle:
+    def bottle(self, agent: str) -> SmolBottle:
         """A handle on ``agent``'s machine, with the plan of its last launch."""
         return self._handle(self._record(agent).name, agent)
 
-    def handle(self, info: BottleInfo) -> SmolBottle:
+    def bottle_from(self, info: BottleInfo) -> SmolBottle:
         """A handle on the machine ``list_bottles`` named in ``info``: no second
         ``machine ls`` (a whole subprocess) for what the listing just said."""
         return self._handle(info.bottle, info.agent)
@@ -311,14 +315,14 @@ class SmolmachinesBackend(BottleBackend):
         if record.labels.get(egress.SEALED_LABEL) == "true":
             sealed = saved_plan(agent)
             if sealed is not None and egress.is_sealed(sealed):
-                repair_sidecar(sealed, _no_progress)  # a machine never runs without egress
+                repair_sidecar(sealed, no_progress)  # a machine never runs without egress
             else:
                 start_sidecar(agent)
         if not record.live:
             self._run(cli.start_argv(self.smolvm(), record.name), timeout=600, what="start")
         plan = saved_plan(agent)
         if plan is not None and plan.workspace and Path(plan.workspace).is_dir():
-            from backends.owner import agent_user
+            from backends.agent_user import agent_user
             from backends.smolmachines.bottle import SmolBottle
             from backends.smolmachines.provision import align_account
 
@@ -362,7 +366,7 @@ class SmolmachinesBackend(BottleBackend):
         done = runner.run(cli.logs_argv(self.smolvm(), record.name, tail), timeout=60)
         return done.stdout + cli.clean_stderr(done.stderr)
 
-    def pack_image(self, image: str, progress: ProgressFn = _no_progress) -> Path:
+    def pack_image(self, image: str, progress: ProgressFn = no_progress) -> Path:
         """Pack image ``image`` into a cached ``.smolmachine`` (``smolvm pack create``), so
         later launches of it start ``--from`` the pack without a pull. Returns the pack."""
         from backends.smolmachines import images

@@ -54,7 +54,7 @@ class SmolBottle(Bottle):
         pty_resize.py."""
         return self.exec_argv([CLAUDE, *argv], user=GUEST_USER, tty=tty)
 
-    def frame(
+    def wrap_argv(
         self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
     ) -> list[str]:
         """Host argv running ``argv`` as ``user`` with the guest env; wrapped when ``tty``."""
@@ -72,13 +72,13 @@ class SmolBottle(Bottle):
 
     def exec(self, script: str, *, user: str = GUEST_USER, timeout: float = 120) -> Completed:
         """Run ``sh -c script`` as ``user`` and capture its output; never raises on non-zero."""
-        argv = self.frame(["sh", "-c", script], user=user, interactive=False)
+        argv = self.wrap_argv(["sh", "-c", script], user=user, interactive=False)
         done = runner.run(argv, timeout=timeout)
         return Completed(done.argv, done.returncode, done.stdout, cli.clean_stderr(done.stderr))
 
     def _check(self, script: str, *args: str, user: str, what: str) -> None:
         # Paths travel as positional parameters of `sh -c`, never pasted into the script.
-        argv = self.frame(["sh", "-c", script, "sh", *args], user=user, interactive=False)
+        argv = self.wrap_argv(["sh", "-c", script, "sh", *args], user=user, interactive=False)
         done = runner.run(argv, timeout=120)
         if not done.ok:
             detail = cli.clean_stderr(done.stderr).strip() or done.stdout.strip()

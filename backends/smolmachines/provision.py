@@ -22,6 +22,7 @@ from backends.agent_files import (
     AgentFile,
     target,
 )
+from backends.agent_user import guest_group, guest_passwd
 from backends.base import (
     GUEST_HOME,
     GUEST_USER,
@@ -34,7 +35,6 @@ from backends.claude import (
     merge_claude_settings,
 )
 from backends.egress.plan import SKIP_PERMISSIONS
-from backends.owner import guest_group, guest_passwd
 from backends.smolmachines.bottle import SmolBottle
 
 if TYPE_CHECKING:

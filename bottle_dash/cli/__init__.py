@@ -61,6 +61,8 @@ OWNERS = {
     "rm": "bottle",
     "egress": "egress",
     "allow": "egress",
+    "usage": "usage",
+    "budget": "usage",
     "image": "image",
 }
 

@@ -20,12 +20,18 @@ def create_attach_subparser(sub: Subparsers) -> None:
     p = agent_subparser(
         sub,
         "attach",
-        help="run the agent's claude in this terminal (resumes the last conversation)",
-        description="Run claude in the agent's bottle in the foreground, continuing the last "
-        "conversation when there is one (claude --continue, else a fresh start). Launches "
-        "the bottle first when it is not running. Exits with claude's exit status.",
+        help="attach this terminal to the agent's claude (started when none runs)",
+        description="Attach this terminal to the claude that runs in the agent's bottle "
+        "(its session holder: a dashboard pane showing it stays attached too), or start "
+        "one when none runs, resuming the agent's pinned session (claude --resume ID, else "
+        "--session-id ID). Launches the bottle first when it is not running. Exits with "
+        "claude's exit status when claude ends; closing the terminal only detaches.",
     )
-    p.add_argument("--fresh", action="store_true", help="start a new conversation (no --continue)")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="end the claude that runs and start a new conversation (a new session id)",
+    )
 
 
 def command_attach(ctx: Context) -> int:

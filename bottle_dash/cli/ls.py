@@ -68,7 +68,7 @@ def command_ls(ctx: Context) -> int:
     table = []
     for r in rows:
         name = r.name if r.defined else f"{r.name} (not defined)"
-        status = r.status.status if r.status else "-"
+        status = r.status.label if r.status else "-"
         egress = r.egress.upper() if r.egress in ("unsealed", "sidecar down") else r.egress
         table.append(
             (

@@ -46,7 +46,13 @@ from bottle_dash.config.paths import (
 from bottle_dash.config.schema import AGENT_KEYS, DASHBOARD_KEYS, TOP_KEYS, parse_memory
 
 if TYPE_CHECKING:
-    from bottle_dash.config.edit import allow_host, append_agent, render_agent, toml_value
+    from bottle_dash.config.edit import (
+        allow_host,
+        append_agent,
+        render_agent,
+        set_agent_key,
+        toml_value,
+    )
     from bottle_dash.config.starter import (
         first_agent_values,
         starter_config,
@@ -60,6 +66,7 @@ _ON_FIRST_USE = {
     "allow_host": "edit",
     "append_agent": "edit",
     "render_agent": "edit",
+    "set_agent_key": "edit",
     "toml_value": "edit",
     "first_agent_values": "starter",
     "starter_config": "starter",
@@ -93,6 +100,7 @@ __all__ = [
     "private_dir",
     "render_agent",
     "resolve_config_path",
+    "set_agent_key",
     "starter_config",
     "starter_text",
     "toml_value",

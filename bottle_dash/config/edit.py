@@ -136,6 +136,46 @@ def allow_host(path: str | Path, name: str, host: str) -> AgentSpec:
     return spec
 
 
+def set_agent_key(path: str | Path, name: str, key: str, value: Any) -> AgentSpec:
+    """Set ``key`` (a one-line value: a string or number) of agent ``name`` in the config
+    file, keeping the rest of the text byte for byte; returns the agent as revalidated
+    (a value the key refuses raises its ``ConfigError`` and nothing is written)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc}", path=path, agent=name) from None
+    data = parse_toml(text, path)
+    if not isinstance((data.get("agents") or {}).get(name), dict):
+        raise ConfigError(
+            f"agent {name!r} is not defined in this file",
+            path=path,
+            agent=name,
+            fix=f"add an [agents.{name}] table first",
+        )
+    line = f"{key} = {toml_value(value)}\n"
+    where = Locator(text)
+    lines = text.splitlines(keepends=True)
+    at = where.key(f"agents.{name}", key)
+    header = where.header(name)
+    if at is not None and lines[at - 1].lstrip().startswith(key):
+        lines[at - 1] = line
+    elif at is None and header is not None:
+        lines.insert(header, line)
+    else:
+        raise ConfigError(
+            "the agent's table is written in a form this edit does not handle",
+            path=path,
+            agent=name,
+            key=key,
+            fix=f"set {key} = {toml_value(value)} in [agents.{name}] by hand",
+        )
+    new_text = "".join(lines)
+    spec = parse_config(new_text, path).agents[name]
+    _write_atomic(path, new_text)
+    return spec
+
+
 def toml_value(value: Any) -> str:
     """A TOML literal for a string, number, bool, Path, list or table."""
     if isinstance(value, bool):

@@ -1,9 +1,7 @@
 """What an agent's table may say: one table of per-key validators (``AGENT_SCHEMA``), run
-by ``load.agent_spec`` over an agent's keys merged onto ``[defaults]``.
-
-Each key has one validator that takes the key's value and returns the ``AgentSpec`` (or
-``EgressSpec``) field it sets, raising a ``ConfigError`` located at the key (in the agent's
-table, else in ``[defaults]``, else at the agent's header) with the fix.
+by ``load.agent_spec`` over an agent's keys merged onto ``[defaults]``. Each validator
+returns the ``AgentSpec`` (or ``EgressSpec``) field its key sets, or raises a ``ConfigError``
+located at the key (in the agent's table, else ``[defaults]``, else its header) with the fix.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from backends import registry
 from backends.base import DEFAULT_IMAGE
 from backends.egress.policy import parse_rule
 from backends.images.reference import image_problem
+from bottle_dash.config.cost_keys import budget_key, price_key
 from bottle_dash.config.locate import ConfigError, Locator, describe, type_name
 from bottle_dash.config.paths import host_path
 
@@ -42,6 +41,8 @@ AGENT_KEYS = (
     "credential",
     "api_base",
     "upstream_ca",
+    "price",
+    "budget",
     "skip_permissions",
     "allow_root",
 )
@@ -368,6 +369,8 @@ AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
         "credential": Key(_credential, "credential", egress=True),
         "api_base": Key(_api_base, "api_base", egress=True),
         "upstream_ca": Key(_upstream_ca, "upstream_ca", egress=True),
+        "price": Key(price_key, "price", egress=True),
+        "budget": Key(budget_key, "budget", egress=True),
         "allow_root": Key(_allow_root, "allow_root"),
     }
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bottle_dash.service.agents import AgentService, claude_args_of
 from bottle_dash.service.doctor import Check, image_checks, tmux_check
-from bottle_dash.service.egress import allow_host, egress_summary
+from bottle_dash.service.egress import allow_host, egress_summary, set_budget
 from bottle_dash.service.images import can_build_image, images_needed
 from bottle_dash.service.listing import IDLE_BACKEND_EVERY, backends_needed
 from bottle_dash.service.problems import describe, nearest
@@ -29,7 +29,7 @@ from bottle_dash.service.rows import (
     ALREADY_RUNNING,
     LAUNCHED,
     STARTED,
-    UNKNOWN,
+    STATE_UNKNOWN,
     AgentRow,
     Attached,
 )
@@ -39,7 +39,7 @@ __all__ = [
     "IDLE_BACKEND_EVERY",
     "LAUNCHED",
     "STARTED",
-    "UNKNOWN",
+    "STATE_UNKNOWN",
     "AgentRow",
     "AgentService",
     "Attached",
@@ -50,6 +50,7 @@ __all__ = [
     "claude_args_of",
     "describe",
     "egress_summary",
+    "set_budget",
     "image_checks",
     "images_needed",
     "inspected",

@@ -11,6 +11,7 @@ given (tests inject fakes), else ``backends.registry``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,11 +32,11 @@ from backends.base import (
     Problem,
     ProgressFn,
     UnknownBackend,
-    _no_progress,
+    no_progress,
 )
-from backends.claude import resume_fallback
-from backends.egress.plan import SIDECAR_DOWN
-from backends.paths import agent_state_dir
+from backends.egress.plan import EGRESS_SIDECAR_DOWN
+from backends.holder import held_argv
+from backends.paths import agent_lock, agent_state_dir
 from backends.plan import check_name
 from bottle_dash.config import Config
 from bottle_dash.service.doctor import Check, doctor_checks, preflight_problems
@@ -82,6 +83,8 @@ class AgentService:
         self.injected: Mapping[str, BottleBackend] = backends if backends is not None else {}
         self.pane_host = pane_host
         self.listings = Listings(self.backend_names, self.backend, idle_backend_every)
+        self._attach_locks: dict[str, threading.Lock] = {}
+        self._attach_locks_guard = threading.Lock()
 
     # ------------------------------------------------------------------ backends
 
@@ -149,7 +152,7 @@ class AgentService:
         return self.backend(spec.backend).prepare(spec)
 
     def up(
-        self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
+        self, target: AgentRow | AgentSpec, progress: ProgressFn = no_progress
     ) -> tuple[Bottle, str]:
         """Make the agent's bottle run and return it with what was done: ``ALREADY_RUNNING``
         (its handle, from the plan recorded at launch), ``STARTED`` (a stopped bottle, as it
@@ -169,15 +172,34 @@ class AgentService:
                 from backends.plan import root_agent
 
                 root_agent(spec, str(Path(str(spec.workspace)).expanduser()), 0)
+        name = target.name
+
+        def waiting() -> None:
+            progress(f"{name} is already being launched by another bottle-dash; waiting for it")
+
+        # One launch per agent at a time (two `up`s, an `up` and an `rm`, two enters): the
+        # second waits, then finds the bottle as the first left it.
+        with agent_lock(name, waiting) as waited:
+            # Another launch just finished: the row is stale, look again (one listing).
+            if waited and isinstance(target, AgentRow):
+                target = self._fresh_row(target)
+            return self._up_locked(target, progress)
+
+    def _up_locked(self, target: AgentRow | AgentSpec, progress: ProgressFn) -> tuple[Bottle, str]:
         row = self.row_of(target) if isinstance(target, AgentSpec) else target
         if row.state not in (RUNNING, NOT_CREATED) and row.info is None:
             # unknown: the listing failed; ask again (raises when it still cannot answer)
             row = make_row(row.name, row.backend, row.spec, self.find_bottle(row.name, row.backend))
         backend = self.backend(row.backend)
-        if row.state == RUNNING and row.egress != SIDECAR_DOWN:
+        if row.state != RUNNING:
+            # Started or launched now: no claude runs in it, whatever a hook said before.
+            from backends.status_file import forget_status
+
+            forget_status(row.name)
+        if row.state == RUNNING and row.egress != EGRESS_SIDECAR_DOWN:
             if row.info is not None:  # as the listing saw it (smolmachines: no `machine ls`)
-                return backend.handle(row.info), ALREADY_RUNNING
-            return backend.attach(row.name), ALREADY_RUNNING
+                return backend.bottle_from(row.info), ALREADY_RUNNING
+            return backend.bottle(row.name), ALREADY_RUNNING
         if row.state == RUNNING:
             # Running without its egress (fail closed): the backend's start brings the
             # sidecar back and leaves the running bottle as it is.
@@ -206,19 +228,22 @@ class AgentService:
         return suite.run_suite(self.backend(row.backend), row.name, only)
 
     def ensure_running(
-        self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress
+        self, target: AgentRow | AgentSpec, progress: ProgressFn = no_progress
     ) -> Bottle:
         """The agent's bottle, running: launched, started, or as it is (see ``up``)."""
         return self.up(target, progress)[0]
 
     def stop(self, row: AgentRow) -> None:
         """Stop the agent's bottle; its home survives for the next ``up``."""
-        self.backend(row.backend).stop(row.name)
+        with agent_lock(row.name):
+            self.backend(row.backend).stop(row.name)
 
     def remove(self, row: AgentRow, *, volumes: bool = False) -> None:
         """Remove the agent's bottle and network; with ``volumes`` also its home (conversations
-        included) and its host state directory (prompt copy, last plan)."""
-        self.backend(row.backend).remove(row.name, volumes=volumes)
+        included) and its host state directory (prompt copy, last plan). An ``up`` of the
+        agent under way is waited for, so nothing it makes is left behind."""
+        with agent_lock(row.name):
+            self.backend(row.backend).remove(row.name, volumes=volumes)
         if volumes:
             import shutil  # here, as in the checks below: `ls` needs none of it
 
@@ -236,7 +261,7 @@ class AgentService:
         *,
         fresh: bool = False,
         tty: bool = True,
-        progress: ProgressFn = _no_progress,
+        progress: ProgressFn = no_progress,
     ) -> list[str]:
         """The host argv that runs the agent's claude in its bottle (launched or started
         first when needed), resuming the last conversation when there is one
@@ -249,21 +274,44 @@ class AgentService:
     ) -> tuple[list[str], str]:
         bottle, what = self.up(target, progress)
         args = claude_args_of(bottle)
-        return resume_fallback(bottle.claude_argv(args, tty=tty), len(args), fresh=fresh), what
+        return held_argv(bottle.claude_argv(args, tty=tty), len(args), fresh=fresh, tty=tty), what
 
     def exec_argv(
         self, row: AgentRow, argv: Sequence[str], *, user: str = GUEST_USER, tty: bool = False
     ) -> list[str]:
         """Host argv that runs ``argv`` in the agent's bottle as ``user`` (node by default)."""
-        return self.backend(row.backend).attach(row.name).exec_argv(argv, user=user, tty=tty)
+        return self.backend(row.backend).bottle(row.name).exec_argv(argv, user=user, tty=tty)
 
     def attach(
-        self, row: AgentRow, progress: ProgressFn = _no_progress, *, fresh: bool = False
+        self, row: AgentRow, progress: ProgressFn = no_progress, *, fresh: bool = False
     ) -> Attached:
         """Make the bottle run, then focus the agent's live pane, respawn its dead one, or
         split a new one. With ``fresh`` (R) claude starts a new conversation: a pane that
         exists is respawned with the plain argv even when it is alive. Without a pane host
-        the result is ``foreground``: the caller runs ``argv`` on its terminal."""
+        the result is ``foreground``: the caller runs ``argv`` on its terminal.
+
+        One attach per agent at a time in this process: ``enter`` pressed twice quickly
+        opens one pane (the second finds the first's pane and focuses it)."""
+        lock = self._attach_lock(row.name)
+        if not lock.acquire(blocking=False):
+            lock.acquire()
+            # The attach we waited for launched, started or opened a pane: look again.
+            row = self._fresh_row(row)
+        try:
+            return self._attach(row, progress, fresh=fresh)
+        finally:
+            lock.release()
+
+    def _fresh_row(self, row: AgentRow) -> AgentRow:
+        if row.spec is not None:
+            return self.row_of(row.spec)
+        return make_row(row.name, row.backend, None, self.find_bottle(row.name, row.backend))
+
+    def _attach_lock(self, agent: str) -> threading.Lock:
+        with self._attach_locks_guard:
+            return self._attach_locks.setdefault(agent, threading.Lock())
+
+    def _attach(self, row: AgentRow, progress: ProgressFn, *, fresh: bool) -> Attached:
         if row.state != RUNNING:
             progress(f"starting {row.name}")
         host = self.pane_host
@@ -297,7 +345,7 @@ class AgentService:
     def build_image(
         self,
         image: str = DEFAULT_IMAGE,
-        progress: ProgressFn = _no_progress,
+        progress: ProgressFn = no_progress,
         *,
         offline: bool | None = None,
         rebuild: bool = False,

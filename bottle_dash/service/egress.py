@@ -47,3 +47,17 @@ def allow_host(config_path: str | Path, name: str, host: str) -> tuple[AgentSpec
     spec = add(config_path, name, host)
     live = allow_live(name, str(parse_rule(host)))
     return spec, live
+
+
+def set_budget(config_path: str | Path, name: str, budget: str) -> tuple[AgentSpec, bool]:
+    """Set the agent's ``budget`` in the config file (``ConfigError`` for a bad one) and in
+    its sidecar's budget file when it has an egress folder: a running sidecar applies it to
+    the next request. Returns the agent and whether a budget file was written."""
+    from backends.egress.folder import write_budget
+    from bottle_dash.config import set_agent_key
+
+    spec = set_agent_key(config_path, name, "budget", budget)
+    if not egress_log(name).parent.is_dir():
+        return spec, False
+    write_budget(name, spec.egress.budget, spec.egress.price)
+    return spec, True

@@ -3,7 +3,7 @@ one way every caller builds it."""
 
 from __future__ import annotations
 
-from backends.base import DEFAULT_IMAGE, BackendUnavailable, ProgressFn, _no_progress
+from backends.base import DEFAULT_IMAGE, BackendUnavailable, ProgressFn, no_progress
 from backends.images.reference import is_local_path
 from bottle_dash.config import Config
 
@@ -26,7 +26,7 @@ def images_needed(config: Config | None) -> list[str]:
 
 def build_agent_image(
     image: str = DEFAULT_IMAGE,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
     *,
     offline: bool | None = None,
     rebuild: bool = False,

@@ -17,7 +17,7 @@ from backends.base import DEFAULT_BACKEND, BackendError, BottleBackend, BottleIn
 from bottle_dash.config import Config
 from bottle_dash.service.problems import problem_of
 from bottle_dash.service.readings import make_row
-from bottle_dash.service.rows import UNKNOWN, AgentRow
+from bottle_dash.service.rows import STATE_UNKNOWN, AgentRow
 
 #: Seconds between the dashboard's listings of a backend no agent uses (listed only to
 #: find bottles left behind; a ``machine ls`` is a subprocess).
@@ -115,7 +115,7 @@ def agent_rows(config: Config, listed: Listed) -> tuple[list[AgentRow], list[Pro
     """The rows of every defined agent and every listed bottle, and the problems found.
 
     A backend that could not answer becomes a ``Problem``, fatal when the backend is
-    needed (``backends_needed``), and its agents' state is ``UNKNOWN``. Defined agents
+    needed (``backends_needed``), and its agents' state is ``STATE_UNKNOWN``. Defined agents
     come first in config order, then bottles whose agent is no longer defined
     (``defined=False``), by name. A defined agent's row shows its bottle on its own
     backend; a bottle of the same name on another backend is reported as a problem (rows
@@ -136,7 +136,7 @@ def agent_rows(config: Config, listed: Listed) -> tuple[list[AgentRow], list[Pro
     for name, spec in config.agents.items():
         info = found.get(spec.backend, {}).pop(name, None)
         row = make_row(name, spec.backend, spec, info)
-        rows.append(row._replace(state=UNKNOWN) if spec.backend in failed else row)
+        rows.append(row._replace(state=STATE_UNKNOWN) if spec.backend in failed else row)
     orphans: list[AgentRow] = []
     for backend, left in found.items():
         for agent, info in left.items():

@@ -19,6 +19,7 @@ from backends.probes import record
 from bottle_dash.service.rows import AgentRow
 
 if TYPE_CHECKING:
+    from backends.egress.spend import Spend
     from backends.probes.result import Result
 
 
@@ -41,7 +42,7 @@ def make_row(name: str, backend: str, spec: AgentSpec | None, info: BottleInfo |
 
 def root_workspace(spec: AgentSpec | None) -> bool:
     """Whether ``spec``'s agent runs as uid 0: it runs as its workspace's owner
-    (``backends.owner``), and that is root (one ``stat``; False when it cannot be read)."""
+    (``backends.agent_user``), and that is root (one ``stat``; False when it cannot be read)."""
     if spec is None or spec.workspace is None:
         return False
     try:
@@ -69,12 +70,20 @@ def workspace_warnings(row: AgentRow) -> list[str]:
     return workspace.gained(row.name, folder) if folder.is_dir() else []
 
 
+def spend_of(row: AgentRow) -> Spend | None:
+    """What ``row``'s agent spent (its usage log; remembered until the log changes)."""
+    from backends.egress.spend import agent_spend
+
+    return agent_spend(row.name)
+
+
 def inspected(row: AgentRow) -> AgentRow:
     """``row`` with what the host's records say of its bottle: its seal and failing
-    probes, and what its workspace gained (what ``ls --json`` prints)."""
+    probes, what its workspace gained, what it spent (what ``ls --json`` prints)."""
     seal, failures = seal_state(row)
     return row._replace(
         seal=seal,
         seal_failures=tuple(failures),
         workspace_warnings=tuple(workspace_warnings(row)),
+        spend=spend_of(row),
     )

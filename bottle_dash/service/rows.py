@@ -14,6 +14,7 @@ from backends.base import AgentSpec, BottleInfo
 from backends.egress.plan import configured_egress, permission_mode
 
 if TYPE_CHECKING:
+    from backends.egress.spend import Spend
     from backends.probes.result import Result
     from bottle_dash.status import Status
 
@@ -24,7 +25,7 @@ LAUNCHED = "launched"
 
 #: State of a defined agent whose backend could not be listed (not "not created": we
 #: do not know).
-UNKNOWN = "unknown"
+STATE_UNKNOWN = "unknown"
 
 
 class AgentRow(NamedTuple):
@@ -58,6 +59,8 @@ class AgentRow(NamedTuple):
     #: What the workspace gained since the first ``up`` that would run or resolve on the
     #: host (executable git hooks, git settings that run commands, symlinks out).
     workspace_warnings: tuple[str, ...] = ()
+    #: Tokens and cost from the agent's usage log (``backends.egress.spend``), when read.
+    spend: Spend | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (``ls --json``)."""
@@ -73,6 +76,12 @@ class AgentRow(NamedTuple):
             "workspace": str(self.spec.workspace) if self.spec and self.spec.workspace else None,
             "id": self.info.ident if self.info and self.info.ident else None,
             "status": self.status.status if self.status else None,
+            # Whether a live pane shows claude (None: no claude running, or unknown).
+            "attached": (
+                None
+                if self.status is None or self.status.status == "exited"
+                else not self.status.detached
+            ),
             "status_since": (
                 datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
                 if since is not None
@@ -86,6 +95,30 @@ class AgentRow(NamedTuple):
             ],
             "workspace_warnings": list(self.workspace_warnings),
             "runs_as_root": self.runs_as_root,
+            **self.cost_fields(),
+        }
+
+    def cost_fields(self) -> dict[str, Any]:
+        """``cost_today_usd``, ``cost_total_usd`` (None: some usage has no price),
+        ``tokens_today``, ``budget`` and its ``budget_spent_usd``."""
+        spend = self.spend
+        if spend is None:
+            keys = (
+                "cost_today_usd",
+                "cost_total_usd",
+                "tokens_today",
+                "budget",
+                "budget_spent_usd",
+            )
+            return dict.fromkeys(keys)
+        full = spend.to_dict()
+        priced = not spend.unpriced
+        return {
+            "cost_today_usd": full["cost_today_usd"] if priced else None,
+            "cost_total_usd": full["cost_total_usd"] if priced else None,
+            "tokens_today": spend.tokens_today,
+            "budget": full["budget"] or None,
+            "budget_spent_usd": full["budget_spent_usd"] if spend.budget_words else None,
         }
 
     @property

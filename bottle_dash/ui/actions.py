@@ -70,12 +70,12 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "attach",
         "attach: launch if needed, then focus / respawn / open the agent's pane",
         "attach: launch the bottle if needed (progress shown), then focus the agent's live "
-        "pane, respawn its dead pane, or split a new one beside the dashboard; the pane runs "
-        r"`claude --continue \|\| claude`, trying `--continue` only when a transcript "
-        "exists in the bottle's `~/.claude/projects` (a bottle with no conversation yet "
-        "starts claude once). When the agent image (`bottle-dash-agent`) is not built, it "
-        "offers to build it (`y` or `b`; `n` or `esc` does not), shows the build's progress "
-        "in the status line, then attaches",
+        "pane, respawn its dead pane, or split a new one beside the dashboard; the pane "
+        "re-attaches the claude that runs in the bottle's session holder (closing a pane "
+        "only detaches it), and starts one only when none runs: `--resume` of the agent's "
+        "pinned session, or `--session-id` with a new one. When the agent image "
+        "(`bottle-dash-agent`) is not built, it offers to build it (`y` or `b`; `n` or "
+        "`esc` does not), shows the build's progress in the status line, then attaches",
         needs_agent=True,
         footer=1,
         title="Attach agent",
@@ -86,12 +86,13 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "R",
         SCREEN,
         "fresh",
-        "restart claude fresh in its pane (no --continue)",
-        "restart claude fresh in its pane (no `--continue`)",
+        "restart claude fresh in its pane: end the running one, pin a new session",
+        "restart claude fresh in its pane: end the claude that runs, start one with a new "
+        "pinned session id (the older conversation stays in `~/.claude/projects`)",
         needs_agent=True,
         footer=2,
         title="Restart agent fresh",
-        summary="Restart claude without --continue",
+        summary="End claude and start a new conversation",
     ),
     Action(
         "up",
@@ -166,6 +167,19 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         footer=8,
         title="Egress log",
         summary="Hosts allowed and denied; add one to the allowlist",
+    ),
+    Action(
+        "budget",
+        "dollar_sign",
+        SCREEN,
+        "budget",
+        "budget: set or raise the agent's budget (USD per day, week, or in total)",
+        "set or raise the agent's budget (`40/day`, `100/week`, `500`): written to the "
+        "config and to its running sidecar at once (no restart); a spent budget's sidecar "
+        "refuses new API requests until it is raised",
+        needs_agent=True,
+        title="Set budget",
+        summary="USD per day, week or in total; applied to the running sidecar",
     ),
     Action(
         "filter",
@@ -262,7 +276,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
 )
 
 #: Textual key names as the help screen and the README write them.
-_WRITTEN = {"question_mark": "?", "slash": "/", "escape": "esc"}
+_WRITTEN = {"question_mark": "?", "slash": "/", "escape": "esc", "dollar_sign": "$"}
 #: ... and as the footer writes them (short: the footer is one line).
 _SHORT = {"enter": "⏎", "ctrl+p": "^p"}
 

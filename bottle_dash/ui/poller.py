@@ -20,6 +20,7 @@ from backends.status_file import HookReading, read_status
 from bottle_dash.config import Config, ConfigError
 from bottle_dash.process_usage import ProcessUsage, Usage
 from bottle_dash.service import AgentRow, AgentService, seal_state
+from bottle_dash.service.spending import BudgetWatch, Spend, spends
 from bottle_dash.status import Change, Status, StatusTracker, agent_statuses
 from bottle_dash.tmux import PaneHost, PaneInfo
 
@@ -43,6 +44,10 @@ class PollResult:
     #: agent -> (seal badge, failing probe results) for running bottles: the escape
     #: probes' last run on disk, read here in the worker, never in a widget.
     seals: dict[str, tuple[str, list[Result]]] = field(default_factory=dict)
+    #: agent -> what it spent (its usage log, read here in the worker).
+    spends: dict[str, Spend] = field(default_factory=dict)
+    #: Agents that reached 80 % or 100 % of their budget since the previous poll.
+    budget_alerts: list[Change] = field(default_factory=list)
 
 
 class Poller:
@@ -69,6 +74,7 @@ class Poller:
         self.read_hook = read_hook
         self.clock = clock
         self.tracker = StatusTracker()
+        self.budgets = BudgetWatch()
 
     def poll(self, preview_agent: str | None = None) -> PollResult:
         """One tick: config, one listing per backend, /proc, one tmux call, one capture,
@@ -94,6 +100,8 @@ class Poller:
         for row in result.rows:
             if row.state == RUNNING:  # one look at its seal record per tick
                 result.seals[row.name] = seal_state(row)
+        result.spends = spends(row.name for row in result.rows if row.defined)
+        result.budget_alerts = self.budgets.update(result.spends)
         if preview_agent is None and result.rows:
             preview_agent = result.rows[0].name  # the cursor starts on the first row
         pane = result.panes.get(preview_agent or "")

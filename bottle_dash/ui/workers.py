@@ -227,6 +227,28 @@ class DashWorkers:
         when = "applied now" if live else "applies at the next up"
         self.screen.app.call_from_thread(said, f"{row.name}: {rule} added to egress_allow ({when})")
 
+    def set_budget(self, row: AgentRow, budget: str, said: Callable[[str], None]) -> None:
+        """Set the agent's ``budget`` (config and running sidecar); ``said`` shows the
+        outcome on the screen."""
+        self.run(
+            partial(self._budget, row, budget, said), group="budget", name="set_budget",
+            exclusive=True,
+        )  # fmt: skip
+
+    def _budget(self, row: AgentRow, budget: str, said: Callable[[str], None]) -> None:
+        from bottle_dash.service import set_budget
+
+        try:
+            spec, live = set_budget(self.ctx.config_file(), row.name, budget)
+        except Exception as exc:
+            self.screen.app.call_from_thread(said, f"{row.name}: budget: {describe(exc)}")
+            return
+        when = "applied now" if live else "applies at the next up"
+        self.screen.app.call_from_thread(
+            said, f"{row.name}: budget = {spec.egress.budget} ({when})"
+        )
+        self.screen.app.call_from_thread(self.poll_now)
+
     def save_agent(self, name: str, table: Mapping[str, Any]) -> None:
         """Append a validated agent to the config file (in the agent's action group)."""
         self.run(partial(self._save, name, table), group=f"{ACTION_GROUP}{name}", name="new")

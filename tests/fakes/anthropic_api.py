@@ -21,6 +21,7 @@ Three ways to run it:
 - in a container on a test network (``python3 /anthropic_api.py --listen 0.0.0.0:8080``),
   read back over HTTP: ``GET /_stand-in/requests`` (JSON list of recorded requests),
   ``POST /_stand-in/rules`` (a JSON list of rules, replacing the current ones),
+  ``POST /_stand-in/usage`` (``{"usage": {...}, "cut_after": n}``: ``StandInAPI.set_usage``),
   ``POST /_stand-in/reset`` (forget requests and rules).
 """
 
@@ -127,13 +128,19 @@ def reply_blocks(body: dict[str, Any], rules: list[Rule]) -> tuple[list[dict[str
     return [{"type": "text", "text": f"stand-in answer: {text}"}], "end_turn"
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int]:
-    return {
+#: The usage every answer reports instead of the computed one (``StandInAPI.usage``); the
+#: ``output_tokens`` of a stream's ``message_delta`` is taken from it too.
+USAGE_OVERRIDE: dict[str, Any] = {}
+
+
+def _usage(body: dict[str, Any]) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "input_tokens": max(1, len(json.dumps(body.get("messages", []))) // 4),
         "output_tokens": 1,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
     }
+    return {**usage, **USAGE_OVERRIDE}
 
 
 def sse_events(body: dict[str, Any], rules: list[Rule]) -> list[tuple[str, dict[str, Any]]]:
@@ -189,7 +196,7 @@ def sse_events(body: dict[str, Any], rules: list[Rule]) -> list[tuple[str, dict[
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop, "stop_sequence": None},
-                "usage": {"output_tokens": max(1, out_tokens)},
+                "usage": {"output_tokens": USAGE_OVERRIDE.get("output_tokens", max(1, out_tokens))},
             },
         )
     )
@@ -271,6 +278,10 @@ class _Handler(BaseHTTPRequestHandler):
             api.rules = [Rule(**r) for r in body]
             self._json(200, {"rules": len(api.rules)})
             return
+        if path == "/_stand-in/usage":
+            api.set_usage(body.get("usage") or {}, cut_after=body.get("cut_after"))
+            self._json(200, {})
+            return
         if path == "/_stand-in/reset":
             api.reset()
             self._json(200, {})
@@ -293,7 +304,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
         self.end_headers()
-        for event, data in sse_events(body, api.rules):
+        for n, (event, data) in enumerate(sse_events(body, api.rules)):
+            if api.cut_after is not None and n >= api.cut_after:
+                self.close_connection = True  # cut off midway: no last chunk
+                return
             self._chunk(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -315,6 +329,8 @@ class StandInAPI:
     ) -> None:
         self.rules: list[Rule] = []
         self.requests: list[Recorded] = []
+        #: A stream is cut off (the connection closed) after this many events.
+        self.cut_after: int | None = None
         self._lock = threading.Lock()
         self._server = _Server(address, _Handler)
         self._server.api = self
@@ -340,6 +356,13 @@ class StandInAPI:
         """Add a rule (see ``Rule``)."""
         self.rules.append(Rule(contains, text, tool, dict(tool_input)))
 
+    def set_usage(self, usage: dict[str, Any], *, cut_after: int | None = None) -> None:
+        """Answer with ``usage`` (fields over the computed ones; {} for those alone) and
+        cut streams off after ``cut_after`` events (None: whole)."""
+        USAGE_OVERRIDE.clear()
+        USAGE_OVERRIDE.update(usage)
+        self.cut_after = cut_after
+
     def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
         with self._lock:
             low = {k.lower(): v for k, v in headers.items()}
@@ -349,6 +372,7 @@ class StandInAPI:
         with self._lock:
             self.requests.clear()
         self.rules = []
+        self.set_usage({})
 
     def messages(self) -> list[Recorded]:
         """Recorded ``POST /v1/messages`` requests."""

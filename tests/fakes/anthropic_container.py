@@ -13,9 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from anthropic_api import Recorded, Rule
-
 from backends.images.rootfs import ImageFile, ImageSpec
+from tests.fakes.anthropic_api import Recorded, Rule
 
 HERE = Path(__file__).resolve().parent
 PORT = 8080
@@ -125,6 +124,10 @@ class StandInContainer:
 
     def set_rules(self, rules: list[Rule]) -> None:
         self._call("POST", "/_stand-in/rules", [r.__dict__ for r in rules])
+
+    def set_usage(self, usage: dict[str, Any], cut_after: int | None = None) -> None:
+        """``StandInAPI.set_usage`` of the stand-in in the container."""
+        self._call("POST", "/_stand-in/usage", {"usage": usage, "cut_after": cut_after})
 
     def remove(self) -> None:
         subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)

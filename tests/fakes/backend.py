@@ -25,9 +25,9 @@ from backends.base import (
     Completed,
     Problem,
     ProgressFn,
-    _no_progress,
     bottle_labels,
     bottle_name,
+    no_progress,
 )
 from backends.bottle_plan import BottlePlan
 from backends.claude import claude_args
@@ -52,7 +52,7 @@ class FakeBottle(Bottle):
         self.backend.calls.append(("exec", self.agent, script))
         return Completed(("fake-exec", self.name, "sh", "-c", script), 0, "", "")
 
-    def frame(
+    def wrap_argv(
         self, argv: Sequence[str], *, user: str, interactive: bool, tty: bool = False
     ) -> list[str]:
         return ["fake-exec", self.name, *argv]
@@ -136,7 +136,7 @@ class FakeBackend(BottleBackend):
             claude_args=claude_args(GUEST_PROMPT, bool(agent.prompt), agent.claude_args),
         )
 
-    def launch(self, plan: BottlePlan, progress: ProgressFn = _no_progress) -> Bottle:
+    def launch(self, plan: BottlePlan, progress: ProgressFn = no_progress) -> Bottle:
         self.calls.append(("launch", plan.agent))
         progress("creating bottle")
         if self.gate is not None:
@@ -153,8 +153,8 @@ class FakeBackend(BottleBackend):
             raise BackendUnavailable(self.unavailable, fix="start the fake engine")
         return list(self.bottles.values())
 
-    def attach(self, agent: str) -> Bottle:
-        self.calls.append(("attach", agent))
+    def bottle(self, agent: str) -> Bottle:
+        self.calls.append(("bottle", agent))
         if agent not in self.bottles:
             raise BottleNotFound(f"no bottle for {agent}", agent=agent)
         return FakeBottle(self, agent, saved_plan(agent))

@@ -25,8 +25,15 @@ REPO = "bottle-dash-test-agent"
 LABEL = "bottle-dash.test-image=1"
 #: git: the agent's own work in /workspace (init, add, commit, status) is tested as the agent;
 #: setpriv: how smolmachines runs an agent that is uid 0 without capabilities;
-#: jq lets the stand-in claude run the hooks of the `--settings` JSON it is given.
-BINARIES = ["/usr/sbin/runuser", "/usr/bin/setpriv", "/usr/bin/git", "/usr/bin/jq"]
+#: jq lets the stand-in claude run the hooks of the `--settings` JSON it is given;
+#: dtach is the session holder claude runs under (backends/holder.py).
+BINARIES = [
+    "/usr/sbin/runuser",
+    "/usr/bin/setpriv",
+    "/usr/bin/git",
+    "/usr/bin/jq",
+    "/usr/bin/dtach",
+]
 PAM_MODULES = ["pam_rootok.so", "pam_permit.so", "pam_env.so", "pam_limits.so"]
 PAM_RUNUSER = (
     "auth sufficient pam_rootok.so\naccount required pam_permit.so\n"
@@ -79,7 +86,7 @@ def _inputs() -> list[tuple[str, Path]]:
     mods = [str(pam / m) for m in PAM_MODULES if (pam / m).exists()]
     for binary in BINARIES + mods:
         if not Path(binary).exists():
-            raise SystemExit(f"{binary} is missing: apt-get install -y util-linux git jq")
+            raise SystemExit(f"{binary} is missing: apt-get install -y util-linux git jq dtach")
         files.append((binary.lstrip("/"), Path(binary)))
         for lib in _libs(binary):
             if lib not in seen:

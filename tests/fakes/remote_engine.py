@@ -41,14 +41,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-for _path in (str(HERE.parent.parent), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import remote_engine_image as engine_image  # noqa: E402
-import remote_engine_ssh as sshfiles  # noqa: E402
+if __name__ == "__main__" and not __package__:
+    # Run as a script (``python tests/fakes/remote_engine.py up``): the repository goes on the path
+    # so that the ``tests.fakes`` package imports. Imported (by pytest, or with
+    # ``python -m tests.fakes.remote_engine``), it is there already and nothing changes.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from backends.images import rootfs  # noqa: E402
+from tests.fakes import remote_engine_image as engine_image  # noqa: E402
+from tests.fakes import remote_engine_ssh as sshfiles  # noqa: E402
 
 DEFAULT_NAME = "bottle-dash-remote-engine"
 PREFIX = "bottle-dash-remote-"

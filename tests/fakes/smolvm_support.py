@@ -1,8 +1,6 @@
-"""Test support for the smolmachines tiers (test fixture only): the stand-in smolvm, an
-isolated tmux server, and polling helpers.
-
-Test modules import the fixtures by name (``from smolvm_support import standin, tmux``);
-tests/conftest.py puts this folder on ``sys.path``.
+"""Test support for the smolmachines tiers (test fixture only): the stand-in smolvm and
+a tmux CLI on an isolated server. The fixtures built on them (``standin``, ``tmux``) are in
+tests/integration/conftest.py.
 """
 
 from __future__ import annotations
@@ -15,37 +13,16 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
-from typing import TypeVar
 
-import pytest
+from tests.support import wait_for
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "smolvm"
 #: Containers the stand-in makes are named with this prefix + the machine name.
 STANDIN_PREFIX = "smolvm-standin-"
-
-T = TypeVar("T")
-
-
-def root_conftest() -> ModuleType:
-    """tests/conftest.py as loaded by pytest. ``import conftest`` is not it once another
-    folder's conftest (tests/ui) has been imported under the same module name."""
-    target = str(HERE.parent / "conftest.py")
-    for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) == target:
-            return module
-    raise RuntimeError("tests/conftest.py is not loaded (run under pytest)")
-
-
-def agent_name(label: str) -> str:
-    """The root conftest's per-run agent name (``t<run>-<label>``), swept after the run."""
-    name: str = root_conftest().agent_name(label)
-    return name
 
 
 def standin_launcher() -> Path:
@@ -65,18 +42,6 @@ def standin_launcher() -> Path:
         partial.chmod(0o755)
         partial.replace(launcher)
     return launcher
-
-
-def poll(check: Callable[[], T], seconds: float, interval: float = 0.02, what: str = "") -> T:
-    """Call ``check`` until it returns something truthy; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {seconds:g}s: {what or check}")
-        time.sleep(interval)
 
 
 def sweep_standin(prefix: str) -> None:
@@ -103,26 +68,14 @@ def standin_machines() -> list[dict]:
     return json.loads(out)
 
 
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch, docker_engine: None, test_image: str) -> Iterator[str]:
-    """Point the smolmachines backend at the stand-in smolvm; yields the test image tag.
-
-    Every machine this run made (``bottle-t<RUN_ID>-*``) is removed after the test.
-    """
-    from backends import registry
-
-    monkeypatch.setenv("BOTTLE_DASH_SMOLVM", str(standin_launcher()))
-    registry.reset()
-    yield test_image
-    sweep_standin(f"bottle-t{root_conftest().RUN_ID}-")
-
-
 class Tmux:
-    """An isolated tmux server (own socket, no user config, TMUX unset) for pane tests."""
+    """The tmux CLI on an isolated server (own socket, no user config, TMUX unset) for
+    pane tests: ``socket`` is the server's name (the ``tmux`` fixture passes libtmux's
+    test server's), a new one when not given (benchmarks)."""
 
-    def __init__(self, tmux_bin: str) -> None:
+    def __init__(self, tmux_bin: str, socket: str | None = None) -> None:
         self.bin = tmux_bin
-        self.socket = f"bd-smol-{uuid.uuid4().hex[:8]}"
+        self.socket = socket or f"bd-smol-{uuid.uuid4().hex[:8]}"
         self.conf = Path(f"/tmp/{self.socket}.conf")
         # remain-on-exit: a pane whose claude exited keeps its output to read.
         self.conf.write_text("set -g remain-on-exit on\nset -g status off\n")
@@ -163,20 +116,14 @@ class Tmux:
     def wait_for(self, pane: str, pattern: str, seconds: float = 20.0) -> re.Match[str]:
         """The first match of ``pattern`` in the pane's text, polled until ``seconds``."""
         regex = re.compile(pattern)
-        return poll(
+        return wait_for(
             lambda: regex.search(self.capture(pane)),
             seconds,
-            what=f"{pattern!r} in pane:\n{self.capture(pane)}",
+            f"{pattern!r} in the pane",
+            interval=0.02,
+            shown=lambda: self.capture(pane),
         )
 
     def kill(self) -> None:
         self("kill-server", check=False)
         self.conf.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def tmux(tmux_bin: str) -> Iterator[Tmux]:
-    """A fresh isolated tmux server, killed after the test."""
-    server = Tmux(tmux_bin)
-    yield server
-    server.kill()

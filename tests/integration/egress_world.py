@@ -22,16 +22,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import FAKES
-
 from backends import run
 from backends.base import LABEL_AGENT
 from backends.egress import plan as egress
 from backends.egress.policy import CA_CERT_FILE
+from tests.fakes.egress_upstream import make_certs
+from tests.support import FAKES
 
 API = "api.egress.invalid"
 OTHER = "other.egress.invalid"
 TOKEN = "sk-ant-oat01-" + "R3al" * 20 + "-xyzAA"
+
+
+def make_upstream_certs(where: Path, names: tuple[str, ...] = (API, OTHER)) -> Path:
+    """A CA and a server certificate for ``names`` (default API and OTHER); returns the CA
+    certificate."""
+    return make_certs(where, names)
+
+
+def log_lines(agent: str) -> list[dict[str, Any]]:
+    """The sidecar's decision log of ``agent``, one dict a line (none yet: empty)."""
+    try:
+        text = egress.egress_log(agent).read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def container_ip(name: str, network: str) -> str:

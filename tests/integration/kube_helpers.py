@@ -7,7 +7,7 @@ import json
 import subprocess
 from typing import Any
 
-from conftest import RUN_ID
+from tests.support import RUN_ID
 
 #: Every object a test makes carries this label, so a module removes what it made.
 LABEL = {"bottle-dash.test-run": RUN_ID}

@@ -20,11 +20,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import package_sites as sites
 import pytest
-from conftest import FAKES, agent_name
-from egress_world import grant_outer_range, wait_upstream
-from test_egress_docker import log_lines, make_upstream_certs
 
 from backends import run
 from backends.base import GUEST_UID, LABEL_AGENT, AgentSpec, Completed
@@ -32,6 +28,14 @@ from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from bottle_dash.service import AgentService
+from tests.fakes import package_sites as sites
+from tests.integration.egress_world import (
+    grant_outer_range,
+    log_lines,
+    make_upstream_certs,
+    wait_upstream,
+)
+from tests.support import FAKES, agent_name
 
 # The first run on a machine builds the agent image (minutes, once).
 pytestmark = [pytest.mark.claude, pytest.mark.timeout(1800)]
@@ -95,7 +99,7 @@ def _module_state(bottle: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> No
 
 def agent_sh(agent: str, script: str, timeout: float = 300) -> Completed:
     """``sh -c script`` in the bottle as the agent user, with claude's exec env."""
-    return DockerBackend().attach(agent).exec(script, timeout=timeout)
+    return DockerBackend().bottle(agent).exec(script, timeout=timeout)
 
 
 def shown(done: Completed) -> str:

@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import agent_name
-from egress_upstream import make_certs
-from egress_world import (
+
+from backends import paths, run
+from backends.base import AgentSpec
+from backends.docker.backend import DockerBackend
+from backends.egress import plan as egress
+from backends.egress import policy as pol
+from backends.egress.spec import EgressSpec
+from tests.fakes.egress_upstream import make_certs
+from tests.integration.egress_world import (
     API,
     OTHER,
     TOKEN,
@@ -30,24 +36,9 @@ from egress_world import (
     start_client,
     start_upstream,
 )
-
-from backends import paths, run
-from backends.base import AgentSpec
-from backends.docker.backend import DockerBackend
-from backends.egress import plan as egress
-from backends.egress import policy as pol
-from backends.egress.spec import EgressSpec
+from tests.support import agent_name, wait_for
 
 pytestmark = pytest.mark.docker
-
-
-def wait_for(ok: Any, what: Any, seconds: float = 20) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not ok():
-        assert time.monotonic() < deadline, f"timed out: {what()}"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -339,13 +330,23 @@ def test_9_the_status_channel_holds_one_word(world: dict[str, Any]) -> None:
     assert "wrote" not in out.stdout, out
     status = egress.egress_dir(agent) / pol.STATUS_FILE
     # busybox nc leaves at the end of its input: the sidecar may write a moment later.
-    wait_for(lambda: status.exists() and status.read_text() == "working\n", lambda: out)
+    wait_for(
+        lambda: status.exists() and status.read_text() == "working\n",
+        20,
+        interval=0.1,
+        shown=lambda: str(out),
+    )
     for odd in ("x", "y" * 300, "..%2f..%2fplan.json", "working/../../plan.json"):
         got = raw(world, f"GET http://{pol.STATUS_HOST}/{odd} HTTP/1.1\r\n\r\n".encode())
         assert got["reply"].startswith(b"HTTP/1.1 400"), (odd, got)
     assert status.read_text() == "working\n"
     idle = run.run(["docker", "exec", bottle, "sh", "-c", status_hook_command("idle")])
-    wait_for(lambda: status.read_text() == "idle\n", lambda: (idle, status.read_text()))
+    wait_for(
+        lambda: status.read_text() == "idle\n",
+        20,
+        interval=0.1,
+        shown=lambda: str((idle, status.read_text())),
+    )
     after = sorted(p.relative_to(state_dir) for p in state_dir.rglob("*"))
     added = set(after) - set(before) - {Path("egress") / pol.STATUS_FILE}
     assert not {p for p in added if not str(p).startswith("egress/egress.log")}, added

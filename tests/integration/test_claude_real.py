@@ -22,15 +22,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import libtmux
 import pytest
-from anthropic_api import Recorded, Rule
-from anthropic_container import PORT, StandInContainer
-from cli_run import bd
-from conftest import RUN_ID, agent_name
-from egress_world import grant_outer_range
-from test_dashboard_e2e import Session, dashboard_session, wait_for
-from test_egress_docker import API as API_HOST
-from test_egress_docker import make_upstream_certs
 
 from backends import run
 from backends.egress import plan as egress
@@ -38,6 +31,14 @@ from backends.probes import suite
 from backends.probes.base import NOT_APPLICABLE, PASS
 from bottle_dash import config as configmod
 from bottle_dash.service import AgentService, make_row
+from tests.fakes.anthropic_api import Recorded, Rule
+from tests.fakes.anthropic_container import PORT, StandInContainer
+from tests.fakes.cli_run import bd
+from tests.integration.claude_procs import PS_SCRIPT, claude_pids
+from tests.integration.dashboard_tmux import Session, dashboard_session, wait_for
+from tests.integration.egress_world import API as API_HOST
+from tests.integration.egress_world import grant_outer_range, make_upstream_certs
+from tests.support import RUN_ID, agent_name
 
 # The first run on a machine builds the agent and stand-in images (minutes, once).
 pytestmark = [pytest.mark.claude, pytest.mark.timeout(1800)]
@@ -125,7 +126,7 @@ class Agent:
 @pytest.fixture
 def agent(
     request: pytest.FixtureRequest,
-    tmux_bin: str,
+    server: libtmux.Server,
     agent_image: str,
     standin_api_image: str,
     tmp_path: Path,
@@ -175,7 +176,7 @@ def agent(
     )
     grant_outer_range(name)  # the stand-in's private range, as `bottle-dash allow` would
     try:
-        with dashboard_session(config, "claude") as session:
+        with dashboard_session(server, config) as session:
             yield Agent(session, api, name, mark)
     finally:
         api.remove()
@@ -219,12 +220,15 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
     assert_bottle_holds_only_the_placeholder(agent.name)
     assert first.body["stream"] is True
 
-    # Close the pane; enter opens a new one that resumes the conversation.
+    # Close the pane: claude runs on, detached, alone; enter re-attaches that same claude.
+    (pid,) = claudes_in(agent.name)
     s.server.cmd("kill-pane", "-t", pane)
     wait_for(lambda: agent.name not in s.agent_panes(), 30, "the pane to close")
+    assert claudes_in(agent.name) == [pid]
     s.keys("Enter")
     pane = agent.pane()
     agent.at_prompt(pane)
+    assert claudes_in(agent.name) == [pid]
     resumed = agent.say(pane, f"again-{agent.mark}")
     history = str(resumed.body["messages"])
     assert f"hello-{agent.mark}" in history, "enter did not resume the conversation"
@@ -238,6 +242,14 @@ def test_real_claude_in_a_dashboard_pane_talks_resumes_and_starts_fresh(agent: A
     fresh = agent.say(pane, f"fresh-{agent.mark}")
     history = str(fresh.body["messages"])
     assert f"hello-{agent.mark}" not in history and f"again-{agent.mark}" not in history
+    (new,) = claudes_in(agent.name)  # R ended the old claude first
+    assert new != pid
+
+
+def claudes_in(agent: str) -> list[int]:
+    """The claude processes in the agent's bottle, from its own ``ps``."""
+    done = run.run(["docker", "exec", "-u", "0", f"bottle-{agent}", "sh", "-c", PS_SCRIPT])
+    return claude_pids(done.stdout)
 
 
 #: Probes that do not apply to this sealed bottle of the real image, and why (the reason

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import attach_once, docker_labelled, write_config
-from cli_run import bd
-from conftest import agent_name
 
 from backends.claude import status_hook_command
+from tests.fakes.cli_run import bd
+from tests.integration.cli_helpers import attach_once, docker_labelled, write_config
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 
@@ -162,20 +163,26 @@ def test_attach_in_a_real_terminal_resumes(
         {name: {"image": test_image, "workspace": str(workspace), "prompt": "Be brief."}},
     )
 
-    # Not running yet: attach launches it first, then claude starts fresh (no conversation).
+    # Not running yet: attach launches it first, then claude starts with a new pinned
+    # session (no conversation yet), in the bottle's session holder.
     first = attach_once(name, env=env)
     assert first.status == 0, first.output
     assert "launching it first" in first.output
     assert "STANDIN-CLAUDE fresh conversation turn=1" in first.output
     assert "(stdin is not a terminal)" not in first.output  # a real terminal
-    # claude --continue --settings HOOKS --append-system-prompt-file ... (then without it)
-    assert "arg2=--settings" in first.output
-    assert "arg4=--append-system-prompt-file" in first.output
+    # claude --session-id ID --dangerously-skip-permissions --settings HOOKS
+    # --append-system-prompt-file ...
+    assert "STANDIN-CLAUDE arg1=--session-id" in first.output
+    assert "arg4=--settings" in first.output
+    assert "arg6=--append-system-prompt-file" in first.output
+    session = re.search(r"STANDIN-CLAUDE arg2=(\S+)", first.output)
+    assert session is not None
 
     second = attach_once(name, env=env)
     assert "launching" not in second.output
     assert "STANDIN-CLAUDE continued conversation turn=2" in second.output
-    assert "STANDIN-CLAUDE arg1=--continue" in second.output
+    assert "STANDIN-CLAUDE arg1=--resume" in second.output
+    assert f"STANDIN-CLAUDE arg2={session.group(1)}" in second.output
 
     # The home volume keeps the conversation across a stop and a start.
     ok(bd("down", name, env=env))
@@ -185,7 +192,8 @@ def test_attach_in_a_real_terminal_resumes(
 
     fresh = attach_once(name, "--fresh", env=env)
     assert "STANDIN-CLAUDE fresh conversation turn=1" in fresh.output
-    assert "--continue" not in fresh.output
+    assert "STANDIN-CLAUDE arg1=--session-id" in fresh.output
+    assert f"STANDIN-CLAUDE arg2={session.group(1)}" not in fresh.output  # a new pin
 
     # A stopped bottle is started by attach, and still continues.
     ok(bd("down", name, env=env))
@@ -214,7 +222,7 @@ def test_attach_returns_claudes_status(tmp_path: Path, test_image: str, cleanup:
     knob = "mkdir -p ~/.claude/standin && echo 42 > ~/.claude/standin/exit-status"
     ok(bd("exec", name, "--", "sh", "-c", knob, env=env))
     failed = bd("attach", name, env=env)
-    assert failed.returncode == 42  # claude's own status (after --continue failed too)
+    assert failed.returncode == 42  # claude's own status
 
 
 def test_attach_to_a_running_bottle_after_its_workspace_is_gone(

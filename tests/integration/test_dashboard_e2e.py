@@ -11,121 +11,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import signal
-import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import libtmux
 import pytest
-import waiting
-from conftest import agent_name
 
 from bottle_dash import config as configmod
 from bottle_dash.service import AgentService, make_row
-from bottle_dash.tmux import TAG
+from tests.integration.dashboard_tmux import Session, dashboard_session, wait_for
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
-REPO = Path(__file__).resolve().parents[2]
-
-
-#: The session under test, so a timeout can show what the dashboard showed.
-CURRENT: list[Session] = []
-
-
-def wait_for(check: Callable[[], object], seconds: float, what: str) -> object:
-    """``waiting.wait_for``, and a timeout shows what the dashboard showed."""
-    return waiting.wait_for(check, seconds, what, interval=0.1, shown=_dashboard_shown)
-
-
-def _dashboard_shown() -> str:
-    return CURRENT[0].capture(CURRENT[0].dashboard) if CURRENT else ""
-
-
-class Session:
-    """The isolated tmux server the dashboard runs in, and ways to read it."""
-
-    def __init__(self, server: libtmux.Server, env: dict[str, str]) -> None:
-        self.server = server
-        self.env = env
-        self.dashboard = ""
-
-    def dashboard_argv(self) -> list[str]:
-        return [sys.executable, "-m", "bottle_dash"]
-
-    def start_dashboard(self, first: bool, *options: str) -> None:
-        shell = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        command = f"env {shell} {shlex.join([*self.dashboard_argv(), *options])}"
-        if first:
-            session = self.server.new_session("bottle-dash", window_command=command, x=220, y=50)
-            pane = session.active_window.active_pane
-            assert pane is not None and pane.pane_id
-            self.dashboard = pane.pane_id
-        else:  # the old dashboard pane closed with the app: start a new one
-            out = self.server.cmd("new-window", "-P", "-F", "#{pane_id}", command)
-            self.dashboard = out.stdout[0]
-
-    def capture(self, pane_id: str) -> str:
-        return "\n".join(self.server.cmd("capture-pane", "-p", "-J", "-t", pane_id).stdout)
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self.server.cmd("send-keys", "-t", self.dashboard, key)
-
-    def agent_panes(self) -> dict[str, tuple[str, bool, int]]:
-        out = self.server.cmd(
-            "list-panes", "-a", "-F", f"#{{{TAG}}}\t#{{pane_id}}\t#{{pane_dead}}\t#{{pane_pid}}"
-        ).stdout
-        found = {}
-        for line in out:
-            agent, pane_id, dead, pid = line.split("\t")
-            if agent:
-                found[agent] = (pane_id, dead == "1", int(pid or 0))
-        return found
-
-    def row(self, agent: str) -> str:
-        """The dashboard's table line for ``agent`` (empty when not shown)."""
-        for line in self.capture(self.dashboard).splitlines():
-            if f" {agent} " in line or f"│ {agent}" in line:
-                return line
-        return ""
-
-
-@contextlib.contextmanager
-def dashboard_session(config: Path, socket: str, **env: str) -> Iterator[Session]:
-    """A ``Session`` on a new tmux server (socket ``bd-<socket>-<random>``) whose dashboard
-    reads ``config`` and this run's XDG dirs (plus ``env``); the server is killed after."""
-    server = libtmux.Server(socket_name=f"bd-{socket}-{uuid.uuid4().hex[:8]}")
-    session = Session(
-        server,
-        {
-            "BOTTLE_DASH_CONFIG": str(config),
-            "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
-            "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
-            "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],
-            "PYTHONPATH": str(REPO),
-            "TERM": "xterm-256color",
-            **env,
-        },
-    )
-    CURRENT[:] = [session]
-    try:
-        yield session
-    finally:
-        CURRENT.clear()
-        if server.is_alive():
-            server.kill()
 
 
 @pytest.fixture
-def session(tmux_bin: str, tmp_path: Path, test_image: str) -> Iterator[Session]:
+def session(server: libtmux.Server, tmp_path: Path, test_image: str) -> Iterator[Session]:
     name = agent_name("e2e")
     config = tmp_path / "config.toml"
     config.write_text(f'[agents.{name}]\nbackend = "docker"\nimage = "{test_image}"\n')
     try:
-        with dashboard_session(config, "e2e", AGENT=name) as s:
+        with dashboard_session(server, config, AGENT=name) as s:
             yield s
     finally:
         with contextlib.suppress(Exception):  # the run's sweep removes it otherwise
@@ -166,18 +73,22 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
     wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
     wait_for(lambda: "idle" in session.row(agent), 30, "the table to show claude idle")
 
-    # Kill the pane's process: the pane stays, dead; enter respawns it and claude resumes.
+    # Kill the pane's process: the pane stays, dead, but claude runs on in the bottle's
+    # session holder: the table says detached (still idle); enter respawns the pane in
+    # place on the same claude (it redraws: no new conversation).
     os.kill(session.agent_panes()[agent][2], signal.SIGKILL)
     wait_for(lambda: session.agent_panes()[agent][1], 30, "the pane to be dead")
-    wait_for(lambda: "dead" in session.row(agent), 30, "the table to show the dead pane")
-    assert "exited" in session.row(agent)  # pane_dead: claude exited
+    wait_for(lambda: "detached" in session.row(agent), 30, "the table to show it detached")
+    assert "idle" in session.row(agent)
     session.keys("Enter")
     wait_for(
-        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
+        lambda: "STANDIN-CLAUDE redraw" in session.capture(pane_id),
         60,
-        "the stand-in claude to continue the conversation",
+        "the same claude to redraw in the respawned pane",
     )
+    assert "conversation turn" not in session.capture(pane_id)  # nothing started again
     assert session.agent_panes()[agent][0] == pane_id  # respawned in place, not split
+    wait_for(lambda: "live" in session.row(agent), 30, "the table to show the live pane")
 
     # s: stop the bottle; the table shows it stopped.
     session.keys("s")
@@ -199,8 +110,9 @@ def test_dashboard_drives_a_real_bottle_in_tmux(session: Session) -> None:
         "the restarted dashboard to find the pane again",
     )
     session.keys("Enter")  # starts the bottle and respawns the same pane once more
+    # The stop ended claude; the new one resumes the pinned session (its second start).
     wait_for(
-        lambda: "STANDIN-CLAUDE continued conversation turn=3" in session.capture(pane_id),
+        lambda: "STANDIN-CLAUDE continued conversation turn=2" in session.capture(pane_id),
         90,
         "the pane found again to be respawned",
     )

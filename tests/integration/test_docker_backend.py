@@ -27,7 +27,6 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import agent_name
 
 from backends import registry, run
 from backends.base import (
@@ -42,13 +41,15 @@ from backends.base import (
     LaunchError,
     ProvisionError,
 )
-from backends.claude import GUEST_STATUS_DIR, resume_fallback, status_settings_arg
+from backends.claude import GUEST_STATUS_DIR, status_settings_arg
 from backends.docker import engine
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.image import AGENT_IMAGE_DIR, build_agent_image
 from backends.egress.plan import SKIP_PERMISSIONS
+from backends.holder import held_argv
 from backends.status_file import RELAYED_FILE, read_status_file
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 
@@ -358,10 +359,13 @@ def test_list_attach_and_host_pid(shared: dict[str, Any], monkeypatch: pytest.Mo
         execd.kill()
         execd.wait()
     monkeypatch.setenv("XDG_STATE_HOME", str(shared["state"]))
-    handle = backend.attach(plan.agent)
+    handle = backend.bottle(plan.agent)
     assert handle.running and handle.env == plan.env
     assert handle.claude_argv([]) == shared["bottle"].claude_argv([])
-    assert isinstance(backend.logs(plan.agent, tail=10), str)
+    # What the bottle's main process writes is what `logs` shows (the agent's own uid
+    # owns pid 1, so it can write there).
+    handle.exec("echo bottle-log-marker > /proc/1/fd/1")
+    assert "bottle-log-marker" in backend.logs(plan.agent, tail=10)
 
 
 def test_agent_writes_to_the_workspace(shared: dict[str, Any]) -> None:
@@ -428,7 +432,7 @@ def test_lifecycle_states_home_survives_and_rm_volumes_leaves_nothing(
     try:
         assert state() is None
         with pytest.raises(BottleNotFound):
-            backend.attach(name)
+            backend.bottle(name)
         bottle = backend.launch(plan)
         assert state() == RUNNING
         sh(bottle, "echo kept > ~/note")
@@ -437,7 +441,7 @@ def test_lifecycle_states_home_survives_and_rm_volumes_leaves_nothing(
         assert state() == STOPPED
         with pytest.raises(BottleNotFound, match="not running"):
             bottle.exec("true")
-        assert not backend.attach(name).running
+        assert not backend.bottle(name).running
         assert backend.host_pid(next(i for i in backend.list_bottles() if i.agent == name)) is None
         backend.start(name)
         assert state() == RUNNING
@@ -514,7 +518,7 @@ def test_foreign_container_with_the_bottle_name_is_refused(
         with pytest.raises(LaunchError, match="did not create"):
             backend.launch(plan)
         with pytest.raises(BottleNotFound):
-            backend.attach(name)
+            backend.bottle(name)
     finally:
         api.remove_container(plan.bottle, force=True)
 
@@ -550,7 +554,7 @@ def test_docker_down_is_backend_unavailable_with_the_fix(
     plan = backend.prepare(AgentSpec(name=agent_name("down")))
     for call in (
         lambda: backend.launch(plan),
-        lambda: backend.attach("x"),
+        lambda: backend.bottle("x"),
         lambda: backend.stop("x"),
         lambda: backend.remove("x", volumes=True),
         lambda: build_agent_image("t:never"),
@@ -646,7 +650,7 @@ def run_in_pty(argv: list[str], *, timeout: float = 30) -> str:
     return out.decode(errors="replace")
 
 
-def test_resume_fallback_in_a_pty_continues_across_stop_and_start(
+def test_held_claude_in_a_pty_continues_across_stop_and_start(
     backend: DockerBackend, test_image: str
 ) -> None:
     name = agent_name("pty")
@@ -656,7 +660,7 @@ def test_resume_fallback_in_a_pty_continues_across_stop_and_start(
 
         def attach() -> str:
             argv = bottle.claude_argv(plan.claude_args, tty=True)
-            return run_in_pty(resume_fallback(argv, len(plan.claude_args)))
+            return run_in_pty(held_argv(argv, len(plan.claude_args)))
 
         first = attach()
         assert "fresh conversation turn=1" in first, first
@@ -725,9 +729,9 @@ def test_a_tcp_docker_host_reads_through_the_sdk(
         mine = [i for i in backend.list_bottles() if i.agent == plan.agent]
         assert [i.state for i in mine] == [RUNNING]
         assert backend.host_pid(mine[0])
-        assert backend.attach(plan.agent).running
+        assert backend.bottle(plan.agent).running
         with pytest.raises(BottleNotFound):
-            backend.attach(agent_name("nobody"))
+            backend.bottle(agent_name("nobody"))
     finally:
         proxy.close()
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens on port 1
@@ -761,7 +765,7 @@ def test_a_docker_context_is_followed_like_the_cli(
     assert engine.docker_host() == f"unix://{alt}"
     plan = shared["plan"]
     assert [i.state for i in backend.list_bottles() if i.agent == plan.agent] == [RUNNING]
-    assert sh(backend.attach(plan.agent), "id -u").strip() == "1000"  # the CLI follows too
+    assert sh(backend.bottle(plan.agent), "id -u").strip() == "1000"  # the CLI follows too
     assert backend.engine.api().version()["ApiVersion"]  # and so does the SDK client
     alt.unlink()
     registry.reset()

@@ -5,7 +5,6 @@ for another owner (networks, the egress sidecar) are never used by ``up`` nor re
 from __future__ import annotations
 
 import pytest
-from conftest import agent_name
 
 from backends import ownership, run
 from backends.base import LABEL_AGENT, LABEL_BACKEND, AgentSpec, BottleNotFound, LaunchError
@@ -13,6 +12,7 @@ from backends.docker.backend import DockerBackend
 from backends.egress import plan as egress
 from backends.egress.networks import SEALED_OPTIONS, create_network
 from backends.egress.spec import EgressSpec
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
 

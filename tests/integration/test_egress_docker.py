@@ -19,15 +19,9 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import agent_name
-from egress_upstream import make_certs
-from egress_world import API, OTHER, TOKEN, client, container_ip, start_client, start_upstream
-from egress_world import remove as remove_containers
-from egress_world import wait_upstream as wait_upstream
 
 from backends import paths, run
 from backends.base import AgentSpec, LaunchError
@@ -36,14 +30,22 @@ from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from backends.probes import suite
 from backends.probes.base import PASS
+from tests.integration.egress_world import (
+    API,
+    OTHER,
+    TOKEN,
+    client,
+    container_ip,
+    log_lines,
+    make_upstream_certs,
+    start_client,
+    start_upstream,
+)
+from tests.integration.egress_world import remove as remove_containers
+from tests.integration.egress_world import wait_upstream as wait_upstream
+from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
-
-
-def make_upstream_certs(where: Path, names: tuple[str, ...] = (API, OTHER)) -> Path:
-    """A CA and a server certificate for ``names`` (default API and OTHER); returns the CA
-    certificate."""
-    return make_certs(where, names)
 
 
 def in_bottle(bottle: str, script: str, timeout: float = 30) -> str:
@@ -65,14 +67,6 @@ def proxy_get(
     lines = [f"GET {scheme}://{target} HTTP/1.1", f"Host: {host or target.split('/')[0]}"]
     lines += headers
     return proxy_request(agent, "".join(f"{line}\\r\\n" for line in lines) + "\\r\\n")
-
-
-def log_lines(agent: str) -> list[dict[str, Any]]:
-    try:
-        text = egress.egress_log(agent).read_text()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")

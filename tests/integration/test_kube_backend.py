@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RUN_ID, agent_name
-from kube_helpers import apply, container, kubectl, pod, pod_ip, wait_ready
+
+from tests.integration.kube_helpers import apply, container, kubectl, pod, pod_ip, wait_ready
+from tests.support import RUN_ID, agent_name
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(1800)]
 
@@ -32,10 +33,9 @@ def kube_images(kube_cluster: Any, test_image: str, egress_image: str) -> dict[s
     """The test agent image, the egress sidecar image and the seal image bottle-dash
     builds (``image build --seal``: the pods' default), imported into the cluster's
     containerd. The seal image is assembled offline once per machine (minutes)."""
-    from conftest import _build_offline
-    from kube import cluster
-
     from backends.kubernetes.image import SEAL_SPEC
+    from tests.fakes.kube import cluster
+    from tests.integration.conftest import _build_offline
 
     seal = _build_offline(SEAL_SPEC, "the kubernetes seal image")
     tags = {"agent": test_image, "egress": egress_image, "seal": seal}
@@ -168,7 +168,7 @@ def test_launch_write_list_stop_start_remove(
     assert info.bottle == f"bottle-{name}"
     assert info.labels["bottle-dash.owner"].startswith("uid")
 
-    bottle = backend.attach(name)
+    bottle = backend.bottle(name)
     wrote = bottle.exec(
         "id -u; cat /workspace/README.md; echo agent-was-here > /workspace/out.txt"
         " && cat ~/.bottle-dash/prompt.md"
@@ -364,10 +364,10 @@ def test_doctor_checks_the_cluster(kube_config: Any, tmp_path: Path) -> None:
 def test_claude_runs_in_a_real_tmux_pane(launched: tuple[Any, str], tmux_bin: str) -> None:
     """A pane runs the handle's ``claude_argv`` (``kubectl exec -it``): claude starts in
     the pod as node in /workspace with the pane as its terminal, and typed input reaches it."""
-    from smolvm_support import Tmux
+    from tests.fakes.smolvm_support import Tmux
 
     backend, name = launched
-    argv = backend.attach(name).claude_argv([])
+    argv = backend.bottle(name).claude_argv([])
     tmux = Tmux(tmux_bin)
     try:
         pane = tmux.new_pane(argv, width=120, height=40)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RUN_ID, agent_name
-from kube_helpers import (
+
+from tests.integration.kube_helpers import (
     LABEL,
     apply,
     container,
@@ -36,6 +36,7 @@ from kube_helpers import (
     pod_ip,
     wait_ready,
 )
+from tests.support import RUN_ID, agent_name
 
 #: The first test that asks for the cluster may have to build it (minutes, once per
 #: machine); the timeout covers the fixture's set-up.
@@ -50,8 +51,8 @@ OTHER_PORT = 9090
 @pytest.fixture(scope="module")
 def images(kube_cluster: Any, docker_engine: None) -> dict[str, str]:
     """The busybox test image and the iptables image, imported into the cluster."""
-    import image
-    from kube import cluster, netimage
+    from tests.fakes import image
+    from tests.fakes.kube import cluster, netimage
 
     tags = {"agent": image.ensure_image(), "iptables": netimage.ensure_image()}
     for tag in tags.values():
@@ -107,8 +108,8 @@ def test_import_is_skipped_for_an_image_id_already_there(
     kube_cluster: Any, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second import of the same Docker image id does not run ``docker save``."""
-    from kube import cluster
-    from kube import images as kube_images
+    from tests.fakes.kube import cluster
+    from tests.fakes.kube import images as kube_images
 
     real_popen = subprocess.Popen
 

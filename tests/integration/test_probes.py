@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKES, agent_name
-from smolvm_support import standin  # noqa: F401
 
 from backends import paths
 from backends import workspace as workspace_baseline
@@ -30,6 +28,7 @@ from backends.egress.spec import EgressSpec
 from backends.probes import suite
 from backends.probes.base import FAIL, NOT_APPLICABLE, PASS
 from backends.registry import get_backend
+from tests.support import FAKES, agent_name
 
 pytestmark = pytest.mark.probes
 
@@ -80,8 +79,8 @@ def docker_bottle(
     brokered credential, the API behind a gateway name served by the test upstream, and
     that upstream (``api.egress.invalid``, ``other.egress.invalid``) on its sidecar's outer
     network: the probes attack a seal that has something to guard."""
-    from egress_upstream import make_certs
-    from egress_world import API, OTHER, TOKEN, remove, start_upstream
+    from tests.fakes.egress_upstream import make_certs
+    from tests.integration.egress_world import API, OTHER, TOKEN, remove, start_upstream
 
     workspace = tmp_path_factory.mktemp("ws")
     (workspace / ".git" / "hooks").mkdir(parents=True)
@@ -125,7 +124,7 @@ def docker_bottle(
 
 @pytest.fixture
 def docker_target(docker_bottle: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from egress_world import TOKEN
+    from tests.integration.egress_world import TOKEN
 
     backend, spec, state = docker_bottle
     monkeypatch.setenv("XDG_STATE_HOME", state)
@@ -140,7 +139,7 @@ def test_docker_suite(docker_target: Any) -> None:
     check(run, DOCKER_EXPECTED)
     # The result is kept for the dashboard badge (0600 in the 0700 state dir).
     assert suite.last_run(spec.name) is not None
-    assert not run.failures and suite.seal_of(spec.name) == suite.SEALED
+    assert not run.failures and suite.seal_of(spec.name) == suite.SEAL_VERIFIED
     assert suite.seal_file(spec.name).stat().st_mode & 0o777 == 0o600
 
 
@@ -198,7 +197,7 @@ def test_probes_catch_a_weakened_bottle(docker_target: Any, test_image: str) -> 
 def test_probe_cli_and_ownership(test_image: str, tmp_path: Path) -> None:
     """`probe NAME --json` on a bottle made by `up`; another config (another owner) sees
     none of it and cannot act on it."""
-    from cli_run import bd
+    from tests.fakes.cli_run import bd
 
     name = agent_name("probe-cli")
     mine = tmp_path / "mine.toml"
@@ -248,10 +247,9 @@ def test_fail_closed_when_the_sidecar_is_stopped(
     ``ls --json`` and the table say SIDECAR DOWN; ``up`` repairs it and the same request
     goes through again. The ``fail-closed`` probe, run on the live bottle, leaves the
     sidecar running (it only reads)."""
-    from cli_run import bd
-    from egress_world import container_ip, network_subnet, wait_upstream
-
     from backends.egress import plan as egress
+    from tests.fakes.cli_run import bd
+    from tests.integration.egress_world import container_ip, network_subnet, wait_upstream
 
     name = agent_name("probe-fc")
     up_host = "upstream.probe.invalid"
@@ -332,7 +330,7 @@ OTHER = "other.egress.invalid"
 
 @pytest.fixture
 def shim_bottle(
-    standin: str,  # noqa: F811
+    standin: str,
     egress_image: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -341,8 +339,8 @@ def shim_bottle(
     brokered credential, the API behind a gateway name, and the test upstream
     (``api.egress.invalid``, ``other.egress.invalid``, which echo requests) on its
     sidecar's outer network."""
-    from egress_upstream import make_certs
-    from egress_world import API, start_upstream
+    from tests.fakes.egress_upstream import make_certs
+    from tests.integration.egress_world import API, start_upstream
 
     workspace = tmp_path / "ws"
     (workspace / ".git" / "hooks").mkdir(parents=True)
@@ -381,7 +379,7 @@ def test_shim_suite(shim_bottle: Any) -> None:
     run = suite.run_suite(backend, spec.name)
     print(table(run))
     check(run, SHIM_EXPECTED)
-    assert not run.failures and suite.seal_of(spec.name) == suite.SEALED
+    assert not run.failures and suite.seal_of(spec.name) == suite.SEAL_VERIFIED
     # The probes had something to show: the real token is set, the upstream echoed.
     assert SHIM_TOKEN not in (paths.agent_state_dir(spec.name) / paths.PLAN_FILE).read_text()
     got = {r.probe: r.evidence for r in run.results}
@@ -463,9 +461,8 @@ def test_two_bottles_are_sealed_from_each_other(
     """A second sealed bottle beside the first: each passes its own suite's network and
     credential probes, and from inside the first, the second's bottle and sidecar are out
     of reach (directly and through the first's proxy), and its placeholder is its own."""
-    from egress_world import container_ip
-
     from backends.egress import plan as egress
+    from tests.integration.egress_world import container_ip
 
     backend, first = docker_target
     second = AgentSpec(

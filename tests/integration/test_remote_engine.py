@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import RUN_ID, agent_name
-from remote_engine import LABEL, PREFIX, RemoteEngine, ensure_remote_engine
-from remote_engine_image import INNER_BIP
+
+from tests.fakes.remote_engine import LABEL, PREFIX, RemoteEngine, ensure_remote_engine
+from tests.fakes.remote_engine_image import INNER_BIP
+from tests.support import RUN_ID, agent_name
 
 pytestmark = [pytest.mark.remote, pytest.mark.timeout(900)]
 
@@ -63,7 +64,7 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def local_image(docker_engine: None) -> str:
     """The offline busybox test image on the local engine."""
-    import image
+    from tests.fakes import image
 
     return image.ensure_image()
 

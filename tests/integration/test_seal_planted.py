@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import agent_name
-from smolvm_support import standin  # noqa: F401
 
 from backends import workspace
 from backends.base import AgentSpec
 from backends.egress.spec import EgressSpec
 from backends.probes import planted
 from backends.registry import get_backend
+from tests.support import agent_name
 
 UNSEALED = EgressSpec(sealed=False)
 
@@ -108,7 +107,7 @@ def test_docker_git_file_of_a_worktree_is_read_only(test_image: str, tmp_path: P
 
 @pytest.mark.shim
 def test_shim_agent_cannot_touch_git_and_bits_are_cleared(
-    standin: str,  # noqa: F811
+    standin: str,
     tmp_path: Path,
 ) -> None:
     """A VM has its own kernel: no host seccomp, so the bits stick in the workspace; the

@@ -13,9 +13,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import attach_once, write_config
-from cli_run import bd
-from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
+
+from tests.fakes.cli_run import bd
+from tests.fakes.smolvm_support import standin_machines
+from tests.integration.cli_helpers import attach_once, write_config
+from tests.support import agent_name
 
 pytestmark = pytest.mark.shim
 
@@ -32,7 +34,7 @@ def row(env: dict[str, str], name: str) -> dict[str, object]:
     return found
 
 
-def test_cli_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_lifecycle(standin: str, tmp_path: Path) -> None:
     name = agent_name("cli")
     config = tmp_path / "config.toml"
     write_config(
@@ -88,7 +90,7 @@ def test_cli_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
         bd("rm", "--volumes", name, env=env)
 
 
-def test_cli_attach_sees_the_terminal_size(standin: str, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_attach_sees_the_terminal_size(standin: str, tmp_path: Path) -> None:
     name = agent_name("cliatt")
     config = tmp_path / "config.toml"
     write_config(config, {name: {"backend": "smolmachines", "sealed": False, "image": standin}})

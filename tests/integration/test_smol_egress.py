@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from egress_world import container_ip, start_upstream
-from smolvm_support import agent_name, standin, standin_machines  # noqa: F401
 
 from backends import run
 from backends.base import LABEL_AGENT, AgentSpec
@@ -27,6 +25,9 @@ from backends.egress import plan as egress
 from backends.egress.spec import EgressSpec
 from backends.registry import get_backend
 from backends.smolmachines.bottle import SmolBottle
+from tests.fakes.smolvm_support import standin_machines
+from tests.integration.egress_world import container_ip, start_upstream
+from tests.support import agent_name
 
 pytestmark = pytest.mark.shim
 
@@ -50,7 +51,7 @@ def nc(bottle: SmolBottle, target: str, port: int, request: str = "") -> str:
 
 
 def test_sealed_machine_reaches_only_its_sidecar(
-    standin: str,  # noqa: F811
+    standin: str,
     egress_image: str,
     tmp_path: Path,
 ) -> None:
@@ -84,7 +85,7 @@ def test_sealed_machine_reaches_only_its_sidecar(
         cert = (Path(plan.extra["egress"]["dir"]) / "mitmproxy-ca-cert.pem").read_text()
         assert bottle.exec(f"cat {egress.GUEST_CA}").stdout == cert
         [info] = [b for b in backend.list_bottles() if b.agent == agent]
-        assert info.egress == egress.SEALED
+        assert info.egress == egress.EGRESS_SEALED
 
         upstream = start_upstream(agent, egress_image)
         upstream_ip = container_ip(upstream, f"bottle-{agent}-out")
@@ -126,10 +127,10 @@ def test_sealed_machine_reaches_only_its_sidecar(
     assert not any(m["name"] == plan.bottle for m in standin_machines())
 
 
-def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:  # noqa: F811
+def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:
     """``--allow-cidr`` of an address on a network that is not internal (or of nobody)
     is refused: the stand-in never silently hands a machine the whole network."""
-    from smolvm_support import standin_launcher
+    from tests.fakes.smolvm_support import standin_launcher
 
     done = run.run(
         [str(standin_launcher()), "machine", "create", "--name", f"bottle-{agent_name('nocidr')}",
@@ -140,7 +141,7 @@ def test_standin_refuses_an_address_it_cannot_confine(standin: str) -> None:  # 
 
 
 def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
-    standin: str,  # noqa: F811
+    standin: str,
     egress_image: str,
     tmp_path: Path,
 ) -> None:
@@ -148,8 +149,8 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
     permissions, mounts .git/hooks read-only; with its sidecar removed the machine is
     listed SIDECAR DOWN and reaches nothing; `up` brings the sidecar back and the proxy's
     probe passes again."""
-    from cli_helpers import write_config
-    from cli_run import bd
+    from tests.fakes.cli_run import bd
+    from tests.integration.cli_helpers import write_config
 
     name = agent_name("repair")
     workspace = tmp_path / "ws"
@@ -212,13 +213,13 @@ def test_up_repairs_a_dead_sidecar_and_the_guest_is_provisioned(
         assert any(w.startswith("symlink link leaves the workspace") for w in warnings), warnings
 
         run.run(["docker", "rm", "-f", egress.sidecar_name(name)], check=True)
-        assert egress_of() == egress.SIDECAR_DOWN
+        assert egress_of() == egress.EGRESS_SIDECAR_DOWN
         probe = bd("probe", name, "--only", "proxy-denies-host", env=env)
         assert probe.returncode == 1 and probe.stdout.startswith("fail"), probe.stdout
 
         again = bd("up", name, env=env, timeout=600)
         assert again.returncode == 0, again.stderr
-        assert egress_of() == egress.SEALED
+        assert egress_of() == egress.EGRESS_SEALED
         probe = bd("probe", name, "--only", "proxy-denies-host", env=env)
         assert probe.returncode == 0 and probe.stdout.startswith("pass"), probe.stdout
     finally:

@@ -13,14 +13,16 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from smolvm_support import Tmux, agent_name, poll, standin, tmux  # noqa: F401
 
 from backends.base import AgentSpec
-from backends.claude import resume_fallback
 from backends.egress.spec import EgressSpec
+from backends.holder import held_argv
 from backends.registry import get_backend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 from backends.smolmachines.pty_resize import ONESHOT_ENV
+from tests.fakes.smolvm_support import Tmux
+from tests.integration.claude_procs import PS_SCRIPT, claude_pids
+from tests.support import agent_name, wait_for
 
 pytestmark = pytest.mark.shim
 
@@ -35,7 +37,7 @@ WITHIN = 20.0
 
 
 @pytest.fixture
-def bottle(standin: str) -> Iterator[SmolBottle]:  # noqa: F811
+def bottle(standin: str) -> Iterator[SmolBottle]:
     backend = get_backend("smolmachines")
     spec = AgentSpec(
         name=agent_name("pane"),
@@ -54,26 +56,27 @@ def size_line(rows: int, cols: int) -> str:
     return rf"STANDIN-CLAUDE (resized )?size={rows}x{cols}\b"
 
 
-def started_at(tmux: Tmux, pane: str) -> float:  # noqa: F811
+def started_at(tmux: Tmux, pane: str) -> float:
     tmux.wait_for(pane, r"STANDIN-CLAUDE start uid=")
     return time.monotonic()
 
 
-def wait_within(tmux: Tmux, pane: str, pattern: str, since: float) -> None:  # noqa: F811
+def wait_within(tmux: Tmux, pane: str, pattern: str, since: float) -> None:
     remaining = since + WITHIN - time.monotonic()
     regex = re.compile(pattern)
-    poll(
+    wait_for(
         lambda: regex.search(tmux.capture(pane)),
         max(remaining, 0.0),
+        f"{pattern!r} within {WITHIN}s",
         interval=0.01,
-        what=f"{pattern!r} within {WITHIN}s in:\n{tmux.capture(pane)}",
+        shown=lambda: tmux.capture(pane),
     )
 
 
 @pytest.mark.parametrize("channel", ["persistent", "one-shot"])
 def test_claude_sees_pane_size_and_resizes(
     bottle: SmolBottle,
-    tmux: Tmux,  # noqa: F811
+    tmux: Tmux,
     channel: str,
 ) -> None:
     argv = bottle.claude_argv([])
@@ -103,7 +106,7 @@ def test_claude_sees_pane_size_and_resizes(
     tmux.wait_for(pane, r"STANDIN-CLAUDE bye")
 
 
-def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
+def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) -> None:
     argv = bottle.claude_argv([])
     bare = argv[argv.index("--") + 1 :]  # the same smolvm argv, minus the wrapper
     assert bare[1:3] == ["machine", "exec"] and "-t" in bare
@@ -123,11 +126,10 @@ def test_without_wrapper_the_guest_stays_at_0x0(bottle: SmolBottle, tmux: Tmux) 
     tmux.wait_for(pane, r"STANDIN-CLAUDE bye")
 
 
-def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
-    argv = resume_fallback(bottle.claude_argv([]), 0)
+def test_held_claude_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> None:
+    argv = held_argv(bottle.claude_argv([]), 0)
     assert argv[1] == PTY_RESIZE
-    # First run: no transcript in the VM's home, so plain claude starts, once (no
-    # `claude --continue` that would fail first).
+    # First run: no transcript in the VM's home, so claude starts with a pinned id, once.
     pane = tmux.new_pane(argv)
     tmux.wait_for(pane, r"STANDIN-CLAUDE fresh conversation")
     text = tmux.capture(pane)
@@ -146,7 +148,63 @@ def test_resume_fallback_keeps_uid_switch(bottle: SmolBottle, tmux: Tmux) -> Non
     tmux.wait_for(pane2, r"STANDIN-CLAUDE bye")
 
 
-def test_exit_status_reaches_the_pane(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
+def one_claude(bottle: SmolBottle) -> int:
+    """The pid of the one claude in the machine (fails when there are none or two)."""
+    done = bottle.exec(PS_SCRIPT, user="root")
+    pids = claude_pids(done.stdout)
+    assert len(pids) == 1, done.stdout
+    return pids[0]
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="open defect (#23 note): through the stand-in smolvm, the held claude sometimes "
+    "ends with the pane (seen under load: gone before or right after kill-pane); the "
+    "docker backend's same test holds (test_one_claude_docker)",
+)
+def test_closed_pane_and_dead_server_detach_and_enter_finds_the_same_claude(
+    bottle: SmolBottle,
+    tmux: Tmux,
+) -> None:
+    argv = held_argv(bottle.claude_argv([]), 0)
+    pane = tmux.new_pane(argv)
+    found = tmux.wait_for(pane, r"STANDIN-CLAUDE session=(\S+) pid=(\d+)")
+    session = found.group(1)
+    # Mid-turn: the operator asked for work, then the pane is closed under it.
+    tmux("send-keys", "-t", pane, "work long task", "Enter")
+    tmux("send-keys", "-t", pane, "mid turn", "Enter")
+    tmux.wait_for(pane, r"STANDIN-CLAUDE got mid turn")
+    pid = one_claude(bottle)
+    tmux("kill-pane", "-t", pane)
+    # Detached, not killed: the same claude runs on, alone.
+    assert one_claude(bottle) == pid
+    again = tmux.new_pane(argv)
+    # Attached once claude redraws (SIGWINCH from the holder); keys typed before that
+    # land in the terminal before the holder's client has set it raw, and are dropped.
+    tmux.wait_for(again, r"STANDIN-CLAUDE redraw size=")
+    tmux("send-keys", "-t", again, "hello again", "Enter")
+    tmux.wait_for(again, r"STANDIN-CLAUDE got hello again")
+    assert one_claude(bottle) == pid
+    assert "fresh conversation" not in tmux.capture(again)
+    # The whole tmux server dies: still detached; a new server's pane re-attaches.
+    tmux("kill-server")
+    assert one_claude(bottle) == pid
+    third = tmux.new_pane(argv)
+    tmux.wait_for(third, r"STANDIN-CLAUDE redraw size=")
+    tmux("send-keys", "-t", third, "still there", "Enter")
+    tmux.wait_for(third, r"STANDIN-CLAUDE got still there")
+    assert one_claude(bottle) == pid
+    # Fresh (R) ends that claude first and pins a new session.
+    fresh = tmux.new_pane(held_argv(bottle.claude_argv([]), 0, fresh=True))
+    new = tmux.wait_for(fresh, r"STANDIN-CLAUDE session=(\S+) pid=(\d+)")
+    assert new.group(1) != session
+    assert one_claude(bottle) == int(new.group(2)) != pid
+    tmux("send-keys", "-t", fresh, "exit", "Enter")
+    tmux.wait_for(fresh, r"STANDIN-CLAUDE bye")
+    wait_for(lambda: not claude_pids(bottle.exec(PS_SCRIPT, user="root").stdout), 20, "no claude")
+
+
+def test_exit_status_reaches_the_pane(bottle: SmolBottle, tmux: Tmux) -> None:
     argv = bottle.exec_argv(["sh", "-c", "exit 5"], tty=True)
     # The pane's shell reports the status (tmux 3.3 sometimes leaves a process that
     # exits this fast unreaped, so #{pane_dead_status} cannot be relied upon).

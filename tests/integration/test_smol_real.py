@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smolvm_support import Tmux, agent_name, tmux  # noqa: F401
 
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError, LaunchError
 from backends.registry import get_backend
@@ -21,6 +20,8 @@ from backends.smolmachines import images, pty_resize
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.bottle import SmolBottle
 from backends.smolmachines.preflight import host_problems, kvm_state
+from tests.fakes.smolvm_support import Tmux
+from tests.support import agent_name
 
 pytestmark = pytest.mark.smolvm
 
@@ -79,8 +80,8 @@ def test_launch_exec_provision(bottle: SmolBottle) -> None:
     assert info.state == "running"
 
 
-def test_attach_in_a_pane_sees_the_size(bottle: SmolBottle, tmux: Tmux) -> None:  # noqa: F811
-    again = get_backend("smolmachines").attach(bottle.agent)
+def test_attach_in_a_pane_sees_the_size(bottle: SmolBottle, tmux: Tmux) -> None:
+    again = get_backend("smolmachines").bottle(bottle.agent)
     pane = tmux.new_pane(again.claude_argv([]))
     tmux.wait_for(pane, r"STANDIN-CLAUDE start uid=1000", seconds=60)
     rows, cols = tmux.size(pane)

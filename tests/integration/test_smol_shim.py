@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from smolvm_support import STANDIN_PREFIX, agent_name, standin, standin_machines  # noqa: F401
 
 from backends.base import (
     GUEST_PROMPT,
@@ -32,6 +31,8 @@ from backends.paths import agent_state_dir
 from backends.registry import get_backend
 from backends.smolmachines import images
 from backends.status_file import UNREADABLE, read_status_file
+from tests.fakes.smolvm_support import STANDIN_PREFIX, standin_machines
+from tests.support import agent_name
 
 pytestmark = pytest.mark.shim
 
@@ -60,7 +61,7 @@ def container_exists(machine: str) -> bool:
     return done.returncode == 0
 
 
-def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
+def test_lifecycle(standin: str, tmp_path: Path) -> None:
     backend = get_backend("smolmachines")
     name = agent_name("life")
     spec = AgentSpec(
@@ -112,7 +113,7 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     assert info.labels["bottle-dash.version"]
 
     # attach: a handle that carries the guest env again
-    again = backend.attach(name)
+    again = backend.bottle(name)
     assert again.exec('printf %s "$GREETING"').stdout == spec.env["GREETING"]
 
     # stop/start: the VM's disk keeps the home
@@ -121,8 +122,10 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     [info] = [b for b in backend.list_bottles() if b.agent == name]
     assert info.state == STOPPED and info.host_pid is None
     backend.start(name)
-    assert backend.attach(name).exec("cat ~/.claude/mark").stdout.strip() == "kept"
-    assert isinstance(backend.logs(name), str)
+    assert backend.bottle(name).exec("cat ~/.claude/mark").stdout.strip() == "kept"
+    # The machine's workload output is what `logs` shows (pid 1 is root's in the VM).
+    backend.bottle(name).exec("echo machine-log-marker > /proc/1/fd/1", user="root")
+    assert "machine-log-marker" in backend.logs(name)
 
     # a second launch of the same agent is refused, and leaves the first one alone
     with pytest.raises(LaunchError, match="already exists"):
@@ -137,10 +140,10 @@ def test_lifecycle(standin: str, tmp_path: Path) -> None:  # noqa: F811
     assert not container_exists(f"bottle-{name}")
     assert all(b.agent != name for b in backend.list_bottles())
     with pytest.raises(BottleNotFound):
-        backend.attach(name)
+        backend.bottle(name)
 
 
-def test_agent_writes_to_the_workspace(standin: str, tmp_path: Path) -> None:  # noqa: F811
+def test_agent_writes_to_the_workspace(standin: str, tmp_path: Path) -> None:
     """The workspace is mounted writable: what the agent writes there lands on the host.
     The workspace is owned by uid 1000, the guest's node, like a checkout of a uid-1000
     operator."""
@@ -169,7 +172,7 @@ def test_agent_writes_to_the_workspace(standin: str, tmp_path: Path) -> None:  #
         backend.remove(name, volumes=True)
 
 
-def test_failed_provision_leaves_no_machine(standin: str, tmp_path: Path) -> None:  # noqa: F811
+def test_failed_provision_leaves_no_machine(standin: str, tmp_path: Path) -> None:
     backend = get_backend("smolmachines")
     name = agent_name("rollback")
     [skill, _] = make_skills(tmp_path / "skills")
@@ -187,7 +190,7 @@ def test_failed_provision_leaves_no_machine(standin: str, tmp_path: Path) -> Non
     assert not (agent_state_dir(name) / "plan.json").exists()
 
 
-def test_failed_create_raises_launch_error(standin: str) -> None:  # noqa: F811
+def test_failed_create_raises_launch_error(standin: str) -> None:
     backend = get_backend("smolmachines")
     name = agent_name("noimage")
     plan = backend.prepare(
@@ -200,7 +203,7 @@ def test_failed_create_raises_launch_error(standin: str) -> None:  # noqa: F811
     assert not container_exists(f"bottle-{name}")
 
 
-def test_launch_from_cached_pack(standin: str) -> None:  # noqa: F811
+def test_launch_from_cached_pack(standin: str) -> None:
     backend = get_backend("smolmachines")
     pack = backend.pack_image(standin)
     assert pack == images.pack_output(standin).with_suffix(".smolmachine") and pack.is_file()
@@ -216,7 +219,7 @@ def test_launch_from_cached_pack(standin: str) -> None:  # noqa: F811
     backend.remove(name, volumes=True)
 
 
-def test_launch_from_docker_image_uses_cached_archive(standin: str) -> None:  # noqa: F811
+def test_launch_from_docker_image_uses_cached_archive(standin: str) -> None:
     backend = get_backend("smolmachines")
     name = agent_name("archive")
     backend.launch(
@@ -229,7 +232,7 @@ def test_launch_from_docker_image_uses_cached_archive(standin: str) -> None:  # 
     backend.remove(name, volumes=True)
 
 
-def test_preflight_with_standin(standin: str) -> None:  # noqa: F811
+def test_preflight_with_standin(standin: str) -> None:
     backend = get_backend("smolmachines")
     assert backend.version() and "smolvm" in str(backend.version())
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -238,7 +241,7 @@ def test_preflight_with_standin(standin: str) -> None:  # noqa: F811
         assert any("cannot boot" in p.what and "bottle-dash-standin" in p.what for p in problems)
 
 
-def test_status_hooks_write_through_the_volume(standin: str, tmp_path: Path) -> None:  # noqa: F811
+def test_status_hooks_write_through_the_volume(standin: str, tmp_path: Path) -> None:
     """The status dir is the machine's `--volume`: a hook run as the agent writes the
     word there, the host reads it; a symlink the agent leaves reads as nothing."""
     backend = get_backend("smolmachines")

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import libtmux
 import pytest
-from conftest import agent_name
-from waiting import wait_for
 
 from backends.base import AgentSpec
 from backends.docker.backend import DockerBackend
 from backends.status_file import RELAYED_FILE, read_status_file
 from bottle_dash.status import EXITED, IDLE, WAITING, WORKING, Signals, Status, combine
 from bottle_dash.tmux import TmuxPaneHost
+from tests.support import agent_name, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -45,8 +43,7 @@ def bottle(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-def host(tmux_bin: str) -> Iterator[TmuxPaneHost]:
-    server = libtmux.Server(socket_name=f"bd-status-{uuid.uuid4().hex[:8]}")
+def host(server: libtmux.Server) -> Iterator[TmuxPaneHost]:
     session = server.new_session("dash", window_command="sleep 600", x=160, y=40)
     dashboard = session.active_window.active_pane
     assert dashboard is not None and dashboard.pane_id
@@ -150,7 +147,7 @@ def test_a_session_through_every_status(host: TmuxPaneHost, bottle: dict[str, An
 
     assert "printed" not in pane.text()  # the hooks printed nothing into claude's context
     pane.send("exit", then="STANDIN-CLAUDE bye")
-    pane.becomes(EXITED, "claude exited")
+    pane.becomes(EXITED, "session ended")  # the SessionEnd word, the pane dead or not
     reading = read_status_file(pane.status_file)
     assert reading is not None and reading.word == "exited"
 

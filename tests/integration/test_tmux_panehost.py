@@ -10,27 +10,16 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import libtmux
 import pytest
-from waiting import wait_for
 
 from bottle_dash.tmux import TmuxPaneHost, parse_panes, session_argv, socket_path_from_env
+from tests.support import wait_for
 
 pytestmark = pytest.mark.tmux
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def server(tmux_bin: str) -> Iterator[libtmux.Server]:
-    srv = libtmux.Server(socket_name=f"bd-test-{uuid.uuid4().hex[:8]}")
-    try:
-        yield srv
-    finally:
-        if srv.is_alive():
-            srv.kill()
 
 
 @pytest.fixture

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import PtySession, write_config
-from cli_run import bd
-from conftest import agent_name
-from smolvm_support import standin  # noqa: F401
 
 from backends.base import AgentSpec, LaunchError, ProvisionError
 from backends.docker.backend import DockerBackend
 from backends.docker.plan import KEEPALIVE
+from tests.fakes.cli_run import bd
+from tests.integration.cli_helpers import PtySession, write_config
+from tests.support import agent_name
 
 OWNERS = [1000, 1234, 0]
 
@@ -99,7 +98,7 @@ def _workspace(tmp_path: Path, owner: int) -> Path:
 
 
 def _claude_writes(name: str, env: dict[str, str], path: str) -> str:
-    """Attach in a real terminal (the pane's argv: resume fallback included), have the
+    """Attach in a real terminal (the pane's argv: session holder included), have the
     stand-in claude write ``path``, and return what the terminal showed."""
     session = PtySession("attach", name, env=env)
     try:
@@ -163,7 +162,7 @@ def check_agent_owns_its_work(tmp_path: Path, name: str, agent: dict[str, str], 
     assert "STANDIN-CLAUDE fresh conversation turn=1" in first
     assert _owners(ws)[str(ws / "by-claude.txt")] == f"{owner}:{owner}"
 
-    # 3. Claude's home is the agent's, and --continue survives down/up.
+    # 3. Claude's home is the agent's, and its pinned session survives down/up.
     home = _ok(bd("exec", name, "--", "sh", "-c", "stat -c %u:%g $HOME; echo $HOME", env=env))
     assert home.split() == [f"{owner}:{owner}", "/home/node"]
     _ok(bd("down", name, env=env))
@@ -196,7 +195,7 @@ def test_docker_agent_owns_its_work(
 @pytest.mark.parametrize("owner", OWNERS)
 def test_smolmachines_agent_owns_its_work(
     tmp_path: Path,
-    standin: str,  # noqa: F811
+    standin: str,
     owner: int,
     rm_after: list[tuple[str, dict[str, str]]],
 ) -> None:
@@ -217,8 +216,13 @@ def _legacy_bottle(backend: DockerBackend, plan: Any) -> None:
     ``node``, the home volume (no mount label) at /home/node, no account files mounted."""
     from docker.types import Mount
 
+    from backends.egress.networks import create_network
+
     api = backend.engine.api()
-    api.create_network(plan.network, labels=plan.labels)
+    # Through the backend's own create_network: beside many bottles the engine's default
+    # address pools run out, and it then picks a free range of its own (the raw SDK call
+    # failed there: "all predefined address pools have been fully subnetted").
+    create_network(api, plan.network, plan.labels, agent=plan.agent)
     api.create_volume(plan.home_volume, labels=plan.labels)
     mounts = [
         Mount(target="/home/node", source=plan.home_volume, type="volume"),
@@ -253,7 +257,7 @@ def test_docker_bottle_made_before_keeps_working_or_says_how_to_move_on(
     try:
         # Workspace of uid 1000: the old bottle starts and works as it did.
         backend.start(name)
-        bottle = backend.attach(name)
+        bottle = backend.bottle(name)
         done = bottle.exec("id -u; echo old > /workspace/old.txt; mkdir -p ~/.claude/standin")
         assert done.ok and done.stdout.split() == ["1000"], done
         assert bottle.exec("echo 1 > ~/.claude/standin/conversation").ok
@@ -293,7 +297,7 @@ def test_docker_bottle_made_before_keeps_working_or_says_how_to_move_on(
 @pytest.mark.shim
 def test_smolmachines_machine_follows_its_workspace_owner_on_start(
     tmp_path: Path,
-    standin: str,  # noqa: F811
+    standin: str,
     rm_after: list[tuple[str, dict[str, str]]],
 ) -> None:
     """A machine made while node was uid 1000 (every machine made before this, or one

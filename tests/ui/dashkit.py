@@ -1,18 +1,16 @@
-"""Helpers (not a conftest: tests/conftest.py owns that module name) that build the
-dashboard on fakes: FakeBackend, FakePaneHost, a fixed config and a frozen
-clock, so Pilot tests and snapshots see the same data every run."""
+"""Helpers that build the dashboard on fakes: FakeBackend, FakePaneHost, a fixed config
+and a frozen clock, so Pilot tests and snapshots see the same data every run; and what
+the dashboard shows (its screen as text, the notifications it raised)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from backend import FakeBackend
-from panehost import FakePaneHost
 
 from backends import paths
 from backends.base import NOT_CREATED, RUNNING, STOPPED, AgentSpec, Problem
@@ -21,6 +19,8 @@ from backends.paths import save_plan
 from bottle_dash.config import Config
 from bottle_dash.ui.app import BottleDashApp, make_app
 from bottle_dash.ui.poller import Usage
+from tests.fakes.backend import FakeBackend
+from tests.fakes.panehost import FakePaneHost
 
 NOW = datetime(2026, 1, 1, 12, 34, tzinfo=UTC)
 THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
@@ -55,6 +55,8 @@ class Dash:
     panes: FakePaneHost
     config: Any
     extra: dict[str, FakeBackend] = field(default_factory=dict)
+    #: Every notification's message, in order (``record_notifications``).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def main(self) -> Any:
@@ -141,26 +143,40 @@ def build(
         **kw,
     )
     app.poller.usage = FixedUsage()  # type: ignore[assignment]
-    dash = Dash(app, backend, panes, config)
+    dash = Dash(app, backend, panes, config, notes=record_notifications(app))
     dash.extra = {k: v for k, v in backends.items() if k != "docker"}
     return dash
 
 
+def record_notifications(app: BottleDashApp) -> list[str]:
+    """A list that gets the message of every notification ``app`` raises from now on.
+
+    Through ``App.notify``, the public call every toast goes through (a screen's or a
+    widget's ``notify`` calls the app's); the call goes on to Textual unchanged.
+    """
+    seen: list[str] = []
+    notify = app.notify
+
+    def recording(message: str, *args: Any, **kw: Any) -> None:
+        seen.append(str(message))
+        notify(message, *args, **kw)
+
+    app.notify = recording  # type: ignore[method-assign]
+    return seen
+
+
 def screen_text(app: Any) -> str:
-    """What the terminal shows, as plain text (the same render as a screenshot)."""
-    import io
+    """What the terminal shows, as plain text: the render ``App.export_screenshot`` makes,
+    taken as the text of its recording console instead of as SVG."""
+    from unittest import mock
 
     from rich.console import Console
 
-    width, height = app.size
-    console = Console(
-        width=width, height=height, file=io.StringIO(), force_terminal=True,
-        color_system="truecolor", record=True, legacy_windows=False, safe_box=False,
-    )  # fmt: skip
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text()
+    def as_text(console: Console, **_: Any) -> str:
+        return console.export_text()
+
+    with mock.patch.object(Console, "export_svg", as_text):
+        return str(app.export_screenshot())
 
 
 async def settle(pilot: Any) -> None:
@@ -172,4 +188,36 @@ async def settle(pilot: Any) -> None:
         await pilot.pause()
 
 
-__all__ = ["NOT_CREATED", "THEMES", "build", "screen_text", "settle", "spec"]
+async def until(pilot: Any, check: Any, seconds: float = 20.0) -> None:
+    """Let the app run until ``check()`` holds (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.01)
+
+
+async def select(pilot: Any, dash: Any, name: str) -> None:
+    table = dash.main.query_one("#agents")
+    table.move_cursor(row=table.get_row_index(name))
+    await pilot.pause()
+    assert table.selected_agent == name
+
+
+async def press_on(pilot: Any, dash: Any, name: str, *keys: str) -> None:
+    """Select ``name``'s row, press ``keys``, and wait for what they started."""
+    await select(pilot, dash, name)
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
+__all__ = [
+    "NOT_CREATED",
+    "THEMES",
+    "build",
+    "press_on",
+    "screen_text",
+    "select",
+    "settle",
+    "spec",
+    "until",
+]

@@ -6,48 +6,25 @@ screen shows.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from dashkit import build, screen_text, settle, spec
-
 from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
-from backends.claude import resume_fallback
+from backends.holder import held_argv
+from tests.ui.dashkit import build, press_on, screen_text, select, settle, spec, until
 
 
 def resumed(bottle: str) -> list[str]:
-    return resume_fallback(["fake-exec", "-t", bottle, "claude"], 0)
+    return held_argv(["fake-exec", "-t", bottle, "claude"], 0)
 
 
 def fresh(bottle: str, *args: str) -> list[str]:
-    return ["fake-exec", "-t", bottle, "claude", *args]
-
-
-async def until(pilot: Any, check: Any, seconds: float = 20.0) -> None:
-    """Let the app run until ``check()`` holds (a deadline, not a fixed sleep)."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.01)
-
-
-async def select(pilot: Any, dash: Any, name: str) -> None:
-    table = dash.main.query_one("#agents")
-    table.move_cursor(row=table.get_row_index(name))
-    await pilot.pause()
-    assert table.selected_agent == name
-
-
-async def press_on(pilot: Any, dash: Any, name: str, *keys: str) -> None:
-    """Select ``name``'s row, press ``keys``, and wait for what they started."""
-    await select(pilot, dash, name)
-    await pilot.press(*keys)
-    await settle(pilot)
+    return held_argv(["fake-exec", "-t", bottle, "claude", *args], len(args), fresh=True)
 
 
 async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:
     dash = build(tmp_path, everything=True)
-    async with dash.app.run_test(size=(100, 30)) as pilot:
+    # 110 wide: the orphan's claude runs with no pane (its pane column says `detached`).
+    async with dash.app.run_test(size=(110, 30)) as pilot:
         await settle(pilot)
         rows = dash.rows()
         assert {n: r.state for n, r in rows.items()} == {
@@ -58,6 +35,7 @@ async def test_table_lists_agents_in_every_state(tmp_path: Any) -> None:
         }
         assert rows["alpha"].pane == "live" and rows["beta"].pane == "dead"
         assert not rows["orphan"].defined
+        assert rows["orphan"].pane == "detached" and rows["orphan"].status == "waiting"
         text = screen_text(pilot.app)
         assert "2 running   1 stopped   1 not created   1 undefined" in text
         assert "orphan (undefined)" in text
@@ -148,7 +126,7 @@ async def test_enter_on_running_agent_never_prepares_again(tmp_path: Any) -> Non
         dash.backend.calls.clear()
         await press_on(pilot, dash, "alpha", "R")
         assert dash.backend.called("prepare") == []
-        assert dash.backend.called("attach") == [("attach", "alpha")]
+        assert dash.backend.called("bottle") == [("bottle", "alpha")]
         # claude's arguments are the recorded plan's (alpha's prompt flag)
         assert dash.panes.actions()[0][2][-2:] == ["--append-system-prompt-file", GUEST_PROMPT]
 
@@ -494,7 +472,7 @@ async def test_cursor_and_sort_survive_a_refresh(tmp_path: Any) -> None:
 
 
 async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> None:
-    from backend import FakeBackend
+    from tests.fakes.backend import FakeBackend
 
     dash = build(tmp_path, everything=True)
     idle = FakeBackend("smolmachines")
@@ -511,8 +489,8 @@ async def test_a_backend_no_agent_uses_is_listed_less_often(tmp_path: Any) -> No
 
 
 async def test_an_unchanged_poll_redraws_no_header_details_or_problems(tmp_path: Any) -> None:
+    from bottle_dash.ui.widgets.chrome import CountsHeader, ProblemsPanel
     from bottle_dash.ui.widgets.details import AgentDetails
-    from bottle_dash.ui.widgets.status import CountsHeader, ProblemsPanel
 
     dash = build(tmp_path, everything=True, problem=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:
@@ -679,7 +657,7 @@ async def test_enter_on_a_running_agent_makes_one_backend_call(tmp_path: Any) ->
         dash.backend.calls.clear()
         dash.panes.calls.clear()
         await press_on(pilot, dash, "alpha", "enter")
-        assert [c[0] for c in dash.backend.calls] == ["attach"]
+        assert [c[0] for c in dash.backend.calls] == ["bottle"]
         assert [c[0] for c in dash.panes.calls if c[0] != "capture"] == ["panes", "focus"]
 
 
@@ -696,7 +674,7 @@ async def test_a_pane_split_for_a_running_agent_shows_at_once_without_a_poll(
         dash.backend.calls.clear()
         await press_on(pilot, dash, "alpha", "enter")
         assert [c[:2] for c in dash.panes.actions()] == [("split", "alpha")]
-        assert [c[0] for c in dash.backend.calls] == ["attach"]
+        assert [c[0] for c in dash.backend.calls] == ["bottle"]
         assert dash.main.polls == polls
         pane_id = dash.panes.pane_map["alpha"].pane_id
         assert dash.main.result.panes["alpha"].pane_id == pane_id
@@ -712,7 +690,7 @@ async def test_ages_turn_on_the_minute_not_on_each_rows_own_second(tmp_path: Any
     # times (whole minutes) all turn at the minute, not each at its own second.
     from datetime import timedelta
 
-    from dashkit import NOW
+    from tests.ui.dashkit import NOW
 
     dash = build(tmp_path, everything=True)
     async with dash.app.run_test(size=(100, 30)) as pilot:

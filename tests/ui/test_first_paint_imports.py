@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from loaded_modules import REPO, leaked, run_fresh
+from tests.fakes.loaded_modules import REPO, leaked, run_fresh
 
 NOT_FOR_THE_FIRST_PAINT = (
     "backends.probes.suite",
@@ -30,8 +30,8 @@ CODE = """
 import asyncio, json, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from backend import FakeBackend
-from panehost import FakePaneHost
+from tests.fakes.backend import FakeBackend
+from tests.fakes.panehost import FakePaneHost
 from backends.base import RUNNING, STOPPED, AgentSpec
 from bottle_dash.config import Config
 from bottle_dash.ui.app import make_app
@@ -66,7 +66,7 @@ def test_the_first_paint_loads_no_probes_psutil_emoji_or_sdk(tmp_path: Path) -> 
         os.environ,
         XDG_STATE_HOME=str(tmp_path / "state"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
-        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests" / "fakes")]),
+        PYTHONPATH=str(REPO),
     )
     loaded = run_fresh(CODE, env)
     assert "bottle_dash.ui.screens.main" in loaded and "textual" in loaded

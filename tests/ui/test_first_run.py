@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashkit import build, screen_text, settle, spec
-from test_actions import press_on, until
 
 from backends.base import DEFAULT_IMAGE, ImageNotFound
+from tests.ui.dashkit import build, press_on, screen_text, settle, spec, until
 
 DEFAULT = DEFAULT_IMAGE
 

@@ -30,12 +30,11 @@ def test_config_is_read_again_only_when_it_changes(tmp_path: Path) -> None:
 def test_a_config_broken_while_running_is_shown_and_the_last_good_one_kept(
     tmp_path: Path,
 ) -> None:
-    from fakes.backend import FakeBackend
-
     from backends.base import AgentSpec
     from bottle_dash import config as config_module
     from bottle_dash.service import AgentService
     from bottle_dash.ui.poller import Poller
+    from tests.fakes.backend import FakeBackend
 
     path = tmp_path / "config.toml"
     path.write_text('[agents.web]\nimage = "img"\n')
@@ -74,10 +73,9 @@ def test_a_tick_looks_at_each_running_bottles_seal_record_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The badge and the failing probes come from one look at the record, not one each.
-    from dashkit import build, spec
-
     from backends.base import RUNNING, STOPPED
     from backends.probes import record
+    from tests.ui.dashkit import build, spec
 
     agents = [spec(f"agent-{i}") for i in range(4)]
     dash = build(tmp_path, agents)

@@ -30,11 +30,11 @@ from bottle_dash.ui.app import BottleDashApp
 from bottle_dash.ui.screens.main import MainScreen
 from bottle_dash.ui.screens.modals import KEYS
 from bottle_dash.ui.widgets.agents_table import AgentsTable
-from bottle_dash.ui.widgets.status import MAIN_KEYS
+from bottle_dash.ui.widgets.chrome import MAIN_KEYS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 #: Textual's key names, as README writes them.
-SHOWN = {"question_mark": "?", "slash": "/", "escape": "esc"}
+SHOWN = {"question_mark": "?", "slash": "/", "escape": "esc", "dollar_sign": "$"}
 #: Which class runs each owner's actions.
 OWNERS = {SCREEN: MainScreen, APP: BottleDashApp, TABLE: AgentsTable}
 

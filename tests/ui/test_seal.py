@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dashkit import build, screen_text, settle
-from test_actions import press_on
-
 from backends.base import RUNNING
 from backends.probes import suite
+from tests.ui.dashkit import build, press_on, screen_text, settle
 
 
 async def test_launch_runs_the_probes_and_shows_the_seal(tmp_path: Any) -> None:
@@ -60,7 +58,8 @@ async def test_details_say_when_the_agent_runs_as_root(tmp_path: Any) -> None:
     import os
 
     import pytest
-    from dashkit import spec
+
+    from tests.ui.dashkit import spec
 
     if os.geteuid() != 0:
         pytest.skip("needs a root-owned folder")

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashkit import build, settle
 
 from backends.base import BackendUnavailable, Problem
 from bottle_dash import session
 from bottle_dash.ui import themes
+from tests.ui.dashkit import build, settle
 
 
 def test_outside_tmux_without_tmux_says_so_and_offers_no_tmux(
@@ -85,8 +85,7 @@ async def test_app_reports_a_broken_theme_and_keeps_going(tmp_path: Path) -> Non
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert pilot.app.theme == "bottle-dark"
-        messages = [n.message for n in pilot.app._notifications]
-        assert any("broken.toml" in m for m in messages)
+        assert any("broken.toml" in m for m in dash.notes)
 
 
 async def test_theme_option_wins_and_unknown_falls_back(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashkit import THEMES, build, settle
+
+from tests.ui.dashkit import THEMES, build, settle
 
 SIZE = (100, 30)
 #: Shown by the empty state: fixed, unlike tmp_path.

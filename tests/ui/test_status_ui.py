@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashkit import NOW, build, screen_text, settle, spec, write_status
 
 from backends.base import RUNNING
+from tests.ui.dashkit import NOW, build, screen_text, settle, spec, write_status
 
 pytestmark = pytest.mark.ui
 
@@ -41,10 +41,6 @@ def three(tmp_path: Path, notify_command: tuple[str, ...] = ()) -> Any:
 def status_cell(dash: Any, name: str) -> tuple[str, str]:
     cells = dash.rows()[name]
     return cells.status, cells.status_for
-
-
-def toasts(pilot: Any) -> list[str]:
-    return [str(n.message) for n in pilot.app._notifications]
 
 
 async def repoll(pilot: Any, dash: Any) -> None:
@@ -80,7 +76,7 @@ async def test_alerts_once_per_change_to_waiting(tmp_path: Path) -> None:
         dash.panes.set_title("gamma", IDLE_TITLE)  # measured: a permission prompt shows ✳
         await repoll(pilot, dash)
         assert status_cell(dash, "gamma") == ("waiting", "<1m")
-        assert "gamma is waiting: permission prompt" in toasts(pilot)
+        assert "gamma is waiting: permission prompt" in dash.notes
         assert bells == [1]
         assert ("message", "bottle-dash: gamma is waiting (permission prompt)") in dash.panes.calls
         assert [json.loads(line) for line in out.read_text().splitlines()] == [
@@ -111,7 +107,7 @@ async def test_a_failing_notify_command_is_shown_not_raised(tmp_path: Path) -> N
         await settle(pilot)
         write_status("alpha", "question", T)
         await repoll(pilot, dash)
-        assert any("no-such-notifier" in toast for toast in toasts(pilot))
+        assert any("no-such-notifier" in toast for toast in dash.notes)
         assert status_cell(dash, "alpha")[0] == "waiting"
 
 
@@ -155,7 +151,7 @@ async def test_w_with_nobody_waiting_says_so(tmp_path: Path) -> None:
         await settle(pilot)
         await pilot.press("w")
         await settle(pilot)
-        assert "no agent is waiting" in toasts(pilot)
+        assert "no agent is waiting" in dash.notes
         assert dash.main.query_one("#agents").selected_agent == "alpha"
 
 

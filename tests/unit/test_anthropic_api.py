@@ -7,7 +7,7 @@ import http.client
 import json
 from typing import Any
 
-from anthropic_api import StandInAPI, sse_events
+from tests.fakes.anthropic_api import StandInAPI, sse_events
 
 
 def _post(api: StandInAPI, path: str, body: dict[str, Any]) -> http.client.HTTPResponse:

@@ -54,6 +54,18 @@ def flow(
     return f
 
 
+def tunnel(addon: broker.EgressBroker, f: object, host: str, port: int) -> None:
+    """The CONNECT that opened ``f``'s tunnel to ``host:port``, through the addon's own
+    ``http_connect`` hook (on ``f``'s client connection)."""
+    connect = tflow.tflow()
+    connect.client_conn = f.client_conn  # type: ignore[attr-defined]
+    connect.request.method = "CONNECT"
+    connect.request.host, connect.request.port = host, port
+    connect.response = None
+    addon.http_connect(connect)
+    assert connect.response is None, "the CONNECT was refused"
+
+
 def log(tmp: Path) -> list[dict[str, object]]:
     text = (tmp / pol.LOG_FILE).read_text() if (tmp / pol.LOG_FILE).exists() else ""
     return [json.loads(line) for line in text.splitlines()]
@@ -71,8 +83,8 @@ def test_an_absolute_target_in_a_tunnel_is_refused_before_the_swap(
     addon: broker.EgressBroker, tmp_path: Path
 ) -> None:
     f = flow(headers={"x-api-key": PH}, authority="evil.example", path="/collect")
-    addon._tunnels[f.client_conn.id] = ("api.example", 443)  # type: ignore[attr-defined]
     with taddons.context(addon):
+        tunnel(addon, f, "api.example", 443)
         addon.requestheaders(f)  # type: ignore[arg-type]
     assert f.response.status_code == 403  # type: ignore[attr-defined]
     assert f.request.headers["x-api-key"] == PH  # type: ignore[attr-defined]
@@ -81,8 +93,8 @@ def test_an_absolute_target_in_a_tunnel_is_refused_before_the_swap(
 
 def test_a_matching_absolute_target_leaves_in_origin_form(addon: broker.EgressBroker) -> None:
     f = flow(authority="api.example:443")
-    addon._tunnels[f.client_conn.id] = ("api.example", 443)  # type: ignore[attr-defined]
     with taddons.context(addon):
+        tunnel(addon, f, "api.example", 443)
         addon.requestheaders(f)  # type: ignore[arg-type]
     assert f.response is None and f.request.authority == ""  # type: ignore[attr-defined]
 

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_run import bd
 
 from bottle_dash import cli
 from bottle_dash.cli import ls
+from tests.fakes.cli_run import bd
 
 SUBCOMMANDS = [
     "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
-    "image", "probe",
+    "image", "probe", "usage", "budget",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
@@ -107,6 +107,8 @@ EVERY_COMMAND = [
     ["rm", "web", "--volumes"],
     ["--theme=dark", "egress", "web", "--json"],
     ["allow", "web", "*.npmjs.org"],
+    ["usage", "web", "--since", "2026-01-02", "--json"],
+    ["budget", "web", "40/day"],
     ["image", "build", "--offline", "--tag", "t:1"],
 ]
 

@@ -11,23 +11,7 @@ import pytest
 from backends.base import AgentSpec
 from bottle_dash import config
 from bottle_dash.config import ConfigError, append_agent, load_config, validate_agent
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_of(tmp_path: Path, text: str) -> ConfigError:
-    path = write(tmp_path, text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    err = info.value
-    assert err.path == path
-    assert str(path) in str(err)
-    return err
-
+from tests.unit.config_files import error_of, write
 
 # --------------------------------------------------------------------------- locations
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_config import error_of, write
 
 from backends.egress.spec import EgressSpec
 from bottle_dash.config import load_config
+from tests.unit.config_files import error_of, write
 
 
 def test_defaults_are_sealed_api_only_and_unattended(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from loaded_modules import run_fresh
 
 from backends import ownership
 from backends.digest import sha256_hex
+from tests.fakes.loaded_modules import run_fresh
 
 
 @pytest.mark.parametrize("text", ["", "abc", "/home/op/.config/bottle-dash/config.toml", "zé☃"])

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pytest
 
 from backends.base import GUEST_PROMPT, AgentSpec
-from backends.claude import HAS_CONVERSATION, resume_fallback, status_settings_arg
+from backends.claude import status_settings_arg
 from backends.docker.argv import claude_exec_argv, env_file_text, env_flags, exec_argv
 from backends.docker.backend import DockerBackend
 from backends.docker.bottle import DockerBottle
 from backends.docker.engine import Engine
 from backends.egress.plan import SKIP_PERMISSIONS
+from backends.holder import held_argv
 
 NASTY = 'it\'s "quoted" $(rm -rf /) `id` a\nnew line ünïcødé ✓ ; | & *'
 
@@ -163,30 +163,21 @@ def test_nasty_values_pass_as_single_items() -> None:
 
 
 @pytest.mark.parametrize("tty", [True, False])
-def test_resume_fallback_on_docker_argv(tty: bool) -> None:
+def test_held_argv_on_docker_argv(tty: bool) -> None:
     args = ["--append-system-prompt-file", GUEST_PROMPT, NASTY, "it's"]
     argv = handle(env={"E": "x y"}).claude_argv(args, tty=tty)
-    wrapped = resume_fallback(argv, len(args))
+    wrapped = held_argv(argv, len(args), tty=tty)
     prefix = argv[: len(argv) - len(args) - 1]
     assert wrapped[: len(prefix)] == prefix
     assert wrapped[len(prefix) :][:2] == ["sh", "-c"]
-    assert len(wrapped) == len(prefix) + 3
-    assert wrapped[-1].startswith(HAS_CONVERSATION)
-    resumed, _, plain = wrapped[-1].removeprefix(HAS_CONVERSATION).partition(" || ")
-    assert shlex.split(resumed) == ["claude", "--continue", *args]
-    assert shlex.split(plain) == ["claude", *args]
+    assert wrapped[len(prefix) + 4 :] == ["resume", "1" if tty else "0", "claude", *args]
 
 
-def test_resume_fallback_fresh_is_unchanged() -> None:
-    argv = handle().claude_argv(["a"])
-    assert resume_fallback(argv, 1, fresh=True) == argv
-
-
-def test_resume_fallback_splits_by_index_when_the_agent_is_called_claude() -> None:
+def test_held_argv_splits_by_index_when_the_agent_is_called_claude() -> None:
     argv = handle("claude", env={"X": "claude"}).claude_argv(["claude"])
-    wrapped = resume_fallback(argv, 1)
+    wrapped = held_argv(argv, 1, fresh=True)
     assert wrapped[: argv.index("bottle-claude") + 1] == argv[: argv.index("bottle-claude") + 1]
-    assert shlex.split(wrapped[-1].partition(" || ")[2]) == ["claude", "claude"]
+    assert wrapped[-4:] == ["fresh", "1", "claude", "claude"]
 
 
 @pytest.mark.parametrize(

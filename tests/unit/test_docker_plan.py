@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import start_keepalive
 
 from backends import paths
 from backends.base import (
@@ -32,6 +31,7 @@ from backends.docker.image import follow_build
 from backends.docker.plan import SECCOMP_OPT
 from backends.egress.plan import guest_env
 from backends.registry import get_backend
+from tests.support import start_keepalive
 
 NASTY = "line 1 \"q\" 'q' $(id) `x`\nline 2 ünï ✓\n"
 

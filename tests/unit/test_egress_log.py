@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_config import write
 
 from backends.egress import plan as egress
 from backends.egress import policy as pol
 from backends.egress.log import read_summary, summarize
 from bottle_dash.config import ConfigError, allow_host, load_config
+from tests.unit.config_files import write
 
 
 def line(decision: str, host: str, port: int = 443, ts: str = "T1", reason: str = "") -> str:
@@ -75,14 +75,16 @@ def test_allow_live_updates_the_sidecar_policy(monkeypatch: pytest.MonkeyPatch) 
     assert not egress.allow_live("a", "x.org")  # no sealed bottle: nothing live
     d = egress.egress_dir("a")
     d.mkdir(parents=True)
-    (d / pol.POLICY_FILE).write_text(pol.Policy("a").to_json())
+    (d / pol.POLICY_FILE).write_text(pol.Policy("a", internal=("10.9.0.0/24",)).to_json())
     assert egress.allow_live("a", "x.org:80")
     got = pol.Policy.from_json((d / pol.POLICY_FILE).read_text())
     assert got.allows("x.org", 80) and got.allows("api.anthropic.com", 443)
+    # The sidecar's networks stay: a restarted sidecar listens by them.
+    assert got.internal == ("10.9.0.0/24",)
 
 
 def test_cli_egress_and_allow(tmp_path: Path) -> None:
-    from cli_run import bd
+    from tests.fakes.cli_run import bd
 
     path = write(tmp_path, "[agents.a]\n")
     log = egress.egress_log("a")

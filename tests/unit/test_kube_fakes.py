@@ -11,7 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from kube import build, components, host, images, layout, provisioner
+
+from tests.fakes.kube import build, components, host, images, layout, provisioner
 
 
 def test_source_lines_follow_the_hosts_mirrors(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_subnet_gateway_is_the_first_address() -> None:
 def test_status_says_why_it_cannot_be_built(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from kube import cluster
+    from tests.fakes.kube import cluster
 
     monkeypatch.setenv("BOTTLE_DASH_KUBE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cluster.os, "geteuid", lambda: 1000)

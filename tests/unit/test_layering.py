@@ -27,7 +27,18 @@ SIDECAR_ONLY = ("backends.egress.addon", "backends.egress.flows", "backends.egre
 #: import, which the host imports too. In the sidecar the folder is mounted at
 #: /opt/bottle-egress and each is a top-level module (``import policy``): they import only
 #: the stdlib (mitmproxy: the sidecar-only ones) and each other, both ways.
-SIDECAR_PURE = ("policy", "rules", "checks", "placeholder", "sidecar_files")
+SIDECAR_PURE = (
+    "policy",
+    "rules",
+    "checks",
+    "placeholder",
+    "sidecar_files",
+    # Metering: reading a response's usage, the usage log and budget, the price table.
+    "metering",
+    "meter",
+    "ledger",
+    "prices",
+)
 SIDECAR_MODULES = (*SIDECAR_ONLY, *(f"backends.egress.{m}" for m in SIDECAR_PURE))
 EGRESS = REPO / "backends" / "egress"
 
@@ -122,7 +133,7 @@ def test_sidecar_modules_import_only_the_stdlib_mitmproxy_and_their_siblings(mod
 PURE_IN_SIDECAR = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import launch, policy, sidecar_files
+import launch, metering, policy, sidecar_files
 allowed = policy.check_target(policy.Policy("a1"), "API.anthropic.com.", 443)
 denied = policy.check_target(policy.Policy("a1"), "example.com", 443)
 print(json.dumps({

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loaded_modules import leaked, run_fresh
+from tests.fakes.loaded_modules import leaked, run_fresh
 
 #: Modules ``ls`` must not load: the UI, the sidecar's proxy, the SDK (listing reads the
 #: engine's socket directly), archives, the probes (the badge is read from their record),
@@ -65,7 +65,7 @@ NOT_FOR_LS = (
     "backends.docker.hardening",
     "backends.egress.networks",
     "backends.docker.plan",
-    "backends.owner",
+    "backends.agent_user",
     "backends.smolmachines.bottle",
     "backends.smolmachines.preflight",
     # writing the config file: `ls` only reads it

@@ -34,7 +34,7 @@ def test_process_tree_usage_sums_the_descendants() -> None:
             for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children()]
         )
         assert figures.memory == expected
-        assert usage._descendants(proc.pid) and len(usage._descendants(proc.pid)) == 2
+        assert usage.descendants(proc.pid) and len(usage.descendants(proc.pid)) == 2
     finally:
         proc.kill()
         proc.wait()
@@ -42,7 +42,7 @@ def test_process_tree_usage_sums_the_descendants() -> None:
     assert usage.tree(proc.pid) is None
     usage.sweep()
     usage.sweep()
-    assert usage._procs == {}
+    assert usage.remembered == frozenset()
 
 
 def test_process_tree_cpu_is_the_share_of_a_core_since_the_last_tick() -> None:
@@ -63,7 +63,7 @@ def test_process_tree_cpu_is_the_share_of_a_core_since_the_last_tick() -> None:
         usage.begin()
         second = usage.tree(proc.pid)
         assert second is not None and second.cpu > 0.0
-        assert len(usage._descendants(proc.pid)) == 1  # the sleep
+        assert len(usage.descendants(proc.pid)) == 1  # the sleep
     finally:
         for child in psutil.Process(proc.pid).children():
             child.kill()

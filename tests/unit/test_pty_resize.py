@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,18 +18,14 @@ import pytest
 
 from backends.smolmachines import pty_resize as pr
 from backends.smolmachines.bottle import PTY_RESIZE
+from tests import support
 
 PY = sys.executable
 
 
 def wait_for(check: Callable[[], object], seconds: float = 10.0) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
+    """``tests.support.wait_for`` at this module's pace (the resizer's timers are short)."""
+    return support.wait_for(check, seconds, interval=0.02)
 
 
 # --------------------------------------------------------------------------- args
@@ -305,10 +302,13 @@ def test_resizer_stop_ends_the_thread_and_closes_the_channel() -> None:
     closed: list[bool] = []
     channel.close = lambda: closed.append(True)  # type: ignore[method-assign]
     resizer = pr.Resizer("/s", "m", size=lambda: (1, 1), runner=len, schedule=[], channel=channel)
+    before = set(threading.enumerate())
     resizer.start()
+    # The resizer's thread, seen from outside: the one named "pty-resize" that start made.
+    (thread,) = [t for t in threading.enumerate() if t not in before and t.name == "pty-resize"]
     resizer.stop()
-    resizer._thread.join(timeout=10)
-    assert not resizer._thread.is_alive() and closed == [True]
+    thread.join(timeout=10)
+    assert not thread.is_alive() and closed == [True]
 
 
 def test_resizer_skips_unknown_size() -> None:

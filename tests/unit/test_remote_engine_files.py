@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import remote_engine
-import remote_engine_image
-import remote_engine_ssh as sshfiles
+
+from tests.fakes import remote_engine, remote_engine_image
+from tests.fakes import remote_engine_ssh as sshfiles
 
 STATUS = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\n"
 

@@ -73,12 +73,15 @@ def test_foreground_child_keeps_ctrl_c_at_its_default(tmp_path: Path) -> None:
     # The parent survives Ctrl-C during the child's life, spawn included, with a handler
     # of its own: the child must still get SIGINT and SIGQUIT at their default action (an
     # ignored signal would stay ignored across exec and Ctrl-C would not stop claude).
+    # The parent's own handler is put back afterwards: whatever it was (a run started in
+    # the background of a non-interactive shell begins with SIGINT ignored).
+    before = signal.getsignal(signal.SIGINT)
     out = tmp_path / "status"
     assert foreground(["sh", "-c", f"grep -E '^Sig(Ign|Cgt):' /proc/self/status > {out}"]) == 0
     masks = dict(line.split(":\t") for line in out.read_text().splitlines())
     for sig in (signal.SIGINT, signal.SIGQUIT):
         assert not int(masks["SigIgn"], 16) & (1 << (sig - 1)), (sig, masks)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_run_captures_and_raises_with_check() -> None:

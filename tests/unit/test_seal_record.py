@@ -41,9 +41,9 @@ def test_an_unchanged_record_is_not_read_again(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(Path, "read_text", counting)
     first = record.last_run("alpha")
-    assert first is not None and first.seal == record.SEALED
+    assert first is not None and first.seal == record.SEAL_VERIFIED
     for _ in range(5):
-        assert record.seal_of("alpha") == record.SEALED
+        assert record.seal_of("alpha") == record.SEAL_VERIFIED
     assert len(reads) == 1
 
     write("alpha", [PASS, FAIL], finished=200.0)
@@ -54,7 +54,7 @@ def test_an_unchanged_record_is_not_read_again(monkeypatch: pytest.MonkeyPatch) 
 
 def test_a_removed_record_is_not_checked(tmp_path: Path) -> None:
     write("beta", [PASS], finished=100.0)
-    assert record.seal_of("beta") == record.SEALED
+    assert record.seal_of("beta") == record.SEAL_VERIFIED
     record.seal_file("beta").unlink()
     assert record.last_run("beta") is None
     assert record.seal_of("beta") == record.NOT_CHECKED
@@ -62,5 +62,5 @@ def test_a_removed_record_is_not_checked(tmp_path: Path) -> None:
 
 def test_a_record_older_than_the_bottle_is_not_its_seal() -> None:
     write("gamma", [PASS], finished=100.0)
-    assert record.seal_of("gamma", "1970-01-01T00:01:00+00:00") == record.SEALED
+    assert record.seal_of("gamma", "1970-01-01T00:01:00+00:00") == record.SEAL_VERIFIED
     assert record.seal_of("gamma", "1970-01-01T00:05:00+00:00") == record.NOT_CHECKED

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
-from backend import FakeBackend
 
 from backends.base import (
     GUEST_PROMPT,
@@ -19,12 +17,13 @@ from backends.base import (
     LaunchError,
     Problem,
 )
-from backends.claude import HAS_CONVERSATION
+from backends.holder import held_argv
 from backends.paths import agent_state_dir, saved_plan
 from bottle_dash import service as ops
 from bottle_dash.config import Config
 from bottle_dash.service import AgentService, make_row
 from bottle_dash.status import Status
+from tests.fakes.backend import FakeBackend
 
 
 def on(*backends: FakeBackend) -> AgentService:
@@ -85,6 +84,7 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "id": "id-web",
         "status": None,  # list_agents looks at no status; `ls` and the dashboard do
         "status_since": None,
+        "attached": None,
         # A docker agent is sealed by default, so claude skips permission prompts.
         "egress": "sealed",
         "permissions": "skip",
@@ -92,11 +92,20 @@ def test_row_to_dict_is_json(docker: FakeBackend, tmp_path: Path) -> None:
         "seal_failures": [],
         "workspace_warnings": [],
         "runs_as_root": tmp_path.stat().st_uid == 0,  # it runs as the workspace's owner
+        # No usage log yet: nothing spent, no budget.
+        "cost_today_usd": 0.0,
+        "cost_total_usd": 0.0,
+        "tokens_today": 0,
+        "budget": None,
+        "budget_spent_usd": None,
     }
     assert data[1]["created"] is None and data[1]["state"] == "not created"
     waiting = rows[0]._replace(status=Status("waiting", "permission prompt", 1767225600.0))
     assert waiting.to_dict()["status"] == "waiting"
     assert waiting.to_dict()["status_since"] == "2026-01-01T00:00:00+00:00"
+    assert waiting.to_dict()["attached"] is True
+    detached = waiting._replace(status=waiting.status._replace(detached=True))  # type: ignore[union-attr]
+    assert detached.to_dict()["attached"] is False
 
 
 def test_unavailable_backend_is_a_problem_and_the_rest_still_list(
@@ -109,7 +118,7 @@ def test_unavailable_backend_is_a_problem_and_the_rest_still_list(
     assert problems == [
         Problem("docker", "Docker engine not answering", "start the fake engine", fatal=True)
     ]
-    assert [(r.name, r.state) for r in rows] == [("web", ops.UNKNOWN), ("vm", RUNNING)]
+    assert [(r.name, r.state) for r in rows] == [("web", ops.STATE_UNKNOWN), ("vm", RUNNING)]
 
 
 def test_unused_backend_down_is_not_fatal(docker: FakeBackend, smol: FakeBackend) -> None:
@@ -163,12 +172,11 @@ def test_attach_argv_wraps_the_bottle_argv(docker: FakeBackend) -> None:
     argv = service.attach_argv(spec)
     assert argv[:3] == ["fake-exec", "-t", "bottle-web"]
     args = ["--append-system-prompt-file", GUEST_PROMPT, "--model", "a b"]
-    assert argv[3:5] == ["sh", "-c"]
-    assert argv[5].startswith(HAS_CONVERSATION)
-    script = argv[5].removeprefix(HAS_CONVERSATION)
-    assert shlex.split(script) == ["claude", "--continue", *args, "||", "claude", *args]
+    assert argv == held_argv(["fake-exec", "-t", "bottle-web", "claude", *args], len(args))
     fresh = service.attach_argv(spec, fresh=True, tty=False)
-    assert fresh == ["fake-exec", "bottle-web", "claude", *args]
+    assert fresh == held_argv(
+        ["fake-exec", "bottle-web", "claude", *args], 4, fresh=True, tty=False
+    )
 
 
 def test_attach_argv_of_an_orphan_uses_the_saved_plan(docker: FakeBackend) -> None:
@@ -178,7 +186,7 @@ def test_attach_argv_of_an_orphan_uses_the_saved_plan(docker: FakeBackend) -> No
     (row,) = rows
     assert not row.defined
     argv = service.attach_argv(row, fresh=True)
-    assert argv == ["fake-exec", "-t", "bottle-old", "claude", "--saved"]
+    assert argv == held_argv(["fake-exec", "-t", "bottle-old", "claude", "--saved"], 1, fresh=True)
     # Without a saved plan claude gets no arguments.
     (agent_state_dir("old") / "plan.json").unlink()
     assert service.attach_argv(row, fresh=True)[-1] == "claude"
@@ -204,10 +212,9 @@ def test_attach_to_a_running_bottle_reads_the_recorded_plan_and_never_prepares(
     workspace.rmdir()  # attaching must not look at it again
     docker.calls.clear()
     argv = service.attach_argv(service.row_of(spec), fresh=True, tty=False)
-    assert argv == ["fake-exec", "bottle-web", "claude", "--append-system-prompt-file",
-                    GUEST_PROMPT, "--x"]  # fmt: skip
+    assert argv[-4:] == ["claude", "--append-system-prompt-file", GUEST_PROMPT, "--x"]
     assert docker.called("prepare") == []
-    assert [c[0] for c in docker.calls] == ["list_bottles", "attach"]
+    assert [c[0] for c in docker.calls] == ["list_bottles", "bottle"]
 
 
 def test_ensure_running_on_a_stopped_row_starts_it_without_listing(docker: FakeBackend) -> None:
@@ -226,7 +233,7 @@ def test_ensure_running_on_a_stopped_row_starts_it_without_listing(docker: FakeB
 def test_ensure_running_with_an_unknown_state_asks_again(docker: FakeBackend) -> None:
     service = on(docker)
     docker.add("web", STOPPED)
-    row = make_row("web", "docker", AgentSpec("web"), None)._replace(state=ops.UNKNOWN)
+    row = make_row("web", "docker", AgentSpec("web"), None)._replace(state=ops.STATE_UNKNOWN)
     service.ensure_running(row)
     assert [c[0] for c in docker.calls] == ["list_bottles", "start"]
 
@@ -383,15 +390,15 @@ def test_build_image_hands_its_options_to_the_builder(monkeypatch: pytest.Monkey
 def test_up_of_a_running_bottle_without_its_sidecar_starts_it(docker: FakeBackend) -> None:
     """A running bottle whose sidecar is down (no egress) goes to the backend's start,
     which brings the sidecar back; a running sealed one is left alone."""
-    from backends.egress.plan import SEALED, SIDECAR_DOWN
+    from backends.egress.plan import EGRESS_SEALED, EGRESS_SIDECAR_DOWN
 
     service = on(docker)
     spec = AgentSpec("web")
     service.up(spec)
     info = docker.bottles["web"]
-    docker.bottles["web"] = info._replace(egress=SEALED)
+    docker.bottles["web"] = info._replace(egress=EGRESS_SEALED)
     assert service.up(spec)[1] == ops.ALREADY_RUNNING
-    docker.bottles["web"] = info._replace(egress=SIDECAR_DOWN)
+    docker.bottles["web"] = info._replace(egress=EGRESS_SIDECAR_DOWN)
     steps: list[str] = []
     assert service.up(spec, steps.append)[1] == ops.STARTED
     assert docker.called("start") == [("start", "web")]
@@ -399,7 +406,7 @@ def test_up_of_a_running_bottle_without_its_sidecar_starts_it(docker: FakeBacken
 
 
 def test_attach_says_what_it_did_to_the_bottle(docker: FakeBackend) -> None:
-    from panehost import FakePaneHost
+    from tests.fakes.panehost import FakePaneHost
 
     panes = FakePaneHost()
     service = AgentService({"docker": docker}, pane_host=panes)
@@ -471,3 +478,109 @@ def test_a_row_is_a_value_and_the_service_reads_what_the_host_keeps(
     # A bottle that does not run has no seal, whatever the record says.
     stopped = listed._replace(state=STOPPED)
     assert ops.inspected(stopped).to_dict()["seal"] == ""
+
+
+# ------------------------------------------------------------------ one at a time
+
+
+def test_agent_lock_makes_the_second_wait_and_says_so(tmp_path: Path) -> None:
+    import threading
+
+    from backends.paths import agent_lock
+
+    order: list[str] = []
+    said: list[str] = []
+    held = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with agent_lock("web") as waited:
+            order.append(f"first waited={waited}")
+            held.set()
+            release.wait(10)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert held.wait(10)
+
+    def second() -> None:
+        with agent_lock("web", lambda: said.append("waiting")) as waited:
+            order.append(f"second waited={waited}")
+
+    other = threading.Thread(target=second)
+    other.start()
+    other.join(0.3)
+    assert other.is_alive()  # still waiting for the first
+    release.set()
+    thread.join(10)
+    other.join(10)
+    assert order == ["first waited=False", "first done", "second waited=True"]
+    assert said == ["waiting"]
+
+
+def test_two_ups_at_once_launch_once(docker: FakeBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    service = on(docker)
+    spec = AgentSpec("web")
+    entered = threading.Event()
+    go_on = threading.Event()
+    real_launch = docker.launch
+
+    def slow_launch(plan: Any, progress: Any = None) -> Any:
+        entered.set()
+        go_on.wait(10)
+        return real_launch(plan)
+
+    monkeypatch.setattr(docker, "launch", slow_launch)
+    results: list[str] = []
+    said: list[str] = []
+    first = threading.Thread(target=lambda: results.append(service.up(spec)[1]))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: results.append(service.up(spec, said.append)[1]))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()
+    go_on.set()
+    first.join(10)
+    second.join(10)
+    assert sorted(results) == [ops.ALREADY_RUNNING, ops.LAUNCHED]
+    assert len(docker.called("prepare")) == 1
+    assert any("already being launched" in line for line in said), said
+
+
+def test_enter_twice_quickly_opens_one_pane(
+    docker: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tests.fakes.panehost import FakePaneHost
+
+    host = FakePaneHost()
+    service = AgentService({"docker": docker}, pane_host=host)
+    row = service.row_of(AgentSpec("web"))  # not created: both presses see that row
+    entered = threading.Event()
+    go_on = threading.Event()
+    real_launch = docker.launch
+
+    def slow_launch(plan: Any, progress: Any = None) -> Any:
+        entered.set()
+        go_on.wait(10)
+        return real_launch(plan)
+
+    monkeypatch.setattr(docker, "launch", slow_launch)
+    done: list[str] = []
+    first = threading.Thread(target=lambda: done.append(service.attach(row).how))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: done.append(service.attach(row).how))
+    second.start()
+    second.join(0.3)
+    go_on.set()
+    first.join(10)
+    second.join(10)
+    assert sorted(done) == ["focused", "split"]
+    assert [c[0] for c in host.calls].count("split") == 1
+    assert len(docker.called("prepare")) == 1

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-import shlex
 import signal
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import start_keepalive
 
 from backends import ownership, paths
 from backends.base import GUEST_PROMPT, AgentSpec, BackendError
-from backends.claude import GUEST_STATUS_DIR, HAS_CONVERSATION, resume_fallback, status_settings_arg
+from backends.claude import GUEST_STATUS_DIR, status_settings_arg
 from backends.egress.spec import EgressSpec
+from backends.holder import held_argv
 from backends.smolmachines import images, pty_resize
 from backends.smolmachines import smolvm as cli
 from backends.smolmachines.backend import SmolmachinesBackend
 from backends.smolmachines.bottle import PTY_RESIZE, SmolBottle
 from backends.smolmachines.preflight import cpu_flags, host_problems
+from tests.support import start_keepalive
 
 S = "/opt/smolvm"
 NASTY = {
@@ -184,18 +184,14 @@ def test_claude_argv_defaults_to_this_interpreter() -> None:
     assert SmolBottle(S, "m", "a").claude_argv([])[0] == sys.executable
 
 
-def test_resume_fallback_keeps_wrapper_and_uid_switch() -> None:
+def test_held_argv_keeps_wrapper_and_uid_switch() -> None:
     bottle = SmolBottle(S, "bottle-claude", "claude", {}, python="/py")
     args = ["-p", "it's $x"]
-    argv = resume_fallback(bottle.claude_argv(args), len(args))
+    argv = held_argv(bottle.claude_argv(args), len(args))
     assert argv[:4] == ["/py", PTY_RESIZE, "bottle-claude", "--"]
-    assert argv[-7:-2] == ["runuser", "-u", "node", "--", "sh"]
-    assert argv[-2] == "-c"
-    script = argv[-1]
-    assert script.startswith(HAS_CONVERSATION)
-    first, _, second = script.removeprefix(HAS_CONVERSATION).partition(" || ")
-    assert shlex.split(first) == ["claude", "--continue", "-p", "it's $x"]
-    assert shlex.split(second) == ["claude", "-p", "it's $x"]
+    assert argv[-13:-9] == ["runuser", "-u", "node", "--"]
+    assert argv[-9:-7] == ["sh", "-c"]
+    assert argv[-5:] == ["resume", "1", "claude", "-p", "it's $x"]
 
 
 def test_side_channel_argv() -> None:
@@ -288,7 +284,7 @@ def test_list_bottles_filters_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "find_smolvm", lambda: S)
     listings: list[int] = []
     monkeypatch.setattr(backend, "_records", lambda: listings.append(1) or [])
-    handle = backend.handle(info)
+    handle = backend.bottle_from(info)
     assert (handle.name, handle.agent, listings) == ("bottle-a1", "a1", [])
     assert handle.claude_argv([])[-1] == "claude"
 

@@ -8,8 +8,8 @@ from backends.status_file import UNREADABLE, HookReading
 from bottle_dash.status import (
     EXITED,
     IDLE,
+    STATUS_UNKNOWN,
     TITLE_LAG,
-    UNKNOWN,
     WAITING,
     WORKING,
     Signals,
@@ -41,8 +41,10 @@ def live(title: str = "", h: HookReading | None = None, screen: list[str] | None
 CASES = [
     # (case, signals, status, reason substring)
     ("bottle stopped", Signals(running=False), EXITED, "bottle"),
-    ("pane dead beats a working hook", Signals(True, True, True, BUSY_21, hook("working", NEW)),
-     EXITED, "exited"),
+    ("pane dead, claude still working: detached",
+     Signals(True, True, True, BUSY_21, hook("working", NEW)), WORKING, "turn"),
+    ("pane dead, claude ended", Signals(True, True, True, "", hook("exited", NEW)),
+     EXITED, "ended"),
     ("working: hook and title agree", live(BUSY_21, hook("working", OLD)), WORKING, "turn"),
     ("working: the other braille frame", live(BUSY_21B, hook("working", OLD)), WORKING, ""),
     ("Esc-interrupt: no Stop, title idle for longer than the lag",
@@ -67,14 +69,20 @@ CASES = [
     ("pre-feature bottle, title only: busy", live(BUSY_21), WORKING, "title"),
     ("pre-feature bottle, title only: idle", live(IDLE_T), IDLE, "title"),
     ("a title that is not claude's", live("bash", hook("idle", OLD)), IDLE, "turn finished"),
-    ("nothing at all", live(""), UNKNOWN, "no signal"),
-    ("garbage in the status file", live("", HookReading(UNREADABLE, NOW)), UNKNOWN, "unreadable"),
+    ("nothing at all", live(""), STATUS_UNKNOWN, "no signal"),
+    (
+        "garbage in the status file",
+        live("", HookReading(UNREADABLE, NOW)),
+        STATUS_UNKNOWN,
+        "unreadable",
+    ),
     ("garbage file, the title decides", live(BUSY_21, HookReading(UNREADABLE, NOW)), WORKING, ""),
     ("session ended, pane respawned", live(IDLE_T, hook("exited", OLD)), IDLE, "title"),
     ("session ended, foreground attach", Signals(True, hook=hook("exited", OLD)), EXITED, "ended"),
     ("no pane: the hook (a foreground attach)", Signals(True, hook=hook("working", OLD)),
      WORKING, ""),
-    ("no pane, no hook", Signals(True), UNKNOWN, "no pane"),
+    ("no pane, no hook: no claude since the bottle started", Signals(True), EXITED,
+     "no claude"),
     ("screen fallback: a permission dialog",
      live("", None, ["Bash command", " Do you want to proceed?", " > 1. Yes"]), WAITING, "screen"),
     ("screen fallback: working", live("", None, ["* Thinking… (esc to interrupt)"]), WORKING, ""),
@@ -89,6 +97,36 @@ def test_combine(signals: Signals, status: str, reason: str) -> None:
     got = combine(signals, NOW)
     assert got.status == status
     assert reason in got.reason
+
+
+@pytest.mark.parametrize(
+    ("signals", "detached", "label"),
+    [
+        (Signals(True, hook=hook("working", OLD)), True, "working detached"),
+        (Signals(True, True, True, IDLE_T, hook("idle", OLD)), True, "idle detached"),
+        (Signals(True, True, True, "", hook("permission", OLD)), True, "waiting detached"),
+        (Signals(True, hook=hook("exited", OLD)), False, "exited"),
+        (Signals(True), False, "exited"),
+        (live(BUSY_21, hook("working", OLD)), False, "working"),
+        (Signals(False, hook=hook("working", OLD)), False, "exited"),
+    ],
+)
+def test_claude_without_a_live_pane_is_detached(
+    signals: Signals, detached: bool, label: str
+) -> None:
+    got = combine(signals, NOW)
+    assert got.detached is detached
+    assert got.label == label
+
+
+def test_a_detached_agent_that_starts_waiting_still_alerts() -> None:
+    tracker = StatusTracker()
+    tracker.update({"web": combine(Signals(True, hook=hook("working", OLD)), NOW)}, NOW)
+    tracked, changes = tracker.update(
+        {"web": combine(Signals(True, hook=hook("permission", NEW)), NOW)}, NOW
+    )
+    assert [c.agent for c in changes] == ["web"]
+    assert tracked["web"].detached
 
 
 def test_hook_decided_status_carries_the_hook_time() -> None:

@@ -281,6 +281,21 @@ class AgentActions(MainView):
 
         self.app.push_screen(EgressScreen(message.agent, message.hosts, note), chosen)
 
+    def action_budget(self) -> None:
+        """$: ask for the agent's new budget; set in the config and its running sidecar."""
+        from bottle_dash.ui.screens.budget import BudgetScreen
+
+        row = self.selected
+        if row is None or row.spec is None:
+            return
+        current = row.spec.egress.budget
+
+        def chosen(budget: str | None) -> None:
+            if budget and row is not None:
+                self.dash_workers.set_budget(row, budget, self.set_status)
+
+        self.app.push_screen(BudgetScreen(row.name, current), chosen)
+
     def action_next_status(self, status: str) -> None:
         """w / i: the next agent (after the cursor, wrapping) that is waiting / idle; its
         pane, when it has a live one, is brought to the front."""

@@ -20,20 +20,26 @@ from textual.worker import Worker
 
 from backends.base import RUNNING, Problem
 from bottle_dash.service import AgentRow, AgentService
-from bottle_dash.status import Change
+from bottle_dash.status import DETACHED, Change
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import PollDone, PreflightDone, PreviewCaptured, WorkerFailed
 from bottle_dash.ui.poller import PollResult
-from bottle_dash.ui.widgets.agent_cells import AgentCells, human_age, human_duration
+from bottle_dash.ui.widgets.agent_cells import (
+    AgentCells,
+    cost_cell,
+    human_age,
+    human_duration,
+    usd,
+)
 from bottle_dash.ui.widgets.agents_table import AgentsTable
-from bottle_dash.ui.widgets.details import AgentDetails, seal_lines
-from bottle_dash.ui.widgets.status import (
+from bottle_dash.ui.widgets.chrome import (
     CountsHeader,
     EmptyState,
     KeysBar,
     ProblemsPanel,
-    StatusLine,
+    ProgressLine,
 )
+from bottle_dash.ui.widgets.details import AgentDetails, cost_lines, seal_lines
 from bottle_dash.ui.workers import DashWorkers
 
 #: Seconds the cursor rests on a row before its pane preview is captured.
@@ -69,7 +75,7 @@ class MainView(Screen[None]):
         yield EmptyState(id="empty")
         yield AgentsTable(on_cursor=self._show_details, id="agents")
         yield AgentDetails(id="details")
-        yield StatusLine(id="status", markup=False)  # build lines say [npm], [apt]…
+        yield ProgressLine(id="progress", markup=False)  # build lines say [npm], [apt]…
         yield KeysBar(id="keys")
 
     def on_mount(self) -> None:
@@ -100,6 +106,8 @@ class MainView(Screen[None]):
         self.refresh_view()
         for change in message.result.alerts:
             self.alert(change)
+        for change in message.result.budget_alerts:
+            self.alert(change, title="budget")
         if self.polls == 1:
             self.dash_workers.run_preflight()  # after the first poll: the table comes first
         self.dash_workers.next_poll()
@@ -123,13 +131,14 @@ class MainView(Screen[None]):
 
     # ------------------------------------------------------------------ alerts
 
-    def alert(self, change: Change) -> None:
-        """An agent started waiting: a toast, a bell on the operator's terminal (which may
-        notify while they look elsewhere), a tmux message on their client, and the
-        config's ``notify_command`` (the last two in a worker: they run commands)."""
-        text = f"{change.agent} is waiting: {change.reason}"
+    def alert(self, change: Change, title: str = "") -> None:
+        """An agent started waiting (or, with a ``title``, reached 80 % or 100 % of its
+        budget): a toast, a bell on the operator's terminal (which may notify while they
+        look elsewhere), a tmux message on their client, and the config's
+        ``notify_command`` (the last two in a worker: they run commands)."""
+        text = f"{change.agent} " + (change.reason if title else f"is waiting: {change.reason}")
         # markup=False: a toast renders nothing from outside as markup.
-        self.notify(text, title="needs you", severity="warning", timeout=10, markup=False)
+        self.notify(text, title=title or "needs you", severity="warning", timeout=10, markup=False)
         self.app.bell()
         config = self.ctx.poller.last_config
         command = tuple(getattr(config, "notify_command", ()) or ())
@@ -150,6 +159,7 @@ class MainView(Screen[None]):
         pane = self.result.panes.get(row.name)
         usage = self.result.usage.get(row.name)
         status = self.result.statuses.get(row.name)
+        cost = cost_cell(self.result.spends.get(row.name))
         # How long a stopped bottle has had no claude says nothing: only running ones.
         since = status.since if status and row.state == RUNNING else None
         return AgentCells(
@@ -158,7 +168,10 @@ class MainView(Screen[None]):
             backend=row.backend,
             state=row.state,
             busy=self.busy.get(row.name, ""),
-            pane="" if pane is None else ("dead" if pane.dead else "live"),
+            # claude running with no live pane showing it: the pane column says so.
+            pane=DETACHED
+            if status is not None and status.detached
+            else ("" if pane is None else ("dead" if pane.dead else "live")),
             uptime=human_age(row.created, now) if row.state == RUNNING else "",
             cpu=usage.cpu if usage and row.state == RUNNING else None,
             memory=usage.memory if usage and row.state == RUNNING else None,
@@ -168,6 +181,8 @@ class MainView(Screen[None]):
             egress=row.egress,
             perms=row.permissions,
             seal=self.result.seals.get(row.name, ("", []))[0],
+            cost=cost[0],
+            budget=cost[1],
         )
 
     def refresh_view(self, force: bool = False) -> None:
@@ -184,7 +199,12 @@ class MainView(Screen[None]):
             statuses[status.status] = statuses.get(status.status, 0) + 1
         undefined = sum(1 for r in rows if not r.defined)
         note = f"filter: {self.filter_text}" if self.filter_text else ""
-        self.query_one(CountsHeader).show(counts, undefined, note, statuses=statuses)
+        used = [s for s in self.result.spends.values() if s.requests]
+        total = sum(s.cost_today or 0 for s in used)
+        unpriced = any(s.unpriced for s in used)
+        cost = "" if not used else ("?" if unpriced and not total else usd(total)) + " today"
+        cost += "?" if unpriced and total else ""
+        self.query_one(CountsHeader).show(counts, undefined, note, statuses=statuses, cost=cost)
         seen = {(p.component, p.what) for p in self.result.problems}
         problems = self.result.problems + [
             p for p in self.preflight if (p.component, p.what) not in seen
@@ -205,9 +225,12 @@ class MainView(Screen[None]):
         now = self.ctx.now().replace(second=0, microsecond=0)
         shown = [r for r in rows if self.filter_text in r.name]
         table.sync([self._cells(r, now) for r in shown], force=force)
-        seals = self.result.seals
+        seals, spent = self.result.seals, self.result.spends
         self.query_one(AgentDetails).reserve(
-            max((seal_lines(seals.get(r.name)) for r in shown), default=0)
+            max(
+                (seal_lines(seals.get(r.name)) + cost_lines(spent.get(r.name)) for r in shown),
+                default=0,
+            )
         )
         self._show_details()
 
@@ -227,6 +250,7 @@ class MainView(Screen[None]):
             preview=preview,
             status=self._status_line(row.name),
             seal=self.result.seals.get(row.name),
+            spend=self.result.spends.get(row.name),
         )
 
     def _status_line(self, name: str) -> str:
@@ -234,7 +258,7 @@ class MainView(Screen[None]):
         status = self.result.statuses.get(name)
         if status is None:
             return ""
-        text = status.status + (f": {status.reason}" if status.reason else "")
+        text = status.label + (f": {status.reason}" if status.reason else "")
         if status.since is not None:
             age = human_duration(self.ctx.now().timestamp() - status.since)
             text += f", for {age}" if age != "<1m" else ", for under a minute"
@@ -271,7 +295,7 @@ class MainView(Screen[None]):
 
     def set_status(self, text: str) -> None:
         """One line under the details: progress and outcomes."""
-        self.query_one(StatusLine).update(text, layout=False)  # one line: no layout pass
+        self.query_one(ProgressLine).update(text, layout=False)  # one line: no layout pass
 
     # ------------------------------------------------------------------ filter
 

@@ -34,6 +34,47 @@ class AgentCells:
     perms: str = ""
     #: The escape probes' badge: ``sealed``, ``n failing``, ``not checked`` (or empty).
     seal: str = ""
+    #: Cost today (``usd``), or ``budget`` once the budget is spent; ``budget`` the
+    #: share of it spent (``budget_level``: "", "near" from 80 %, "spent").
+    cost: str = ""
+    budget: str = ""
+
+
+def usd(value: float | None) -> str:
+    """``$0.42``, ``$12.3``, ``$123``; ``?`` for no price."""
+    if value is None:
+        return "?"
+    if value < 10:
+        return f"${value:.2f}"
+    return f"${value:.1f}" if value < 100 else f"${value:.0f}"
+
+
+def human_tokens(count: int) -> str:
+    """``950``, ``12k``, ``1.2M``."""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.0f}k"
+    return f"{count / 1_000_000:.1f}M"
+
+
+def cost_cell(spend: object | None) -> tuple[str, str]:
+    """The cost column's text and budget level of a ``backends.egress.spend.Spend``:
+    ``("$1.20", "")``, ``("$17.0", "near")``, ``("budget", "spent")``; a ``?`` follows a
+    cost when some usage has no price. Empty without usage or budget."""
+    if spend is None:
+        return "", ""
+    used = getattr(spend, "budget_used", None)
+    if used is not None and used >= 1:
+        return "budget", "spent"
+    level = "near" if used is not None and used >= 0.8 else ""
+    if not getattr(spend, "requests", 0):
+        return ("$0.00", level) if used is not None else ("", "")
+    cost = getattr(spend, "cost_today", None)
+    text = usd(cost)
+    if getattr(spend, "unpriced", None) and text != "?":
+        text = text + "?" if cost else "?"  # nothing priced: the tokens are in the details
+    return text, level
 
 
 def human_bytes(value: int | None) -> str:

@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from backends.base import NOT_CREATED
-from bottle_dash.status import UNKNOWN
+from bottle_dash.status import STATUS_UNKNOWN
 from bottle_dash.ui.actions import TABLE, bindings
 from bottle_dash.ui.themes import STATE_VARIABLE, STATUS_VARIABLE
 from bottle_dash.ui.widgets.agent_cells import (
@@ -41,6 +41,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("uptime", "uptime"),
     ("cpu", "CPU %"),
     ("memory", "memory"),
+    ("cost", "cost"),
 )
 #: ``status`` is the attention sort: waiting first (longest waiting on top), then idle,
 #: working, unknown, exited.
@@ -127,7 +128,7 @@ class AgentsTable(DataTable[Text | str]):
     def _status_text(self, cells: AgentCells) -> Text:
         if not cells.status:
             return Text("")
-        variable = STATUS_VARIABLE.get(cells.status, STATUS_VARIABLE[UNKNOWN])
+        variable = STATUS_VARIABLE.get(cells.status, STATUS_VARIABLE[STATUS_UNKNOWN])
         style = self.app.theme_variables.get(variable, "")
         if cells.status == "waiting":
             style = f"bold {style}"
@@ -154,7 +155,17 @@ class AgentsTable(DataTable[Text | str]):
             "uptime": Text(cells.uptime),
             "cpu": Text("" if cells.cpu is None else f"{cells.cpu:.1f}", justify="right"),
             "memory": Text(human_bytes(cells.memory), justify="right"),
+            "cost": self._cost_text(cells),
         }
+
+    def _cost_text(self, cells: AgentCells) -> Text:
+        """Today's cost; ``budget`` (bold, the error colour) once the budget is spent, the
+        warning colour from 80 % of it."""
+        colours = self.app.theme_variables
+        if cells.budget == "spent":
+            return Text(cells.cost, style="bold " + colours.get("error", ""), justify="right")
+        style = colours.get("warning", "") if cells.budget == "near" else ""
+        return Text(cells.cost, style=style, justify="right")
 
     def sync(self, rows: Sequence[AgentCells], force: bool = False) -> None:
         """Make the table show ``rows`` (in that order for new ones) without clearing it."""

@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
-from bottle_dash.ui.widgets.agent_cells import human_bytes
-from bottle_dash.ui.widgets.status import Redrawn
+from bottle_dash.ui.widgets.agent_cells import human_bytes, human_tokens, usd
+from bottle_dash.ui.widgets.chrome import Redrawn
 
 #: Failing probes listed in the panel; the rest are one ``bottle-dash probe NAME`` away.
 SHOWN_FAILURES = 2
@@ -45,6 +45,55 @@ def seal_lines(seal: tuple[str, Sequence[Any]] | None) -> int:
         return 0
     failures = len(seal[1])
     return 1 + min(failures, SHOWN_FAILURES) + (1 if failures > SHOWN_FAILURES else 0)
+
+
+#: Models listed with their tokens in the panel (the most used today first).
+SHOWN_MODELS = 2
+
+
+def cost_lines(spend: Any | None) -> int:
+    """Lines the cost takes in the panel: cost, then budget and a line per model (up to
+    ``SHOWN_MODELS``); none without usage or budget."""
+    if spend is None or not (spend.requests or spend.budget_words):
+        return 0
+    return 1 + (1 if spend.budget_words else 0) + min(len(spend.by_model), SHOWN_MODELS)
+
+
+def cost_facts(spend: Any) -> list[tuple[str, Text | str]]:
+    """The panel's lines of a ``backends.egress.spend.Spend``: cost today, this week and
+    since creation, the burn rate of the last 15 minutes; the budget; tokens by model."""
+    cost = (
+        f"{usd(spend.cost_today)} today, {usd(spend.cost_week)} week, "
+        f"{usd(spend.cost_total)} total; {usd(spend.burn_per_hour)}/h last 15m"
+    )
+    line = Text(cost)
+    if spend.budget.factor is None:
+        line = Text('? (price = "none": tokens only)')
+    elif spend.unknown_models:
+        line.append(f"  ? not priced: {', '.join(spend.unknown_models)}", style="dim")
+    facts: list[tuple[str, Text | str]] = [("cost", line)]
+    if spend.budget_words:
+        used = spend.budget_used or 0.0
+        style = "bold red" if used >= 1 else ("yellow" if used >= 0.8 else "")
+        words = f"{spend.budget_words}: ${spend.budget_spent:.2f} spent ({used:.0%})"
+        if used >= 1:
+            words += f"; new requests refused (raise: $ or bottle-dash budget {spend.agent})"
+        facts.append(("budget", Text(words, style=style)))
+
+    def today(item: tuple[str, dict[str, dict[str, int]]]) -> int:
+        return sum(item[1].get("today", {}).get(k, 0) for k in ("input", "output"))
+
+    for model, periods in sorted(spend.by_model.items(), key=today, reverse=True)[:SHOWN_MODELS]:
+        parts = []
+        for period in ("today", "week", "total"):
+            t = periods.get(period, {})
+            cache = sum(t.get(k, 0) for k in ("cache_read", "cache_write_5m", "cache_write_1h"))
+            parts.append(
+                f"{period} {human_tokens(t.get('input', 0))} in "
+                f"{human_tokens(t.get('output', 0))} out {human_tokens(cache)} cache"
+            )
+        facts.append(("tokens", Text(f"{model}: " + "; ".join(parts))))
+    return facts
 
 
 def fact_lines(facts: Sequence[tuple[str, Text | str]], width: int) -> list[Text]:
@@ -103,14 +152,22 @@ class AgentDetails(Redrawn):
         preview: Sequence[str] | None = None,
         status: str = "",
         seal: tuple[str, Sequence[Any]] | None = None,
+        spend: Any | None = None,
     ) -> None:
         """Render ``row`` (an ``AgentRow``) or a hint when nothing is selected; nothing
         is redrawn when all of it is as last shown (the width included: values are cut
         to it)."""
-        given = {"pane": pane, "error": error, "preview": preview, "status": status, "seal": seal}
+        given = {
+            "pane": pane,
+            "error": error,
+            "preview": preview,
+            "status": status,
+            "seal": seal,
+            "spend": spend,
+        }
         self._last = (row, given)
         width = max(self.content_size.width, 1)
-        if not self.changed(row, pane, error, list(preview or ()), status, seal, width):
+        if not self.changed(row, pane, error, list(preview or ()), status, seal, spend, width):
             return
         if row is None:
             self._draw(Text("Select an agent to see its details.", style="dim"), self._at_least(0))
@@ -139,6 +196,9 @@ class AgentDetails(Redrawn):
                 more = len(failures) - SHOWN_FAILURES
                 facts.append(("", Text(f"{more} more: bottle-dash probe {row.name}", style="dim")))
                 extra += 1
+        if cost_lines(spend):
+            facts += cost_facts(spend)
+            extra += cost_lines(spend)
         if not row.defined:
             facts.append(("config", Text("not defined: bottle found by its labels", "yellow")))
         if row.created:

@@ -30,8 +30,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kube.commands import KubeError, run
-from kube.layout import APT_PACKAGES, BINARIES, KUBE_VERSION, SOURCE_PACKAGE, Layout, say
+from tests.fakes.kube.commands import KubeError, run
+from tests.fakes.kube.layout import (
+    APT_PACKAGES,
+    BINARIES,
+    KUBE_VERSION,
+    SOURCE_PACKAGE,
+    Layout,
+    say,
+)
 
 GO_PACKAGE = "k8s.io/kubernetes"
 #: Build tags: upstream's (hack/lib/golang.sh) plus ``providerless`` (no in-tree cloud

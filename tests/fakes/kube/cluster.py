@@ -31,17 +31,19 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-_FAKES = str(Path(__file__).resolve().parent.parent)
-if _FAKES not in sys.path:
-    sys.path.insert(0, _FAKES)
+if __name__ == "__main__" and not __package__:
+    # Run as a script (``python tests/fakes/kube/cluster.py up``): the repository goes on the path
+    # so that the ``tests.fakes`` package imports. Imported (by pytest, or with
+    # ``python -m tests.fakes.kube.cluster``), it is there already and nothing changes.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from kube import build, components, images, start, stop  # noqa: E402
-from kube.commands import (  # noqa: E402
+from tests.fakes.kube import build, components, images, start, stop
+from tests.fakes.kube.commands import (
     KubeError,
     kubectl,
     owned_pid,
 )
-from kube.layout import (  # noqa: E402
+from tests.fakes.kube.layout import (
     KUBE_VERSION,
     NAMESPACE,
     NODE_NAME,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kube.layout import Layout
+from tests.fakes.kube.layout import Layout
 
 
 class KubeError(RuntimeError):

@@ -11,7 +11,7 @@ import ipaddress
 import json
 from pathlib import Path
 
-from kube.layout import (
+from tests.fakes.kube.layout import (
     BRIDGE,
     CNI_BIN_DIR,
     NETWORK_NAME,

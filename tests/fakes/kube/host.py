@@ -26,8 +26,8 @@ import signal
 import time
 from pathlib import Path
 
-from kube.commands import run
-from kube.layout import BRIDGE, NETWORK_NAME, RULE_COMMENT, Layout, say
+from tests.fakes.kube.commands import run
+from tests.fakes.kube.layout import BRIDGE, NETWORK_NAME, RULE_COMMENT, Layout, say
 
 SYSCTLS = (
     "vm.overcommit_memory",

@@ -16,8 +16,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from kube.commands import KubeError, run
-from kube.layout import PAUSE_IMAGE, Layout, say
+from tests.fakes.kube.commands import KubeError, run
+from tests.fakes.kube.layout import PAUSE_IMAGE, Layout, say
 
 #: Label on an imported image: the Docker image id it came from (import is idempotent).
 ID_LABEL = "bottle-dash.docker-id"

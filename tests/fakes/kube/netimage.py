@@ -18,9 +18,13 @@ import tarfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+if __name__ == "__main__" and not __package__:
+    # Run as a script (``python tests/fakes/kube/netimage.py``): the repository goes on the path
+    # so that the ``tests.fakes`` package imports. Imported (by pytest, or with
+    # ``python -m tests.fakes.kube.netimage``), it is there already and nothing changes.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-import image  # noqa: E402  (tests/fakes/image.py: busybox and ldd helpers)
+from tests.fakes import image  # noqa: E402  (tests/fakes/image.py: busybox and ldd helpers)
 
 REPO = "bottle-dash-test-iptables"
 XTABLES = "/usr/sbin/xtables-nft-multi"

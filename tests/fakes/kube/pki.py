@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from kube.commands import run
-from kube.layout import NODE_NAME, Layout
+from tests.fakes.kube.commands import run
+from tests.fakes.kube.layout import NODE_NAME, Layout
 
 DAYS = "30"
 

@@ -11,9 +11,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from kube import components, host, images, pki
-from kube.commands import KubeError, kubectl, run, start_daemon, wait_for
-from kube.layout import (
+from tests.fakes.kube import components, host, images, pki
+from tests.fakes.kube.commands import KubeError, kubectl, run, start_daemon, wait_for
+from tests.fakes.kube.layout import (
     NAMESPACE,
     NODE_NAME,
     POD_SUBNETS,
@@ -117,7 +117,12 @@ def start(lay: Layout) -> None:
     start_daemon(lay, "kube-apiserver", components.apiserver_argv(lay, node_ip, service_subnet))
 
     def api_ready() -> bool:
-        return kubectl(lay, "get", "--raw=/readyz", check=False, timeout=10).strip() == "ok"
+        # A slow answer on a loaded machine is "not yet", not a failed start: the wait
+        # below has the deadline.
+        try:
+            return kubectl(lay, "get", "--raw=/readyz", check=False, timeout=10).strip() == "ok"
+        except KubeError:
+            return False
 
     wait_for("the API server's /readyz", api_ready, 120, lay, "kube-apiserver")
     say("starting kube-controller-manager and kube-scheduler")

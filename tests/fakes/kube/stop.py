@@ -12,9 +12,17 @@ from __future__ import annotations
 import shutil
 import time
 
-from kube import host, images
-from kube.commands import KubeError, kubectl, owned_pid, pids_naming, run, stop_daemon, stop_pid
-from kube.layout import NETWORK_NAME, Layout, say
+from tests.fakes.kube import host, images
+from tests.fakes.kube.commands import (
+    KubeError,
+    kubectl,
+    owned_pid,
+    pids_naming,
+    run,
+    stop_daemon,
+    stop_pid,
+)
+from tests.fakes.kube.layout import NETWORK_NAME, Layout, say
 
 
 def _running_tasks(lay: Layout) -> list[str]:

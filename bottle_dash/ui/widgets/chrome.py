@@ -1,4 +1,5 @@
-"""Header counts, backend problems, the empty state and the status line."""
+"""The screen's chrome: header counts, backend problems, the empty state, the progress
+line and the keys bar."""
 
 from __future__ import annotations
 
@@ -51,11 +52,15 @@ class CountsHeader(Redrawn):
         undefined: int = 0,
         note: str = "",
         statuses: Mapping[str, int] | None = None,
+        cost: str = "",
     ) -> None:
         """Render the counts (every state, zeros included, so the header never jumps), then
-        how many agents wait, work and idle (``statuses``, those above zero)."""
+        how many agents wait, work and idle (``statuses``, those above zero), then what
+        the agents spent today (``cost``, when any did)."""
         statuses = statuses or {}
-        if not self.changed(sorted(counts.items()), undefined, note, sorted(statuses.items())):
+        if not self.changed(
+            sorted(counts.items()), undefined, note, sorted(statuses.items()), cost
+        ):
             return
         colours = self.app.theme_variables
         text = Text("bottle-dash", style="bold")
@@ -83,6 +88,8 @@ class CountsHeader(Redrawn):
                     style = f"bold reverse {style}"
                 text.append(" ")
                 text.append(f"{count} {status}", style=style)
+        if cost:
+            text.append(f"  │ {cost}", style="bold")
         self.update(text, layout=False)  # one line, always: no layout pass for it
 
 
@@ -150,11 +157,11 @@ class EmptyState(Redrawn):
         self.update(text)
 
 
-class StatusLine(Static):
+class ProgressLine(Static):
     """One line: progress of long actions and the outcome of the last one."""
 
     DEFAULT_CSS = """
-    StatusLine {
+    ProgressLine {
         height: 1;
         padding: 0 1;
         color: $text-muted;

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from backends.agent_user import NO_WORKSPACE, agent_user, guest_group, guest_passwd
 from backends.base import AgentSpec, BottleBackend, ProvisionError
 from backends.docker.accounts import reown_tar, user_ids
 from backends.docker.backend import DockerBackend
 from backends.egress.spec import EgressSpec
-from backends.owner import NO_WORKSPACE, agent_user, guest_group, guest_passwd
 from backends.smolmachines.backend import SmolmachinesBackend
 
 IMAGE_PASSWD = (
