@@ -195,11 +195,8 @@ def wait_for(what: str, probe: object, timeout: float, lay: Layout, log: str) ->
     assert callable(probe)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if probe():
-                return
-        except KubeError:
-            pass  # a probe's own call timed out (a loaded machine): not ready yet
+        if probe():
+            return
         if log and owned_pid(lay, log) is None:
             raise KubeError(f"{log} exited while waiting for {what}\n{log_tail(lay, log)}")
         time.sleep(0.25)
