@@ -52,7 +52,20 @@ VOLUME = "an engine volume mounted into the bottle, filled through the archive A
 
 DOCKER = "docker"
 SMOLMACHINES = "smolmachines"
+KUBERNETES = "kubernetes"
 BOTH = (DOCKER, SMOLMACHINES)
+
+#: How each way is carried out on Kubernetes, where a pod can mount no host path: the
+#: routes stay those of the table, the means are the API's (``backends.kubernetes``).
+KUBE_WAYS = {
+    BIND: "the workspace: copied into the pod's workspace PersistentVolumeClaim through "
+    "the exec API at the first launch (the account files and the status folder are not "
+    "used: the pod runs as the image's node, a sealed bottle's status goes to its sidecar)",
+    COPY: "copied into the agent container through the exec API (a tar on stdin)",
+    EXEC_ENV: "a Secret the agent container's environment comes from (envFrom)",
+    SIDECAR: "a Secret mounted into the egress container only, copied there into an "
+    "emptyDir the sidecar alone writes (its log stays in the pod)",
+}
 
 
 class Reach(NamedTuple):
@@ -199,13 +212,13 @@ SEED_CLAUDE_JSON = AgentFile(
     "seed-.claude.json",
     "~/.claude.json as provisioning merged it, staged for the copy into the machine",
     reaches=(Reach(COPY, GUEST_CLAUDE_JSON),),
-    backends=(SMOLMACHINES,),
+    backends=(SMOLMACHINES, KUBERNETES),
 )
 SEED_SETTINGS = AgentFile(
     "seed-settings.json",
     "~/.claude/settings.json as provisioning merged it, staged for the copy",
     reaches=(Reach(COPY, f"{GUEST_HOME}/{CLAUDE_SETTINGS}"),),
-    backends=(SMOLMACHINES,),
+    backends=(SMOLMACHINES, KUBERNETES),
 )
 WORKSPACE = AgentFile(
     "",
@@ -312,3 +325,19 @@ def bottle_binds(plan: BottlePlan) -> list[Bind]:
 def sidecar_binds(plan: BottlePlan) -> list[Bind]:
     """The per-agent host paths ``plan``'s egress sidecar mounts: the egress folder."""
     return [Bind(str(plan.extra["egress"]["dir"]), target(EGRESS, SIDECAR))]
+
+
+def sidecar_secret_files(plan: BottlePlan) -> list[tuple[str, str]]:
+    """(name, host path) of the egress folder's files the host wrote for ``plan``'s
+    sidecar (policy, credential, CA, upstream CAs) that exist: what a Kubernetes pod's
+    egress Secret holds (``KUBE_WAYS[SIDECAR]``); the sidecar's own files stay out."""
+    import os
+
+    folder = str(plan.extra["egress"]["dir"])
+    found = []
+    for entry in AGENT_FILES:
+        if entry.path.startswith(f"{EGRESS_DIR}/") and entry.writer == "host":
+            path = os.path.join(folder, entry.name)
+            if os.path.isfile(path):
+                found.append((entry.name, path))
+    return found

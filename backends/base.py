@@ -386,6 +386,19 @@ class BottleBackend(ABC):
         (``backends.probes``): settings, networks, mounts. Raises ``BottleNotFound``."""
         return {}
 
+    def policy_changed(self, plan: BottlePlan) -> bool:
+        """The egress policy file of ``plan``'s agent changed on the host (an allowed host
+        added live). A backend whose sidecar reads that file has nothing to do; one whose
+        sidecar cannot reach it carries it over. False when the running sidecar did not
+        get it."""
+        return True
+
+    def fetch_egress_log(self, agent: str) -> None:
+        """Bring the agent's egress log (and its rotated older file) to the host file
+        ``paths.egress_log`` reads, when its sidecar writes it elsewhere; called before
+        the log is read (on demand, never per tick). Default: the sidecar writes there."""
+        return None
+
     def hardening(self) -> list[Problem]:
         """What of the hardening this backend's engine does not give (a user namespace, a
         disk budget), each as a non-fatal ``Problem`` with how to turn it on; ``doctor``

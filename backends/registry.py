@@ -10,6 +10,7 @@ from backends.base import BottleBackend, UnknownBackend
 BACKENDS: dict[str, str] = {
     "docker": "backends.docker.backend:DockerBackend",
     "smolmachines": "backends.smolmachines.backend:SmolmachinesBackend",
+    "kubernetes": "backends.kubernetes.backend:KubernetesBackend",
 }
 
 _instances: dict[str, BottleBackend] = {}

@@ -230,7 +230,7 @@ def seal_plan(plan: BottlePlan, agent: AgentSpec) -> None:
 
 
 #: Backends whose bottles get an egress sidecar; others run unsealed and say so.
-SEALABLE_BACKENDS = frozenset({"docker", "smolmachines"})
+SEALABLE_BACKENDS = frozenset({"docker", "smolmachines", "kubernetes"})
 #: A bottle's egress as the listing shows it (not the probes' verdict: SEAL_VERIFIED).
 EGRESS_SEALED = "sealed"
 EGRESS_SIDECAR_DOWN = "sidecar down"
@@ -273,6 +273,17 @@ def describe(plan: BottlePlan) -> list[str]:
         else f"{cred.get('source')} -> sidecar only; the bottle gets a placeholder in "
         f"{cred.get('var')}"
     )
+    if not nets and info.get("internal"):
+        # kubernetes: the sidecar is a container of the bottle's own pod
+        return [
+            f"sealed: sidecar container in the pod ({info.get('image', '')}) at "
+            f"{info.get('proxy')} (the pod's loopback)",
+            "pod network: only the sidecar's uid leaves the pod (the init container's "
+            "iptables rules); nothing to the node or link-local addresses",
+            f"allow: {', '.join(info.get('allow') or [])}",
+            f"credential: {cred_text}; swapped only for {info.get('api')}",
+            f"claude: {mode}",
+        ]
     return [
         f"sealed: sidecar {info.get('sidecar')} ({info.get('image', '')}) at {info.get('proxy')}",
         f"networks: {nets.get('internal')} (internal, "
@@ -316,4 +327,12 @@ def allow_live(agent: str, rule: str) -> bool:
         if str(new) not in allow:
             allow.append(str(new))
             paths.save_plan(recorded)
+        from backends.base import UnknownBackend
+        from backends.registry import get_backend  # a sidecar that cannot read the file
+
+        try:
+            backend = get_backend(recorded.backend)
+        except (UnknownBackend, ImportError):
+            return True  # no such backend here: nothing but the file to change
+        return backend.policy_changed(recorded)
     return True

@@ -42,6 +42,13 @@ def create_image_subparser(sub: Subparsers) -> None:
     p.add_argument(
         "--rebuild", action="store_true", help="assemble again even when the cached one exists"
     )
+    p.add_argument(
+        "--seal",
+        action="store_true",
+        help="build the kubernetes backend's seal image instead (iptables for the pod's init "
+        "container; assembled offline, tagged by a hash of its inputs); push it where the "
+        "cluster's nodes pull from",
+    )
 
 
 def command_image(ctx: Context) -> int:
@@ -49,6 +56,12 @@ def command_image(ctx: Context) -> int:
     if ctx.args.image_command != "build":
         raise UsageError("image needs an action", f"{PROG} image build [--tag TAG]")
     a = ctx.args
+    if a.seal:
+        from backends.kubernetes.image import ensure_seal_image
+
+        say("building the kubernetes seal image")
+        say(f"built {ensure_seal_image(progress)}")
+        return EXIT_OK
     offline = True if a.offline else (False if a.dockerfile else None)
     say(f"building {a.tag}")
     ctx.service.build_image(a.tag, progress, offline=offline, rebuild=a.rebuild)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from backends import ownership
 from backends.base import SLUG_MAX, AgentSpec, is_slug, sidecar_collision
 from backends.egress.spec import EgressSpec
+from backends.kubernetes import settings as kube
 from bottle_dash.config.locate import (
     ConfigError,
     Locator,
@@ -43,6 +44,8 @@ class Config(NamedTuple):
     #: ``[dashboard] notify_command``: argv run (no shell) with the agent's name and the
     #: reason appended when an agent starts waiting; empty: none.
     notify_command: tuple[str, ...] = ()
+    #: ``[kubernetes]``: where the kubernetes backend finds its cluster.
+    kubernetes: kube.KubeSettings = kube.KubeSettings()
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -66,7 +69,9 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(
             f"cannot be read: {exc}", path=file, fix="check the file's permissions and encoding"
         ) from None
-    return parse_config(text, file)
+    config = parse_config(text, file)
+    kube.use(config.kubernetes)  # the backend reads it on every call
+    return config
 
 
 def parse_config(text: str, path: Path) -> Config:
@@ -97,8 +102,23 @@ def parse_config(text: str, path: Path) -> Config:
         data, "dashboard", "a table", "write it as a [dashboard] table", path, where
     )
     notify = notify_command(dashboard, path, where)
+    table = _top_table(
+        data, kube.TABLE, "a table", f"write it as a [{kube.TABLE}] table", path, where
+    )
+    cluster = kube.KubeSettings()
+    if table:
+        from bottle_dash.config.kube import kube_settings  # only configs that name a cluster
+
+        cluster = kube_settings(table, path, where)
+    elif any(spec.backend == kube.NAME for spec in specs.values()):
+        cluster = kube.KubeSettings(source=str(path))  # the kubeconfig's own choices
     return Config(
-        path=path, exists=True, agents=specs, defaults=dict(defaults), notify_command=notify
+        path=path,
+        exists=True,
+        agents=specs,
+        defaults=dict(defaults),
+        notify_command=notify,
+        kubernetes=cluster,
     )
 
 

@@ -51,7 +51,7 @@ AGENT_KEYS = (
     "skip_permissions",
     "allow_root",
 )
-TOP_KEYS = ("defaults", "agents", "dashboard")
+TOP_KEYS = ("defaults", "agents", "dashboard", "kubernetes")
 #: Keys of the ``[dashboard]`` table (settings of the dashboard itself, not of agents).
 DASHBOARD_KEYS = ("notify_command",)
 

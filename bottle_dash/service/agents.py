@@ -106,7 +106,7 @@ class AgentService:
         try:
             return registry.get_backend(name)
         except ImportError as exc:
-            extra = "[smolvm]" if name == "smolmachines" else ""
+            extra = {"smolmachines": "[smolvm]", "kubernetes": "[kubernetes]"}.get(name, "")
             raise BackendUnavailable(
                 f"the {name} backend cannot be loaded: {exc}",
                 fix="reinstall bottle-dash with its dependencies: "

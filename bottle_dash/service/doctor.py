@@ -109,7 +109,13 @@ def image_checks(config: Config | None) -> list[Check]:
         return []
     from backends.images.agent import image_state
 
-    used = {spec.image for spec in config.agents.values()} if config and config.agents else set()
+    # A kubernetes agent's image is the cluster's to have (a registry its nodes pull from,
+    # or imported into them), not the local engine's: its pod says when it is missing.
+    used = (
+        {spec.image for spec in config.agents.values() if spec.backend != "kubernetes"}
+        if config and config.agents
+        else set()
+    )
     checks = []
     for ref in images_needed(config):
         check = Check(f"image {ref}", needed=ref in used)

@@ -18,7 +18,25 @@ def egress_summary(name: str) -> list[HostSummary]:
     """The agent's egress log: allowed and denied hosts, with counts and the last time."""
     from backends.egress.log import read_summary  # here: only `egress` reads the log
 
+    _fetch_log(name)
     return read_summary(egress_log(name))
+
+
+def _fetch_log(name: str) -> None:
+    """Ask the backend of the agent's last launch to bring its egress log to the host (a
+    kubernetes sidecar keeps it in its pod); nothing when the agent was never launched."""
+    from backends import registry
+    from backends.base import UnknownBackend
+    from backends.paths import saved_plan
+
+    plan = saved_plan(name)
+    if plan is None:
+        return
+    try:
+        backend = registry.get_backend(plan.backend)
+    except (UnknownBackend, ImportError):
+        return
+    backend.fetch_egress_log(name)
 
 
 def allow_host(config_path: str | Path, name: str, host: str) -> tuple[AgentSpec, bool]:

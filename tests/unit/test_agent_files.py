@@ -32,7 +32,7 @@ def test_every_entry_is_named_once_and_says_how_it_reaches_a_bottle() -> None:
     for entry in af.AGENT_FILES:
         assert bool(entry.path) != bool(entry.config_key), entry
         assert entry.holds and entry.writer in ("host", "sidecar", "bottle"), entry
-        assert set(entry.backends) <= {af.DOCKER, af.SMOLMACHINES}, entry
+        assert set(entry.backends) <= {af.DOCKER, af.SMOLMACHINES, af.KUBERNETES}, entry
         for reach in entry.reaches:
             assert reach.route in routes, entry
             if reach.route == af.EXEC_ENV:

@@ -65,8 +65,8 @@ def test_error_text_is_file_line_agent_key_message_then_the_fix(tmp_path: Path) 
     err = error_of(tmp_path, '[agents.web]\nbackend = "dokcer"\n')
     assert str(err) == (
         f"config {tmp_path / 'config.toml'}, line 2, agent 'web', key 'backend': unknown "
-        "backend 'dokcer' (did you mean 'docker'?); valid backends: docker, smolmachines\n"
-        "  fix: set backend to one of: 'docker', 'smolmachines'"
+        "backend 'dokcer' (did you mean 'docker'?); valid backends: docker, smolmachines, "
+        "kubernetes\n  fix: set backend to one of: 'docker', 'smolmachines', 'kubernetes'"
     )
     assert str(ConfigError("bad", path=None)) == "config: bad"  # no file, no fix: no line
     located = ConfigError("bad", path=Path("/c.toml"), key="k", fix="do x")
@@ -208,7 +208,9 @@ def test_unknown_backend_lists_valid(tmp_path: Path) -> None:
 
 def test_unknown_backend_with_nothing_close(tmp_path: Path) -> None:
     err = error_of(tmp_path, '[agents.web]\nbackend = "zzzz"\n')
-    assert err.message == "unknown backend 'zzzz'; valid backends: docker, smolmachines"
+    assert err.message == (
+        "unknown backend 'zzzz'; valid backends: docker, smolmachines, kubernetes"
+    )
 
 
 @pytest.mark.parametrize(
