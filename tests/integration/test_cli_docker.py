@@ -94,7 +94,7 @@ def test_up_twice_and_exec_users(
     # Status: what a hook in the (sealed) bottle says goes through its sidecar; `ls`
     # reports it.
     row = rows_of(env, [name])[name]
-    assert (row["status"], row["status_since"]) == ("unknown", None)  # no claude ran yet
+    assert (row["status"], row["status_since"]) == ("exited", None)  # no claude ran yet
     ok(bd("exec", name, "--", "sh", "-c", status_hook_command("permission"), env=env))
     deadline = time.monotonic() + 20  # busybox nc leaves before the sidecar has answered
     while (row := rows_of(env, [name])[name])["status"] != "waiting":
