@@ -8,9 +8,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from dashkit import build, screen_text, settle, spec
-from test_actions import press_on
+from test_actions import press_on, until
 
+from bottle_dash.config import load_config
+from bottle_dash.ui.widgets.agents_table import AgentsTable
 from bottle_dash.ui.widgets.status import MAIN_KEYS, pack_keys
+
+
+async def test_enter_works_at_once_after_the_first_agent_is_saved(tmp_path: Path) -> None:
+    start = tmp_path / "proj"
+    start.mkdir()
+    dash = build(tmp_path, [], start_dir=start)
+    # The config as the file says, as in the real dashboard: the saved agent appears.
+    dash.app.poller.load_config = lambda: load_config(tmp_path / "config.toml")
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert "No agents yet" in screen_text(pilot.app)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await until(pilot, lambda: dash.main.table.row_count == 1)
+        # The table has the focus without Tab: enter reaches it.
+        assert isinstance(pilot.app.focused, AgentsTable)
+        await pilot.press("enter")
+        await settle(pilot)
+        await until(pilot, lambda: any(c[0] == "split" for c in dash.panes.actions()))
+        assert dash.panes.actions()[0][:2] == ("split", "proj")
 
 
 async def test_z_zooms_the_live_pane_and_says_when_there_is_none(tmp_path: Path) -> None:

@@ -198,6 +198,13 @@ class MainView(Screen[None]):
         self.query_one(AgentDetails).display = not no_agents
         if no_agents:
             empty.show(self.result.config_path or self.ctx.config_path)
+        elif self.focused is None or (
+            self.focused.id == "filter" and not self.focused.has_class("-shown")
+        ):
+            # The table was hidden (no agents) when the new-agent form closed, so the
+            # focus went to the hidden filter box (or nowhere): the first agent's row
+            # must take ``enter`` without a Tab first.
+            table.focus()
         # Whole minutes: ages and "for" times show minutes, and each row's would turn at
         # its own second; counted from the minute, they all turn at once, and the table
         # (which renders every visible cell again for any changed one) redraws once a
