@@ -183,6 +183,8 @@ class AgentSpec(NamedTuple):
     source: Path | None = None
     egress: EgressSpec = EgressSpec()
     allow_root: bool = True
+    #: ``"Name <email>"`` the agent commits as ("": the operator's git identity).
+    git_user: str = ""
 
 
 class BottleInfo(NamedTuple):

@@ -97,5 +97,8 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     )
     seal_plan(plan, agent)
     plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
-    plan.extra["warnings"] = [*plan.extra.get("warnings", []), *git_notes(plan.workspace)]
+    plan.extra["warnings"] = [
+        *plan.extra.get("warnings", []),
+        *git_notes(plan.workspace, agent.name),
+    ]
     return plan
