@@ -50,6 +50,7 @@ from bottle_dash.config import ConfigError
 #: Every command, in ``--help``'s order, and the module of this package that owns it.
 OWNERS = {
     "init": "init",
+    "add": "add",
     "doctor": "doctor",
     "plan": "bottle",
     "up": "bottle",

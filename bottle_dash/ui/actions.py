@@ -151,7 +151,9 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "define a new agent (saved to the config file)",
         "define a new agent (validated like the config file, saved to it; `ctrl+s` saves); "
         "with none defined yet it starts filled in: named after, and working in, the "
-        "directory the dashboard started from, with the default image",
+        "directory the dashboard started from, with the default image; its `advanced` "
+        "section (collapsed) takes `egress_allow`, `env`, `api_base`, `credential`, "
+        "`skills`, `claude_args` and `git_user` (`bottle-dash add` writes the same table)",
         footer=7,
         title="New agent",
         summary="Define an agent in the config",
