@@ -60,6 +60,7 @@ OWNERS = {
     "exec": "foreground",
     "down": "bottle",
     "rm": "bottle",
+    "logs": "bottle",
     "egress": "egress",
     "allow": "egress",
     "image": "image",

@@ -131,3 +131,26 @@ def command_rm(ctx: Context) -> int:
     kept = "" if ctx.args.volumes else " (home volume kept; --volumes deletes it)"
     say(f"{row.name}: bottle {row.bottle} removed{kept}")
     return EXIT_OK
+
+
+def create_logs_subparser(sub: Subparsers) -> None:
+    """``logs NAME [--tail N]``."""
+    p = agent_subparser(
+        sub,
+        "logs",
+        help="what the dashboard's l shows: the bottle's state and output, its sidecar's",
+        description="Print the bottle's state (since when, restarts, last exit, an OOM "
+        "kill), its main process's output, and (docker) the last lines of its egress "
+        "sidecar: what the dashboard's `l` shows.",
+    )
+    p.add_argument("--tail", type=int, default=200, metavar="N", help="lines of each (200)")
+
+
+def command_logs(ctx: Context) -> int:
+    """Print the agent's bottle logs."""
+    row = ctx.target(ctx.args.name)
+    if row.state == NOT_CREATED:
+        say(f"{row.name} has no bottle yet: nothing has run (`{PROG} up {row.name}`)")
+        return EXIT_OK
+    say(ctx.service.logs(row, tail=ctx.args.tail).rstrip())
+    return EXIT_OK

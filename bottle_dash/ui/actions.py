@@ -163,8 +163,9 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "l",
         SCREEN,
         "logs",
-        "the bottle's logs",
-        "the bottle's logs",
+        "the bottle's state and output, its egress sidecar's last lines",
+        "the bottle's logs: its state (since when, last exit, an OOM kill), its main "
+        "process's output and its egress sidecar's last lines (`bottle-dash logs NAME`)",
         needs_agent=True,
         footer=8,
         title="Logs",

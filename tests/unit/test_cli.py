@@ -18,7 +18,8 @@ from bottle_dash import cli
 from bottle_dash.cli import ls
 
 SUBCOMMANDS = [
-    "init", "add", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
+    "init", "add", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "logs", "egress",
+    "allow",
     "image", "probe",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
@@ -96,6 +97,7 @@ def test_each_command_module_owns_its_subparser_and_handler() -> None:
 #: One command line per subcommand (global options before it, spelled out in full).
 EVERY_COMMAND = [
     ["init", "--name", "web", "--no-build"],
+    ["logs", "web", "--tail", "5"],
     ["add", "web", "--workspace", "w", "--allow", "a.example", "b.example", "--env", "A=1"],
     ["--config", "c.toml", "doctor", "--json"],
     ["--config=c.toml", "plan", "web", "--json"],
