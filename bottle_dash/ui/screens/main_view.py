@@ -24,7 +24,12 @@ from bottle_dash.status import Change
 from bottle_dash.ui.context import DashContext
 from bottle_dash.ui.messages import PollDone, PreflightDone, PreviewCaptured, WorkerFailed
 from bottle_dash.ui.poller import PollResult
-from bottle_dash.ui.widgets.agent_cells import AgentCells, human_age, human_duration
+from bottle_dash.ui.widgets.agent_cells import (
+    AgentCells,
+    human_age,
+    human_duration,
+    started_at,
+)
 from bottle_dash.ui.widgets.agents_table import AgentsTable
 from bottle_dash.ui.widgets.details import AgentDetails, seal_lines
 from bottle_dash.ui.widgets.status import (
@@ -159,7 +164,7 @@ class MainView(Screen[None]):
             state=row.state,
             busy=self.busy.get(row.name, ""),
             pane="" if pane is None else ("dead" if pane.dead else "live"),
-            uptime=human_age(row.created, now) if row.state == RUNNING else "",
+            uptime=human_age(started_at(row), now, nearest=True) if row.state == RUNNING else "",
             cpu=usage.cpu if usage and row.state == RUNNING else None,
             memory=usage.memory if usage and row.state == RUNNING else None,
             status=status.status if status else "",
