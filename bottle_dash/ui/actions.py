@@ -224,6 +224,8 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "sort",
         "sort by the next column (status: waiting first)",
         "sort by the next column (the `status` sort puts the longest waiting first)",
+        title="Sort agents",
+        summary="By the next column",
         show=False,
     ),
     Action(
@@ -243,8 +245,9 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         APP,
         "palette",
         "command palette: every action by name",
-        "the command palette: the agent actions (while an agent is selected), new agent, the "
-        "filter, the theme and this help, by name",
+        "the command palette: every titled action by name; an agent's actions for the "
+        "selected agent and, searched, for any agent by its name (`attach uxb` finds "
+        '"Attach agent: uxb", selects it and attaches)',
         footer=13,
     ),
     Action(
