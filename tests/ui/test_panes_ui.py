@@ -63,3 +63,18 @@ def test_pack_keys_never_cuts_a_key_from_its_label() -> None:
     keys = [("a", "alpha"), ("b", "beta"), ("c", "gamma")]
     assert pack_keys(keys, 20) == [[("a", "alpha"), ("b", "beta")], [("c", "gamma")]]
     assert pack_keys(keys, 5) == [[k] for k in keys]
+
+
+async def test_n_started_in_bottle_dashs_own_checkout_prefills_no_workspace(
+    tmp_path: Path,
+) -> None:
+    checkout = Path(__file__).resolve().parents[2]  # where `make run` starts
+    dash = build(tmp_path, [], start_dir=checkout)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert "NAME is the agent's name" in screen_text(pilot.app)
+        await pilot.press("n")
+        await pilot.pause()
+        form = pilot.app.screen
+        assert form.query_one("#f-workspace").value == ""
+        assert form.query_one("#f-name").value == ""
