@@ -72,6 +72,10 @@ class PaneHost(Protocol):
         """Bring ``pane_id`` to the front, zoomed to its whole window."""
         ...
 
+    def close(self, pane_id: str) -> None:
+        """Kill ``pane_id`` (its agent's bottle was removed); gone already is fine."""
+        ...
+
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
         """The last ``lines`` non-blank lines shown in ``pane_id``."""
         ...
@@ -130,6 +134,18 @@ def list_panes() -> dict[str, PaneInfo]:
     except BackendUnavailable:  # no tmux on PATH
         return {}
     return parse_panes(done.stdout.splitlines()) if done.ok else {}
+
+
+def close_agent_pane(agent: str) -> None:
+    """Kill ``agent``'s pane on the dashboard's tmux server, if it has one (the CLI's
+    ``rm``, which has no pane host: a removed bottle leaves no dead pane behind)."""
+    from backends.run import run
+
+    pane = list_panes().get(agent)  # no tmux on PATH: no panes
+    if pane is None:
+        return
+    socket = socket_path_from_env()
+    run(["tmux", *(["-S", socket] if socket else []), "kill-pane", "-t", pane.pane_id])
 
 
 class TmuxPaneHost:
@@ -206,6 +222,10 @@ class TmuxPaneHost:
         the pane, or ``resize-pane -Z``, unzooms)."""
         self.focus(pane_id)
         self._cmd("resize-pane", "-Z", "-t", pane_id)
+
+    def close(self, pane_id: str) -> None:
+        """``kill-pane``; a pane already gone is not an error."""
+        self.server.cmd("kill-pane", "-t", pane_id)
 
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
         """Last ``lines`` non-blank lines of what the pane shows (``capture-pane -p``)."""

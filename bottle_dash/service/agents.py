@@ -219,10 +219,26 @@ class AgentService:
         """Remove the agent's bottle and network; with ``volumes`` also its home (conversations
         included) and its host state directory (prompt copy, last plan)."""
         self.backend(row.backend).remove(row.name, volumes=volumes)
+        self._close_pane(row.name)
         if volumes:
             import shutil  # here, as in the checks below: `ls` needs none of it
 
             shutil.rmtree(agent_state_dir(row.name), ignore_errors=True)
+
+    def _close_pane(self, agent: str) -> None:
+        """The removed bottle's pane goes too (it would stay dead: remain-on-exit)."""
+        host = self.pane_host
+        try:
+            if host is None:
+                from bottle_dash.tmux import close_agent_pane
+
+                close_agent_pane(agent)
+                return
+            pane = host.panes().get(agent)
+            if pane is not None:
+                host.close(pane.pane_id)
+        except Exception:  # tmux gone: nothing to tidy, and the removal itself succeeded
+            pass
 
     def logs(self, row: AgentRow, tail: int = 200) -> str:
         """The last lines of the bottle's own output."""

@@ -127,3 +127,12 @@ def test_a_pane_moved_by_the_operator_stays_where_they_put_it(host: TmuxPaneHost
     host.focus(pane_id)
     window = host.server.cmd("display", "-p", "-t", pane_id, "#{window_name}").stdout
     assert window == ["my-window"] and active_pane(host) == pane_id
+
+
+def test_close_kills_a_parked_or_staged_pane(host: TmuxPaneHost) -> None:
+    first = host.split("one", ["sleep", "600"])
+    second = host.split("two", ["sleep", "600"])  # "one" is parked now
+    host.close(first)
+    host.close(second)
+    host.close(second)  # gone already: not an error
+    assert host.panes() == {}

@@ -241,6 +241,7 @@ async def test_d_asks_then_removes_with_volumes(tmp_path: Any) -> None:
         await settle(pilot)
         assert dash.backend.called("remove") == [("remove", "beta", True)]
         assert dash.rows()["beta"].state == NOT_CREATED
+        assert ("close", "%2") in dash.panes.actions()  # its dead pane does not stay
 
 
 async def test_d_cancelled_removes_nothing(tmp_path: Any) -> None:
