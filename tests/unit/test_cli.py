@@ -523,3 +523,18 @@ def test_plan_says_a_root_agent_and_allow_root_false_refuses_it(tmp_path: Path) 
     assert refused.returncode != 0
     for part in (str(cfg), "agent web", "allow_root = false", "chown -R"):
         assert part in refused.stderr, (part, refused.stderr)
+
+
+def test_plan_folds_long_values_and_json_keeps_them_whole(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[agents.web]\nprompt = "be brief"\n')
+    env = {"DOCKER_HOST": DEAD_DOCKER, "BOTTLE_DASH_CONFIG": str(cfg)}
+    shown = bd("plan", "web", env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) < 260, max(lines, key=len)
+    # The status hooks' settings: summarised, with where to read them whole.
+    assert any("JSON object with hooks" in line and "plan --json" in line for line in lines)
+    assert any(line.startswith("claude_args[0]") for line in lines)
+    whole = json.loads(bd("plan", "web", "--json", env=env).stdout)
+    assert any(len(arg) > 1000 and '"hooks"' in arg for arg in whole["claude_args"])
