@@ -41,3 +41,17 @@ async def test_the_palette_sorts_and_stops_an_agent_that_is_not_selected(tmp_pat
         await pilot.pause()
         await pilot.press(*"Sort agents")
         await until(pilot, lambda: "By the next column" in screen_text(pilot.app))
+
+
+async def test_the_sorted_column_is_marked(tmp_path: Path) -> None:
+    dash = build(tmp_path, everything=True)
+    async with dash.app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert "▼" not in screen_text(pilot.app)
+        await pilot.press("o")  # by name
+        await pilot.pause()
+        assert "agent ▼" in screen_text(pilot.app)
+        await pilot.press("o")  # by state
+        await pilot.pause()
+        text = screen_text(pilot.app)
+        assert "state ▼" in text and "agent ▼" not in text
