@@ -155,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_dashboard(ctx)
         return COMMANDS[args.command](ctx)
     except ConfigError as exc:
-        error(exc.headline, exc.fix or f"edit {exc.path}")
+        for each in getattr(exc, "errors", None) or [exc]:  # ConfigErrors: every bad agent
+            error(each.headline, each.fix or f"edit {each.path}")
         return EXIT_CONFIG
     except UsageError as exc:
         error(exc.message, exc.fix)

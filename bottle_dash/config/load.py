@@ -15,6 +15,7 @@ from backends.base import SLUG_MAX, AgentSpec, is_slug, sidecar_collision
 from backends.egress.spec import EgressSpec
 from bottle_dash.config.locate import (
     ConfigError,
+    ConfigErrors,
     Locator,
     describe,
     parse_toml,
@@ -90,15 +91,22 @@ def parse_config(text: str, path: Path) -> Config:
         where,
     )
     specs: dict[str, AgentSpec] = {}
+    errors: list[ConfigError] = []
     for name, table in agents.items():
-        specs[name] = agent_spec(name, table, defaults, path, where)
+        try:
+            specs[name] = agent_spec(name, table, defaults, path, where)
+        except ConfigError as exc:  # every bad agent is said, the good ones still load
+            errors.append(exc)
     dashboard = _top_table(
         data, "dashboard", "a table", "write it as a [dashboard] table", path, where
     )
     notify = notify_command(dashboard, path, where)
-    return Config(
+    config = Config(
         path=path, exists=True, agents=specs, defaults=dict(defaults), notify_command=notify
     )
+    if errors:
+        raise ConfigErrors(errors, config)
+    return config
 
 
 def _top_table(

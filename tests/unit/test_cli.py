@@ -538,3 +538,17 @@ def test_plan_folds_long_values_and_json_keeps_them_whole(tmp_path: Path) -> Non
     assert any(line.startswith("claude_args[0]") for line in lines)
     whole = json.loads(bd("plan", "web", "--json", env=env).stdout)
     assert any(len(arg) > 1000 and '"hooks"' in arg for arg in whole["claude_args"])
+
+
+def test_ls_says_every_bad_agent_and_lists_the_good_ones(tmp_path: Path) -> None:
+    env = config_file(
+        tmp_path,
+        '[agents.good]\n[agents.bad1]\ncpus = "many"\n[agents.bad2]\nbakend = "docker"\n',
+    )
+    done = bd("ls", "--json", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert done.returncode == 3, done.stderr
+    assert "agent 'bad1'" in done.stderr and "agent 'bad2'" in done.stderr
+    assert [row["name"] for row in json.loads(done.stdout)] == ["good"]
+    plan = bd("plan", "good", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert plan.returncode == 3  # other commands still stop on the file's errors, all said
+    assert "agent 'bad1'" in plan.stderr and "agent 'bad2'" in plan.stderr
