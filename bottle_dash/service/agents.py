@@ -145,8 +145,18 @@ class AgentService:
     # ------------------------------------------------------------------ bottles
 
     def plan(self, spec: AgentSpec) -> BottlePlan:
-        """The dry run: everything ``up`` would do for ``spec`` (writes only the prompt file)."""
-        return self.backend(spec.backend).prepare(spec)
+        """The dry run: everything ``up`` would do for ``spec``. Preparing writes the
+        agent's host files (prompt copy, status folder…); for an agent that had none, they
+        are removed again, so a plan leaves nothing behind."""
+        state = agent_state_dir(spec.name)
+        existed = state.exists()
+        try:
+            return self.backend(spec.backend).prepare(spec)
+        finally:
+            if not existed:
+                import shutil
+
+                shutil.rmtree(state, ignore_errors=True)
 
     def up(
         self, target: AgentRow | AgentSpec, progress: ProgressFn = _no_progress

@@ -552,3 +552,12 @@ def test_ls_says_every_bad_agent_and_lists_the_good_ones(tmp_path: Path) -> None
     plan = bd("plan", "good", env={**env, "DOCKER_HOST": DEAD_DOCKER})
     assert plan.returncode == 3  # other commands still stop on the file's errors, all said
     assert "agent 'bad1'" in plan.stderr and "agent 'bad2'" in plan.stderr
+
+
+def test_plan_of_a_new_agent_leaves_no_state_behind(tmp_path: Path) -> None:
+    env = config_file(tmp_path, '[agents.fresh]\nprompt = "hello"\n')
+    state = Path(os.environ["XDG_STATE_HOME"]) / "bottle-dash" / "agents" / "fresh"
+    done = bd("plan", "fresh", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert done.returncode == 0, done.stderr
+    assert "prompt.md" in done.stdout  # where it would be
+    assert not state.exists()
