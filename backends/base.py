@@ -192,6 +192,8 @@ class AgentSpec(NamedTuple):
     source: Path | None = None
     egress: EgressSpec = EgressSpec()
     allow_root: bool = True
+    #: ``"Name <email>"`` the agent commits as ("": the operator's git identity).
+    git_user: str = ""
 
 
 class BottleInfo(NamedTuple):
@@ -211,6 +213,9 @@ class BottleInfo(NamedTuple):
     #: Sealed egress: "sealed" (sidecar running), "sidecar down" (no egress: fail
     #: closed), "unsealed" (configured without egress control), "" (not known).
     egress: str = ""
+    #: When the running bottle last started (ISO 8601; "" unknown or not running): a
+    #: bottle stopped and started again is as old as its last start, not its creation.
+    started: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = self._asdict()

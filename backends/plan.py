@@ -27,6 +27,7 @@ from backends.base import (
     skill_dest,
 )
 from backends.claude import claude_args, has_prompt
+from backends.git_identity import identity_env
 
 if TYPE_CHECKING:
     from backends.bottle_plan import BottlePlan
@@ -185,12 +186,20 @@ def git_read_only(workspace: str | None) -> list[str]:
     return [p for p in found if p == ".git" or not p.startswith(".git/")]
 
 
-def git_notes(workspace: str | None) -> list[str]:
-    """What of the workspace's repository cannot be mounted read-only, each a warning
-    line for ``plan`` (the workspace check watches it instead)."""
+def git_notes(workspace: str | None, agent: str = "") -> list[str]:
+    """What of the workspace's repository cannot be mounted read-only, or is, each a
+    warning line for ``plan`` and ``up`` (the workspace check watches the first)."""
     if not workspace:
         return []
     git = Path(workspace) / ".git"
+    if not git.is_symlink() and git.is_dir():
+        table = f"[agents.{agent}]" if agent else "the agent's table"
+        return [
+            f"the workspace's .git ({git}) is read-only in the bottle, to keep the "
+            "operator's repository safe from the agent: git commit, add and config fail "
+            f"there (Read-only file system); to let the agent commit, give it its own copy "
+            f'with repo = "{workspace}" in {table} (README: "git in the bottle")'
+        ]
     if git.is_symlink():
         return [
             f"the workspace's .git is a symlink ({os.readlink(git)}): it is not mounted "
@@ -217,6 +226,7 @@ def shared_plan(agent: AgentSpec, backend: str, **own: Any) -> BottlePlan:
     workspace = resolve_workspace(agent)
     skills = resolve_skills(agent)
     env = resolve_env(agent)
+    env = dict(sorted({**identity_env(agent.git_user, env), **env}.items()))
     # the agent runs as its workspace's owner (its repository's, for a copy)
     owned = workspace or (str(agent.repo) if agent.repo else None)
     user = agent_user(owned)

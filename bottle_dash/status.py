@@ -43,8 +43,17 @@ WAITING = "waiting"
 IDLE = "idle"
 EXITED = "exited"
 STATUS_UNKNOWN = "unknown"
+#: A bottle that is stopped, and an agent with no bottle yet: nothing ran, nothing exited.
+STOPPED = "stopped"
+NO_BOTTLE = "no bottle"
 #: Every status, in the order the attention sort shows them.
-STATUSES = (WAITING, IDLE, WORKING, STATUS_UNKNOWN, EXITED)
+STATUSES = (WAITING, IDLE, WORKING, STATUS_UNKNOWN, EXITED, STOPPED, NO_BOTTLE)
+#: The status of a row whose bottle does not run, by its state: what it is, not "exited".
+_NOT_RUNNING = {
+    "stopped": (STOPPED, "bottle stopped"),
+    "not created": (NO_BOTTLE, "no bottle yet"),
+    "unknown": (STATUS_UNKNOWN, "its backend did not answer"),
+}
 
 #: Seconds a title may disagree with a newer hook before the title wins.
 TITLE_LAG = 3.0
@@ -200,7 +209,11 @@ def agent_statuses(
     """
     statuses: dict[str, Status] = {}
     for row in rows:
-        running = getattr(row, "state", "") == "running"
+        state = getattr(row, "state", "")
+        running = state == "running"
+        if state in _NOT_RUNNING:
+            statuses[row.name] = Status(*_NOT_RUNNING[state])
+            continue
         pane = panes.get(row.name)
         try:
             hook = read_hook(row.name) if running else None

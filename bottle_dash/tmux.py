@@ -16,6 +16,8 @@ import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from bottle_dash.layout import SPOT_FORMAT, Spot, bring, read_spots, split_on_stage
+
 if TYPE_CHECKING:
     import libtmux
 
@@ -64,6 +66,14 @@ class PaneHost(Protocol):
 
     def focus(self, pane_id: str) -> None:
         """Bring ``pane_id`` (and its window) to the front."""
+        ...
+
+    def zoom(self, pane_id: str) -> None:
+        """Bring ``pane_id`` to the front, zoomed to its whole window."""
+        ...
+
+    def close(self, pane_id: str) -> None:
+        """Kill ``pane_id`` (its agent's bottle was removed); gone already is fine."""
         ...
 
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
@@ -126,12 +136,24 @@ def list_panes() -> dict[str, PaneInfo]:
     return parse_panes(done.stdout.splitlines()) if done.ok else {}
 
 
+def close_agent_pane(agent: str) -> None:
+    """Kill ``agent``'s pane on the dashboard's tmux server, if it has one (the CLI's
+    ``rm``, which has no pane host: a removed bottle leaves no dead pane behind)."""
+    from backends.run import run
+
+    pane = list_panes().get(agent)  # no tmux on PATH: no panes
+    if pane is None:
+        return
+    socket = socket_path_from_env()
+    run(["tmux", *(["-S", socket] if socket else []), "kill-pane", "-t", pane.pane_id])
+
+
 class TmuxPaneHost:
     """``PaneHost`` on a real tmux server.
 
     ``server`` defaults to the server of the tmux the dashboard runs in (``$TMUX``) and
-    ``dashboard_pane`` to ``$TMUX_PANE``: new agent panes split from that pane's window, and
-    the window's layout keeps the dashboard as the main pane.
+    ``dashboard_pane`` to ``$TMUX_PANE``: that pane's window holds the dashboard and one
+    agent pane (the stage); the others are parked (``bottle_dash.layout``).
     """
 
     def __init__(
@@ -159,27 +181,28 @@ class TmuxPaneHost:
             return {}
         return parse_panes(proc.stdout)
 
+    def _spots(self) -> list[Spot]:
+        proc = self.server.cmd("list-panes", "-a", "-F", SPOT_FORMAT)
+        return read_spots(proc.stdout) if proc.returncode in (0, None) else []
+
     def split(self, agent: str, argv: Sequence[str]) -> str:
-        """Split from the dashboard's window, tag, title, keep the dashboard as main pane."""
+        """Open the agent's pane on the stage beside the dashboard (parking the agent pane
+        staged there, ``bottle_dash.layout``), tagged and titled."""
         target = ["-t", self.dashboard_pane] if self.dashboard_pane else []
+        split = ["split-window", "-h", *target, "-P", "-F", "#{pane_id}", shlex.join(list(argv))]
         # One command sequence (one tmux client, which is most of the cost): the options
         # reach the new pane (the sequence's current target) before tmux can notice its
         # process exiting. remain-on-exit keeps a pane whose claude exited (dead), so the
         # next attach respawns it in place.
-        sequence = [
-            "split-window", "-h", *target, "-P", "-F", "#{pane_id}", shlex.join(list(argv)),
-            ";", "set-option", "-p", "remain-on-exit", "on",
+        options = [
+            "set-option", "-p", "remain-on-exit", "on",
             ";", "set-option", "-p", TAG, agent,
             ";", "select-pane", "-T", agent,
         ]  # fmt: skip
-        if self.dashboard_pane:
-            # main-vertical keeps the first pane (the dashboard) large on the left. Last in
-            # the sequence: a tmux that refuses the percentage (< 3.1) fails only this part.
-            sequence += [
-                ";", "set-option", "-w", "-t", self.dashboard_pane, "main-pane-width", "50%",
-                ";", "select-layout", "-t", self.dashboard_pane, "main-vertical",
-            ]  # fmt: skip
-        out = self._cmd(*sequence)
+        if not self.dashboard_pane:
+            out = self._cmd(*split, ";", *options)
+            return out[0].strip()
+        out = self._cmd(*split_on_stage(self._spots(), self.dashboard_pane, split, options))
         return out[0].strip()
 
     def respawn(self, pane_id: str, argv: Sequence[str]) -> None:
@@ -187,8 +210,22 @@ class TmuxPaneHost:
         self._cmd("respawn-pane", "-k", "-t", pane_id, shlex.join(list(argv)))
 
     def focus(self, pane_id: str) -> None:
-        """Select the pane's window, then the pane (one tmux client for both)."""
-        self._cmd("select-window", "-t", pane_id, ";", "select-pane", "-t", pane_id)
+        """Bring the pane to the stage beside the dashboard when it is parked (swapping
+        the staged one out), then select its window and the pane (``layout.bring``)."""
+        if not self.dashboard_pane:
+            self._cmd("select-window", "-t", pane_id, ";", "select-pane", "-t", pane_id)
+            return
+        self._cmd(*bring(self._spots(), self.dashboard_pane, pane_id))
+
+    def zoom(self, pane_id: str) -> None:
+        """Bring the pane (``focus``) and zoom it to the whole window (``prefix z`` in
+        the pane, or ``resize-pane -Z``, unzooms)."""
+        self.focus(pane_id)
+        self._cmd("resize-pane", "-Z", "-t", pane_id)
+
+    def close(self, pane_id: str) -> None:
+        """``kill-pane``; a pane already gone is not an error."""
+        self.server.cmd("kill-pane", "-t", pane_id)
 
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
         """Last ``lines`` non-blank lines of what the pane shows (``capture-pane -p``)."""

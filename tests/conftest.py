@@ -86,6 +86,11 @@ def _isolate(
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("TMUX_PANE", raising=False)
     monkeypatch.setenv("SHELL", "/bin/sh")
+    # Nor their git identity (an agent's default ``git_user``): git reads no config.
+    empty = base / "gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     from backends import ownership, registry
 
     registry.reset()

@@ -347,8 +347,8 @@ class DockerBackend(BottleBackend):
         return True
 
     def logs(self, agent: str, *, tail: int = 200) -> str:
-        """The last ``tail`` lines the container's main process wrote."""
-        info = self._ours(agent)
-        with self.engine.translating() as api:
-            data = api.logs(info["Id"], stdout=True, stderr=True, tail=tail)
-        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        """What is useful to read of the bottle (``container.bottle_logs``): its state,
+        its main process's output, and its egress sidecar's last ``tail`` lines."""
+        from backends.docker.container import bottle_logs
+
+        return bottle_logs(self.engine, self._ours(agent), agent, tail)

@@ -139,3 +139,40 @@ def sealed_network(api: Any, plan: BottlePlan) -> bool:
         return bool(api.inspect_network(plan.network).get("Internal"))
     except errors.NotFound:
         return False
+
+
+def _text(data: Any) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+
+
+def bottle_logs(engine: Engine, info: dict[str, Any], agent: str, tail: int = 200) -> str:
+    """The ``l`` screen's text for a docker bottle: its state (since when, restarts, the
+    last exit, an OOM kill), its main process's output (``sleep infinity`` writes none:
+    claude runs in the pane), and the last ``tail`` lines of its egress sidecar (each
+    request the broker allowed or denied, and its own errors)."""
+    from backends.egress.plan import sidecar_name
+
+    state = info.get("State") or {}
+    lines = [f"== bottle {bottle_name(agent)}: {state.get('Status', 'unknown')} =="]
+    lines.append(f"started at {state.get('StartedAt', '?')}, created {info.get('Created', '?')}")
+    if state.get("ExitCode") and not str(state.get("FinishedAt", "")).startswith("0001"):
+        lines.append(f"last exit: code {state.get('ExitCode')} at {state.get('FinishedAt')}")
+    if state.get("OOMKilled"):
+        lines.append("killed for memory (OOM): raise `memory` in its config")
+    if state.get("Error"):
+        lines.append(f"engine error: {state['Error']}")
+    with engine.translating() as api:
+        own = _text(api.logs(info["Id"], stdout=True, stderr=True, tail=tail)).rstrip()
+        lines += ["", "== its main process ==", own or "(no output: claude runs in the pane)"]
+        sidecar = inspect(api, sidecar_name(agent))
+        if sidecar is None:
+            lines += ["", f"== egress sidecar {sidecar_name(agent)}: none (unsealed) =="]
+        else:
+            status = (sidecar.get("State") or {}).get("Status", "unknown")
+            out = _text(api.logs(sidecar["Id"], stdout=True, stderr=True, tail=tail)).rstrip()
+            lines += [
+                "",
+                f"== egress sidecar {sidecar_name(agent)}: {status}, last {tail} lines ==",
+            ]
+            lines.append(out or "(no output yet)")
+    return "\n".join(lines) + "\n"

@@ -159,5 +159,7 @@ def build_or_assemble(
             )
             return tag
         progress("no registry answers: assembling the image offline from Debian and npm")
-    rootfs.ensure_image(agent.AGENT_SPEC, progress, tags=[tag], rebuild=rebuild)
+    # A custom tag's rebuild leaves the shared cached image (and so the default) alone.
+    shared = tag == DEFAULT_TAG
+    rootfs.ensure_image(agent.AGENT_SPEC, progress, tags=[tag], rebuild=rebuild, shared=shared)
     return tag

@@ -77,7 +77,7 @@ def create_bottle(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
     was made here, in reverse order."""
     from backends.docker import volume
     from backends.docker.accounts import write_accounts
-    from backends.docker.plan import IMAGE_FIX
+    from backends.docker.plan import image_fix
     from backends.docker.provision import provision, provision_ca
     from backends.egress import sidecar
     from backends.egress.networks import ensure_network
@@ -88,7 +88,7 @@ def create_bottle(api: Any, plan: BottlePlan, progress: ProgressFn) -> None:
     except errors.NotFound:
         raise ImageNotFound(
             f"image {plan.image} of agent {plan.agent} is not in the Docker engine",
-            fix=IMAGE_FIX,
+            fix=image_fix(plan.image),
             agent=plan.agent,
         ) from None
     with Steps(plan, progress) as steps, ExitStack() as undo:

@@ -89,6 +89,8 @@ class Listing:
         self.backend = backend
         # container id -> host pid of its main process, while it runs (one inspect each).
         self._pids: dict[str, int] = {}
+        # container id -> when it started, while it runs (the same inspect).
+        self._started: dict[str, str] = {}
         self._pids_lock = threading.Lock()
 
     def bottles(self) -> list[BottleInfo]:
@@ -130,13 +132,33 @@ class Listing:
                     host_pid=self._pids.get(ident) if running else None,
                     labels=dict(labels),
                     egress=egress_state(labels, sidecars),
+                    started=self._start_of(ident) if running else "",
                 )
             )
         with self._pids_lock:
             for ident in list(self._pids):
                 if ident not in live:
                     del self._pids[ident]
+            for ident in list(self._started):
+                if ident not in live:
+                    del self._started[ident]
         return sorted(infos, key=lambda i: (i.agent, i.bottle))
+
+    def _start_of(self, ident: str) -> str:
+        """When running container ``ident`` started: one inspect the first time it is
+        seen running (a start after a stop is seen anew), then cached."""
+        with self._pids_lock:
+            started = self._started.get(ident)
+        if started is not None:
+            return started
+        try:
+            data = self.engine.get(f"/containers/{ident}/json")
+        except (EngineNotFound, BackendError):
+            return ""
+        started = str((data.get("State") or {}).get("StartedAt") or "")
+        with self._pids_lock:
+            self._started[ident] = started
+        return started
 
     def host_pid(self, info: BottleInfo) -> int | None:
         """The host process whose tree holds everything running in the bottle: the

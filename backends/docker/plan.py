@@ -46,6 +46,22 @@ TMPFS = {
 #: profile's JSON: ``backends.docker.seccomp``).
 SECCOMP_OPT = "seccomp=<bottle-dash profile: see extra.seccomp>"
 IMAGE_FIX = "build it with `bottle-dash image build`, or `docker pull` / `docker load` it"
+
+
+def image_fix(image: str) -> str:
+    """How to get a missing ``image``: the agent image (``bottle-dash-agent``, any tag) is
+    built, with its tag when not the default; any other image is the operator's own."""
+    repository, _, tag = image.partition(":")
+    if repository == "bottle-dash-agent" and "@" not in image:
+        if tag in ("", "latest"):
+            return IMAGE_FIX
+        return f"build it with `bottle-dash image build --tag {image}`, or `docker load` it"
+    return (
+        f"{image} is not an image bottle-dash builds: `docker pull {image}` or "
+        f"`docker load` it, or change `image` in the agent's config"
+    )
+
+
 #: Where the home volume is mounted: /home, so that /home/node is a directory inside the
 #: volume whose owner provisioning can set through an archive (the engine cannot change
 #: the owner of a mount point, and a bottle without capabilities cannot chown).
@@ -97,5 +113,8 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     )
     seal_plan(plan, agent)
     plan.extra["read_only_in_workspace"] = git_read_only(plan.workspace)
-    plan.extra["warnings"] = [*plan.extra.get("warnings", []), *git_notes(plan.workspace)]
+    plan.extra["warnings"] = [
+        *plan.extra.get("warnings", []),
+        *git_notes(plan.workspace, agent.name),
+    ]
     return plan

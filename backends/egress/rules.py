@@ -144,11 +144,16 @@ def _range_rule(text: str, raw: str) -> Rule:
     return Rule(str(net), port)
 
 
+#: SSH's port: no allowlist entry can open it (the sidecar is an HTTP proxy).
+SSH_PORT = 22
+
+
 def parse_rule(text: str) -> Rule:
     """A config entry -> ``Rule``; ``ValueError`` says what is wrong and why: no scheme, no
     path, a port from 1 to 65535, a name that can only lead back to the sidecar
     (``localhost``, a loopback or link-local address), a wildcard that only matches
-    addresses (``*.254``) or a whole top-level domain (``*.com``)."""
+    addresses (``*.254``), a whole top-level domain (``*.com``), or SSH's port 22 (no
+    HTTP proxy carries it)."""
     raw = text.strip().lower()
     if "://" in raw:
         raise ValueError(f"{text!r} is not a host: write the host only, e.g. 'github.com'")
@@ -165,6 +170,12 @@ def parse_rule(text: str) -> Rule:
     if ":" in raw:
         host, _, port_text = raw.partition(":")
         port = _parse_port(text, port_text)
+    if port == SSH_PORT:
+        raise ValueError(
+            f"{text!r} is SSH (port 22), which cannot pass the sidecar: it carries HTTP and "
+            "HTTPS only; allow the host itself and use its HTTPS remote (e.g. "
+            "https://github.com/OWNER/REPO.git)"
+        )
     host = host.rstrip(".")
     ip = parse_ip(host)
     if ip is not None:

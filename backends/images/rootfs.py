@@ -145,15 +145,26 @@ def ensure_image(
     *,
     tags: Sequence[str] = (),
     rebuild: bool = False,
+    shared: bool = True,
 ) -> str:
     """The image for ``spec``, built when no image with its digest tag exists (or with
     ``rebuild``); also tagged with each of ``tags``. Returns ``<repository>:<digest>``.
+
+    ``shared`` False (a custom tag): a rebuild is imported as ``tags`` only, and the
+    shared ``<repository>:<digest>`` (what every default build reuses) stays on the image
+    it was on; then the first of ``tags`` is returned.
 
     Raises ``BackendError`` naming the failed step and its last output line, with a fix.
     """
     image_digest = digest(spec)
     tag = f"{spec.repository}:{image_digest}"
     with _locked(image_digest):
+        if rebuild and tags and not shared:
+            own = build_image(spec, progress, tag=tags[0], image_digest=image_digest)
+            for extra in tags[1:]:
+                run.run(["docker", "tag", own, extra], check=True)
+                progress(f"tagged {extra}")
+            return own
         if not rebuild and image_exists(tag):
             progress(f"{tag} is already built")
         else:

@@ -85,7 +85,7 @@ def prepare_plan(agent: AgentSpec, backend: str) -> BottlePlan:
     ws = Path(plan.workspace) if plan.workspace else None
     read_only = [r for r in git_read_only(plan.workspace) if ws and (ws / r).is_dir()]
     plan.extra["read_only_in_workspace"] = read_only
-    notes = git_notes(plan.workspace)
+    notes = git_notes(plan.workspace, agent.name)
     if ws and (ws / ".git").is_file() and not (ws / ".git").is_symlink():
         notes.append(GIT_FILE_NOTE)
         plan.extra["git_file_writable"] = True

@@ -50,6 +50,7 @@ from bottle_dash.config import ConfigError
 #: Every command, in ``--help``'s order, and the module of this package that owns it.
 OWNERS = {
     "init": "init",
+    "add": "add",
     "doctor": "doctor",
     "plan": "bottle",
     "up": "bottle",
@@ -63,6 +64,7 @@ OWNERS = {
     "merge": "work",
     "pr": "work",
     "diff": "work",
+    "logs": "bottle",
     "egress": "egress",
     "allow": "egress",
     "usage": "usage",
@@ -159,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_dashboard(ctx)
         return COMMANDS[args.command](ctx)
     except ConfigError as exc:
-        error(exc.headline, exc.fix or f"edit {exc.path}")
+        for each in getattr(exc, "errors", None) or [exc]:  # ConfigErrors: every bad agent
+            error(each.headline, each.fix or f"edit {each.path}")
         return EXIT_CONFIG
     except UsageError as exc:
         error(exc.message, exc.fix)

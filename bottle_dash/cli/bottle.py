@@ -39,7 +39,8 @@ def command_plan(ctx: Context) -> int:
         say(the_plan.to_json())
         return EXIT_OK
     data = the_plan.to_dict()
-    width = max(len(k) for k in data)
+    rows = [row for key, value in data.items() for row in fold(key, value)]
+    width = max(len(k) for k, _ in rows)
     for line in plan_warnings(the_plan):
         say(f"{'WARNING':{width}s}  {line}")
     for line in egress_describe(the_plan):
@@ -56,11 +57,35 @@ def command_plan(ctx: Context) -> int:
                 else f"in volume {repo['volume']} at /workspace"
             )
         )
-    for key, value in data.items():
-        if isinstance(value, dict | list):
-            value = json.dumps(value, sort_keys=True)
-        say(f"{key:{width}s}  {value}")
+    for key, text in rows:
+        say(f"{key:{width}s}  {text}")
     return EXIT_OK
+
+
+#: A plan value longer than this is summarised (``--json`` prints everything whole).
+LONG = 160
+
+
+def fold(key: str, value: object) -> list[tuple[str, str]]:
+    """(key, text) lines for one plan field, readable on a terminal: a table one line per
+    key (``extra.seccomp``), a long list one line per item (``claude_args[3]``), and a
+    long value (the status hooks' settings JSON) summarised."""
+    if isinstance(value, dict) and value:
+        return [row for k, v in value.items() for row in fold(f"{key}.{k}", v)]
+    if isinstance(value, list) and len(json.dumps(value)) > LONG:
+        return [row for i, v in enumerate(value) for row in fold(f"{key}[{i}]", v)]
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text) <= LONG:
+        return [(key, text)]
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        what = f"JSON object with {', '.join(sorted(parsed))}"
+    else:
+        what = text[:60].rstrip() + "…"
+    return [(key, f"{what} ({len(text)} characters; `plan --json` prints it whole)")]
 
 
 def create_up_subparser(sub: Subparsers) -> None:
@@ -156,4 +181,27 @@ def command_rm(ctx: Context) -> int:
         else " (home volume kept, and any repository copy; --volumes deletes them)"
     )
     say(f"{row.name}: bottle {row.bottle} removed{kept}")
+    return EXIT_OK
+
+
+def create_logs_subparser(sub: Subparsers) -> None:
+    """``logs NAME [--tail N]``."""
+    p = agent_subparser(
+        sub,
+        "logs",
+        help="what the dashboard's l shows: the bottle's state and output, its sidecar's",
+        description="Print the bottle's state (since when, restarts, last exit, an OOM "
+        "kill), its main process's output, and (docker) the last lines of its egress "
+        "sidecar: what the dashboard's `l` shows.",
+    )
+    p.add_argument("--tail", type=int, default=200, metavar="N", help="lines of each (200)")
+
+
+def command_logs(ctx: Context) -> int:
+    """Print the agent's bottle logs."""
+    row = ctx.target(ctx.args.name)
+    if row.state == NOT_CREATED:
+        say(f"{row.name} has no bottle yet: nothing has run (`{PROG} up {row.name}`)")
+        return EXIT_OK
+    say(ctx.service.logs(row, tail=ctx.args.tail).rstrip())
     return EXIT_OK

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from backends.base import BackendError
-from bottle_dash.cli.context import EXIT_OK, EXIT_UNAVAILABLE, PROG, Context
+from bottle_dash.cli.context import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, PROG, Context
 from bottle_dash.cli.output import error, print_table, say
 
 if TYPE_CHECKING:
@@ -42,7 +42,17 @@ def create_ls_subparser(sub: Subparsers) -> None:
 def command_ls(ctx: Context) -> int:
     """List every agent and bottle; exit 4 when a backend that is needed did not answer
     (the rows it could not see are still printed)."""
-    config = ctx.config  # a bad config stops here, before anything runs
+    from bottle_dash.config import ConfigErrors
+
+    bad_agents = False
+    try:
+        config = ctx.config  # a broken file stops here, before anything runs
+    except ConfigErrors as exc:  # bad agents: each said, the good ones still listed
+        if not exc.partial.agents:
+            raise  # nothing good to list: the config error alone, no backend asked
+        for each in exc.errors:
+            error(each.headline, each.fix or f"edit {each.path}")
+        config, bad_agents = exc.partial, True
     panes = panes_meanwhile()
     rows, problems = ctx.service.list_agents(config)
     rows = add_statuses(rows, panes())
@@ -58,12 +68,12 @@ def command_ls(ctx: Context) -> int:
 
         rows = with_changes(ctx.service.backend, rows)
         say(json.dumps([inspected(r).to_dict() for r in rows], indent=2))
-        return EXIT_UNAVAILABLE if fatal else EXIT_OK
-    if not ctx.config.exists:
+        return _exit(fatal, bad_agents)
+    if not config.exists:
         say(f"{PROG}: no config file at {ctx.config_path} (create one: {PROG} init)", sys.stderr)
     if not rows:
         say("no agents defined" + ("" if fatal else " and no bottles found"))
-        return EXIT_UNAVAILABLE if fatal else EXIT_OK
+        return _exit(fatal, bad_agents)
     header = (
         "NAME", "BACKEND", "STATE", "EGRESS", "PERMS", "BOTTLE", "IMAGE", "CREATED", "STATUS"
     )  # fmt: skip
@@ -86,6 +96,14 @@ def command_ls(ctx: Context) -> int:
             )
         )
     print_table(header, table)
+    return _exit(fatal, bad_agents)
+
+
+def _exit(fatal: object, bad_agents: bool) -> int:
+    """3 when an agent's table is bad (the config is the operator's first fix), else 4
+    when a needed backend did not answer."""
+    if bad_agents:
+        return EXIT_CONFIG
     return EXIT_UNAVAILABLE if fatal else EXIT_OK
 
 

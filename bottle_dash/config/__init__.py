@@ -36,7 +36,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from bottle_dash.config.load import Config, load_config, parse_config, validate_agent
-from bottle_dash.config.locate import ConfigError
+from bottle_dash.config.locate import ConfigError, ConfigErrors
 from bottle_dash.config.paths import (
     ENV_VAR,
     default_config_path,
@@ -90,6 +90,7 @@ __all__ = [
     "TOP_KEYS",
     "Config",
     "ConfigError",
+    "ConfigErrors",
     "allow_host",
     "append_agent",
     "default_config_path",

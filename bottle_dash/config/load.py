@@ -16,6 +16,7 @@ from backends.egress.spec import EgressSpec
 from backends.kubernetes import settings as kube
 from bottle_dash.config.locate import (
     ConfigError,
+    ConfigErrors,
     Locator,
     describe,
     parse_toml,
@@ -95,9 +96,16 @@ def parse_config(text: str, path: Path) -> Config:
         where,
     )
     specs: dict[str, AgentSpec] = {}
+    errors: list[ConfigError] = []
     for name, table in agents.items():
-        specs[name] = agent_spec(name, table, defaults, path, where)
-    check_branches(specs, path, where)
+        try:
+            specs[name] = agent_spec(name, table, defaults, path, where)
+        except ConfigError as exc:  # every bad agent is said, the good ones still load
+            errors.append(exc)
+    try:
+        check_branches(specs, path, where)
+    except ConfigError as exc:
+        errors.append(exc)
     dashboard = _top_table(
         data, "dashboard", "a table", "write it as a [dashboard] table", path, where
     )
@@ -112,7 +120,7 @@ def parse_config(text: str, path: Path) -> Config:
         cluster = kube_settings(table, path, where)
     elif any(spec.backend == kube.NAME for spec in specs.values()):
         cluster = kube.KubeSettings(source=str(path))  # the kubeconfig's own choices
-    return Config(
+    config = Config(
         path=path,
         exists=True,
         agents=specs,
@@ -120,6 +128,9 @@ def parse_config(text: str, path: Path) -> Config:
         notify_command=notify,
         kubernetes=cluster,
     )
+    if errors:
+        raise ConfigErrors(errors, config)
+    return config
 
 
 def _top_table(

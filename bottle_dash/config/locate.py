@@ -54,6 +54,35 @@ class ConfigError(Exception):
         return self.headline + (f"\n  fix: {self.fix}" if self.fix else "")
 
 
+class ConfigErrors(ConfigError):
+    """Every bad agent of a config file at once (each a ``ConfigError``), with ``partial``:
+    the config of the agents that are fine, so ``ls`` and the dashboard still list them.
+    It reads as its first error, with the others after it."""
+
+    def __init__(self, errors: list[ConfigError], partial: Any) -> None:
+        first = errors[0]
+        super().__init__(
+            first.message,
+            path=first.path,
+            agent=first.agent,
+            key=first.key,
+            line=first.line,
+            fix=first.fix,
+        )
+        self.errors = errors
+        #: ``load.Config`` of the good agents.
+        self.partial = partial
+
+    @property
+    def headline(self) -> str:
+        """The first error's headline, and how many more there are."""
+        more = len(self.errors) - 1
+        return self.errors[0].headline + (f" (and {more} more)" if more else "")
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
     """``text`` as TOML; a syntax error is a ``ConfigError`` at its line and column."""
     try:

@@ -50,6 +50,7 @@ AGENT_KEYS = (
     "budget",
     "skip_permissions",
     "allow_root",
+    "git_user",
 )
 TOP_KEYS = ("defaults", "agents", "dashboard", "kubernetes")
 #: Keys of the ``[dashboard]`` table (settings of the dashboard itself, not of agents).
@@ -440,6 +441,17 @@ def _allow_root(value: Any, c: Check, agent: Agent) -> bool:
     return c.boolean(value, "allow_root = false")
 
 
+def _git_user(value: Any, c: Check, agent: Agent) -> str:
+    from backends.git_identity import parse_git_user
+
+    text = c.string(value)
+    try:
+        name, email = parse_git_user(text)
+    except ValueError as exc:
+        raise c.error(str(exc), 'e.g. git_user = "Ada Lovelace <ada@example.org>"') from None
+    return f"{name} <{email}>"
+
+
 #: Every key of an agent's table, in the order the keys are checked (so the first wrong
 #: key in this order is the one reported). ``AGENT_KEYS`` names the same keys.
 AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
@@ -471,6 +483,7 @@ AGENT_SCHEMA: Mapping[str, Key] = MappingProxyType(
         "price": Key(price_key, "price", egress=True),
         "budget": Key(budget_key, "budget", egress=True),
         "allow_root": Key(_allow_root, "allow_root"),
+        "git_user": Key(_git_user, "git_user"),
     }
 )
 

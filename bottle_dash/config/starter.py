@@ -31,13 +31,31 @@ def starter_text() -> str:
     return STARTER_FILE.read_text(encoding="utf-8")
 
 
+def own_checkout(path: Path) -> bool:
+    """Whether ``path`` is bottle-dash's own source checkout (where ``make run`` starts
+    the dashboard): not a workspace anyone means for their first agent."""
+    import bottle_dash
+
+    try:
+        return Path(bottle_dash.__file__).resolve().parent.parent == path.resolve()
+    except OSError:
+        return False
+
+
 def first_agent_values(
-    start_dir: Path | None, agents: Mapping[str, Any], defaults: Mapping[str, Any]
+    start_dir: Path | None,
+    agents: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    *,
+    not_own_checkout: bool = False,
 ) -> dict[str, str]:
     """What a new agent starts with (the dashboard's ``n`` form, ``bottle-dash init``): the
     default image and, while no agent is defined, a name and a workspace from the
-    directory the operator started in."""
+    directory the operator started in (with ``not_own_checkout``, not when that is
+    bottle-dash's own checkout: ``make run`` starts there)."""
     values = {"image": str(defaults.get("image") or DEFAULT_IMAGE)}
+    if not_own_checkout and start_dir is not None and own_checkout(start_dir):
+        return values
     if start_dir is not None and not agents:
         values["name"] = slugify(start_dir.name)
         values["workspace"] = str(start_dir)

@@ -148,8 +148,18 @@ class AgentService:
     # ------------------------------------------------------------------ bottles
 
     def plan(self, spec: AgentSpec) -> BottlePlan:
-        """The dry run: everything ``up`` would do for ``spec`` (writes only the prompt file)."""
-        return self.backend(spec.backend).prepare(spec)
+        """The dry run: everything ``up`` would do for ``spec``. Preparing writes the
+        agent's host files (prompt copy, status folder…); for an agent that had none, they
+        are removed again, so a plan leaves nothing behind."""
+        state = agent_state_dir(spec.name)
+        existed = state.exists()
+        try:
+            return self.backend(spec.backend).prepare(spec)
+        finally:
+            if not existed:
+                import shutil
+
+                shutil.rmtree(state, ignore_errors=True)
 
     def up(
         self, target: AgentRow | AgentSpec, progress: ProgressFn = no_progress
@@ -257,10 +267,26 @@ class AgentService:
 
                 refuse_loss(backend, row.name)
             backend.remove(row.name, volumes=volumes)
+        self._close_pane(row.name)
         if volumes:
             import shutil  # here, as in the checks below: `ls` needs none of it
 
             shutil.rmtree(agent_state_dir(row.name), ignore_errors=True)
+
+    def _close_pane(self, agent: str) -> None:
+        """The removed bottle's pane goes too (it would stay dead: remain-on-exit)."""
+        host = self.pane_host
+        try:
+            if host is None:
+                from bottle_dash.tmux import close_agent_pane
+
+                close_agent_pane(agent)
+                return
+            pane = host.panes().get(agent)
+            if pane is not None:
+                host.close(pane.pane_id)
+        except Exception:  # tmux gone: nothing to tidy, and the removal itself succeeded
+            pass
 
     def logs(self, row: AgentRow, tail: int = 200) -> str:
         """The last lines of the bottle's own output."""

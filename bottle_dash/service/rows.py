@@ -10,8 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from backends.base import AgentSpec, BottleInfo
-from backends.egress.plan import configured_egress, permission_mode
+from backends.base import RUNNING, AgentSpec, BottleInfo
+from backends.egress.plan import (
+    EGRESS_SEALED,
+    EGRESS_SIDECAR_DOWN,
+    configured_egress,
+    permission_mode,
+)
 
 if TYPE_CHECKING:
     from backends.egress.spend import Spend
@@ -150,6 +155,9 @@ class AgentRow(NamedTuple):
         """``sealed``, ``sidecar down`` (no egress at all), ``unsealed``, or ``""`` when
         unknown: the bottle's own state when it exists, else what the config makes."""
         if self.info is not None and self.info.egress:
+            if self.info.egress == EGRESS_SIDECAR_DOWN and self.state != RUNNING:
+                # Stopped, not broken: its sidecar stopped with it and starts with it.
+                return EGRESS_SEALED
             return self.info.egress
         return configured_egress(self.spec) if self.spec is not None else ""
 

@@ -82,6 +82,20 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         summary="Launch if needed and open its pane",
     ),
     Action(
+        "zoom",
+        "z",
+        SCREEN,
+        "zoom",
+        "zoom: the agent's pane fills the window (prefix z there gives the dashboard back)",
+        "zoom: bring the agent's live pane beside the dashboard and zoom it to the whole "
+        "window; in the pane, the tmux prefix then `z` unzooms and prefix then `;` goes "
+        "back to the dashboard",
+        needs_agent=True,
+        footer=2,
+        title="Zoom agent pane",
+        summary="Its pane fills the window",
+    ),
+    Action(
         "restart",
         "R",
         SCREEN,
@@ -90,7 +104,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "restart claude fresh in its pane: end the claude that runs, start one with a new "
         "pinned session id (the older conversation stays in `~/.claude/projects`)",
         needs_agent=True,
-        footer=2,
+        footer=3,
         title="Restart agent fresh",
         summary="End claude and start a new conversation",
     ),
@@ -102,7 +116,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "up: create or start the bottle without attaching",
         "up: create/start the bottle without attaching",
         needs_agent=True,
-        footer=3,
+        footer=4,
         title="Up agent",
         summary="Create or start its bottle",
     ),
@@ -114,7 +128,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "stop the bottle (its home survives)",
         "stop the bottle (its home is kept)",
         needs_agent=True,
-        footer=4,
+        footer=5,
         title="Stop agent",
         summary="Stop its bottle",
     ),
@@ -126,7 +140,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "remove the bottle (asks; can delete its volumes)",
         "remove, with a confirm modal (`v` also deletes the volumes, `y` confirms)",
         needs_agent=True,
-        footer=5,
+        footer=6,
         title="Remove agent",
         summary="Remove its bottle (asks)",
     ),
@@ -187,8 +201,10 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "define a new agent (saved to the config file)",
         "define a new agent (validated like the config file, saved to it; `ctrl+s` saves); "
         "with none defined yet it starts filled in: named after, and working in, the "
-        "directory the dashboard started from, with the default image",
-        footer=6,
+        "directory the dashboard started from, with the default image; its `advanced` "
+        "section (collapsed) takes `egress_allow`, `env`, `api_base`, `credential`, "
+        "`skills`, `claude_args` and `git_user` (`bottle-dash add` writes the same table)",
+        footer=7,
         title="New agent",
         summary="Define an agent in the config",
     ),
@@ -197,10 +213,11 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "l",
         SCREEN,
         "logs",
-        "the bottle's logs",
-        "the bottle's logs",
+        "the bottle's state and output, its egress sidecar's last lines",
+        "the bottle's logs: its state (since when, last exit, an OOM kill), its main "
+        "process's output and its egress sidecar's last lines (`bottle-dash logs NAME`)",
         needs_agent=True,
-        footer=7,
+        footer=8,
         title="Logs",
         summary="The bottle's own output",
     ),
@@ -213,7 +230,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "the agent's egress log: hosts allowed and denied, counts, last time; `a` adds the "
         "selected host to its `egress_allow` (applied to a running sidecar at once)",
         needs_agent=True,
-        footer=8,
+        footer=9,
         title="Egress log",
         summary="Hosts allowed and denied; add one to the allowlist",
     ),
@@ -237,7 +254,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "filter",
         "filter agents by name (escape clears)",
         "filter the agents by name (`esc` clears)",
-        footer=9,
+        footer=10,
         title="Filter agents",
         summary="Filter by name",
     ),
@@ -270,6 +287,8 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "sort",
         "sort by the next column (status: waiting first)",
         "sort by the next column (the `status` sort puts the longest waiting first)",
+        title="Sort agents",
+        summary="By the next column",
         show=False,
     ),
     Action(
@@ -279,7 +298,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "theme",
         "next theme (remembered)",
         "next theme (remembered)",
-        footer=10,
+        footer=11,
         title="Next theme",
         summary="Cycle themes",
     ),
@@ -289,9 +308,10 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         APP,
         "palette",
         "command palette: every action by name",
-        "the command palette: the agent actions (while an agent is selected), new agent, the "
-        "filter, the theme and this help, by name",
-        footer=12,
+        "the command palette: every titled action by name; an agent's actions for the "
+        "selected agent and, searched, for any agent by its name (`attach uxb` finds "
+        '"Attach agent: uxb", selects it and attaches)',
+        footer=13,
     ),
     Action(
         "help",
@@ -300,7 +320,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "help",
         "this help",
         "this help: every key",
-        footer=11,
+        footer=12,
         title="Help",
         summary="Every key",
     ),
@@ -311,7 +331,7 @@ DASHBOARD_ACTIONS: tuple[Action, ...] = (
         "quit",
         "quit (bottles and panes keep running)",
         "quit: bottles and panes keep running; the next start finds the panes again",
-        footer=13,
+        footer=14,
     ),
     Action(
         "clear_filter",

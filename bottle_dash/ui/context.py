@@ -67,4 +67,4 @@ class DashContext:
         loaded = self.poller.last_config
         agents = loaded.agents if loaded is not None else {}
         defaults = loaded.defaults if loaded is not None else {}
-        return config.first_agent_values(self.start_dir, agents, defaults)
+        return config.first_agent_values(self.start_dir, agents, defaults, not_own_checkout=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from backends.base import RUNNING, BackendError, Problem
 from backends.probes.result import Result
 from backends.status_file import HookReading, read_status
-from bottle_dash.config import Config, ConfigError
+from bottle_dash.config import Config, ConfigError, ConfigErrors
 from bottle_dash.process_usage import ProcessUsage, Usage
 from bottle_dash.service import AgentRow, AgentService, seal_state
 from bottle_dash.service.copies import ChangeWatcher
@@ -132,6 +132,17 @@ class Poller:
         config: Config | None
         try:
             config = self.load_config()
+        except ConfigErrors as exc:  # bad agents: each shown, the good ones listed
+            config = exc.partial
+            last = self.last_config.agents if self.last_config is not None else {}
+            # A bad agent that loaded before keeps its last good definition meanwhile.
+            kept = {e.agent: last[e.agent] for e in exc.errors if e.agent and e.agent in last}
+            for each in exc.errors:
+                note = " (showing its last config that loaded)" if each.agent in kept else ""
+                result.problems.append(Problem("config", each.headline + note, each.fix or ""))
+            result.config_error = str(exc)
+            if config is not None and kept:
+                config = config._replace(agents={**config.agents, **kept})
         except (ConfigError, OSError) as exc:  # show it, keep the last good one
             result.config_error = str(exc)
             headline = getattr(exc, "headline", None) or str(exc).splitlines()[0]

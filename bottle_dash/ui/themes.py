@@ -48,6 +48,8 @@ STATUS_VARIABLE = {
     "idle": "state-idle",
     "exited": "state-not-created",
     "unknown": "state-not-created",
+    "stopped": "state-not-created",
+    "no bottle": "state-not-created",
 }
 DEFAULT_THEME = "bottle-dark"
 _COLOR_FIELDS = {

@@ -182,11 +182,12 @@ class DashWorkers:
         if error:
             self.screen.post_message(ActionDone(change.agent, "notify_command", error=error))
 
-    def focus_pane(self, pane_id: str) -> None:
-        """Bring the pane to the front (the newest asked wins)."""
+    def focus_pane(self, pane_id: str, *, zoom: bool = False) -> None:
+        """Bring the pane to the front, zoomed with ``zoom`` (the newest asked wins)."""
         host = self.ctx.pane_host
         if host is not None:
-            self.run(partial(host.focus, pane_id), group="focus", name="focus_pane", exclusive=True)
+            work = partial(host.zoom if zoom else host.focus, pane_id)
+            self.run(work, group="focus", name="focus_pane", exclusive=True)
 
     def capture_preview(self, agent: str, pane_id: str) -> None:
         """The agent's pane, captured now rather than at the next tick: ``PreviewCaptured``."""

@@ -57,6 +57,13 @@ class FakePaneHost:
     def focus(self, pane_id: str) -> None:
         self.calls.append(("focus", pane_id))
 
+    def zoom(self, pane_id: str) -> None:
+        self.calls.append(("zoom", pane_id))
+
+    def close(self, pane_id: str) -> None:
+        self.calls.append(("close", pane_id))
+        self.pane_map = {a: p for a, p in self.pane_map.items() if p.pane_id != pane_id}
+
     def capture(self, pane_id: str, lines: int = 10) -> list[str]:
         self.calls.append(("capture", pane_id))
         return self.screens.get(pane_id, [])[-lines:]

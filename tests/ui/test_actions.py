@@ -215,10 +215,15 @@ async def test_d_asks_then_removes_with_volumes(tmp_path: Any) -> None:
         await pilot.press("d")
         await pilot.pause()
         assert "Remove bottle-beta (agent beta)?" in screen_text(pilot.app)
-        await pilot.press("v", "y")
+        assert "Also delete its volumes (v): no" in screen_text(pilot.app)
+        await pilot.press("v")
+        await pilot.pause()
+        assert "Also delete its volumes (v): YES" in screen_text(pilot.app)
+        await pilot.press("y")
         await settle(pilot)
         assert dash.backend.called("remove") == [("remove", "beta", True)]
         assert dash.rows()["beta"].state == NOT_CREATED
+        assert ("close", "%2") in dash.panes.actions()  # its dead pane does not stay
 
 
 async def test_d_cancelled_removes_nothing(tmp_path: Any) -> None:

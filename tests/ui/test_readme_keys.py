@@ -106,5 +106,5 @@ def test_the_help_the_footer_and_the_palette_come_from_the_registry() -> None:
     assert all(a.readme and a.label for a in DASHBOARD_ACTIONS)
     titles = [a.title for a in palette_actions()]
     assert len(titles) == len(set(titles)) and all(a.summary for a in palette_actions())
-    # The palette runs only what a key runs too: the screen's or the app's actions.
-    assert {a.owner for a in palette_actions()} <= {SCREEN, APP}
+    # The palette runs only what a key runs too: the screen's, its table's or the app's.
+    assert {a.owner for a in palette_actions()} <= {SCREEN, TABLE, APP}

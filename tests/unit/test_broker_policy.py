@@ -282,6 +282,8 @@ def test_a_policy_without_placeholder_accepts_no_credential_on_the_api() -> None
         ("*.1:80", "only match addresses"),
         ("*.com", "top-level domain"),
         ("*.internal:443", "top-level domain"),
+        ("github.com:22", "SSH"),
+        ("10.1.2.3:22", "SSH"),
         ("[::1]:443", "IPv6"),
         ("::1", "IPv6"),
         ("fe80::1", "IPv6"),

@@ -18,8 +18,8 @@ from bottle_dash.cli import ls
 from tests.fakes.cli_run import bd
 
 SUBCOMMANDS = [
-    "init", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "egress", "allow",
-    "image", "probe", "usage", "budget", "fetch", "merge", "pr", "diff",
+    "init", "add", "doctor", "plan", "up", "ls", "attach", "exec", "down", "rm", "logs", "egress",
+    "allow", "image", "probe", "usage", "budget", "fetch", "merge", "pr", "diff",
 ]  # fmt: skip
 DEAD_DOCKER = "unix:///nonexistent.sock"
 
@@ -96,6 +96,8 @@ def test_each_command_module_owns_its_subparser_and_handler() -> None:
 #: One command line per subcommand (global options before it, spelled out in full).
 EVERY_COMMAND = [
     ["init", "--name", "web", "--no-build"],
+    ["logs", "web", "--tail", "5"],
+    ["add", "web", "--workspace", "w", "--allow", "a.example", "b.example", "--env", "A=1"],
     ["--config", "c.toml", "doctor", "--json"],
     ["--config=c.toml", "plan", "web", "--json"],
     ["-v", "up", "web"],
@@ -526,3 +528,41 @@ def test_plan_says_a_root_agent_and_allow_root_false_refuses_it(tmp_path: Path) 
     assert refused.returncode != 0
     for part in (str(cfg), "agent web", "allow_root = false", "chown -R"):
         assert part in refused.stderr, (part, refused.stderr)
+
+
+def test_plan_folds_long_values_and_json_keeps_them_whole(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[agents.web]\nprompt = "be brief"\n')
+    env = {"DOCKER_HOST": DEAD_DOCKER, "BOTTLE_DASH_CONFIG": str(cfg)}
+    shown = bd("plan", "web", env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) < 260, max(lines, key=len)
+    # The status hooks' settings: summarised, with where to read them whole.
+    assert any("JSON object with hooks" in line and "plan --json" in line for line in lines)
+    assert any(line.startswith("claude_args[0]") for line in lines)
+    whole = json.loads(bd("plan", "web", "--json", env=env).stdout)
+    assert any(len(arg) > 1000 and '"hooks"' in arg for arg in whole["claude_args"])
+
+
+def test_ls_says_every_bad_agent_and_lists_the_good_ones(tmp_path: Path) -> None:
+    env = config_file(
+        tmp_path,
+        '[agents.good]\n[agents.bad1]\ncpus = "many"\n[agents.bad2]\nbakend = "docker"\n',
+    )
+    done = bd("ls", "--json", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert done.returncode == 3, done.stderr
+    assert "agent 'bad1'" in done.stderr and "agent 'bad2'" in done.stderr
+    assert [row["name"] for row in json.loads(done.stdout)] == ["good"]
+    plan = bd("plan", "good", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert plan.returncode == 3  # other commands still stop on the file's errors, all said
+    assert "agent 'bad1'" in plan.stderr and "agent 'bad2'" in plan.stderr
+
+
+def test_plan_of_a_new_agent_leaves_no_state_behind(tmp_path: Path) -> None:
+    env = config_file(tmp_path, '[agents.fresh]\nprompt = "hello"\n')
+    state = Path(os.environ["XDG_STATE_HOME"]) / "bottle-dash" / "agents" / "fresh"
+    done = bd("plan", "fresh", env={**env, "DOCKER_HOST": DEAD_DOCKER})
+    assert done.returncode == 0, done.stderr
+    assert "prompt.md" in done.stdout  # where it would be
+    assert not state.exists()

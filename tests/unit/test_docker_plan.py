@@ -379,3 +379,13 @@ def test_an_agent_that_asks_runs_claude_in_the_default_permission_mode() -> None
     )
     assert own.claude_args.count("--permission-mode") == 0
     assert "--permission-mode=plan" in own.claude_args
+
+
+def test_the_missing_image_fix_names_the_image() -> None:
+    from backends.docker.plan import IMAGE_FIX, image_fix
+
+    assert image_fix("bottle-dash-agent:latest") == IMAGE_FIX
+    assert "image build --tag bottle-dash-agent:mine" in image_fix("bottle-dash-agent:mine")
+    custom = image_fix("registry.example/team/agent:3")
+    assert "not an image bottle-dash builds" in custom and "image build" not in custom
+    assert "docker pull registry.example/team/agent:3" in custom

@@ -197,6 +197,17 @@ class AgentActions(MainView):
         """enter: launch if needed, then focus, respawn or open the agent's pane."""
         self._act("attach", BODIES["attach"])
 
+    def action_zoom(self) -> None:
+        """z: the agent's live pane, brought beside the dashboard and zoomed."""
+        row = self.selected
+        if row is None:
+            return
+        pane = self.result.panes.get(row.name)
+        if pane is None or pane.dead:
+            self.notify(f"{row.name} has no live pane: enter opens one", timeout=3)
+            return
+        self.dash_workers.focus_pane(pane.pane_id, zoom=True)
+
     def action_restart(self) -> None:
         """R: restart claude in the agent's pane with a fresh conversation."""
         self._act("restart", BODIES["restart"])

@@ -29,6 +29,7 @@ from bottle_dash.ui.widgets.agent_cells import (
     cost_cell,
     human_age,
     human_duration,
+    started_at,
     usd,
 )
 from bottle_dash.ui.widgets.agents_table import AgentsTable
@@ -172,7 +173,7 @@ class MainView(Screen[None]):
             pane=DETACHED
             if status is not None and status.detached
             else ("" if pane is None else ("dead" if pane.dead else "live")),
-            uptime=human_age(row.created, now) if row.state == RUNNING else "",
+            uptime=human_age(started_at(row), now, nearest=True) if row.state == RUNNING else "",
             cpu=usage.cpu if usage and row.state == RUNNING else None,
             memory=usage.memory if usage and row.state == RUNNING else None,
             status=status.status if status else "",
@@ -218,6 +219,13 @@ class MainView(Screen[None]):
         self.query_one(AgentDetails).display = not no_agents
         if no_agents:
             empty.show(self.result.config_path or self.ctx.config_path)
+        elif self.focused is None or (
+            self.focused.id == "filter" and not self.focused.has_class("-shown")
+        ):
+            # The table was hidden (no agents) when the new-agent form closed, so the
+            # focus went to the hidden filter box (or nowhere): the first agent's row
+            # must take ``enter`` without a Tab first.
+            table.focus()
         # Whole minutes: ages and "for" times show minutes, and each row's would turn at
         # its own second; counted from the minute, they all turn at once, and the table
         # (which renders every visible cell again for any changed one) redraws once a

@@ -46,6 +46,10 @@ class Confirm(ModalScreen[ConfirmT]):
     """
 
 
+#: The remove dialog's volumes choice, with its state in words.
+VOLUMES_LABEL = "Also delete its volumes (v): {}"
+
+
 class ConfirmRemove(Confirm["RemoveChoice | None"]):
     """Ask before removing a bottle, offering to delete its volumes too."""
 
@@ -71,7 +75,7 @@ class ConfirmRemove(Confirm["RemoveChoice | None"]):
                 "the conversations) and its repository copy stay unless you delete them "
                 "too (a copy with unfetched work is refused)."
             )
-            yield Checkbox("Also delete its volumes (v)", id="volumes")
+            yield Checkbox(VOLUMES_LABEL.format("no"), id="volumes")
             with Horizontal():
                 yield Button("Cancel (n)", id="cancel")
                 yield Button("Remove (y)", id="remove", variant="error")
@@ -88,6 +92,11 @@ class ConfirmRemove(Confirm["RemoveChoice | None"]):
     def action_toggle_volumes(self) -> None:
         box = self.query_one("#volumes", Checkbox)
         box.value = not box.value
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        # The box's X is drawn in both states (only its colour changes, which some themes
+        # hardly show): the label says the choice in words.
+        event.checkbox.label = VOLUMES_LABEL.format("YES" if event.value else "no")
 
     def action_confirm(self) -> None:
         self.dismiss(RemoveChoice(self.agent, self.query_one("#volumes", Checkbox).value))

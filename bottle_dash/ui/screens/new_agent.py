@@ -8,9 +8,9 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Collapsible, Input, Label, Select, Static
 
 #: Validates ``(name, table)`` like the config loader does; raises with the reason.
 Validator = Callable[[str, dict[str, Any]], Any]
@@ -24,13 +24,53 @@ class NewAgent:
     table: dict[str, Any]
 
 
+#: The advanced section's fields: (key, hint). Lists are written as the shell would
+#: split them (``claude_args``, ``env``, ``skills``) or by commas/spaces (``egress_allow``).
+ADVANCED = (
+    ("egress_allow", "hosts, e.g. github.com, *.npmjs.org"),
+    ("env", "KEY=VALUE ... (shell quoting)"),
+    ("api_base", "https:// LLM gateway (optional)"),
+    ("credential", "env:ANTHROPIC_API_KEY, file:PATH, none"),
+    ("skills", "skill directories (shell quoting)"),
+    ("claude_args", "extra claude arguments (shell quoting)"),
+    ("git_user", "Name <email> (default: yours)"),
+)
+
+
+def _split(text: str) -> list[str]:
+    """Shell-like words; text the shell could not split is one word (the validator
+    then says what is wrong with it)."""
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return [text]
+
+
 def form_table(values: dict[str, str]) -> dict[str, Any]:
     """The config table for the form's values: empty fields are left out (defaults apply),
-    numbers are numbers."""
+    numbers are numbers, lists are lists, ``env`` a table."""
     table: dict[str, Any] = {}
     for key in ("backend", "image", "workspace", "prompt", "memory"):
         if values.get(key, "").strip():
             table[key] = values[key].strip()
+    for key in ("api_base", "credential", "git_user"):
+        if values.get(key, "").strip():
+            table[key] = values[key].strip()
+    allow = values.get("egress_allow", "").replace(",", " ").split()
+    if allow:
+        table["egress_allow"] = allow
+    for key in ("skills", "claude_args"):
+        words = _split(values.get(key, ""))
+        if words:
+            table[key] = words
+    env: dict[str, str] = {}
+    for word in _split(values.get("env", "")):
+        name, _, value = word.partition("=")
+        env[name] = value  # "NOEQUALS" becomes NOEQUALS = "": the validator checks names
+    if env:
+        table["env"] = env
     for key, kind in (("cpus", float), ("pids", int)):
         text = values.get(key, "").strip()
         if text:
@@ -42,16 +82,19 @@ def form_table(values: dict[str, str]) -> dict[str, Any]:
 
 
 class NewAgentScreen(ModalScreen["NewAgent | None"]):
-    """Name, backend, image, workspace, prompt, limits; ctrl+s saves, escape cancels."""
+    """Name, backend, image, workspace, prompt, limits, and an advanced section (egress,
+    env, API, credential, skills, claude's arguments, git identity); ctrl+s saves,
+    escape cancels."""
 
     DEFAULT_CSS = """
     NewAgentScreen { align: center middle; }
-    NewAgentScreen > Vertical {
+    NewAgentScreen > VerticalScroll {
         width: 76; height: auto; max-height: 95%; padding: 0 2;
         border: thick $primary; background: $surface;
     }
     NewAgentScreen Horizontal { height: auto; margin-top: 1; }
-    NewAgentScreen Label { width: 12; }
+    NewAgentScreen Label { width: 13; }
+    NewAgentScreen Collapsible Horizontal { margin-top: 0; }
     NewAgentScreen Input, NewAgentScreen Select { width: 1fr; }
     NewAgentScreen #error { color: $error; height: auto; }
     NewAgentScreen #buttons { align-horizontal: right; }
@@ -80,7 +123,7 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
             ("memory", "e.g. 4g"),
             ("pids", "e.g. 512"),
         )
-        with Vertical() as box:
+        with VerticalScroll() as box:
             box.border_title = "new agent"
             for key, hint in fields[:1]:
                 with Horizontal():
@@ -99,6 +142,11 @@ class NewAgentScreen(ModalScreen["NewAgent | None"]):
                 with Horizontal():
                     yield Label(key)
                     yield self._field(key, hint)
+            with Collapsible(title="advanced", collapsed=True, id="advanced"):
+                for key, hint in ADVANCED:
+                    with Horizontal():
+                        yield Label(key)
+                        yield self._field(key, hint)
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from bottle_dash.status import STATUSES
 
@@ -105,12 +106,21 @@ def parse_created(created: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def human_age(created: str, now: datetime) -> str:
-    """``3d 4h`` / ``2h 5m`` / ``4m`` since ``created``; empty when unknown."""
+def human_age(created: str, now: datetime, *, nearest: bool = False) -> str:
+    """``3d 4h`` / ``2h 5m`` / ``4m`` since ``created``; empty when unknown. ``nearest``
+    rounds to the nearest minute: ``now`` is the dashboard's whole minute (every row
+    turns at once), which alone would show an age up to a minute short."""
     when = parse_created(created)
     if when is None:
         return ""
-    return human_duration((now - when).total_seconds(), under_a_minute="0m")
+    seconds = (now - when).total_seconds() + (30 if nearest else 0)
+    return human_duration(seconds, under_a_minute="0m")
+
+
+def started_at(row: Any) -> str:
+    """When the row's bottle last started (its creation when the backend does not say)."""
+    info = getattr(row, "info", None)
+    return (getattr(info, "started", "") or "") or row.created
 
 
 def human_duration(seconds: float | None, under_a_minute: str = "<1m") -> str:

@@ -43,6 +43,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("memory", "memory"),
     ("cost", "cost"),
 )
+#: After the sorted column's label (the status sort: waiting first, longest on top).
+SORT_MARK = " ▼"
 #: ``status`` is the attention sort: waiting first (longest waiting on top), then idle,
 #: working, unknown, exited.
 SORTABLE = ("name", "state", "backend", "cpu", "memory", "status")
@@ -313,7 +315,18 @@ class AgentsTable(DataTable[Text | str]):
             self.sort("name", key=self._sort_key)
         if selected:
             self.move_cursor(row=self.get_row_index(selected), animate=False)
+        self._mark_sort()
         self.notify(f"sorted by {self.sort_column or 'name'}", timeout=2)
+
+    def _mark_sort(self) -> None:
+        """The sorted column's header carries ``SORT_MARK`` (the others none)."""
+        for key, label in COLUMNS:
+            column = self.columns.get(ColumnKey(key))
+            if column is not None:
+                mark = SORT_MARK if key == self.sort_column else ""
+                column.label = Text(label + mark)
+        self._require_update_dimensions = True
+        self.refresh()
 
     def rows_by_name(self) -> Mapping[str, AgentCells]:
         """What each row currently shows (for tests and the details panel)."""

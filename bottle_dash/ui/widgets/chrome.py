@@ -150,7 +150,8 @@ class EmptyState(Redrawn):
         text.append("No agents yet.\n\n", style="bold")
         text.append("Agents are defined in\n")
         text.append(where + "\n\n", style="bold")
-        text.append("Add an [agents.NAME] table there (name, image, workspace, prompt),\n")
+        text.append("Add an [agents.NAME] table there (NAME is the agent's name;\n")
+        text.append("keys such as workspace, image, prompt),\n")
         text.append("or press ")
         text.append("n", style="bold reverse")
         text.append(" to add one here.")
@@ -174,16 +175,37 @@ class ProgressLine(Static):
 MAIN_KEYS: tuple[tuple[str, str], ...] = tuple(footer_keys())
 
 
+#: How to get back to the dashboard from an agent's pane (tmux's own keys; the pane's
+#: border says it with the operator's actual prefix, ``bottle_dash.layout``).
+BACK_HINT = ("ctrl+b ;", "from a pane: back here  (ctrl+b z: unzoom)")
+
+
+def pack_keys(keys: Sequence[tuple[str, str]], width: int) -> list[list[tuple[str, str]]]:
+    """``keys`` in lines no wider than ``width``, never cutting a key from its label."""
+    lines: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for key, label in keys:
+        size = len(key) + len(label) + 3  # " key label "
+        if lines[-1] and used + size > width:
+            lines.append([])
+            used = 0
+        lines[-1].append((key, label))
+        used += size
+    return lines
+
+
 class KeysBar(Static):
-    """The footer: the main screen's keys as one line of text.
+    """The footer: the main screen's keys, on as many lines as the width needs (a key
+    cut off is a key the operator never learns), and the way back from an agent pane.
 
     Textual's ``Footer`` recomposes a widget per key whenever bindings change, which cost
-    more than the rest of the first paint; these keys are fixed, so one line does.
+    more than the rest of the first paint; these keys are fixed, so text does.
     """
 
     DEFAULT_CSS = """
     KeysBar {
-        height: 1;
+        height: auto;
+        max-height: 4;
         background: $footer-background;
         color: $footer-description-foreground;
     }
@@ -192,10 +214,17 @@ class KeysBar(Static):
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._draw)
 
+    def on_resize(self) -> None:
+        self._draw()
+
     def _draw(self) -> None:
         key_style = self.app.theme_variables.get("footer-key-foreground", "bold")
+        width = self.size.width or self.app.size.width
         text = Text(no_wrap=True, overflow="ellipsis")
-        for key, label in MAIN_KEYS:
-            text.append(f" {key}", style=f"bold {key_style}")
-            text.append(f" {label} ")
+        for n, line in enumerate(pack_keys((*MAIN_KEYS, BACK_HINT), width)):
+            if n:
+                text.append("\n")
+            for key, label in line:
+                text.append(f" {key}", style=f"bold {key_style}")
+                text.append(f" {label} ")
         self.update(text)
