@@ -102,6 +102,16 @@ if live; then
     exit 1
   fi
   unlock
+  # A redraw needs a size change: claude (Ink) ignores a SIGWINCH that leaves its size as
+  # it was, and a pane re-opened at the old size would stay blank. Attach one row short,
+  # then give the row back: the terminal's SIGWINCH reaches the dtach client, which passes
+  # the true size on, and claude redraws at it.
+  rows=$(stty size 2>/dev/null); rows=${rows%% *}
+  case "$rows" in ''|*[!0-9]*) rows=0;; esac
+  if [ "$rows" -gt 2 ]; then
+    stty rows $((rows - 1)) 2>/dev/null
+    ( sleep 0.5; stty rows "$rows" </dev/tty ) >/dev/null 2>&1 &
+  fi
   dtach -a "$d/sock" %(options)s; st=$?
 else
   cfg=${CLAUDE_CONFIG_DIR:-$HOME/.claude}

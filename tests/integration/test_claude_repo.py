@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import libtmux
 import pytest
 
 from backends.egress import plan as egress
@@ -42,7 +43,7 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo_agent(
-    tmux_bin: str, agent_image: str, standin_api_image: str, tmp_path: Path
+    server: libtmux.Server, agent_image: str, standin_api_image: str, tmp_path: Path
 ) -> Iterator[tuple[Agent, Path, Path]]:
     name = agent_name("claude-repo")
     mark = uuid.uuid4().hex[:8]
@@ -81,7 +82,7 @@ def repo_agent(
     )
     grant_outer_range(name)
     try:
-        with dashboard_session(config, "claude-repo") as session:
+        with dashboard_session(server, config) as session:
             yield Agent(session, api, name, mark), repo, config
     finally:
         api.remove()
@@ -102,7 +103,9 @@ def test_real_claude_commits_on_its_branch_and_diff_shows_it(
         [Rule(f"commit-{agent.mark}", tool="Bash", tool_input={"command": command})]
     )
     s.start_dashboard(first=True)
-    wait_for(lambda: "running" in s.row(agent.name), 60, "the dashboard to list the agent")
+    # The header counts it (the table row can be out of view when the dashboard is drawn
+    # short; enter acts on the one agent either way).
+    wait_for(lambda: "1 running" in s.capture(s.dashboard), 60, "the dashboard to count it")
     s.keys("Enter")
     pane = agent.pane()
     agent.at_prompt(pane)

@@ -503,7 +503,9 @@ def test_missing_image_names_image_agent_and_fix(backend: DockerBackend) -> None
         backend.launch(plan)
     text = str(err.value)
     assert "bottle-dash-no-such-image:never" in text and name in text
-    assert "bottle-dash image build" in text
+    # A custom image: the fix names that image, not the default build (#24).
+    assert "docker load" in text and "change `image`" in text
+    assert "bottle-dash image build" not in text
     assert nothing_left(name)
 
 
@@ -525,7 +527,7 @@ def test_foreign_container_with_the_bottle_name_is_refused(
 
 def test_operations_on_a_missing_bottle(backend: DockerBackend) -> None:
     name = agent_name("ghost")
-    for call in (backend.attach, backend.stop, backend.start, backend.logs, backend.remove):
+    for call in (backend.bottle, backend.stop, backend.start, backend.logs, backend.remove):
         with pytest.raises(BottleNotFound, match=name):
             call(name)
     gone = DockerBottle(backend.engine, name)
