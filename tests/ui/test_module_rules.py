@@ -90,31 +90,4 @@ def test_only_ui_imports_textual() -> None:
     assert outside == []
 
 
-def _module(path: Path) -> str:
-    parts = ["bottle_dash", *path.relative_to(PACKAGE).with_suffix("").parts]
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def test_no_import_circle_in_bottle_dash() -> None:
-    # Every import counts, also those inside functions and under TYPE_CHECKING: a circle
-    # there still means two modules that each know the other.
-    modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
-    graph = {
-        name: {n for n in imported(path) if n in modules and n != name}
-        for name, path in modules.items()
-    }
-    assert graph["bottle_dash.ui.app"], "the graph is empty: the check looks in the wrong place"
-    done: set[str] = set()
-
-    def visit(name: str, trail: list[str]) -> None:
-        if name in trail:
-            circle = trail[trail.index(name) :] + [name]
-            raise AssertionError("import circle: " + " -> ".join(circle))
-        if name in done:
-            return
-        for target in sorted(graph[name]):
-            visit(target, [*trail, name])
-        done.add(name)
-
-    for name in sorted(graph):
-        visit(name, [])
+# The import-circle check over both packages is tests/unit/test_layering.py.
