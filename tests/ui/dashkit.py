@@ -196,6 +196,15 @@ async def until(pilot: Any, check: Any, seconds: float = 20.0) -> None:
         await pilot.pause(0.01)
 
 
+async def search_palette(pilot: Any, query: str, shown: str) -> None:
+    """Open the command palette, type ``query`` and wait until ``shown`` is listed (the
+    palette searches asynchronously)."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*query)
+    await until(pilot, lambda: shown in screen_text(pilot.app))
+
+
 async def select(pilot: Any, dash: Any, name: str) -> None:
     table = dash.main.query_one("#agents")
     table.move_cursor(row=table.get_row_index(name))
@@ -216,6 +225,7 @@ __all__ = [
     "build",
     "press_on",
     "screen_text",
+    "search_palette",
     "select",
     "settle",
     "spec",

@@ -10,7 +10,16 @@ from typing import Any
 
 from backends.base import GUEST_PROMPT, NOT_CREATED, RUNNING, STOPPED, LaunchError
 from backends.holder import held_argv
-from tests.ui.dashkit import build, press_on, screen_text, select, settle, spec, until
+from tests.ui.dashkit import (
+    build,
+    press_on,
+    screen_text,
+    search_palette,
+    select,
+    settle,
+    spec,
+    until,
+)
 
 
 def resumed(bottle: str) -> list[str]:
@@ -338,11 +347,7 @@ async def test_command_palette_runs_the_same_actions(tmp_path: Any) -> None:
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Stop agent")
-        # The palette searches asynchronously: wait for the hit to be listed.
-        await until(pilot, lambda: "Stop its bottle" in screen_text(pilot.app))
+        await search_palette(pilot, "Stop agent", "Stop its bottle")
         await pilot.press("enter")
         await settle(pilot)
         assert dash.backend.called("stop") == [("stop", "alpha")]
@@ -355,19 +360,13 @@ async def test_the_palette_offers_what_the_registry_titles(tmp_path: Any) -> Non
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Egress log")
-        await until(pilot, lambda: "add one to the allowlist" in screen_text(pilot.app))
+        await search_palette(pilot, "Egress log", "add one to the allowlist")
         await pilot.press("enter")
         await until(pilot, lambda: "egress: alpha" in screen_text(pilot.app))
     empty = build(tmp_path / "empty", agents=[])
     async with empty.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"agent")
-        await until(pilot, lambda: "Define an agent in the config" in screen_text(pilot.app))
+        await search_palette(pilot, "agent", "Define an agent in the config")
         text = screen_text(pilot.app)
         assert "Stop its bottle" not in text and "Launch if needed" not in text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.ui.dashkit import build, screen_text, select, settle, until
+from tests.ui.dashkit import build, screen_text, search_palette, select, settle
 
 
 async def test_attach_by_name_selects_that_agent_and_attaches(tmp_path: Path) -> None:
@@ -13,10 +13,7 @@ async def test_attach_by_name_selects_that_agent_and_attaches(tmp_path: Path) ->
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "alpha")
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"attach beta")
-        await until(pilot, lambda: "Attach agent: beta" in screen_text(pilot.app))
+        await search_palette(pilot, "attach beta", "Attach agent: beta")
         await pilot.press("enter")
         await settle(pilot)
         assert dash.main.table.selected_agent == "beta"
@@ -29,17 +26,11 @@ async def test_the_palette_sorts_and_stops_an_agent_that_is_not_selected(tmp_pat
     async with dash.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await select(pilot, dash, "beta")
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"stop alpha")
-        await until(pilot, lambda: "Stop agent: alpha" in screen_text(pilot.app))
+        await search_palette(pilot, "stop alpha", "Stop agent: alpha")
         await pilot.press("enter")
         await settle(pilot)
         assert dash.backend.called("stop") == [("stop", "alpha")]
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Sort agents")
-        await until(pilot, lambda: "By the next column" in screen_text(pilot.app))
+        await search_palette(pilot, "Sort agents", "By the next column")
 
 
 async def test_the_sorted_column_is_marked(tmp_path: Path) -> None:
