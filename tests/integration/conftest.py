@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -169,3 +170,18 @@ def standin(monkeypatch: pytest.MonkeyPatch, docker_engine: None, test_image: st
     registry.reset()
     yield test_image
     sweep_standin(f"bottle-t{RUN_ID}-")
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[str]]:
+    """Names appended here get their bottle's containers, volumes and networks removed at
+    the end (through docker, whatever the config says)."""
+    from tests.integration.cli_helpers import docker_labelled
+
+    names: list[str] = []
+    yield names
+    for name in names:
+        for kind in ("container", "volume", "network"):
+            for ident in docker_labelled(name)[kind]:
+                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
+                subprocess.run([*rm, ident], capture_output=True, check=False)

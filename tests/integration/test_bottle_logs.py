@@ -4,28 +4,15 @@ main process and its egress sidecar's lines, never "(no output)" alone."""
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.cli_run import bd
-from tests.integration.cli_helpers import docker_labelled, write_config
+from tests.integration.cli_helpers import write_config
 from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        for kind in ("container", "volume", "network"):
-            for ident in docker_labelled(name)[kind]:
-                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
-                subprocess.run([*rm, ident], capture_output=True, check=False)
 
 
 def test_logs_show_the_state_and_the_sidecar(

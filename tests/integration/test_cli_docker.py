@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,6 @@ def workspace(tmp_path: Path) -> Path:
     # An operator whose uid is the image's node (1000): the agent runs as the owner.
     os.chown(ws, 1000, 1000)
     return ws
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[str]]:
-    """Names appended here get ``rm --volumes`` (through docker, config or not) at the end."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        for kind in ("container", "volume", "network"):
-            for ident in docker_labelled(name)[kind]:
-                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
-                subprocess.run([*rm, ident], capture_output=True, check=False)
 
 
 def make_env(tmp_path: Path, agents: dict[str, dict[str, Any]]) -> dict[str, str]:

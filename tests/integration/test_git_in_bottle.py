@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes.cli_run import bd
-from tests.integration.cli_helpers import docker_labelled, write_config
+from tests.integration.cli_helpers import write_config
 from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
@@ -26,17 +25,6 @@ COMMIT = (
     "cd /workspace && git init -q 2>&1; git commit -q --allow-empty -m first 2>&1 && "
     "git log -1 --format='%an <%ae> | %cn <%ce>'"
 )
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        for kind in ("container", "volume", "network"):
-            for ident in docker_labelled(name)[kind]:
-                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
-                subprocess.run([*rm, ident], capture_output=True, check=False)
 
 
 def workspace(tmp_path: Path, label: str) -> Path:

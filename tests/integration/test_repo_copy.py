@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,17 +68,6 @@ def host_repo(tmp_path: Path) -> Path:
     # The operator is uid 1000 (the image's node): the agent runs as the repository's owner.
     subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
     return repo
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        for kind in ("container", "volume", "network"):
-            for ident in docker_labelled(name)[kind]:
-                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
-                subprocess.run([*rm, ident], capture_output=True, check=False)
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:

@@ -4,8 +4,6 @@ again (the dashboard's ``s`` then ``u``) is as old as that start, not its creati
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,21 +13,10 @@ from backends import ownership
 from backends.docker.backend import DockerBackend
 from bottle_dash.ui.widgets.agent_cells import human_age, parse_created
 from tests.fakes.cli_run import bd
-from tests.integration.cli_helpers import docker_labelled, write_config
+from tests.integration.cli_helpers import write_config
 from tests.support import agent_name
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        for kind in ("container", "volume", "network"):
-            for ident in docker_labelled(name)[kind]:
-                rm = ["docker", kind, "rm"] + (["-f", "-v"] if kind == "container" else [])
-                subprocess.run([*rm, ident], capture_output=True, check=False)
 
 
 def info_of(backend: DockerBackend, name: str):  # type: ignore[no-untyped-def]
