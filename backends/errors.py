@@ -7,6 +7,9 @@ on, such as ``ownership``, can raise them without importing ``base``: no import 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class BackendError(Exception):
     """Root of every error a backend raises. ``fix`` says what the operator can do."""
@@ -50,3 +53,20 @@ class ProvisionError(LaunchError):
 
 class CommandFailed(BackendError):
     """A command run through ``backends.run`` exited non-zero or timed out."""
+
+
+@contextmanager
+def launch_failure(agent: str, bottle: str) -> Iterator[None]:
+    """Turn a ``BackendError`` raised inside (once what it made is undone: put this outside
+    the undo stack) into the ``LaunchError`` of ``bottle``, its fix kept; a
+    ``LaunchError`` passes as it is."""
+    try:
+        yield
+    except LaunchError:
+        raise
+    except BackendError as exc:
+        raise LaunchError(
+            f"launching {bottle} failed (nothing was left behind): {exc.message}",
+            fix=exc.fix,
+            agent=agent,
+        ) from exc

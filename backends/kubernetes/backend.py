@@ -38,6 +38,7 @@ from backends.base import (
     ProgressFn,
     no_progress,
 )
+from backends.errors import launch_failure
 from backends.kubernetes import names
 from backends.kubernetes.settings import NAME, KubeSettings, current
 from backends.paths import save_plan, saved_plan
@@ -147,19 +148,10 @@ class KubernetesBackend(BottleBackend):
                 fix=f"attach to it, or `bottle-dash rm --volumes {plan.agent}` first",
                 agent=plan.agent,
             )
-        try:
-            with ExitStack() as undo:
-                bottle = launch(core, ns, settings, plan, undo, progress, fresh=True)
-                save_plan(plan)
-                undo.pop_all()
-        except LaunchError:
-            raise
-        except BackendError as exc:
-            raise LaunchError(
-                f"launching {plan.bottle} failed (nothing was left behind): {exc.message}",
-                fix=exc.fix,
-                agent=plan.agent,
-            ) from exc
+        with launch_failure(plan.agent, plan.bottle), ExitStack() as undo:
+            bottle = launch(core, ns, settings, plan, undo, progress, fresh=True)
+            save_plan(plan)
+            undo.pop_all()
         progress("ready")
         return bottle
 

@@ -55,6 +55,7 @@ from backends.egress.relay import (
     start_sidecar,
     stop_sidecar,
 )
+from backends.errors import launch_failure
 from backends.paths import save_plan, saved_plan
 from backends.smolmachines import smolvm as cli
 
@@ -165,37 +166,28 @@ class SmolmachinesBackend(BottleBackend):
                 fix=f"attach to it, or `bottle-dash rm --volumes {plan.agent}` first",
                 agent=plan.agent,
             )
-        try:
-            with ExitStack() as undo:
-                ready = seal_up(plan, undo, progress) if egress.is_sealed(plan) else None
-                progress("resolving the image")
-                source = images.materialize(images.ImageSource(**plan.extra["source"]))
-                progress(f"creating machine {plan.bottle}")
-                self._run(self.create_argv(plan, source), timeout=900, what="machine create")
-                undo.callback(self._delete_quietly, smolvm, plan.bottle)
-                progress(f"starting machine {plan.bottle}")
-                self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
-                bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env, agent_uid=plan.uid)
-                bottle.plan = plan
-                provision(bottle, plan, progress)
-                if plan.extra.get("repo"):
-                    from backends.smolmachines.copy import fill_copy
+        with launch_failure(plan.agent, plan.bottle), ExitStack() as undo:
+            ready = seal_up(plan, undo, progress) if egress.is_sealed(plan) else None
+            progress("resolving the image")
+            source = images.materialize(images.ImageSource(**plan.extra["source"]))
+            progress(f"creating machine {plan.bottle}")
+            self._run(self.create_argv(plan, source), timeout=900, what="machine create")
+            undo.callback(self._delete_quietly, smolvm, plan.bottle)
+            progress(f"starting machine {plan.bottle}")
+            self._run(cli.start_argv(smolvm, plan.bottle), timeout=600, what="machine start")
+            bottle = SmolBottle(smolvm, plan.bottle, plan.agent, plan.env, agent_uid=plan.uid)
+            bottle.plan = plan
+            provision(bottle, plan, progress)
+            if plan.extra.get("repo"):
+                from backends.smolmachines.copy import fill_copy
 
-                    fill_copy(bottle, plan, progress)
-                if ready is not None:
-                    progress("provisioning: the egress CA certificate")
-                    copy_ca(bottle, plan)
-                    ready()
-                save_plan(plan)
-                undo.pop_all()
-        except LaunchError:
-            raise
-        except BackendError as exc:
-            raise LaunchError(
-                f"launching {plan.bottle} failed (nothing was left behind): {exc.message}",
-                fix=exc.fix,
-                agent=plan.agent,
-            ) from exc
+                fill_copy(bottle, plan, progress)
+            if ready is not None:
+                progress("provisioning: the egress CA certificate")
+                copy_ca(bottle, plan)
+                ready()
+            save_plan(plan)
+            undo.pop_all()
         progress("ready")
         return bottle
 
